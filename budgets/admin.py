@@ -1,0 +1,373 @@
+"""HR's and finance's admin for budgets, the ledger (read-only: corrections are new entries),
+prices and usage; plus the budget parts of the employee page."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
+
+from budgets.calculations import utilisation_percent
+from budgets.models import (
+    Budget,
+    EntryKind,
+    LedgerEntry,
+    OwnerKind,
+    TokenPrice,
+    UsageEvent,
+)
+from budgets.services import budget_adjust, budget_allocate, employee_allocate_from_level
+from common.errors import AllotError
+from common.money import DollarsFormField, format_usd
+from people.admin import EmployeeAdmin as PeopleEmployeeAdmin
+from people.models import Employee
+from people.selectors import current_fiscal_year
+
+RECENT_ENTRIES = 25
+
+
+def _ledger_link(label: str, **filters) -> str:
+    query = "&".join(f"{key}={value}" for key, value in filters.items())
+    return format_html(
+        '<a href="{}?{}">{}</a>', reverse("admin:budgets_ledgerentry_changelist"), query, label
+    )
+
+
+def _recent_entries_table(entries, more_link: str) -> str:
+    return render_to_string(
+        "admin/budgets/recent_entries.html", {"entries": entries, "more_link": more_link}
+    )
+
+
+class OwnerKindFilter(admin.SimpleListFilter):
+    title = "owner"
+    parameter_name = "owner"
+
+    def lookups(self, request, model_admin):
+        return OwnerKind.choices
+
+    def queryset(self, request, queryset):
+        column = {"employee": "employee", "team": "team", "project": "project"}.get(self.value())
+        return queryset.filter(**{f"{column}__isnull": False}) if column else queryset
+
+
+class BudgetForm(forms.ModelForm):
+    class Meta:
+        model = Budget
+        fields = [
+            "employee",
+            "team",
+            "project",
+            "fiscal_year",
+            "enforcement",
+            "overdraft_percent",
+            "alert_thresholds",
+        ]
+
+
+@admin.register(Budget)
+class BudgetAdmin(SimpleHistoryAdmin):
+    form = BudgetForm
+    list_display = [
+        "owner_label",
+        "fiscal_year",
+        "enforcement",
+        "allocated",
+        "spent",
+        "remaining",
+        "utilisation",
+    ]
+    list_filter = ["fiscal_year", OwnerKindFilter, "enforcement"]
+    search_fields = [
+        "employee__user__email",
+        "employee__user__first_name",
+        "employee__user__last_name",
+        "team__name",
+        "project__code",
+        "project__name",
+    ]
+    list_select_related = ["employee__user", "team", "project"]
+    autocomplete_fields = ["employee", "team", "project"]
+    readonly_fields = ["allocated", "spent", "remaining", "utilisation", "recent_entries"]
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        owner_fields = ["employee", "team", "project", "fiscal_year"] if obj else []
+        return [*owner_fields, *self.readonly_fields]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = [
+            ("Owner", {"fields": ["employee", "team", "project", "fiscal_year"]}),
+            ("Enforcement", {"fields": ["enforcement", "overdraft_percent", "alert_thresholds"]}),
+        ]
+        if obj:
+            fieldsets.append(
+                ("Balance", {"fields": ["allocated", "spent", "remaining", "utilisation"]})
+            )
+            fieldsets.append(("Ledger", {"fields": ["recent_entries"]}))
+        return fieldsets
+
+    @admin.display(description="Allocated", ordering="allocated_micros")
+    def allocated(self, budget: Budget) -> str:
+        return format_usd(budget.allocated_micros)
+
+    @admin.display(description="Spent", ordering="spent_micros")
+    def spent(self, budget: Budget) -> str:
+        return format_usd(budget.spent_micros)
+
+    @admin.display(description="Remaining", ordering="remaining_micros")
+    def remaining(self, budget: Budget) -> str:
+        return format_usd(budget.allocated_micros - budget.spent_micros)
+
+    @admin.display(description="Used")
+    def utilisation(self, budget: Budget) -> str:
+        percent = utilisation_percent(
+            allocated_micros=budget.allocated_micros, spent_micros=budget.spent_micros
+        )
+        return "–" if percent is None else f"{percent}%"
+
+    @admin.display(description="Latest entries")
+    def recent_entries(self, budget: Budget) -> str:
+        entries = budget.entries.select_related("acting_user")[:RECENT_ENTRIES]
+        return _recent_entries_table(
+            entries, _ledger_link("All entries of this budget", budget__id__exact=budget.pk)
+        )
+
+
+class LedgerEntryForm(forms.ModelForm):
+    """The only way to change a balance in the admin: post a new entry through the services."""
+
+    kind = forms.ChoiceField(
+        choices=[
+            (EntryKind.ALLOCATION, EntryKind.ALLOCATION.label),
+            (EntryKind.APPROVED_INCREASE, EntryKind.APPROVED_INCREASE.label),
+            (EntryKind.ADJUSTMENT, "Adjustment (negative to take money back)"),
+        ]
+    )
+    amount = DollarsFormField(label="Amount (USD)")
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["budget", "kind", "memo"]
+
+    def clean(self):
+        data = super().clean()
+        amount, kind, budget = data.get("amount"), data.get("kind"), data.get("budget")
+        if amount is None or kind is None or budget is None:
+            return data
+        if kind != EntryKind.ADJUSTMENT and amount <= 0:
+            self.add_error("amount", "An allocation adds money: give an amount above zero.")
+        if kind == EntryKind.ADJUSTMENT:
+            if amount == 0:
+                self.add_error("amount", "An adjustment of zero changes nothing.")
+            if not data.get("memo", "").strip():
+                self.add_error("memo", "Say why the budget is adjusted.")
+            if amount < 0 and budget.allocated_micros + amount < 0:
+                self.add_error(
+                    "amount",
+                    f"The budget has {format_usd(budget.allocated_micros)} allocated; "
+                    "an adjustment cannot take it below zero.",
+                )
+        return data
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    form = LedgerEntryForm
+    list_display = ["created_at", "budget", "kind", "amount", "acting_user", "memo"]
+    list_filter = ["kind", "budget__fiscal_year", "created_at"]
+    search_fields = ["memo", "idempotency_key", "budget__employee__user__email"]
+    list_select_related = [
+        "budget__employee__user",
+        "budget__team",
+        "budget__project",
+        "acting_user",
+    ]
+    autocomplete_fields = ["budget"]
+    show_full_result_count = False
+    list_per_page = 100
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["budget", "kind", "amount", "memo"]
+        return [
+            "budget",
+            "kind",
+            "amount",
+            "created_at",
+            "acting_user",
+            "memo",
+            "idempotency_key",
+            "counterpart",
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj) if obj else []
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Amount", ordering="amount_micros")
+    def amount(self, entry: LedgerEntry) -> str:
+        return format_usd(entry.amount_micros)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        common = {
+            "budget": data["budget"],
+            "amount_micros": data["amount"],
+            "acting_user": request.user,
+            "memo": data["memo"],
+        }
+        if data["kind"] == EntryKind.ADJUSTMENT:
+            entry = budget_adjust(**common)
+        else:
+            entry = budget_allocate(kind=data["kind"], **common)
+        # The admin goes on with `obj` (log entry, message, redirect): make it the posted entry.
+        obj.__dict__.update(entry.__dict__)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except AllotError as error:  # a rule the form could not check beforehand (e.g. a race)
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:budgets_ledgerentry_changelist"))
+
+
+@admin.register(TokenPrice)
+class TokenPriceAdmin(SimpleHistoryAdmin):
+    list_display = ["model_name", "effective_from", "input", "output", "cached_input"]
+    list_filter = ["model_name"]
+    search_fields = ["model_name"]
+    date_hierarchy = "effective_from"
+
+    @admin.display(description="Input / 1M", ordering="input_per_million_micros")
+    def input(self, price: TokenPrice) -> str:
+        return format_usd(price.input_per_million_micros)
+
+    @admin.display(description="Output / 1M", ordering="output_per_million_micros")
+    def output(self, price: TokenPrice) -> str:
+        return format_usd(price.output_per_million_micros)
+
+    @admin.display(description="Cached input / 1M", ordering="cached_input_per_million_micros")
+    def cached_input(self, price: TokenPrice) -> str:
+        return format_usd(price.cached_input_per_million_micros)
+
+
+@admin.register(UsageEvent)
+class UsageEventAdmin(admin.ModelAdmin):
+    list_display = [
+        "occurred_at",
+        "employee",
+        "model_name",
+        "category",
+        "total_tokens",
+        "cost",
+        "budget",
+    ]
+    list_filter = ["category", "model_name", "source"]
+    search_fields = ["event_id", "employee__user__email"]
+    list_select_related = [
+        "employee__user",
+        "budget__employee__user",
+        "budget__team",
+        "budget__project",
+    ]
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False
+    list_per_page = 100
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Cost", ordering="cost_micros")
+    def cost(self, event: UsageEvent) -> str:
+        return format_usd(event.cost_micros)
+
+
+class EmployeeBudgetInline(admin.TabularInline):
+    model = Budget
+    fk_name = "employee"
+    extra = 0
+    fields = ["fiscal_year", "enforcement", "allocated", "spent", "remaining"]
+    readonly_fields = fields
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Allocated")
+    def allocated(self, budget: Budget) -> str:
+        return format_usd(budget.allocated_micros)
+
+    @admin.display(description="Spent")
+    def spent(self, budget: Budget) -> str:
+        return format_usd(budget.spent_micros)
+
+    @admin.display(description="Remaining")
+    def remaining(self, budget: Budget) -> str:
+        return format_usd(budget.allocated_micros - budget.spent_micros)
+
+
+admin.site.unregister(Employee)
+
+
+@admin.register(Employee)
+class EmployeeAdmin(PeopleEmployeeAdmin):
+    inlines = [EmployeeBudgetInline]
+    actions = ["allocate_from_level"]
+    readonly_fields = ["recent_entries"]
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return [*fields, "recent_entries"] if obj else fields
+
+    @admin.display(description="Latest ledger entries")
+    def recent_entries(self, employee: Employee) -> str:
+        entries = LedgerEntry.objects.filter(budget__employee=employee).select_related(
+            "budget", "acting_user"
+        )[:RECENT_ENTRIES]
+        return _recent_entries_table(
+            entries, _ledger_link("All entries", budget__employee__id__exact=employee.pk)
+        )
+
+    @admin.action(
+        description="Allocate this fiscal year's budget from level",
+        permissions=["allocate"],
+    )
+    def allocate_from_level(self, request, queryset):
+        fiscal_year = current_fiscal_year()
+        created = skipped = 0
+        problems = []
+        for employee in queryset.select_related("level", "user"):
+            try:
+                _, was_created = employee_allocate_from_level(
+                    employee=employee, fiscal_year=fiscal_year, acting_user=request.user
+                )
+            except AllotError as error:
+                problems.append(error.message)
+                continue
+            created += was_created
+            skipped += not was_created
+        self.message_user(
+            request,
+            f"FY{fiscal_year}: allocated {created} budget(s); {skipped} already had theirs.",
+            messages.SUCCESS,
+        )
+        for problem in problems:
+            self.message_user(request, problem, messages.WARNING)
+
+    def has_allocate_permission(self, request) -> bool:
+        return request.user.has_perm("budgets.add_ledgerentry")

@@ -1,0 +1,54 @@
+"""Pure budget arithmetic (no ORM): pricing, proration, utilisation, tokens at a rate."""
+
+from datetime import date
+from decimal import ROUND_FLOOR, Decimal
+
+from common.fiscal import Period
+from common.money import MICROS_PER_DOLLAR, Micros, divide_micros
+
+TOKENS_PER_PRICE_UNIT = 1_000_000  # prices are per million tokens
+
+
+def usage_cost_micros(
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int,
+    input_per_million_micros: Micros,
+    output_per_million_micros: Micros,
+    cached_input_per_million_micros: Micros,
+) -> Micros:
+    """Cost of one call, rounded half-up once, to the micro-dollar."""
+    numerator = (
+        input_tokens * input_per_million_micros
+        + output_tokens * output_per_million_micros
+        + cached_input_tokens * cached_input_per_million_micros
+    )
+    return divide_micros(numerator, TOKENS_PER_PRICE_UNIT)
+
+
+def prorate_micros(annual_micros: Micros, *, start: date, period: Period) -> Micros:
+    """The share of a year's amount from `start` (inclusive) to the period's end, by days.
+
+    Someone who starts on or before the first day gets the whole amount, after the last day nothing.
+    """
+    if start <= period.start:
+        return annual_micros
+    if start >= period.end:
+        return 0
+    return divide_micros(annual_micros * (period.end - start).days, period.days)
+
+
+def utilisation_percent(*, allocated_micros: Micros, spent_micros: Micros) -> Decimal | None:
+    """Spent as a percentage of allocated, two places; None when nothing is allocated."""
+    if allocated_micros <= 0:
+        return None
+    return (Decimal(spent_micros) * 100 / Decimal(allocated_micros)).quantize(Decimal("0.01"))
+
+
+def tokens_at_rate(remaining_micros: Micros, usd_per_token: Decimal) -> int:
+    """Whole tokens the remaining dollars buy at a reference rate (0 when nothing remains)."""
+    if remaining_micros <= 0:
+        return 0
+    dollars = Decimal(remaining_micros) / MICROS_PER_DOLLAR
+    return int((dollars / usd_per_token).to_integral_value(rounding=ROUND_FLOOR))

@@ -1,0 +1,316 @@
+"""Budgets, their append-only ledger, token prices and usage events.
+
+Every amount is integer micro-dollars (see common.money). A budget's running totals are kept on
+the row and moved in the same transaction as each ledger entry, so a balance is one row read.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from common.money import MicrosField, format_usd
+from people.models import Employee, Project, Team, validate_thresholds
+
+
+class Enforcement(models.TextChoices):
+    HARD = "hard", "Hard (deny past the limit)"
+    SOFT = "soft", "Soft (allow and warn)"
+    HARD_OVERDRAFT = "hard_overdraft", "Hard with overdraft"
+
+
+class OwnerKind(models.TextChoices):
+    EMPLOYEE = "employee", "Personal"
+    TEAM = "team", "Team pool"
+    PROJECT = "project", "Project allocation"
+
+
+class Budget(models.Model):
+    employee = models.ForeignKey(
+        Employee, null=True, blank=True, on_delete=models.PROTECT, related_name="budgets"
+    )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="budgets"
+    )
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.PROTECT, related_name="budgets"
+    )
+    fiscal_year = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(2000), MaxValueValidator(2200)]
+    )
+    enforcement = models.CharField(
+        max_length=20, choices=Enforcement.choices, default=Enforcement.SOFT
+    )
+    overdraft_percent = models.DecimalField(
+        "overdraft (%)",
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="With 'hard with overdraft': how far past the limit spending may go.",
+    )
+    alert_thresholds = models.JSONField(
+        null=True,
+        blank=True,
+        validators=[validate_thresholds],
+        help_text="Percentages; blank for the company default.",
+    )
+    # Running totals: written only by budgets.services, in the transaction of each ledger entry.
+    allocated_micros = MicrosField("allocated (USD)", default=0, editable=False)
+    spent_micros = MicrosField("spent (USD)", default=0, editable=False)
+    remaining_micros = models.GeneratedField(
+        expression=F("allocated_micros") - F("spent_micros"),
+        output_field=models.BigIntegerField(),
+        db_persist=True,
+        verbose_name="remaining (USD)",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords(
+        excluded_fields=["allocated_micros", "spent_micros", "remaining_micros"]
+    )
+
+    class Meta:
+        ordering = ["-fiscal_year", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(employee__isnull=False, team__isnull=True, project__isnull=True)
+                    | Q(employee__isnull=True, team__isnull=False, project__isnull=True)
+                    | Q(employee__isnull=True, team__isnull=True, project__isnull=False)
+                ),
+                name="budget_exactly_one_owner",
+            ),
+            models.UniqueConstraint(
+                fields=["employee", "fiscal_year"],
+                condition=Q(employee__isnull=False),
+                name="budget_one_per_employee_year",
+            ),
+            models.UniqueConstraint(
+                fields=["team", "fiscal_year"],
+                condition=Q(team__isnull=False),
+                name="budget_one_per_team_year",
+            ),
+            models.UniqueConstraint(
+                fields=["project", "fiscal_year"],
+                condition=Q(project__isnull=False),
+                name="budget_one_per_project_year",
+            ),
+        ]
+        indexes = [models.Index(fields=["fiscal_year", "employee"])]
+
+    def __str__(self) -> str:
+        return f"{self.owner_label} FY{self.fiscal_year}"
+
+    def clean(self) -> None:
+        owners = [o for o in (self.employee_id, self.team_id, self.project_id) if o]
+        if len(owners) != 1:
+            raise ValidationError(
+                "A budget has exactly one owner: an employee, a team or a project."
+            )
+        if self.enforcement != Enforcement.HARD_OVERDRAFT and self.overdraft_percent:
+            raise ValidationError(
+                {"overdraft_percent": "An overdraft applies only to 'hard with overdraft'."}
+            )
+
+    @property
+    def owner_kind(self) -> str:
+        if self.employee_id:
+            return OwnerKind.EMPLOYEE
+        if self.team_id:
+            return OwnerKind.TEAM
+        return OwnerKind.PROJECT
+
+    @property
+    def owner(self) -> Employee | Team | Project:
+        return self.employee or self.team or self.project
+
+    @property
+    def owner_label(self) -> str:
+        return f"{OwnerKind(self.owner_kind).label}: {self.owner}"
+
+    @property
+    def remaining_display(self) -> str:
+        return format_usd(self.allocated_micros - self.spent_micros)
+
+
+class EntryKind(models.TextChoices):
+    ALLOCATION = "allocation", "Allocation"
+    USAGE = "usage", "Usage"
+    ADJUSTMENT = "adjustment", "Adjustment"
+    APPROVED_INCREASE = "approved_increase", "Approved increase"
+    CARRYOVER_IN = "carryover_in", "Carryover in"
+    CARRYOVER_OUT = "carryover_out", "Carryover out"
+    FORFEITURE = "forfeiture", "Forfeiture"
+    EXPIRY = "expiry", "Expiry"
+    TRANSFER_IN = "transfer_in", "Transfer in"
+    TRANSFER_OUT = "transfer_out", "Transfer out"
+
+
+# Usage moves `spent`; every other kind moves `allocated`.
+SPENT_KINDS = frozenset({EntryKind.USAGE})
+
+
+class LedgerImmutableError(Exception):
+    """Ledger entries are never changed or removed; corrections are new entries."""
+
+
+class LedgerEntryQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise LedgerImmutableError("Ledger entries cannot be updated; post a correcting entry.")
+
+    def delete(self):
+        raise LedgerImmutableError("Ledger entries cannot be deleted; post a correcting entry.")
+
+
+class LedgerEntry(models.Model):
+    budget = models.ForeignKey(Budget, on_delete=models.PROTECT, related_name="entries")
+    kind = models.CharField(max_length=20, choices=EntryKind.choices)
+    amount_micros = MicrosField(
+        "amount (USD)", help_text="Signed: what this entry adds to allocated or to spent."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    acting_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Who posted it; empty for the system.",
+    )
+    memo = models.CharField(max_length=500, blank=True)
+    idempotency_key = models.CharField(
+        max_length=200,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="Replaying a request with the same key posts nothing new.",
+    )
+    counterpart = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="counterpart_of",
+        help_text="On a transfer's incoming entry: the outgoing entry it pairs with.",
+    )
+
+    objects = LedgerEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["budget", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {format_usd(self.amount_micros)} on {self.budget}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise LedgerImmutableError("Ledger entries cannot be changed; post a correcting entry.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise LedgerImmutableError("Ledger entries cannot be deleted; post a correcting entry.")
+
+    @property
+    def amount_display(self) -> str:
+        return format_usd(self.amount_micros)
+
+
+class TokenPrice(models.Model):
+    """Dollars per million tokens for one model, in force from `effective_from` until the next."""
+
+    model_name = models.CharField("model", max_length=100, db_index=True)
+    input_per_million_micros = MicrosField(
+        "input (USD per 1M tokens)", validators=[MinValueValidator(0)]
+    )
+    output_per_million_micros = MicrosField(
+        "output (USD per 1M tokens)", validators=[MinValueValidator(0)]
+    )
+    cached_input_per_million_micros = MicrosField(
+        "cached input (USD per 1M tokens)", default=0, validators=[MinValueValidator(0)]
+    )
+    effective_from = models.DateTimeField()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["model_name", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_name", "effective_from"], name="token_price_unique_from"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} from {self.effective_from:%Y-%m-%d}"
+
+
+class UsageCategory(models.TextChoices):
+    CODE_GENERATION = "code_generation", "Code generation"
+    CODE_REVIEW = "code_review", "Code review"
+    TESTING = "testing", "Testing"
+    DEBUGGING = "debugging", "Debugging"
+    DOCUMENTATION = "documentation", "Documentation"
+    DESIGN = "design", "Design"
+    LEARNING = "learning", "Learning"
+    OPERATIONS = "operations", "Operations"
+    OTHER = "other", "Other"
+
+
+class UsageEvent(models.Model):
+    """What a gateway reported after a call; its cost is the usage ledger entry it points at."""
+
+    source = models.CharField(max_length=100, default="default")
+    event_id = models.CharField(max_length=200)
+    employee = models.ForeignKey(Employee, on_delete=models.PROTECT, related_name="usage_events")
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.PROTECT, related_name="usage_events"
+    )
+    model_name = models.CharField("model", max_length=100)
+    input_tokens = models.BigIntegerField(validators=[MinValueValidator(0)])
+    output_tokens = models.BigIntegerField(validators=[MinValueValidator(0)])
+    cached_input_tokens = models.BigIntegerField(default=0, validators=[MinValueValidator(0)])
+    cost_micros = MicrosField("cost (USD)")
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    category = models.CharField(
+        max_length=20, choices=UsageCategory.choices, default=UsageCategory.OTHER
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    budget = models.ForeignKey(
+        Budget,
+        on_delete=models.PROTECT,
+        related_name="usage_events",
+        help_text="Which budget paid.",
+    )
+    ledger_entry = models.OneToOneField(
+        LedgerEntry, on_delete=models.PROTECT, related_name="usage_event"
+    )
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "event_id"], name="usage_event_unique_id"),
+            models.CheckConstraint(
+                condition=Q(input_tokens__gte=0)
+                & Q(output_tokens__gte=0)
+                & Q(cached_input_tokens__gte=0),
+                name="usage_event_tokens_not_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["employee", "occurred_at"]),
+            models.Index(fields=["budget", "occurred_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.event_id}"
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cached_input_tokens

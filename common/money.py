@@ -1,0 +1,107 @@
+"""Money is stored as integer micro-dollars (1 USD = 1,000,000 micros) and shown as Decimal dollars.
+
+Integers keep every sum exact on every database (SQLite would store a DECIMAL column as a float);
+Decimal is used only at the edges: forms, the API, reports. Never float, never round().
+"""
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import TypeAlias
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import models
+
+Micros: TypeAlias = int
+
+MICROS_PER_DOLLAR = 1_000_000
+MONEY_DECIMAL_PLACES = 6
+MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_DECIMAL_PLACES)  # 0.000001
+CENT = Decimal("0.01")
+# Ledger amounts are bounded so a sum over a whole company fits in a 64-bit integer.
+MAX_MICROS = 10**15  # one billion dollars in a single entry
+ROUNDING = ROUND_HALF_UP
+
+
+class MoneyError(ValueError):
+    """A value that is not an exact amount of money."""
+
+
+def dollars_to_micros(amount: Decimal | str | int, *, exact: bool = True) -> Micros:
+    """Dollars (Decimal, decimal string or int) to micros.
+
+    With ``exact`` (the default) more than six decimal places is an error, not a silent rounding;
+    priced amounts pass ``exact=False`` and are rounded half-up to the micro.
+    """
+    if isinstance(amount, float):
+        raise MoneyError("money must not be a float; pass a Decimal or a decimal string")
+    try:
+        value = Decimal(amount)
+    except (InvalidOperation, TypeError, ValueError) as exc:
+        raise MoneyError(f"{amount!r} is not a decimal amount of dollars") from exc
+    if not value.is_finite():
+        raise MoneyError(f"{amount!r} is not a finite amount")
+    scaled = value.scaleb(MONEY_DECIMAL_PLACES)
+    whole = scaled.to_integral_value(rounding=ROUNDING)
+    if exact and whole != scaled:
+        raise MoneyError(f"{amount} has more than {MONEY_DECIMAL_PLACES} decimal places")
+    micros = int(whole)
+    if abs(micros) > MAX_MICROS:
+        raise MoneyError(f"{amount} is larger than any single amount Allot accepts")
+    return micros
+
+
+def micros_to_dollars(micros: Micros | None) -> Decimal:
+    """Micros to exact Decimal dollars with six places."""
+    return Decimal(micros or 0).scaleb(-MONEY_DECIMAL_PLACES).quantize(MONEY_QUANTUM)
+
+
+def quantize_cents(amount: Decimal) -> Decimal:
+    """The one rounding helper for display and letters: to the cent, half up."""
+    return amount.quantize(CENT, rounding=ROUNDING)
+
+
+def format_usd(micros: Micros | None) -> str:
+    """'$1,234.57' (rounded to the cent for display only)."""
+    dollars = quantize_cents(micros_to_dollars(micros))
+    sign = "-" if dollars < 0 else ""
+    return f"{sign}${abs(dollars):,.2f}"
+
+
+def divide_micros(numerator: int, denominator: int) -> Micros:
+    """Integer division rounded half-up (Python's // floors, round() banks)."""
+    if denominator <= 0:
+        raise MoneyError("denominator must be positive")
+    return int((Decimal(numerator) / Decimal(denominator)).to_integral_value(rounding=ROUNDING))
+
+
+class DollarsFormField(forms.DecimalField):
+    """Edits a micros value as dollars: shows 100000.00, cleans to 100000000000."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("decimal_places", MONEY_DECIMAL_PLACES)
+        kwargs.setdefault("max_digits", 16)
+        kwargs.pop("max_value", None)
+        kwargs.pop("min_value", None)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return micros_to_dollars(value).normalize()
+        return value
+
+    def clean(self, value):
+        dollars = super().clean(value)
+        if dollars is None:
+            return None
+        try:
+            return dollars_to_micros(dollars)
+        except MoneyError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class MicrosField(models.BigIntegerField):
+    """An amount of money stored as integer micro-dollars; forms edit it in dollars."""
+
+    def formfield(self, **kwargs):
+        kwargs.setdefault("form_class", DollarsFormField)
+        return super().formfield(**kwargs)

@@ -1,0 +1,1 @@
+"""Offers and offer letters (issue 5)."""

@@ -1,0 +1,213 @@
+"""HR's admin for the organisation. Budget pieces (inlines, allocation actions) are added by
+budgets/admin.py, which extends EmployeeAdmin, so that this app never imports budgets."""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Count
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from simple_history.admin import SimpleHistoryAdmin
+
+from common.money import format_usd
+from people.models import CompanySettings, Department, Employee, Level, Project, Team
+from people.services import managers_group_sync
+
+User = get_user_model()
+
+
+@admin.register(Level)
+class LevelAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "rank", "default_budget", "employee_count"]
+    search_fields = ["name"]
+    ordering = ["rank"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(employee_count=Count("employees"))
+
+    @admin.display(description="Default annual budget", ordering="default_annual_budget_micros")
+    def default_budget(self, level: Level) -> str:
+        return format_usd(level.default_annual_budget_micros)
+
+    @admin.display(description="Employees", ordering="employee_count")
+    def employee_count(self, level: Level) -> int:
+        return level.employee_count
+
+
+class TeamInline(admin.TabularInline):
+    model = Team
+    extra = 0
+    fields = ["name", "lead", "has_pool", "pool_overflow", "transparency"]
+    autocomplete_fields = ["lead"]
+    show_change_link = True
+
+
+@admin.register(Department)
+class DepartmentAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "head", "team_count"]
+    search_fields = ["name"]
+    autocomplete_fields = ["head"]
+    list_select_related = ["head__user"]
+    inlines = [TeamInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(team_count=Count("teams"))
+
+    @admin.display(description="Teams", ordering="team_count")
+    def team_count(self, department: Department) -> int:
+        return department.team_count
+
+
+@admin.register(Team)
+class TeamAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "department", "lead", "has_pool", "pool_overflow", "transparency"]
+    list_filter = ["department", "has_pool", "pool_overflow", "transparency"]
+    search_fields = ["name", "department__name"]
+    autocomplete_fields = ["lead"]
+    list_select_related = ["department", "lead__user"]
+
+
+class EmployeeCreationForm(forms.ModelForm):
+    """HR adds a person in one form: the sign-in is made from the email, with no usable password
+    until they reset it (or single sign-on claims the account)."""
+
+    email = forms.EmailField()
+    first_name = forms.CharField(max_length=150)
+    last_name = forms.CharField(max_length=150)
+
+    class Meta:
+        model = Employee
+        fields = [
+            "level",
+            "team",
+            "manager",
+            "hire_date",
+            "pilot_cohort",
+            "external_id",
+        ]
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("Someone already signs in with this email.")
+        return email
+
+    @transaction.atomic
+    def save(self, commit=True):
+        user = User(
+            username=self.cleaned_data["email"],
+            email=self.cleaned_data["email"],
+            first_name=self.cleaned_data["first_name"],
+            last_name=self.cleaned_data["last_name"],
+        )
+        user.set_unusable_password()
+        user.save()
+        self.instance.user = user
+        return super().save(commit=commit)
+
+
+@admin.register(Employee)
+class EmployeeAdmin(SimpleHistoryAdmin):
+    list_display = [
+        "display_name",
+        "email",
+        "level",
+        "team",
+        "manager",
+        "hire_date",
+        "is_active",
+        "pilot_cohort",
+    ]
+    list_filter = ["level", "team__department", "team", "is_active", "pilot_cohort"]
+    search_fields = [
+        "user__email",
+        "user__first_name",
+        "user__last_name",
+        "external_id",
+    ]
+    list_select_related = ["user", "level", "team", "manager__user"]
+    autocomplete_fields = ["user", "team", "manager"]
+    date_hierarchy = "hire_date"
+    fields = [
+        "user",
+        "level",
+        "team",
+        "manager",
+        "hire_date",
+        "left_on",
+        "is_active",
+        "pilot_cohort",
+        "external_id",
+    ]
+    list_per_page = 50
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = EmployeeCreationForm
+            kwargs["fields"] = None
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["email", "first_name", "last_name", *EmployeeCreationForm.Meta.fields]
+        return super().get_fields(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(managers_group_sync)
+
+    @admin.display(description="Name", ordering="user__last_name")
+    def display_name(self, employee: Employee) -> str:
+        return employee.display_name
+
+    @admin.display(description="Email", ordering="user__email")
+    def email(self, employee: Employee) -> str:
+        return employee.user.email
+
+
+@admin.register(Project)
+class ProjectAdmin(SimpleHistoryAdmin):
+    list_display = ["code", "name", "lead", "starts_on", "ends_on", "member_count"]
+    list_filter = ["starts_on", "ends_on"]
+    search_fields = ["code", "name", "justification"]
+    autocomplete_fields = ["lead", "members"]
+    list_select_related = ["lead__user"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_count=Count("members"))
+
+    @admin.display(description="Members", ordering="member_count")
+    def member_count(self, project: Project) -> int:
+        return project.member_count
+
+
+@admin.register(CompanySettings)
+class CompanySettingsAdmin(SimpleHistoryAdmin):
+    """One row: the list goes straight to it, and it can be neither added twice nor deleted."""
+
+    fieldsets = [
+        (None, {"fields": ["name", "fiscal_year_start_month"]}),
+        ("Tokens", {"fields": ["reference_rate_usd_per_token", "transparency_default"]}),
+        (
+            "Carryover",
+            {
+                "fields": [
+                    "carryover_share_percent",
+                    "carryover_cap_micros",
+                    "carryover_expiry_months",
+                ]
+            },
+        ),
+        ("Alerts", {"fields": ["alert_thresholds"]}),
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        CompanySettings.objects.get_or_create(pk=1)
+        return HttpResponseRedirect(reverse("admin:people_companysettings_change", args=[1]))

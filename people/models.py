@@ -1,0 +1,238 @@
+"""The organisation everything else points at: levels, departments, teams, employees, projects,
+and the company's settings (fiscal calendar, reference rate, transparency, carryover, alerts)."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from common.money import MicrosField, format_usd
+
+DEFAULT_ALERT_THRESHOLDS = [50, 80, 90, 100]
+
+
+def default_alert_thresholds() -> list[int]:
+    return list(DEFAULT_ALERT_THRESHOLDS)
+
+
+def validate_thresholds(value) -> None:
+    if not isinstance(value, list) or not value:
+        raise ValidationError("Give a list of percentages, e.g. [50, 80, 90, 100].")
+    for item in value:
+        if not isinstance(item, int) or isinstance(item, bool) or not 1 <= item <= 1000:
+            raise ValidationError(f"{item!r} is not a whole percentage between 1 and 1000.")
+    if sorted(set(value)) != value:
+        raise ValidationError("Thresholds must be increasing and distinct.")
+
+
+class Transparency(models.TextChoices):
+    TRANSPARENT = "transparent", "Transparent (dollars and tokens)"
+    TOKENS_ONLY = "tokens_only", "Tokens only"
+    ABSTRACTED = "abstracted", "Abstracted (share of budget used)"
+
+
+class Level(models.Model):
+    name = models.CharField(max_length=40, unique=True)
+    rank = models.PositiveSmallIntegerField(
+        unique=True, help_text="Seniority order: a higher rank is more senior."
+    )
+    default_annual_budget_micros = MicrosField(
+        "default annual budget (USD)", validators=[MinValueValidator(0)]
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["rank"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def default_annual_budget_display(self) -> str:
+        return format_usd(self.default_annual_budget_micros)
+
+
+class Department(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    head = models.ForeignKey(
+        "Employee", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100)
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="teams")
+    lead = models.ForeignKey(
+        "Employee", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    has_pool = models.BooleanField(
+        "shared pool", default=False, help_text="The team holds a shared budget for joint work."
+    )
+    pool_overflow = models.BooleanField(
+        "overflow to pool",
+        default=False,
+        help_text="Usage past a member's personal budget draws from the team pool.",
+    )
+    transparency = models.CharField(
+        max_length=20,
+        choices=Transparency.choices,
+        blank=True,
+        help_text="Leave blank to use the company default.",
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["department__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["department", "name"], name="team_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Employee(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="employee"
+    )
+    level = models.ForeignKey(Level, on_delete=models.PROTECT, related_name="employees")
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
+    )
+    manager = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
+    )
+    hire_date = models.DateField()
+    left_on = models.DateField(null=True, blank=True, help_text="Last day, for leavers.")
+    is_active = models.BooleanField("active", default=True)
+    pilot_cohort = models.BooleanField(default=False)
+    external_id = models.CharField(
+        max_length=100, null=True, blank=True, unique=True, help_text="The HR system's id."
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["user__email"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(manager=models.F("id")), name="employee_not_own_manager"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def email(self) -> str:
+        return self.user.email
+
+    @property
+    def display_name(self) -> str:
+        return self.user.get_full_name() or self.user.email or self.user.get_username()
+
+    def clean(self) -> None:
+        manager, seen = self.manager, set()
+        while manager is not None:
+            if manager.pk == self.pk or manager.pk in seen:
+                raise ValidationError({"manager": "This would make a loop of managers."})
+            seen.add(manager.pk)
+            manager = manager.manager
+
+
+class Project(models.Model):
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+    lead = models.ForeignKey(
+        Employee, null=True, blank=True, on_delete=models.SET_NULL, related_name="led_projects"
+    )
+    members = models.ManyToManyField(Employee, blank=True, related_name="projects")
+    starts_on = models.DateField()
+    ends_on = models.DateField(null=True, blank=True)
+    justification = models.TextField(blank=True)
+    history = HistoricalRecords(m2m_fields=[members])
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__isnull=True) | Q(ends_on__gte=models.F("starts_on")),
+                name="project_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.name}"
+
+
+class CompanySettings(models.Model):
+    """One row (pk=1): the company's calendar and policies. Read it with `company_settings()`."""
+
+    name = models.CharField(max_length=200, default="Example Corp")
+    fiscal_year_start_month = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(12)]
+    )
+    reference_rate_usd_per_token = models.DecimalField(
+        "reference rate (USD per token)",
+        max_digits=12,
+        decimal_places=10,
+        default=Decimal("0.0001"),
+        validators=[MinValueValidator(Decimal("0.0000000001"))],
+        help_text="Turns dollars into 'tokens left' on screens and letters.",
+    )
+    transparency_default = models.CharField(
+        max_length=20, choices=Transparency.choices, default=Transparency.TRANSPARENT
+    )
+    carryover_share_percent = models.DecimalField(
+        "carryover share (%)",
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("50"),
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="Share of the unused personal budget carried into the next year.",
+    )
+    carryover_cap_micros = MicrosField(
+        "carryover cap (USD)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Most that carries over per budget; blank for no cap.",
+    )
+    carryover_expiry_months = models.PositiveSmallIntegerField(
+        default=3, help_text="Carried-over money expires this many months in (0 = never)."
+    )
+    alert_thresholds = models.JSONField(
+        default=default_alert_thresholds,
+        validators=[validate_thresholds],
+        help_text="Percentages of a budget at which its owner is alerted.",
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "company settings"
+        verbose_name_plural = "company settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="company_settings_singleton"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Settings of {self.name}"
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    def transparency_for(self, team: Team | None) -> str:
+        return (team.transparency if team and team.transparency else "") or (
+            self.transparency_default
+        )

@@ -1,0 +1,71 @@
+"""The four roles of PRODUCT.md as Django groups, and the model permissions each one holds.
+
+Migrations call `roles_sync` whenever a model is added, so the groups always match this table.
+Managers and Engineers work in the web pages, not the admin, so they hold no model permissions:
+those pages check relations (whose manager you are) on the server instead.
+"""
+
+HR = "HR"
+FINANCE = "Finance"
+MANAGERS = "Managers"
+ENGINEERS = "Engineers"
+
+_CRUD = ("add", "change", "delete", "view")
+
+ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    HR: {
+        "auth.user": ("add", "change", "view"),
+        "people.level": _CRUD,
+        "people.department": _CRUD,
+        "people.team": _CRUD,
+        "people.employee": ("add", "change", "view"),
+        "people.project": _CRUD,
+        "people.companysettings": ("change", "view"),
+        "budgets.budget": ("add", "change", "view"),
+        "budgets.ledgerentry": ("add", "view"),
+        "budgets.tokenprice": ("view",),
+        "budgets.usageevent": ("view",),
+    },
+    FINANCE: {
+        "people.level": ("view",),
+        "people.department": ("view",),
+        "people.team": ("view",),
+        "people.employee": ("view",),
+        "people.project": ("view",),
+        "people.companysettings": ("change", "view"),
+        "budgets.budget": ("add", "change", "view"),
+        "budgets.ledgerentry": ("add", "view"),
+        "budgets.tokenprice": ("add", "change", "view"),
+        "budgets.usageevent": ("view",),
+    },
+    MANAGERS: {},
+    ENGINEERS: {},
+}
+
+STAFF_ROLES = (HR, FINANCE)
+
+
+def roles_sync(apps, schema_editor=None) -> None:
+    """Create the groups and give each exactly the permissions above (usable in migrations)."""
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for group_name, model_actions in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=group_name)
+        wanted = []
+        for label, actions in model_actions.items():
+            app_label, model = label.split(".")
+            wanted.extend(
+                Permission.objects.filter(
+                    content_type__app_label=app_label,
+                    content_type__model=model,
+                    codename__in=[f"{action}_{model}" for action in actions],
+                )
+            )
+        group.permissions.set(wanted)

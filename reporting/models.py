@@ -1,0 +1,1 @@
+"""Quarterly finance reports (issue 7)."""
