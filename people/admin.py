@@ -4,6 +4,8 @@ budgets/admin.py, which extends EmployeeAdmin, so that this app never imports bu
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count
 from django.http import HttpResponseRedirect
@@ -12,6 +14,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from common.money import format_usd
 from people.models import CompanySettings, Department, Employee, Level, Project, Team
+from people.roles import ENGINEERS
 from people.services import managers_group_sync
 
 User = get_user_model()
@@ -103,6 +106,7 @@ class EmployeeCreationForm(forms.ModelForm):
         )
         user.set_unusable_password()
         user.save()
+        user.groups.add(Group.objects.get_or_create(name=ENGINEERS)[0])
         self.instance.user = user
         return super().save(commit=commit)
 
@@ -155,7 +159,7 @@ class EmployeeAdmin(SimpleHistoryAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        transaction.on_commit(managers_group_sync)
+        managers_group_sync()
 
     @admin.display(description="Name", ordering="user__last_name")
     def display_name(self, employee: Employee) -> str:
@@ -209,5 +213,7 @@ class CompanySettingsAdmin(SimpleHistoryAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
         CompanySettings.objects.get_or_create(pk=1)
         return HttpResponseRedirect(reverse("admin:people_companysettings_change", args=[1]))

@@ -1,0 +1,81 @@
+from datetime import date
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from budgets.models import Budget
+from people.models import Department, Employee, Level, Project, Team
+from people.roles import FINANCE, HR
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+
+    username = factory.Sequence(lambda n: f"user{n}@example.com")
+    email = factory.SelfAttribute("username")
+    first_name = "Test"
+    last_name = factory.Sequence(lambda n: f"User{n}")
+    password = factory.django.Password("pw")
+
+
+def staff_user(role: str, **kwargs):
+    user = UserFactory(is_staff=True, **kwargs)
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def hr_user(**kwargs):
+    return staff_user(HR, **kwargs)
+
+
+def finance_user(**kwargs):
+    return staff_user(FINANCE, **kwargs)
+
+
+def level(name: str = "mid") -> Level:
+    return Level.objects.get(name=name)
+
+
+class DepartmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Department
+
+    name = factory.Sequence(lambda n: f"Department {n}")
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+    department = factory.SubFactory(DepartmentFactory)
+
+
+class EmployeeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Employee
+
+    user = factory.SubFactory(UserFactory)
+    level = factory.LazyFunction(level)
+    team = factory.SubFactory(TeamFactory)
+    hire_date = date(2020, 1, 6)
+
+
+class ProjectFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Project
+
+    code = factory.Sequence(lambda n: f"project-{n}")
+    name = factory.Sequence(lambda n: f"Project {n}")
+    starts_on = date(2026, 1, 1)
+
+
+class BudgetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Budget
+
+    employee = factory.SubFactory(EmployeeFactory)
+    fiscal_year = 2026

@@ -1,0 +1,218 @@
+"""HR's admin: every page renders for HR, is refused to an engineer; money moves only by new entries."""
+
+from datetime import date
+
+import pytest
+from django.urls import reverse
+
+from budgets.models import Budget, EntryKind, LedgerEntry, TokenPrice
+from budgets.services import budget_allocate, budget_create, level_allocation_key
+from people.models import CompanySettings, Department, Employee, Level, Project, Team
+from tests.factories import (
+    BudgetFactory,
+    EmployeeFactory,
+    ProjectFactory,
+    UserFactory,
+    finance_user,
+    hr_user,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def objects():
+    employee = EmployeeFactory()
+    project = ProjectFactory(lead=employee)
+    project.members.add(employee)
+    budget, _ = budget_create(fiscal_year=2026, employee=employee)
+    entry = budget_allocate(budget=budget, amount_micros=10**9, acting_user=None)
+    price = TokenPrice.objects.create(
+        model_name="m",
+        input_per_million_micros=1,
+        output_per_million_micros=2,
+        effective_from="2026-01-01T00:00:00Z",
+    )
+    return {
+        Level: Level.objects.first(),
+        Department: employee.team.department,
+        Team: employee.team,
+        Employee: employee,
+        Project: project,
+        CompanySettings: CompanySettings.objects.get(pk=1),
+        Budget: budget,
+        LedgerEntry: entry,
+        TokenPrice: price,
+    }
+
+
+MODELS = [
+    Level,
+    Department,
+    Team,
+    Employee,
+    Project,
+    CompanySettings,
+    Budget,
+    LedgerEntry,
+    TokenPrice,
+]
+
+
+def admin_urls(model, obj):
+    opts = model._meta
+    urls = [reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")]
+    urls.append(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
+    if model not in (CompanySettings,):
+        urls.append(reverse(f"admin:{opts.app_label}_{opts.model_name}_history", args=[obj.pk]))
+    return urls
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_hr_sees_the_changelist_and_the_change_form(client, objects, model):
+    client.force_login(hr_user())
+    for url in admin_urls(model, objects[model]):
+        response = client.get(url, follow=True)
+        assert response.status_code == 200, url
+        assert b"Allot administration" in response.content
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_an_engineer_is_refused_every_admin_page(client, objects, model):
+    engineer = EmployeeFactory().user
+    client.force_login(engineer)
+    for url in admin_urls(model, objects[model]):
+        response = client.get(url)
+        assert response.status_code == 302 and "/admin/login/" in response["Location"], url
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_staff_without_a_role_is_forbidden(client, objects, model):
+    client.force_login(UserFactory(is_staff=True))
+    url = admin_urls(model, objects[model])[0]
+    assert client.get(url).status_code == 403
+
+
+def test_the_add_forms_render_for_hr(client, objects):
+    client.force_login(hr_user())
+    for name in ["people_level", "people_employee", "people_project", "budgets_budget"]:
+        assert client.get(reverse(f"admin:{name}_add")).status_code == 200, name
+    assert client.get(reverse("admin:budgets_ledgerentry_add")).status_code == 200
+
+
+def test_ledger_entries_have_no_edit_or_delete_in_the_admin(client, objects):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    entry = objects[LedgerEntry]
+    change = client.get(reverse("admin:budgets_ledgerentry_change", args=[entry.pk]))
+    assert b'name="_save"' not in change.content
+    delete = client.post(
+        reverse("admin:budgets_ledgerentry_delete", args=[entry.pk]), {"post": "yes"}
+    )
+    assert delete.status_code == 403
+    assert LedgerEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_hr_corrects_a_budget_by_posting_an_adjustment(client, objects):
+    hr = hr_user()
+    client.force_login(hr)
+    budget = objects[Budget]
+    response = client.post(
+        reverse("admin:budgets_ledgerentry_add"),
+        {"budget": budget.pk, "kind": EntryKind.ADJUSTMENT, "amount": "-250.50", "memo": "typo"},
+    )
+    assert response.status_code == 302
+    entry = LedgerEntry.objects.get(kind=EntryKind.ADJUSTMENT)
+    assert entry.amount_micros == -250_500_000 and entry.acting_user == hr
+    budget.refresh_from_db()
+    assert budget.allocated_micros == 10**9 - 250_500_000
+
+
+def test_an_adjustment_past_the_allocation_is_shown_on_the_form(client, objects):
+    client.force_login(hr_user())
+    response = client.post(
+        reverse("admin:budgets_ledgerentry_add"),
+        {
+            "budget": objects[Budget].pk,
+            "kind": EntryKind.ADJUSTMENT,
+            "amount": "-5000",
+            "memo": "x",
+        },
+    )
+    assert response.status_code == 200
+    assert b"cannot take it below zero" in response.content
+    assert not LedgerEntry.objects.filter(kind=EntryKind.ADJUSTMENT).exists()
+
+
+def test_hr_adds_an_employee_and_their_sign_in_in_one_form(client, objects):
+    client.force_login(hr_user())
+    team = objects[Team]
+    response = client.post(
+        reverse("admin:people_employee_add"),
+        {
+            "email": "New.Person@example.com",
+            "first_name": "New",
+            "last_name": "Person",
+            "level": Level.objects.get(name="senior").pk,
+            "team": team.pk,
+            "manager": objects[Employee].pk,
+            "hire_date": "2026-03-02",
+            "budgets-TOTAL_FORMS": "0",
+            "budgets-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    employee = Employee.objects.get(user__email="new.person@example.com")
+    assert not employee.user.has_usable_password()
+    assert employee.manager.user.groups.filter(name="Managers").exists()
+    assert employee.user.groups.filter(name="Engineers").exists()
+
+
+def test_allocate_from_level_action_is_once_per_year_and_prorated(client, objects, settings):
+    client.force_login(hr_user())
+    settings.TIME_ZONE = "UTC"
+    joiner = EmployeeFactory(hire_date=date(date.today().year, 7, 1))
+    veteran = EmployeeFactory(hire_date=date(2019, 1, 1))
+    data = {"action": "allocate_from_level", "_selected_action": [joiner.pk, veteran.pk]}
+
+    url = reverse("admin:people_employee_changelist")
+    client.post(url, data)
+    client.post(url, data)
+
+    year = date.today().year
+    veteran_entry = LedgerEntry.objects.get(
+        idempotency_key=level_allocation_key(employee=veteran, fiscal_year=year)
+    )
+    joiner_entry = LedgerEntry.objects.get(
+        idempotency_key=level_allocation_key(employee=joiner, fiscal_year=year)
+    )
+    assert veteran_entry.amount_micros == 100_000 * 10**6
+    assert 0 < joiner_entry.amount_micros < 100_000 * 10**6
+    assert LedgerEntry.objects.filter(kind=EntryKind.ALLOCATION).count() == 3  # + the fixture's
+
+
+def test_finance_can_set_prices_but_not_edit_employees(client, objects):
+    client.force_login(finance_user())
+    assert client.get(reverse("admin:budgets_tokenprice_add")).status_code == 200
+    employee = objects[Employee]
+    change = client.get(reverse("admin:people_employee_change", args=[employee.pk]))
+    assert change.status_code == 200 and b'name="_save"' not in change.content
+    assert client.get(reverse("admin:people_employee_add")).status_code == 403
+
+
+def test_history_records_who_changed_a_level(client, objects):
+    hr = hr_user()
+    client.force_login(hr)
+    level = Level.objects.get(name="mid")
+    client.post(
+        reverse("admin:people_level_change", args=[level.pk]),
+        {"name": "mid", "rank": level.rank, "default_annual_budget_micros": "120000"},
+    )
+    level.refresh_from_db()
+    assert level.default_annual_budget_micros == 120_000 * 10**6
+    assert level.history.first().history_user == hr
+
+
+def test_budget_factory_budget_renders(client):
+    client.force_login(hr_user())
+    budget = BudgetFactory()
+    assert client.get(reverse("admin:budgets_budget_change", args=[budget.pk])).status_code == 200
