@@ -18,12 +18,13 @@ from budgets.models import (
     TokenPrice,
     UsageEvent,
 )
+from budgets.selectors import employee_balance
 from budgets.services import budget_adjust, budget_allocate, employee_allocate_from_level
 from common.errors import AllotError
 from common.money import DollarsFormField, format_usd
 from people.admin import EmployeeAdmin as PeopleEmployeeAdmin
 from people.models import Employee
-from people.selectors import current_fiscal_year
+from people.selectors import company_settings, current_fiscal_year
 
 RECENT_ENTRIES = 25
 
@@ -38,6 +39,14 @@ def _ledger_link(label: str, **filters) -> str:
 def _recent_entries_table(entries, more_link: str) -> str:
     return render_to_string(
         "admin/budgets/recent_entries.html", {"entries": entries, "more_link": more_link}
+    )
+
+
+def _utilisation_bar(allocated_micros: int, spent_micros: int) -> str:
+    percent = utilisation_percent(allocated_micros=allocated_micros, spent_micros=spent_micros)
+    width = None if percent is None else min(percent, 100)
+    return render_to_string(
+        "admin/budgets/utilisation_bar.html", {"percent": percent, "width": width}
     )
 
 
@@ -123,10 +132,7 @@ class BudgetAdmin(SimpleHistoryAdmin):
 
     @admin.display(description="Used")
     def utilisation(self, budget: Budget) -> str:
-        percent = utilisation_percent(
-            allocated_micros=budget.allocated_micros, spent_micros=budget.spent_micros
-        )
-        return "–" if percent is None else f"{percent}%"
+        return _utilisation_bar(budget.allocated_micros, budget.spent_micros)
 
     @admin.display(description="Latest entries")
     def recent_entries(self, budget: Budget) -> str:
@@ -328,11 +334,31 @@ admin.site.unregister(Employee)
 class EmployeeAdmin(PeopleEmployeeAdmin):
     inlines = [EmployeeBudgetInline]
     actions = ["allocate_from_level"]
-    readonly_fields = ["recent_entries"]
+    readonly_fields = ["balance", "recent_entries"]
 
     def get_fields(self, request, obj=None):
         fields = super().get_fields(request, obj)
-        return [*fields, "recent_entries"] if obj else fields
+        return [*fields, "balance", "recent_entries"] if obj else fields
+
+    @admin.display(description="Balance this fiscal year")
+    def balance(self, employee: Employee) -> str:
+        fiscal_year = current_fiscal_year()
+        rate = company_settings().reference_rate_usd_per_token
+        rows = [
+            {
+                "label": row.budget.owner_label,
+                "allocated": format_usd(row.allocated_micros),
+                "spent": format_usd(row.spent_micros),
+                "remaining": format_usd(row.remaining_micros),
+                "bar": _utilisation_bar(row.allocated_micros, row.spent_micros),
+                "tokens_left": f"{row.tokens_left:,}",
+            }
+            for row in employee_balance(employee=employee, fiscal_year=fiscal_year)
+        ]
+        return render_to_string(
+            "admin/budgets/employee_balance.html",
+            {"balances": rows, "fiscal_year": fiscal_year, "rate": rate.normalize()},
+        )
 
     @admin.display(description="Latest ledger entries")
     def recent_entries(self, employee: Employee) -> str:

@@ -29,6 +29,7 @@ from people.roles import ENGINEERS, FINANCE, HR, MANAGERS
 
 DEMO_PASSWORD = "demo"  # noqa: S105 - the documented demo sign-in, made only in demo settings
 DEMO_SOURCE = "seed"
+DEMO_EMPLOYEE_SIGN_INS = {"manager@example.com", "engineer@example.com"}
 MICROS = 1_000_000
 
 DEPARTMENTS = {
@@ -407,7 +408,7 @@ def demo_write(data: DemoData, *, with_demo_sign_ins: bool) -> dict[str, int]:
                 email=p.email,
                 first_name=p.first_name,
                 last_name=p.last_name,
-                password=(demo_hash if p.email.endswith("r@example.com") and demo_hash else "!"),
+                password=(demo_hash if p.email in DEMO_EMPLOYEE_SIGN_INS and demo_hash else "!"),
             )
             for p in data.people
         ],

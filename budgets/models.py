@@ -19,8 +19,8 @@ from people.models import Employee, Project, Team, validate_thresholds
 
 
 class Enforcement(models.TextChoices):
-    HARD = "hard", "Hard (deny past the limit)"
-    SOFT = "soft", "Soft (allow and warn)"
+    HARD = "hard", "Hard"
+    SOFT = "soft", "Soft"
     HARD_OVERDRAFT = "hard_overdraft", "Hard with overdraft"
 
 
@@ -44,7 +44,11 @@ class Budget(models.Model):
         validators=[MinValueValidator(2000), MaxValueValidator(2200)]
     )
     enforcement = models.CharField(
-        max_length=20, choices=Enforcement.choices, default=Enforcement.SOFT
+        max_length=20,
+        choices=Enforcement.choices,
+        default=Enforcement.SOFT,
+        help_text="Hard: authorize denies past the limit. Soft: allows and warns. "
+        "Hard with overdraft: denies past the limit plus the overdraft.",
     )
     overdraft_percent = models.DecimalField(
         "overdraft (%)",

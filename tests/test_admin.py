@@ -1,4 +1,5 @@
-"""HR's admin: every page renders for HR, is refused to an engineer; money moves only by new entries."""
+"""HR's admin: every page renders for HR and is refused to an engineer; money moves only by
+new ledger entries."""
 
 from datetime import date
 
@@ -8,6 +9,7 @@ from django.urls import reverse
 from budgets.models import Budget, EntryKind, LedgerEntry, TokenPrice
 from budgets.services import budget_allocate, budget_create, level_allocation_key
 from people.models import CompanySettings, Department, Employee, Level, Project, Team
+from people.selectors import current_fiscal_year
 from tests.factories import (
     BudgetFactory,
     EmployeeFactory,
@@ -169,8 +171,8 @@ def test_hr_adds_an_employee_and_their_sign_in_in_one_form(client, objects):
 
 def test_allocate_from_level_action_is_once_per_year_and_prorated(client, objects, settings):
     client.force_login(hr_user())
-    settings.TIME_ZONE = "UTC"
-    joiner = EmployeeFactory(hire_date=date(date.today().year, 7, 1))
+    year = current_fiscal_year()
+    joiner = EmployeeFactory(hire_date=date(year, 7, 1))
     veteran = EmployeeFactory(hire_date=date(2019, 1, 1))
     data = {"action": "allocate_from_level", "_selected_action": [joiner.pk, veteran.pk]}
 
@@ -178,7 +180,6 @@ def test_allocate_from_level_action_is_once_per_year_and_prorated(client, object
     client.post(url, data)
     client.post(url, data)
 
-    year = date.today().year
     veteran_entry = LedgerEntry.objects.get(
         idempotency_key=level_allocation_key(employee=veteran, fiscal_year=year)
     )
@@ -216,3 +217,20 @@ def test_budget_factory_budget_renders(client):
     client.force_login(hr_user())
     budget = BudgetFactory()
     assert client.get(reverse("admin:budgets_budget_change", args=[budget.pk])).status_code == 200
+
+
+def test_the_employee_page_shows_every_budget_that_can_serve_them(client, objects):
+    client.force_login(hr_user())
+    employee = objects[Employee]
+    year = current_fiscal_year()
+    personal, _ = budget_create(fiscal_year=year, employee=employee)
+    budget_allocate(budget=personal, amount_micros=100_000 * 10**6, acting_user=None)
+    project_budget, _ = budget_create(fiscal_year=year, project=objects[Project])
+    budget_allocate(budget=project_budget, amount_micros=5_000 * 10**6, acting_user=None)
+
+    page = client.get(reverse("admin:people_employee_change", args=[employee.pk])).content.decode()
+
+    assert "Balance this fiscal year" in page
+    assert "Project allocation" in page and "$5,000.00" in page
+    # the fixture allocated $1,000 to this year's personal budget already
+    assert "$101,000.00" in page and "1,010,000,000" in page  # tokens at $0.0001

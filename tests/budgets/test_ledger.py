@@ -267,15 +267,15 @@ def test_usage_is_priced_from_the_price_in_force_when_it_happened():
 
 def test_replaying_a_usage_event_changes_nothing():
     employee = EmployeeFactory()
-    kwargs = dict(
-        employee=employee,
-        event_id="same",
-        model_name="m",
-        occurred_at=WHEN,
-        input_tokens=1,
-        output_tokens=1,
-        cost_micros=250,
-    )
+    kwargs = {
+        "employee": employee,
+        "event_id": "same",
+        "model_name": "m",
+        "occurred_at": WHEN,
+        "input_tokens": 1,
+        "output_tokens": 1,
+        "cost_micros": 250,
+    }
     first, created = usage_post(**kwargs)
     again, created_again = usage_post(**kwargs)
     assert created and not created_again and first.pk == again.pk

@@ -75,7 +75,7 @@ def test_seed_demo_is_deterministic_for_a_given_seed():
 
 
 def test_the_pure_build_is_deterministic_too():
-    args = dict(employees=30, events_per_employee=10, today=date(2026, 11, 29))
+    args = {"employees": 30, "events_per_employee": 10, "today": date(2026, 11, 29)}
     period = fiscal_year_period(2026, 1)
     assert demo_build(seed=1, period=period, **args) == demo_build(seed=1, period=period, **args)
 

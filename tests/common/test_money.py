@@ -4,8 +4,8 @@ import pytest
 
 from common.money import (
     MoneyError,
-    dollars_to_micros,
     divide_micros,
+    dollars_to_micros,
     format_usd,
     micros_to_dollars,
 )
