@@ -27,7 +27,7 @@ def objects():
     employee = EmployeeFactory()
     project = ProjectFactory(lead=employee)
     project.members.add(employee)
-    budget, _ = budget_create(fiscal_year=2026, employee=employee)
+    budget, _ = budget_create(fiscal_year=current_fiscal_year(), employee=employee)
     entry = budget_allocate(budget=budget, amount_micros=10**9, acting_user=None)
     price = TokenPrice.objects.create(
         model_name="m",
