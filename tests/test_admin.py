@@ -5,9 +5,15 @@ from datetime import date
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from budgets.models import Budget, EntryKind, LedgerEntry, TokenPrice
-from budgets.services import budget_allocate, budget_create, level_allocation_key
+from budgets.models import Budget, EntryKind, LedgerEntry, TokenPrice, UsageEvent
+from budgets.services import (
+    budget_allocate,
+    budget_create,
+    level_allocation_key,
+    usage_post,
+)
 from people.models import CompanySettings, Department, Employee, Level, Project, Team
 from people.selectors import current_fiscal_year
 from tests.factories import (
@@ -33,9 +39,18 @@ def objects():
         model_name="m",
         input_per_million_micros=1,
         output_per_million_micros=2,
-        effective_from="2026-01-01T00:00:00Z",
+        effective_from="2020-01-01T00:00:00Z",
+    )
+    event, _ = usage_post(
+        employee=employee,
+        event_id="e1",
+        model_name="m",
+        occurred_at=timezone.now(),
+        input_tokens=1_000,
+        output_tokens=10,
     )
     return {
+        UsageEvent: event,
         Level: Level.objects.first(),
         Department: employee.team.department,
         Team: employee.team,
