@@ -62,6 +62,22 @@ class OwnerKindFilter(admin.SimpleListFilter):
         return queryset.filter(**{f"{column}__isnull": False}) if column else queryset
 
 
+class BudgetTotalsColumns:
+    """Allocated, spent and remaining in dollars, for the budget list and the employee's inline."""
+
+    @admin.display(description="Allocated", ordering="allocated_micros")
+    def allocated(self, budget: Budget) -> str:
+        return format_usd(budget.allocated_micros)
+
+    @admin.display(description="Spent", ordering="spent_micros")
+    def spent(self, budget: Budget) -> str:
+        return format_usd(budget.spent_micros)
+
+    @admin.display(description="Remaining", ordering="remaining_micros")
+    def remaining(self, budget: Budget) -> str:
+        return format_usd(budget.allocated_micros - budget.spent_micros)
+
+
 class BudgetForm(forms.ModelForm):
     class Meta:
         model = Budget
@@ -77,7 +93,7 @@ class BudgetForm(forms.ModelForm):
 
 
 @admin.register(Budget)
-class BudgetAdmin(SimpleHistoryAdmin):
+class BudgetAdmin(BudgetTotalsColumns, SimpleHistoryAdmin):
     form = BudgetForm
     list_display = [
         "owner_label",
@@ -117,18 +133,6 @@ class BudgetAdmin(SimpleHistoryAdmin):
             )
             fieldsets.append(("Ledger", {"fields": ["recent_entries"]}))
         return fieldsets
-
-    @admin.display(description="Allocated", ordering="allocated_micros")
-    def allocated(self, budget: Budget) -> str:
-        return format_usd(budget.allocated_micros)
-
-    @admin.display(description="Spent", ordering="spent_micros")
-    def spent(self, budget: Budget) -> str:
-        return format_usd(budget.spent_micros)
-
-    @admin.display(description="Remaining", ordering="remaining_micros")
-    def remaining(self, budget: Budget) -> str:
-        return format_usd(budget.allocated_micros - budget.spent_micros)
 
     @admin.display(description="Used")
     def utilisation(self, budget: Budget) -> str:
@@ -302,7 +306,7 @@ class UsageEventAdmin(admin.ModelAdmin):
         return format_usd(event.cost_micros)
 
 
-class EmployeeBudgetInline(admin.TabularInline):
+class EmployeeBudgetInline(BudgetTotalsColumns, admin.TabularInline):
     model = Budget
     fk_name = "employee"
     extra = 0
@@ -313,18 +317,6 @@ class EmployeeBudgetInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
-
-    @admin.display(description="Allocated")
-    def allocated(self, budget: Budget) -> str:
-        return format_usd(budget.allocated_micros)
-
-    @admin.display(description="Spent")
-    def spent(self, budget: Budget) -> str:
-        return format_usd(budget.spent_micros)
-
-    @admin.display(description="Remaining")
-    def remaining(self, budget: Budget) -> str:
-        return format_usd(budget.allocated_micros - budget.spent_micros)
 
 
 admin.site.unregister(Employee)
