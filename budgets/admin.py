@@ -75,7 +75,7 @@ class BudgetTotalsColumns:
 
     @admin.display(description="Remaining", ordering="remaining_micros")
     def remaining(self, budget: Budget) -> str:
-        return format_usd(budget.allocated_micros - budget.spent_micros)
+        return format_usd(budget.allocated_micros - budget.spent_micros - budget.reserved_micros)
 
 
 class BudgetForm(forms.ModelForm):

@@ -21,7 +21,7 @@ from django.contrib.auth.models import Group
 from django.db import connection, transaction
 
 from budgets.calculations import prorate_micros, usage_cost_micros
-from budgets.models import Budget, EntryKind, LedgerEntry, TokenPrice, UsageEvent
+from budgets.models import Budget, DailySpend, EntryKind, LedgerEntry, TokenPrice, UsageEvent
 from budgets.services import level_allocation_key
 from common.fiscal import Period
 from people.models import Department, Employee, Level, Project, Team
@@ -557,6 +557,7 @@ def demo_write(data: DemoData, *, with_demo_sign_ins: bool) -> dict[str, int]:
             "received_at",
             "category",
             "metadata",
+            "payload_hash",
             "budget_id",
             "ledger_entry_id",
         ],
@@ -575,6 +576,7 @@ def demo_write(data: DemoData, *, with_demo_sign_ins: bool) -> dict[str, int]:
                 received,
                 e.category,
                 "{}",
+                "",
                 budget_ids[e.budget],
                 first_usage_id + index,
             )
@@ -582,6 +584,7 @@ def demo_write(data: DemoData, *, with_demo_sign_ins: bool) -> dict[str, int]:
         ),
     )
     _reset_sequences(LedgerEntry, UsageEvent)
+    _write_daily_spend(data.events, budget_ids)
 
     # Roles: everyone is an engineer; anyone with reports is a manager.
     engineers = groups[ENGINEERS]
@@ -597,6 +600,23 @@ def demo_write(data: DemoData, *, with_demo_sign_ins: bool) -> dict[str, int]:
         "events": len(data.events),
         "ledger_entries": len(allocation_rows) + len(data.events),
     }
+
+
+def _write_daily_spend(events: list[DemoEvent], budget_ids: dict) -> None:
+    zone = ZoneInfo(settings.TIME_ZONE)
+    daily: dict[tuple[int, date], list[int]] = {}
+    for event in events:
+        key = (budget_ids[event.budget], event.occurred_at.astimezone(zone).date())
+        totals = daily.setdefault(key, [0, 0])
+        totals[0] += event.cost_micros
+        totals[1] += 1
+    DailySpend.objects.bulk_create(
+        [
+            DailySpend(budget_id=budget_id, day=day, spent_micros=spent, events=count)
+            for (budget_id, day), (spent, count) in daily.items()
+        ],
+        batch_size=5_000,
+    )
 
 
 def _write_prices(data: DemoData) -> None:

@@ -4,6 +4,7 @@ Every amount is integer micro-dollars (see common.money). A budget's running tot
 the row and moved in the same transaction as each ledger entry, so a balance is one row read.
 """
 
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from rest_framework_api_key.models import AbstractAPIKey
 from simple_history.models import HistoricalRecords
 
 from common.money import MicrosField, format_usd
@@ -67,15 +69,21 @@ class Budget(models.Model):
     # Running totals: written only by budgets.services, in the transaction of each ledger entry.
     allocated_micros = MicrosField("allocated (USD)", default=0, editable=False)
     spent_micros = MicrosField("spent (USD)", default=0, editable=False)
+    reserved_micros = MicrosField(
+        "reserved (USD)",
+        default=0,
+        editable=False,
+        help_text="Held by open reservations: counts as spent for authorize, not in the ledger.",
+    )
     remaining_micros = models.GeneratedField(
-        expression=F("allocated_micros") - F("spent_micros"),
+        expression=F("allocated_micros") - F("spent_micros") - F("reserved_micros"),
         output_field=models.BigIntegerField(),
         db_persist=True,
         verbose_name="remaining (USD)",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords(
-        excluded_fields=["allocated_micros", "spent_micros", "remaining_micros"]
+        excluded_fields=["allocated_micros", "spent_micros", "reserved_micros", "remaining_micros"]
     )
 
     class Meta:
@@ -138,8 +146,17 @@ class Budget(models.Model):
         return f"{OwnerKind(self.owner_kind).label}: {self.owner}"
 
     @property
-    def remaining_display(self) -> str:
-        return format_usd(self.allocated_micros - self.spent_micros)
+    def limit_micros(self) -> int | None:
+        """Most that may be committed (spent + reserved) under a hard limit; None when soft."""
+        if self.enforcement == Enforcement.SOFT:
+            return None
+        overdraft = 0
+        if self.enforcement == Enforcement.HARD_OVERDRAFT:
+            overdraft = int(self.allocated_micros * self.overdraft_percent / 100)
+        return self.allocated_micros + overdraft
+
+    def thresholds(self, company_default: list[int]) -> list[int]:
+        return self.alert_thresholds or company_default
 
 
 class EntryKind(models.TextChoices):
@@ -286,6 +303,16 @@ class UsageEvent(models.Model):
         max_length=20, choices=UsageCategory.choices, default=UsageCategory.OTHER
     )
     metadata = models.JSONField(default=dict, blank=True)
+    payload_hash = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the event as sent: tells replays apart."
+    )
+    reservation = models.OneToOneField(
+        "Reservation",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="settled_by",
+    )
     budget = models.ForeignKey(
         Budget,
         on_delete=models.PROTECT,
@@ -318,3 +345,140 @@ class UsageEvent(models.Model):
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens + self.cached_input_tokens
+
+
+class DailySpend(models.Model):
+    """Usage per budget per day (company zone), kept with each batch: burn rates and charts read
+    a few rows, however many events there are."""
+
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="daily_spend")
+    day = models.DateField()
+    spent_micros = MicrosField(default=0)
+    events = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["budget", "day"], name="daily_spend_unique_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.budget} {self.day}"
+
+
+class ReservationState(models.TextChoices):
+    HELD = "held", "Held"
+    SETTLED = "settled", "Settled"
+    RELEASED = "released", "Released"
+    EXPIRED = "expired", "Expired"
+
+
+class Reservation(models.Model):
+    """An estimate held against a budget by authorize; a usage event settles it, or it expires."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    budget = models.ForeignKey(Budget, on_delete=models.PROTECT, related_name="reservations")
+    employee = models.ForeignKey(Employee, on_delete=models.PROTECT, related_name="reservations")
+    amount_micros = MicrosField("held (USD)")
+    state = models.CharField(
+        max_length=10, choices=ReservationState.choices, default=ReservationState.HELD
+    )
+    source = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "expires_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount_micros__gt=0), name="reservation_amount_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{format_usd(self.amount_micros)} on {self.budget} ({self.state})"
+
+
+class ApiScope(models.TextChoices):
+    INGEST = "ingest", "Push usage"
+    AUTHORIZE = "authorize", "Authorize spending"
+    READ_BALANCES = "read_balances", "Read balances"
+
+
+def default_scopes() -> list[str]:
+    return [ApiScope.INGEST, ApiScope.AUTHORIZE]
+
+
+class IntegrationKey(AbstractAPIKey):
+    """An API key of a gateway. Only a hash is stored; the key is shown once, at creation.
+    Event ids are unique per `source`, so two gateways can both send an event "1"."""
+
+    source = models.SlugField(
+        max_length=100, help_text="Names the gateway; event ids are unique per source."
+    )
+    scopes = models.JSONField(default=default_scopes)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "integration API key"
+        verbose_name_plural = "integration API keys"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.source})"
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in (self.scopes or [])
+
+
+class AlertKind(models.TextChoices):
+    THRESHOLD = "threshold", "Threshold reached"
+    PROJECTED = "projected", "Projected to run out"
+
+
+class AlertClaim(models.Model):
+    """One row per alert that fired: the unique constraint makes each fire once per budget, even
+    with several workers checking at the same time. Budgets are per fiscal year, so is this."""
+
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=20, choices=AlertKind.choices)
+    threshold = models.PositiveSmallIntegerField(
+        default=0, help_text="Percent for threshold alerts; 0 for projections."
+    )
+    message = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["budget", "kind", "threshold"], name="alert_fires_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Notification(models.Model):
+    """What the web app shows a person (their alerts); email carries the same text."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    alert = models.ForeignKey(
+        AlertClaim, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    message = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "alert"], name="notification_once_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return self.message

@@ -1,16 +1,16 @@
 """Reads: balances, prices in force, the budgets that can serve an employee."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Sum
 
 from budgets.calculations import tokens_at_rate, utilisation_percent
-from budgets.models import Budget, OwnerKind, TokenPrice
-from common.money import Micros
+from budgets.models import Budget, DailySpend, OwnerKind, TokenPrice
+from common.money import Micros, divide_micros
 from people.models import Employee
-from people.selectors import company_settings, current_fiscal_year
+from people.selectors import company_settings, company_today, current_fiscal_year
 
 
 def price_in_force(*, model_name: str, at: datetime) -> TokenPrice | None:
@@ -35,37 +35,77 @@ def employee_budgets(*, employee: Employee, fiscal_year: int) -> QuerySet[Budget
     )
 
 
+BURN_WINDOW_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Burn:
+    burn_rate_micros_per_day: Micros
+    projected_exhaustion_date: date | None
+
+
+def budget_burn(*, budget: Budget, today: date | None = None) -> Burn:
+    """Average daily spend over the last 30 days (from the daily rollup: at most 30 rows), and
+    the day the remaining money runs out at that rate (None when it does not)."""
+    today = today or company_today()
+    spent = (
+        DailySpend.objects.filter(
+            budget=budget, day__gt=today - timedelta(days=BURN_WINDOW_DAYS), day__lte=today
+        ).aggregate(total=Sum("spent_micros"))["total"]
+        or 0
+    )
+    rate = divide_micros(spent, BURN_WINDOW_DAYS)
+    remaining = budget.allocated_micros - budget.spent_micros - budget.reserved_micros
+    if rate <= 0:
+        return Burn(rate, None)
+    if remaining <= 0:
+        return Burn(rate, today)
+    return Burn(rate, today + timedelta(days=remaining // rate))
+
+
 @dataclass(frozen=True)
 class BudgetBalance:
     budget: Budget
     owner_kind: str
     allocated_micros: Micros
     spent_micros: Micros
+    reserved_micros: Micros
     remaining_micros: Micros
     utilisation_percent: Decimal | None
     tokens_left: int
+    burn_rate_micros_per_day: Micros
+    projected_exhaustion_date: date | None
 
 
-def budget_balance(*, budget: Budget, usd_per_token: Decimal | None = None) -> BudgetBalance:
+def budget_balance(
+    *, budget: Budget, usd_per_token: Decimal | None = None, today: date | None = None
+) -> BudgetBalance:
+    """One budget's balance from its stored totals and at most 30 rollup rows: O(1) in events."""
     rate = usd_per_token or company_settings().reference_rate_usd_per_token
-    remaining = budget.allocated_micros - budget.spent_micros
+    remaining = budget.allocated_micros - budget.spent_micros - budget.reserved_micros
+    burn = budget_burn(budget=budget, today=today)
     return BudgetBalance(
         budget=budget,
         owner_kind=budget.owner_kind,
         allocated_micros=budget.allocated_micros,
         spent_micros=budget.spent_micros,
+        reserved_micros=budget.reserved_micros,
         remaining_micros=remaining,
         utilisation_percent=utilisation_percent(
             allocated_micros=budget.allocated_micros, spent_micros=budget.spent_micros
         ),
         tokens_left=tokens_at_rate(remaining, rate),
+        burn_rate_micros_per_day=burn.burn_rate_micros_per_day,
+        projected_exhaustion_date=burn.projected_exhaustion_date,
     )
 
 
 _KIND_ORDER = {OwnerKind.PROJECT: 0, OwnerKind.EMPLOYEE: 1, OwnerKind.TEAM: 2}
 
 
-def employee_balance(*, employee: Employee, fiscal_year: int | None = None) -> list[BudgetBalance]:
+def employee_balance(
+    *, employee: Employee, fiscal_year: int | None = None, today: date | None = None
+) -> list[BudgetBalance]:
     """The employee's balance in every budget that can serve them, in drawdown order."""
     fiscal_year = fiscal_year or current_fiscal_year()
     rate = company_settings().reference_rate_usd_per_token
@@ -73,4 +113,4 @@ def employee_balance(*, employee: Employee, fiscal_year: int | None = None) -> l
         employee_budgets(employee=employee, fiscal_year=fiscal_year),
         key=lambda b: (_KIND_ORDER[b.owner_kind], b.pk),
     )
-    return [budget_balance(budget=b, usd_per_token=rate) for b in budgets]
+    return [budget_balance(budget=b, usd_per_token=rate, today=today) for b in budgets]

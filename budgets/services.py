@@ -4,31 +4,26 @@ A ledger entry and the move of its budget's running total happen in one transact
 checked and committed in one conditional UPDATE, never read-then-write.
 """
 
-from datetime import date, datetime
+from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.utils import timezone
 
-from budgets.calculations import prorate_micros, usage_cost_micros
+from budgets.calculations import prorate_micros
 from budgets.models import (
     SPENT_KINDS,
     Budget,
     Enforcement,
     EntryKind,
     LedgerEntry,
-    UsageCategory,
-    UsageEvent,
 )
-from budgets.selectors import price_in_force
 from common.errors import AllotError
 from common.money import MAX_MICROS, Micros, format_usd
 from people.models import Employee, Project, Team
-from people.selectors import fiscal_year_of, fiscal_year_period
+from people.selectors import fiscal_year_period
 
 User = AbstractBaseUser
-MAX_TOKENS_PER_EVENT = 10**12
 
 
 def _total_column(kind: str) -> str:
@@ -86,7 +81,7 @@ def _ledger_post(
     with transaction.atomic():
         rows = Budget.objects.filter(pk=budget.pk)
         if amount_micros < 0 and column == "allocated_micros":
-            floor = F("spent_micros") if keep_allocated_at_least_spent else 0
+            floor = F("spent_micros") + F("reserved_micros") if keep_allocated_at_least_spent else 0
             rows = rows.filter(allocated_micros__gte=floor - amount_micros)
         if rows.update(**{column: F(column) + amount_micros}) != 1:
             raise AllotError(
@@ -251,143 +246,6 @@ def budget_transfer(
         counterpart=out_entry,
     )
     return out_entry, in_entry
-
-
-def usage_cost(
-    *,
-    model_name: str,
-    occurred_at: datetime,
-    input_tokens: int,
-    output_tokens: int,
-    cached_input_tokens: int = 0,
-) -> Micros:
-    """Price a call from the price in force for its model when it happened."""
-    price = price_in_force(model_name=model_name, at=occurred_at)
-    if price is None:
-        raise AllotError(
-            f"No price is known for model {model_name!r} at {occurred_at:%Y-%m-%d %H:%M %Z}; "
-            "send cost_usd or add the model to the price table.",
-            field="model",
-            code="unknown_model",
-        )
-    return usage_cost_micros(
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cached_input_tokens=cached_input_tokens,
-        input_per_million_micros=price.input_per_million_micros,
-        output_per_million_micros=price.output_per_million_micros,
-        cached_input_per_million_micros=price.cached_input_per_million_micros,
-    )
-
-
-def usage_paying_budget(
-    *, employee: Employee, project: Project | None, fiscal_year: int, cost_micros: Micros
-) -> Budget:
-    """Drawdown order: the project's allocation (if the employee is a member), else the personal
-    budget, then the team pool where the team allows overflow. The first with room pays; when none
-    has room the first in order pays anyway (usage already happened; authorize enforces limits).
-    A missing personal budget is created empty, so usage is never lost."""
-    candidates: list[Budget] = []
-    if project is not None and project.members.filter(pk=employee.pk).exists():
-        project_budget = Budget.objects.filter(project=project, fiscal_year=fiscal_year).first()
-        if project_budget:
-            candidates.append(project_budget)
-    personal, _ = budget_create(fiscal_year=fiscal_year, employee=employee)
-    candidates.append(personal)
-    team = employee.team
-    if team is not None and team.has_pool and team.pool_overflow:
-        pool = Budget.objects.filter(team=team, fiscal_year=fiscal_year).first()
-        if pool:
-            candidates.append(pool)
-    for budget in candidates:
-        budget.refresh_from_db(fields=["allocated_micros", "spent_micros"])
-        if budget.allocated_micros - budget.spent_micros >= cost_micros:
-            return budget
-    return candidates[0]
-
-
-@transaction.atomic
-def usage_post(
-    *,
-    employee: Employee,
-    event_id: str,
-    model_name: str,
-    occurred_at: datetime,
-    input_tokens: int,
-    output_tokens: int,
-    cached_input_tokens: int = 0,
-    cost_micros: Micros | None = None,
-    category: str = UsageCategory.OTHER,
-    project: Project | None = None,
-    metadata: dict | None = None,
-    source: str = "default",
-) -> tuple[UsageEvent, bool]:
-    """Record one usage event: price it, pick the budget that pays, post the usage entry.
-
-    Replaying the same (source, event_id) returns the stored event and posts nothing.
-    """
-    existing = UsageEvent.objects.filter(source=source, event_id=event_id).first()
-    if existing:
-        return existing, False
-    if timezone.is_naive(occurred_at):
-        raise AllotError("occurred_at needs a time zone.", field="occurred_at")
-    for name, tokens in (
-        ("input_tokens", input_tokens),
-        ("output_tokens", output_tokens),
-        ("cached_input_tokens", cached_input_tokens),
-    ):
-        if not isinstance(tokens, int) or not 0 <= tokens <= MAX_TOKENS_PER_EVENT:
-            raise AllotError(f"{name} must be a whole number from 0 to 10^12.", field=name)
-    if category not in UsageCategory.values:
-        raise AllotError(f"{category!r} is not a usage category.", field="category")
-    if cost_micros is None:
-        cost_micros = usage_cost(
-            model_name=model_name,
-            occurred_at=occurred_at,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cached_input_tokens=cached_input_tokens,
-        )
-    elif cost_micros < 0 or cost_micros > MAX_MICROS:
-        raise AllotError("cost_usd must be between zero and a billion dollars.", field="cost_usd")
-    fiscal_year = fiscal_year_of(timezone.localdate(occurred_at))
-    budget = usage_paying_budget(
-        employee=employee, project=project, fiscal_year=fiscal_year, cost_micros=cost_micros
-    )
-    try:
-        with transaction.atomic():
-            event = _usage_record(
-                budget=budget,
-                cost_micros=cost_micros,
-                source=source,
-                event_id=event_id,
-                employee=employee,
-                project=project,
-                model_name=model_name,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                cached_input_tokens=cached_input_tokens,
-                occurred_at=occurred_at,
-                category=category,
-                metadata=metadata or {},
-            )
-    except IntegrityError:
-        # A concurrent request recorded the same event first; ours rolled back whole.
-        return UsageEvent.objects.get(source=source, event_id=event_id), False
-    return event, True
-
-
-def _usage_record(*, budget: Budget, cost_micros: Micros, **event_fields) -> UsageEvent:
-    entry = _ledger_post(
-        budget=budget,
-        kind=EntryKind.USAGE,
-        amount_micros=cost_micros,
-        acting_user=None,
-        memo=f"{event_fields['model_name']} {event_fields['source']}:{event_fields['event_id']}",
-    )
-    return UsageEvent.objects.create(
-        cost_micros=cost_micros, budget=budget, ledger_entry=entry, **event_fields
-    )
 
 
 def level_allocation_key(*, employee: Employee, fiscal_year: int) -> str:

@@ -12,8 +12,8 @@ from budgets.services import (
     budget_allocate,
     budget_create,
     level_allocation_key,
-    usage_post,
 )
+from budgets.usage import usage_post
 from people.models import CompanySettings, Department, Employee, Level, Project, Team
 from people.selectors import current_fiscal_year
 from tests.factories import (

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 from config.broker import FILESYSTEM_BROKER_URL, filesystem_broker_options
 
@@ -27,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "rest_framework_api_key",  # its AbstractAPIKey module defines a concrete model too
     "drf_spectacular",
     "simple_history",
     "people",
@@ -124,7 +126,16 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    "release-expired-reservations": {
+        "task": "budgets.reservations_release",
+        "schedule": env.int("ALLOT_RESERVATION_RELEASE_EVERY_SECONDS", default=300),
+    },
+    "daily-alert-scan": {
+        "task": "budgets.alerts_scan",
+        "schedule": crontab(hour=6, minute=0),
+    },
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -144,6 +155,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# Where people reach the web app (links in emails).
+ALLOT_BASE_URL = env("ALLOT_BASE_URL", default="http://127.0.0.1:8000")
+# An unsettled reservation from authorize is released after this long.
+ALLOT_RESERVATION_TTL_SECONDS = env.int("ALLOT_RESERVATION_TTL_SECONDS", default=15 * 60)
 
 # Demo sign-ins are made by `seed_demo` only where this is true (never in production).
 ALLOT_DEMO_ENABLED = False

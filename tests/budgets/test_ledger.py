@@ -14,8 +14,8 @@ from budgets.services import (
     budget_allocate,
     budget_create,
     budget_transfer,
-    usage_post,
 )
+from budgets.usage import usage_post
 from common.errors import AllotError
 from tests.factories import EmployeeFactory, ProjectFactory, TeamFactory
 

@@ -1,0 +1,99 @@
+"""Budget alerts: thresholds (default 50/80/90/100 %) and "projected to run out on <date>".
+
+Each alert fires once per budget (budgets are per fiscal year): the AlertClaim row's unique
+constraint is the claim, so two workers checking the same budget at once fire it once. The
+owner is told in the app and by email (sent after commit, from a Celery task); past 100 % the
+manager too. Team pools tell the team lead, project allocations the project lead.
+"""
+
+from datetime import date
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+
+from budgets.models import AlertClaim, AlertKind, Budget, Notification
+from budgets.selectors import budget_burn
+from common.money import format_usd
+from people.selectors import company_settings, company_today, fiscal_year_period
+
+
+def _owner_users(budget: Budget) -> list[AbstractBaseUser]:
+    if budget.employee_id:
+        return [budget.employee.user]
+    lead = budget.team.lead if budget.team_id else budget.project.lead
+    return [lead.user] if lead else []
+
+
+def _manager_users(budget: Budget) -> list[AbstractBaseUser]:
+    if budget.employee_id and budget.employee.manager_id:
+        return [budget.employee.manager.user]
+    return []
+
+
+def _claim(budget: Budget, kind: str, threshold: int, message: str) -> AlertClaim | None:
+    """Insert the claim; a unique violation means someone already fired this alert."""
+    try:
+        with transaction.atomic():
+            return AlertClaim.objects.create(
+                budget=budget, kind=kind, threshold=threshold, message=message
+            )
+    except IntegrityError:
+        return None
+
+
+def _notify(alert: AlertClaim, users: list[AbstractBaseUser]) -> list[Notification]:
+    from budgets.tasks import notification_email_send
+
+    made = []
+    for user in {u.pk: u for u in users}.values():
+        note, created = Notification.objects.get_or_create(
+            user=user, alert=alert, defaults={"message": alert.message}
+        )
+        if created:
+            made.append(note)
+            transaction.on_commit(lambda pk=note.pk: notification_email_send.delay(pk))
+    return made
+
+
+@transaction.atomic
+def budget_alerts_check(*, budget: Budget, today: date | None = None) -> list[AlertClaim]:
+    """Fire every alert this budget has reached and not yet fired. Safe to run any number of
+    times, from any number of workers."""
+    budget = Budget.objects.select_related(
+        "employee__user", "employee__manager__user", "team__lead__user", "project__lead__user"
+    ).get(pk=budget.pk)
+    if budget.allocated_micros <= 0:
+        return []
+    fired_already = set(budget.alerts.values_list("kind", "threshold"))
+    fired = []
+    used = budget.spent_micros * 100 // budget.allocated_micros
+    for threshold in budget.thresholds(company_settings().alert_thresholds):
+        if used < threshold or (AlertKind.THRESHOLD, threshold) in fired_already:
+            continue
+        message = (
+            f"{budget.owner_label} has used {threshold}% of its FY{budget.fiscal_year} budget "
+            f"({format_usd(budget.spent_micros)} of {format_usd(budget.allocated_micros)})."
+        )
+        alert = _claim(budget, AlertKind.THRESHOLD, threshold, message)
+        if alert:
+            users = _owner_users(budget)
+            if threshold >= 100:
+                users += _manager_users(budget)
+            _notify(alert, users)
+            fired.append(alert)
+
+    if (AlertKind.PROJECTED, 0) not in fired_already:
+        today = today or company_today()
+        burn = budget_burn(budget=budget, today=today)
+        year_end = fiscal_year_period(budget.fiscal_year).end
+        runs_out = burn.projected_exhaustion_date
+        if runs_out is not None and today <= runs_out < year_end and used < 100:
+            message = (
+                f"{budget.owner_label} is projected to run out on {runs_out:%B %-d, %Y} at the "
+                f"last 30 days' rate of {format_usd(burn.burn_rate_micros_per_day)} a day."
+            )
+            alert = _claim(budget, AlertKind.PROJECTED, 0, message)
+            if alert:
+                _notify(alert, _owner_users(budget))
+                fired.append(alert)
+    return fired

@@ -1,0 +1,180 @@
+"""May this employee spend X now? A yes/no against hard limits, warnings for soft ones, and
+optionally a reservation that holds the estimate until a usage event settles it.
+
+The candidate budgets are locked (SELECT ... FOR UPDATE, in id order) before the limit is read,
+so N concurrent calls against one hard budget admit exactly as many as fit.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from budgets.calculations import usage_cost_micros
+from budgets.models import Budget, Enforcement, Reservation, ReservationState
+from budgets.selectors import price_in_force
+from budgets.usage import drawdown_order
+from common.errors import AllotError
+from common.money import MAX_MICROS, Micros, format_usd
+from people.models import Employee, Project
+from people.selectors import company_settings, fiscal_year_of
+
+
+@dataclass
+class AuthorizeResult:
+    allowed: bool
+    budget: Budget | None
+    remaining_micros: Micros
+    reason: str
+    warnings: list[str] = field(default_factory=list)
+    reservation: Reservation | None = None
+
+
+def estimate_cost(
+    *, model_name: str, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0
+) -> Micros:
+    """What a call would cost at today's price for the model."""
+    price = price_in_force(model_name=model_name, at=timezone.now())
+    if price is None:
+        raise AllotError(
+            f"No price is known for model {model_name!r}; send estimated_cost_usd instead.",
+            field="model",
+            code="unknown_model",
+        )
+    return usage_cost_micros(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_input_tokens=cached_input_tokens,
+        input_per_million_micros=price.input_per_million_micros,
+        output_per_million_micros=price.output_per_million_micros,
+        cached_input_per_million_micros=price.cached_input_per_million_micros,
+    )
+
+
+def _candidates(employee: Employee, project: Project | None, fiscal_year: int) -> list[Budget]:
+    """The budgets that could pay, locked, in drawdown order."""
+    ids = []
+    project_budget = personal = pool = None
+    owned = Budget.objects.filter(fiscal_year=fiscal_year)
+    if project is not None and project.members.filter(pk=employee.pk).exists():
+        ids += owned.filter(project=project).values_list("pk", flat=True)
+    ids += owned.filter(employee=employee).values_list("pk", flat=True)
+    team = employee.team
+    if team is not None and team.has_pool and team.pool_overflow:
+        ids += owned.filter(team=team).values_list("pk", flat=True)
+    for budget in Budget.objects.select_for_update().filter(pk__in=ids).order_by("pk"):
+        if budget.project_id:
+            project_budget = budget
+        elif budget.employee_id:
+            personal = budget
+        else:
+            pool = budget
+    return drawdown_order(project_budget=project_budget, personal=personal, pool=pool)
+
+
+def _fits(budget: Budget, amount: Micros) -> bool:
+    limit = budget.limit_micros
+    return limit is None or budget.spent_micros + budget.reserved_micros + amount <= limit
+
+
+def _warnings(budget: Budget, amount: Micros, thresholds: list[int]) -> list[str]:
+    committed = budget.spent_micros + budget.reserved_micros + amount
+    if budget.allocated_micros <= 0:
+        return [f"{budget.owner_label} has no money allocated; this spend is over budget."]
+    used = committed * 100 // budget.allocated_micros
+    if committed > budget.allocated_micros:
+        if budget.enforcement == Enforcement.HARD_OVERDRAFT:
+            return [f"This spend uses the overdraft of {budget.owner_label} ({used}% used)."]
+        return [f"{budget.owner_label} is over budget: {used}% used after this spend."]
+    reached = [t for t in thresholds if used >= t]
+    if reached:
+        return [f"{budget.owner_label} will be at {used}% of its budget (alert at {reached[-1]}%)."]
+    return []
+
+
+@transaction.atomic
+def authorize(
+    *,
+    employee: Employee,
+    estimated_cost_micros: Micros,
+    project: Project | None = None,
+    reserve: bool = False,
+    source: str = "",
+    hold_seconds: int | None = None,
+    now: datetime | None = None,
+) -> AuthorizeResult:
+    if not 0 <= estimated_cost_micros <= MAX_MICROS:
+        raise AllotError("The estimate must be between zero and a billion dollars.", field="cost")
+    if reserve and estimated_cost_micros == 0:
+        raise AllotError("Nothing to reserve: the estimate is zero.", field="estimated_cost_usd")
+    if not employee.is_active:
+        return AuthorizeResult(False, None, 0, f"{employee} is not an active employee.")
+    now = now or timezone.now()
+    fiscal_year = fiscal_year_of(timezone.localtime(now).date())
+    candidates = _candidates(employee, project, fiscal_year)
+    if not candidates:
+        return AuthorizeResult(False, None, 0, f"{employee} has no budget for FY{fiscal_year}.")
+    payer = next((b for b in candidates if _fits(b, estimated_cost_micros)), None)
+    if payer is None:
+        first = candidates[0]
+        committed = first.spent_micros + first.reserved_micros
+        return AuthorizeResult(
+            False,
+            first,
+            first.allocated_micros - committed,
+            f"Hard limit reached on {first.owner_label}: {format_usd(committed)} committed of "
+            f"{format_usd(first.limit_micros)}; {format_usd(estimated_cost_micros)} more does "
+            "not fit.",
+        )
+    warnings = _warnings(payer, estimated_cost_micros, company_settings().alert_thresholds)
+    reservation = None
+    if reserve:
+        ttl = hold_seconds or settings.ALLOT_RESERVATION_TTL_SECONDS
+        Budget.objects.filter(pk=payer.pk).update(
+            reserved_micros=F("reserved_micros") + estimated_cost_micros
+        )
+        payer.reserved_micros += estimated_cost_micros
+        reservation = Reservation.objects.create(
+            budget=payer,
+            employee=employee,
+            amount_micros=estimated_cost_micros,
+            source=source,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl),
+        )
+    remaining = payer.allocated_micros - payer.spent_micros - payer.reserved_micros
+    if not reserve:
+        remaining -= estimated_cost_micros
+    return AuthorizeResult(True, payer, remaining, "Within budget.", warnings, reservation)
+
+
+def reservations_release_expired(*, now: datetime | None = None, batch: int = 1_000) -> int:
+    """Give back the holds nobody settled in time. Each batch is one transaction; rows another
+    worker is releasing are skipped, so running this twice at once releases each hold once."""
+    now = now or timezone.now()
+    released = 0
+    while True:
+        with transaction.atomic():
+            expired = list(
+                Reservation.objects.select_for_update(skip_locked=True)
+                .filter(state=ReservationState.HELD, expires_at__lte=now)
+                .order_by("expires_at")[:batch]
+            )
+            if not expired:
+                return released
+            per_budget: dict[int, int] = {}
+            for reservation in expired:
+                per_budget[reservation.budget_id] = (
+                    per_budget.get(reservation.budget_id, 0) + reservation.amount_micros
+                )
+                reservation.state = ReservationState.EXPIRED
+                reservation.closed_at = now
+            Reservation.objects.bulk_update(expired, ["state", "closed_at"])
+            for budget_id in sorted(per_budget):
+                Budget.objects.filter(pk=budget_id).update(
+                    reserved_micros=F("reserved_micros") - per_budget[budget_id]
+                )
+            released += len(expired)

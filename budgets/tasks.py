@@ -1,0 +1,75 @@
+"""Celery tasks: thin; each loads by id and calls a service, and logs one line of what it did."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from budgets.alerts import budget_alerts_check
+from budgets.authorize import reservations_release_expired
+from budgets.models import Budget, Notification
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="budgets.alerts_check", soft_time_limit=120, time_limit=150)
+def alerts_check(budget_ids: list[int]) -> int:
+    fired = 0
+    for budget in Budget.objects.filter(pk__in=budget_ids):
+        fired += len(budget_alerts_check(budget=budget))
+    logger.info("alerts_check: %d budgets checked, %d alerts fired", len(budget_ids), fired)
+    return fired
+
+
+@shared_task(name="budgets.alerts_scan", soft_time_limit=1200, time_limit=1500)
+def alerts_scan() -> int:
+    """Daily: every budget of the current year, for projected exhaustion and missed thresholds."""
+    from people.selectors import current_fiscal_year
+
+    ids = list(
+        Budget.objects.filter(fiscal_year=current_fiscal_year()).values_list("pk", flat=True)
+    )
+    return alerts_check(ids)
+
+
+@shared_task(
+    name="budgets.notification_email_send",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=8,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def notification_email_send(notification_id: int) -> bool:
+    """Email one notification once: the row is claimed (emailed_at) in the same transaction as
+    the send, so a retry after a failure sends it, and a duplicate task run does not."""
+    with transaction.atomic():
+        note = (
+            Notification.objects.select_for_update()
+            .select_related("user")
+            .filter(pk=notification_id, emailed_at__isnull=True)
+            .first()
+        )
+        if note is None or not note.user.email:
+            return False
+        send_mail(
+            subject="Allot: token budget alert",
+            message=f"{note.message}\n\nSee your budget at {settings.ALLOT_BASE_URL}/",
+            from_email=None,
+            recipient_list=[note.user.email],
+        )
+        note.emailed_at = timezone.now()
+        note.save(update_fields=["emailed_at"])
+    logger.info("notification_email_send: notification %s emailed", notification_id)
+    return True
+
+
+@shared_task(name="budgets.reservations_release", soft_time_limit=120, time_limit=150)
+def reservations_release() -> int:
+    released = reservations_release_expired()
+    logger.info("reservations_release: %d expired holds released", released)
+    return released

@@ -1,0 +1,677 @@
+"""Usage ingestion: a batch of gateway events, validated one by one, written in one transaction.
+
+The write is set-based: the budgets a batch can touch are locked once (in id order, so two
+batches cannot deadlock), the drawdown is decided in memory against those locked totals, then
+ledger entries and events go in as two bulk INSERTs, budgets as one bulk UPDATE and the daily
+rollup as one upsert. A bad event is reported in `rejected` and never blocks the good ones.
+"""
+
+import hashlib
+import json
+import uuid
+from bisect import bisect_right
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from budgets.calculations import usage_cost_micros
+from budgets.models import (
+    Budget,
+    DailySpend,
+    EntryKind,
+    LedgerEntry,
+    Reservation,
+    ReservationState,
+    TokenPrice,
+    UsageCategory,
+    UsageEvent,
+)
+from common.errors import AllotError
+from common.money import MAX_MICROS, Micros, MoneyError, dollars_to_micros
+from people.models import Employee, Project
+from people.selectors import company_settings
+
+MAX_EVENTS_PER_BATCH = 5_000
+MAX_TOKENS_PER_EVENT = 100_000_000  # more in one call is a gateway bug, not usage
+MAX_COST_MICROS_PER_EVENT = 100_000 * 10**6
+MAX_METADATA_BYTES = 4_096
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+DEFAULT_SOURCE = "default"
+
+
+@dataclass
+class ParsedEvent:
+    index: int
+    event_id: str
+    employee_key: str
+    model_name: str
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cost_micros: int | None
+    occurred_at: datetime
+    category: str
+    project_code: str | None
+    metadata: dict
+    reservation_id: uuid.UUID | None
+    payload_hash: str = ""
+    employee: Employee | None = None
+    project: Project | None = None
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    events: list[UsageEvent] = field(default_factory=list)
+
+    def reject(self, index: int, event_id: Any, errors: dict[str, list[str]]) -> None:
+        self.rejected.append({"index": index, "id": event_id, "errors": errors})
+
+
+# -- validation, one event at a time (no database) -----------------------------------------------
+
+
+def _tokens(raw: dict, name: str, errors: dict, *, required: bool) -> int:
+    value = raw.get(name)
+    if value is None:
+        if required:
+            errors[name] = ["This field is required."]
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors[name] = ["Must be a whole number of tokens."]
+        return 0
+    if value < 0:
+        errors[name] = ["Cannot be negative."]
+    elif value > MAX_TOKENS_PER_EVENT:
+        errors[name] = [f"{value:,} tokens in one call is not plausible (at most 100,000,000)."]
+    return value
+
+
+def _text(raw: dict, name: str, errors: dict, *, max_length: int, required: bool = True):
+    value = raw.get(name)
+    if value is None or value == "":
+        if required:
+            errors[name] = ["This field is required."]
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and name == "id":
+        value = str(value)
+    if not isinstance(value, str):
+        errors[name] = ["Must be a string."]
+        return None
+    value = value.strip()
+    if not value or len(value) > max_length or "\x00" in value:
+        errors[name] = [f"Must be 1 to {max_length} printable characters."]
+        return None
+    return value
+
+
+def _cost(raw: dict, errors: dict) -> int | None:
+    value = raw.get("cost_usd")
+    if value is None:
+        return None
+    if isinstance(value, float):
+        errors["cost_usd"] = ['Send money as a decimal string, e.g. "0.0123".']
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        errors["cost_usd"] = ['Must be a decimal string, e.g. "0.0123".']
+        return None
+    try:
+        micros = dollars_to_micros(Decimal(str(value).strip()), exact=False)
+    except (InvalidOperation, MoneyError, ValueError):
+        errors["cost_usd"] = [f"{value!r} is not a decimal amount of dollars."]
+        return None
+    if micros < 0:
+        errors["cost_usd"] = ["Cannot be negative."]
+    elif micros > MAX_COST_MICROS_PER_EVENT:
+        errors["cost_usd"] = ["More than $100,000 for one call is not plausible."]
+    return micros
+
+
+def _occurred_at(raw: dict, errors: dict, now: datetime) -> datetime | None:
+    value = raw.get("occurred_at")
+    if not value:
+        errors["occurred_at"] = ["This field is required."]
+        return None
+    try:
+        moment = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        errors["occurred_at"] = ["Must be an ISO 8601 date and time, e.g. 2026-05-04T15:30:00Z."]
+        return None
+    if timezone.is_naive(moment):
+        errors["occurred_at"] = ["Needs a time zone (Z or an offset such as +02:00)."]
+        return None
+    if moment > now + MAX_FUTURE_SKEW:
+        errors["occurred_at"] = ["Is in the future; usage is reported after it happens."]
+    elif moment.year < 2000:
+        errors["occurred_at"] = ["Is before the year 2000."]
+    return moment
+
+
+def payload_hash(event: ParsedEvent) -> str:
+    canonical = json.dumps(
+        [
+            event.employee_key.lower(),
+            event.model_name,
+            event.input_tokens,
+            event.output_tokens,
+            event.cached_input_tokens,
+            event.cost_micros,
+            event.occurred_at.astimezone(UTC).isoformat(),
+            event.category,
+            event.project_code,
+            event.metadata,
+            str(event.reservation_id) if event.reservation_id else None,
+        ],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def usage_event_parse(raw: Any, *, index: int, now: datetime) -> ParsedEvent | dict[str, list]:
+    """One gateway event to a ParsedEvent, or a dict of field errors."""
+    if not isinstance(raw, dict):
+        return {"non_field_errors": ["Each event must be a JSON object."]}
+    errors: dict[str, list[str]] = {}
+    event_id = _text(raw, "id", errors, max_length=200)
+    employee_key = _text(raw, "employee", errors, max_length=254)
+    model_name = _text(raw, "model", errors, max_length=100)
+    input_tokens = _tokens(raw, "input_tokens", errors, required=True)
+    output_tokens = _tokens(raw, "output_tokens", errors, required=True)
+    cached = _tokens(raw, "cached_input_tokens", errors, required=False)
+    cost = _cost(raw, errors)
+    occurred_at = _occurred_at(raw, errors, now)
+    category = raw.get("category") or UsageCategory.OTHER
+    if category not in UsageCategory.values:
+        errors["category"] = [f"Must be one of: {', '.join(UsageCategory.values)}."]
+    project_code = _text(raw, "project", errors, max_length=40, required=False)
+    metadata = raw.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        errors["metadata"] = ["Must be a JSON object."]
+    elif len(json.dumps(metadata, separators=(",", ":"))) > MAX_METADATA_BYTES:
+        errors["metadata"] = [f"Is larger than {MAX_METADATA_BYTES:,} bytes."]
+    reservation_id = None
+    if raw.get("reservation") is not None:
+        try:
+            reservation_id = uuid.UUID(str(raw["reservation"]))
+        except ValueError:
+            errors["reservation"] = ["Must be a reservation id returned by authorize."]
+    if errors:
+        return errors
+    parsed = ParsedEvent(
+        index=index,
+        event_id=event_id,
+        employee_key=employee_key,
+        model_name=model_name,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_input_tokens=cached,
+        cost_micros=cost,
+        occurred_at=occurred_at,
+        category=category,
+        project_code=project_code,
+        metadata=metadata,
+        reservation_id=reservation_id,
+    )
+    parsed.payload_hash = payload_hash(parsed)
+    return parsed
+
+
+# -- resolution against the database (a few queries per batch, not per event) --------------------
+
+
+def _resolve_employees(events: list[ParsedEvent], result: IngestResult) -> list[ParsedEvent]:
+    keys = {e.employee_key for e in events if e.employee is None}
+    found: dict[str, Employee] = {}
+    if keys:
+        lowered = {key.lower() for key in keys}
+        for employee in Employee.objects.select_related("user", "team").filter(
+            Q(user__email__in=lowered) | Q(external_id__in=keys)
+        ):
+            found[employee.user.email.lower()] = employee
+            if employee.external_id:
+                found[employee.external_id] = employee
+    kept = []
+    for event in events:
+        if event.employee is None:
+            event.employee = found.get(event.employee_key) or found.get(event.employee_key.lower())
+        if event.employee is None:
+            result.reject(
+                event.index,
+                event.event_id,
+                {"employee": [f"No employee with email or external id {event.employee_key!r}."]},
+            )
+            continue
+        kept.append(event)
+    return kept
+
+
+def _resolve_projects(events: list[ParsedEvent], result: IngestResult) -> list[ParsedEvent]:
+    codes = {e.project_code for e in events if e.project_code and e.project is None}
+    found = {p.code: p for p in Project.objects.filter(code__in=codes)} if codes else {}
+    kept = []
+    for event in events:
+        if event.project_code and event.project is None:
+            event.project = found.get(event.project_code)
+            if event.project is None:
+                result.reject(
+                    event.index,
+                    event.event_id,
+                    {"project": [f"No project with code {event.project_code!r}."]},
+                )
+                continue
+        kept.append(event)
+    return kept
+
+
+def _price(events: list[ParsedEvent], result: IngestResult) -> list[ParsedEvent]:
+    """Cost from the price in force for the model when the call happened (effective-dated)."""
+    models = {e.model_name for e in events if e.cost_micros is None}
+    versions: dict[str, list[TokenPrice]] = defaultdict(list)
+    for price in TokenPrice.objects.filter(model_name__in=models).order_by("effective_from"):
+        versions[price.model_name].append(price)
+    starts = {name: [p.effective_from for p in prices] for name, prices in versions.items()}
+    kept = []
+    for event in events:
+        if event.cost_micros is None:
+            position = bisect_right(starts.get(event.model_name, []), event.occurred_at)
+            if position == 0:
+                result.reject(
+                    event.index,
+                    event.event_id,
+                    {
+                        "model": [
+                            f"No price is known for model {event.model_name!r} at "
+                            f"{event.occurred_at.isoformat()}; send cost_usd or ask finance to "
+                            "add the model to the price table."
+                        ]
+                    },
+                )
+                continue
+            price = versions[event.model_name][position - 1]
+            event.cost_micros = usage_cost_micros(
+                input_tokens=event.input_tokens,
+                output_tokens=event.output_tokens,
+                cached_input_tokens=event.cached_input_tokens,
+                input_per_million_micros=price.input_per_million_micros,
+                output_per_million_micros=price.output_per_million_micros,
+                cached_input_per_million_micros=price.cached_input_per_million_micros,
+            )
+            if event.cost_micros > MAX_MICROS:
+                result.reject(event.index, event.event_id, {"input_tokens": ["Too costly."]})
+                continue
+        kept.append(event)
+    return kept
+
+
+# -- the write -----------------------------------------------------------------------------------
+
+
+def drawdown_order(
+    *,
+    project_budget: Budget | None,
+    personal: Budget | None,
+    pool: Budget | None,
+) -> list[Budget]:
+    """PRODUCT.md's order: the project's allocation (for members), personal, then the team pool
+    where the team lets usage overflow into it."""
+    return [b for b in (project_budget, personal, pool) if b is not None]
+
+
+def _fiscal_year(moment: datetime, start_month: int) -> int:
+    day = timezone.localtime(moment).date()
+    return day.year if day.month >= start_month else day.year - 1
+
+
+def _lock_budgets(
+    events: list[ParsedEvent], fiscal_years: dict[int, int], extra_ids: set[int]
+) -> tuple[dict, dict]:
+    """Create missing personal budgets, then lock every budget the batch may draw from
+    (by owner and year, plus `extra_ids`: the budgets of reservations being settled)."""
+    pairs = {(e.employee.pk, fiscal_years[e.index]) for e in events}
+    Budget.objects.bulk_create(
+        [Budget(employee_id=emp, fiscal_year=fy) for emp, fy in sorted(pairs)],
+        ignore_conflicts=True,
+    )
+    years = set(fiscal_years.values())
+    team_ids = {e.employee.team_id for e in events if e.employee.team_id}
+    project_ids = {e.project.pk for e in events if e.project}
+    owners = Q(employee_id__in={emp for emp, _ in pairs})
+    if extra_ids:
+        owners |= Q(pk__in=extra_ids)
+    if team_ids:
+        owners |= Q(team_id__in=team_ids)
+    if project_ids:
+        owners |= Q(project_id__in=project_ids)
+    locked = list(
+        Budget.objects.select_for_update()
+        .filter(owners, Q(fiscal_year__in=years) | Q(pk__in=extra_ids))
+        .order_by("pk")
+    )
+    by_owner: dict[tuple[str, int, int], Budget] = {}
+    for budget in locked:
+        kind = "employee" if budget.employee_id else "team" if budget.team_id else "project"
+        owner_id = budget.employee_id or budget.team_id or budget.project_id
+        by_owner[(kind, owner_id, budget.fiscal_year)] = budget
+    return by_owner, {budget.pk: budget for budget in locked}
+
+
+def _write(
+    events: list[ParsedEvent], source: str, result: IngestResult, now: datetime
+) -> list[int]:
+    """Inside one transaction: decide who pays, then write everything in bulk."""
+    existing = dict(
+        UsageEvent.objects.filter(
+            source=source, event_id__in=[e.event_id for e in events]
+        ).values_list("event_id", "payload_hash")
+    )
+    fresh = []
+    for event in events:
+        if event.event_id in existing:
+            if existing[event.event_id] == event.payload_hash:
+                result.duplicates += 1
+            else:
+                result.reject(event.index, event.event_id, _conflict_error())
+        else:
+            fresh.append(event)
+    if not fresh:
+        return []
+
+    reservations = {}
+    wanted = {e.reservation_id for e in fresh if e.reservation_id}
+    if wanted:
+        reservations = {
+            r.pk: r for r in Reservation.objects.select_for_update().filter(pk__in=wanted)
+        }
+    start_month = company_settings().fiscal_year_start_month
+    fiscal_years = {e.index: _fiscal_year(e.occurred_at, start_month) for e in fresh}
+    budgets, budgets_by_id = _lock_budgets(
+        fresh, fiscal_years, {r.budget_id for r in reservations.values()}
+    )
+    memberships = set()
+    project_ids = {e.project.pk for e in fresh if e.project}
+    if project_ids:
+        memberships = set(
+            Project.members.through.objects.filter(
+                project_id__in=project_ids,
+                employee_id__in={e.employee.pk for e in fresh},
+            ).values_list("project_id", "employee_id")
+        )
+
+    entries, rows, touched, settled = [], [], {}, []
+    daily: dict[tuple[int, Any], list[int]] = defaultdict(lambda: [0, 0])
+    for event in sorted(fresh, key=lambda e: (e.occurred_at, e.index)):
+        fiscal_year = fiscal_years[event.index]
+        reservation = reservations.get(event.reservation_id) if event.reservation_id else None
+        if event.reservation_id and not _reservation_usable(reservation, event, result):
+            continue
+        if reservation is not None:
+            payer = budgets_by_id[reservation.budget_id]
+            if reservation.state == ReservationState.HELD:
+                payer.reserved_micros -= reservation.amount_micros
+            reservation.state = ReservationState.SETTLED
+            reservation.closed_at = now
+            settled.append(reservation)
+        else:
+            employee = event.employee
+            project_budget = None
+            if event.project and (event.project.pk, employee.pk) in memberships:
+                project_budget = budgets.get(("project", event.project.pk, fiscal_year))
+            pool = None
+            team = employee.team
+            if team is not None and team.has_pool and team.pool_overflow:
+                pool = budgets.get(("team", team.pk, fiscal_year))
+            order = drawdown_order(
+                project_budget=project_budget,
+                personal=budgets[("employee", employee.pk, fiscal_year)],
+                pool=pool,
+            )
+            payer = next(
+                (
+                    b
+                    for b in order
+                    if b.allocated_micros - b.spent_micros - b.reserved_micros >= event.cost_micros
+                ),
+                order[0],
+            )
+        payer.spent_micros += event.cost_micros
+        touched[payer.pk] = payer
+        day = timezone.localtime(event.occurred_at).date()
+        daily[(payer.pk, day)][0] += event.cost_micros
+        daily[(payer.pk, day)][1] += 1
+        entries.append(
+            LedgerEntry(
+                budget_id=payer.pk,
+                kind=EntryKind.USAGE,
+                amount_micros=event.cost_micros,
+                created_at=now,
+                memo=f"{event.model_name} {source}:{event.event_id}"[:500],
+            )
+        )
+        rows.append((event, payer, reservation))
+    if not rows:
+        return []
+
+    LedgerEntry.objects.bulk_create(entries, batch_size=1_000)
+    if any(entry.pk is None for entry in entries):  # pragma: no cover - every supported backend
+        raise RuntimeError("the database did not return ledger entry ids")
+    created = UsageEvent.objects.bulk_create(
+        [
+            UsageEvent(
+                source=source,
+                event_id=event.event_id,
+                employee=event.employee,
+                project=event.project,
+                model_name=event.model_name,
+                input_tokens=event.input_tokens,
+                output_tokens=event.output_tokens,
+                cached_input_tokens=event.cached_input_tokens,
+                cost_micros=event.cost_micros,
+                occurred_at=event.occurred_at,
+                received_at=now,
+                category=event.category,
+                metadata=event.metadata,
+                payload_hash=event.payload_hash,
+                reservation=reservation,
+                budget=payer,
+                ledger_entry=entry,
+            )
+            for (event, payer, reservation), entry in zip(rows, entries, strict=True)
+        ],
+        batch_size=1_000,
+    )
+    Budget.objects.bulk_update(list(touched.values()), ["spent_micros", "reserved_micros"])
+    if settled:
+        Reservation.objects.bulk_update(settled, ["state", "closed_at"])
+    _add_daily_spend(daily)
+    result.accepted += len(created)
+    result.events.extend(created)
+    return list(touched)
+
+
+def _reservation_usable(reservation, event: ParsedEvent, result: IngestResult) -> bool:
+    if reservation is None:
+        error = "No such reservation."
+    elif reservation.employee_id != event.employee.pk:
+        error = "This reservation was made for another employee."
+    elif reservation.state in (ReservationState.SETTLED, ReservationState.RELEASED):
+        error = f"This reservation is already {reservation.state}."
+    else:
+        return True
+    result.reject(event.index, event.event_id, {"reservation": [error]})
+    return False
+
+
+def _add_daily_spend(daily: dict[tuple[int, Any], list[int]]) -> None:
+    """Add this batch to the per-day rollup (rows are covered by the budget locks we hold)."""
+    current = {
+        (row.budget_id, row.day): row
+        for row in DailySpend.objects.filter(
+            budget_id__in={budget_id for budget_id, _ in daily},
+            day__in={day for _, day in daily},
+        )
+    }
+    rows = []
+    for (budget_id, day), (spent, count) in daily.items():
+        row = current.get((budget_id, day))
+        rows.append(
+            DailySpend(
+                budget_id=budget_id,
+                day=day,
+                spent_micros=spent + (row.spent_micros if row else 0),
+                events=count + (row.events if row else 0),
+            )
+        )
+    DailySpend.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["budget", "day"],
+        update_fields=["spent_micros", "events"],
+        batch_size=1_000,
+    )
+
+
+def _conflict_error() -> dict[str, list[str]]:
+    return {
+        "id": [
+            "An event with this id was already recorded with different contents; "
+            "send a new id for a new event."
+        ]
+    }
+
+
+def usage_ingest(
+    *, events: Any, source: str = DEFAULT_SOURCE, now: datetime | None = None
+) -> IngestResult:
+    """Record a batch of usage events (the API, import_usage and usage_post all come here)."""
+    if not isinstance(events, list):
+        raise AllotError('"events" must be a list of event objects.', field="events")
+    if len(events) > MAX_EVENTS_PER_BATCH:
+        raise AllotError(
+            f"{len(events):,} events in one request; send at most {MAX_EVENTS_PER_BATCH:,}.",
+            field="events",
+            code="too_many_events",
+        )
+    now = now or timezone.now()
+    result = IngestResult()
+    parsed: list[ParsedEvent] = []
+    for index, raw in enumerate(events):
+        outcome = usage_event_parse(raw, index=index, now=now)
+        if isinstance(outcome, dict):
+            event_id = raw.get("id") if isinstance(raw, dict) else None
+            result.reject(index, event_id, outcome)
+        else:
+            parsed.append(outcome)
+    return ingest_parsed(parsed, source=source, now=now, result=result)
+
+
+def _dedupe_within_batch(events: list[ParsedEvent], result: IngestResult) -> list[ParsedEvent]:
+    first: dict[str, ParsedEvent] = {}
+    kept = []
+    for event in events:
+        seen = first.get(event.event_id)
+        if seen is None:
+            first[event.event_id] = event
+            kept.append(event)
+        elif seen.payload_hash == event.payload_hash:
+            result.duplicates += 1
+        else:
+            result.reject(
+                event.index,
+                event.event_id,
+                {"id": ["This id appears earlier in the batch with different contents."]},
+            )
+    return kept
+
+
+def ingest_parsed(
+    parsed: list[ParsedEvent], *, source: str, now: datetime, result: IngestResult
+) -> IngestResult:
+    from budgets.tasks import alerts_check  # tasks call services; this is the one way back
+
+    parsed = _dedupe_within_batch(parsed, result)
+    parsed = _resolve_employees(parsed, result)
+    parsed = _resolve_projects(parsed, result)
+    parsed = _price(parsed, result)
+    if not parsed:
+        result.rejected.sort(key=lambda r: r["index"])
+        return result
+    for attempt in (1, 2):
+        attempt_result = IngestResult()
+        try:
+            with transaction.atomic():
+                touched = _write(parsed, source, attempt_result, now)
+        except IntegrityError:
+            # A concurrent batch stored one of these ids between our check and our insert;
+            # nothing of ours was written. Once more sees it as a duplicate or a conflict.
+            if attempt == 2:
+                raise
+            continue
+        break
+    result.accepted += attempt_result.accepted
+    result.duplicates += attempt_result.duplicates
+    result.rejected.extend(attempt_result.rejected)
+    result.events = attempt_result.events
+    result.rejected.sort(key=lambda r: r["index"])
+    if touched:
+        transaction.on_commit(lambda: alerts_check.delay(budget_ids=touched))
+    return result
+
+
+def usage_post(
+    *,
+    employee: Employee,
+    event_id: str,
+    model_name: str,
+    occurred_at: datetime,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int = 0,
+    cost_micros: Micros | None = None,
+    category: str = UsageCategory.OTHER,
+    project: Project | None = None,
+    metadata: dict | None = None,
+    source: str = "default",
+) -> tuple[UsageEvent, bool]:
+    """Record one usage event through the batch path (a batch of one).
+
+    Returns the stored event and whether this call stored it; a replay returns the first one.
+    A rejected event raises AllotError naming the field.
+    """
+    if timezone.is_naive(occurred_at):
+        raise AllotError("occurred_at needs a time zone.", field="occurred_at")
+    event = ParsedEvent(
+        index=0,
+        event_id=event_id,
+        employee_key=employee.user.email,
+        model_name=model_name,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_input_tokens=cached_input_tokens,
+        cost_micros=cost_micros,
+        occurred_at=occurred_at,
+        category=category,
+        project_code=project.code if project else None,
+        metadata=metadata or {},
+        reservation_id=None,
+        employee=employee,
+        project=project,
+    )
+    event.payload_hash = payload_hash(event)
+    result = ingest_parsed([event], source=source, now=timezone.now(), result=IngestResult())
+    if result.rejected:
+        field, messages = next(iter(result.rejected[0]["errors"].items()))
+        raise AllotError(messages[0], field=field)
+    stored = UsageEvent.objects.get(source=source, event_id=event_id)
+    return stored, bool(result.accepted)
