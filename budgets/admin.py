@@ -7,14 +7,20 @@ from django.http import HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
+from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
 from simple_history.admin import SimpleHistoryAdmin
 
 from budgets.calculations import utilisation_percent
 from budgets.models import (
+    AlertClaim,
     Budget,
     EntryKind,
+    IntegrationKey,
     LedgerEntry,
+    Notification,
     OwnerKind,
+    Reservation,
     TokenPrice,
     UsageEvent,
 )
@@ -389,3 +395,65 @@ class EmployeeAdmin(PeopleEmployeeAdmin):
 
     def has_allocate_permission(self, request) -> bool:
         return request.user.has_perm("budgets.add_ledgerentry")
+
+
+admin.site.unregister(APIKey)  # the library's own model; Allot's keys are IntegrationKey
+
+
+@admin.register(IntegrationKey)
+class IntegrationKeyAdmin(APIKeyModelAdmin):
+    """Keys are made here or with `create_api_key`; the key is shown once, then only its hash
+    is kept. Revoking cannot be undone."""
+
+    list_display = ["name", "source", "prefix", "scopes", "created", "last_used_at", "revoked"]
+    list_filter = ["revoked", "source"]
+    search_fields = ["name", "source", "prefix"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = [*super().get_readonly_fields(request, obj), "last_used_at"]
+        return [*fields, "source"] if obj else fields
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Reservation)
+class ReservationAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "employee", "budget", "held", "state", "expires_at", "source"]
+    list_filter = ["state", "source"]
+    search_fields = ["employee__user__email", "id"]
+    list_select_related = [
+        "employee__user",
+        "budget__employee__user",
+        "budget__team",
+        "budget__project",
+    ]
+    show_full_result_count = False
+
+    @admin.display(description="Held", ordering="amount_micros")
+    def held(self, reservation: Reservation) -> str:
+        return format_usd(reservation.amount_micros)
+
+
+@admin.register(AlertClaim)
+class AlertAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "budget", "kind", "threshold", "message"]
+    list_filter = ["kind", "threshold", "budget__fiscal_year"]
+    search_fields = ["message"]
+    list_select_related = ["budget__employee__user", "budget__team", "budget__project"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "user", "message", "read_at", "emailed_at"]
+    list_filter = ["read_at", "emailed_at"]
+    search_fields = ["user__email", "message"]
+    list_select_related = ["user"]

@@ -3,7 +3,7 @@ from datetime import date
 from django.utils import timezone
 
 from common import fiscal
-from people.models import CompanySettings
+from people.models import CompanySettings, Employee
 
 
 def company_settings() -> CompanySettings:
@@ -28,3 +28,33 @@ def current_fiscal_year() -> int:
 
 def fiscal_year_period(fiscal_year: int) -> fiscal.Period:
     return fiscal.fiscal_year_period(fiscal_year, company_settings().fiscal_year_start_month)
+
+
+def employee_by_key(key: str) -> Employee | None:
+    """An employee by sign-in email (any case) or by the HR system's external id."""
+    from django.db.models import Q
+
+    return (
+        Employee.objects.select_related("user", "team", "manager")
+        .filter(Q(user__email__iexact=key.strip()) | Q(external_id=key.strip()))
+        .first()
+    )
+
+
+def user_can_see_employee(user, employee: Employee) -> bool:
+    """The person themselves, anyone above them in the management chain, Finance, HR and
+    superusers. Checked on the server for every page and API call that shows a person's money."""
+    from people.roles import FINANCE, HR
+
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser or employee.user_id == user.pk:
+        return True
+    if user.groups.filter(name__in=[FINANCE, HR]).exists():
+        return True
+    manager, hops = employee.manager, 0
+    while manager is not None and hops < 50:
+        if manager.user_id == user.pk:
+            return True
+        manager, hops = manager.manager, hops + 1
+    return False

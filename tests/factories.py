@@ -79,3 +79,28 @@ class BudgetFactory(factory.django.DjangoModelFactory):
 
     employee = factory.SubFactory(EmployeeFactory)
     fiscal_year = 2026
+
+
+def api_key(*scopes: str, source: str = "gateway") -> str:
+    """A fresh integration key with the given scopes (default ingest and authorize)."""
+    from budgets.models import IntegrationKey
+
+    _, key = IntegrationKey.objects.create_key(
+        name=f"test {source}", source=source, scopes=list(scopes) or ["ingest", "authorize"]
+    )
+    return key
+
+
+def price(model_name: str = "m", *, input_usd: str = "3", output_usd: str = "15", since=None):
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from budgets.models import TokenPrice
+
+    return TokenPrice.objects.create(
+        model_name=model_name,
+        input_per_million_micros=int(Decimal(input_usd) * 10**6),
+        output_per_million_micros=int(Decimal(output_usd) * 10**6),
+        cached_input_per_million_micros=0,
+        effective_from=since or datetime(2020, 1, 1, tzinfo=UTC),
+    )

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_api_key",  # its AbstractAPIKey module defines a concrete model too
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "simple_history",
     "people",
     "budgets",
@@ -141,11 +142,20 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "common.api.allot_exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"api": env("ALLOT_API_RATE", default="60000/min")},
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
+# A batch of 5,000 events with metadata is well under this; more is refused before parsing.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
 SPECTACULAR_SETTINGS = {
     "TITLE": "Allot API",
     "DESCRIPTION": "Usage ingestion, authorization and balances for annual token budgets.",
     "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

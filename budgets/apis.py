@@ -1,0 +1,278 @@
+"""The gateway API: thin views that validate, call a service and shape the answer."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import permissions, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from budgets import serializers as s
+from budgets.api_auth import ApiKeyAuthentication, PerKeyThrottle, api_key_with_scope
+from budgets.authorize import authorize, estimate_cost
+from budgets.models import ApiScope, Budget, IntegrationKey
+from budgets.selectors import employee_balance
+from budgets.usage import usage_ingest
+from common.errors import AllotError
+from common.money import dollars_to_micros, micros_to_dollars
+from people.models import Employee, Project
+from people.selectors import (
+    company_settings,
+    current_fiscal_year,
+    employee_by_key,
+    user_can_see_employee,
+)
+
+USAGE_EXAMPLE = {
+    "events": [
+        {
+            "id": "gw-2026-05-04-000123",
+            "employee": "engineer@example.com",
+            "model": "claude-sonnet-4",
+            "input_tokens": 12000,
+            "output_tokens": 3000,
+            "cached_input_tokens": 8000,
+            "occurred_at": "2026-05-04T15:30:00Z",
+            "category": "code_review",
+            "project": "checkout-v2",
+            "metadata": {"repo": "shop/checkout", "agent": "reviewer"},
+        },
+        {
+            "id": "gw-2026-05-04-000124",
+            "employee": "EMP00042",
+            "model": "in-house-model",
+            "input_tokens": 500,
+            "output_tokens": 200,
+            "cost_usd": "0.0042",
+            "occurred_at": "2026-05-04T15:31:10+02:00",
+        },
+    ]
+}
+
+
+class IntegrationApi(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    throttle_classes = [PerKeyThrottle]
+
+
+def _budget_ref(budget: Budget | None) -> dict | None:
+    if budget is None:
+        return None
+    return {
+        "id": budget.pk,
+        "kind": budget.owner_kind,
+        "owner": str(budget.owner),
+        "fiscal_year": budget.fiscal_year,
+    }
+
+
+def _employee_or_404(key: str) -> Employee:
+    employee = employee_by_key(key)
+    if employee is None:
+        raise AllotError(
+            f"No employee with email or external id {key!r}.", field="employee", code="not_found"
+        )
+    return employee
+
+
+class UsageApi(IntegrationApi):
+    permission_classes = [api_key_with_scope(ApiScope.INGEST)]
+
+    @extend_schema(
+        operation_id="usage_ingest",
+        summary="Push a batch of usage events (at most 5,000)",
+        description=(
+            "Each event is validated on its own: bad ones are listed in `rejected` with field "
+            "errors and never block the good ones. The same id with the same contents is a "
+            "duplicate and changes nothing; the same id with other contents is rejected. "
+            "Costs come from `cost_usd`, else from the price in force for the model at "
+            "`occurred_at`. Drawdown: the project's allocation (for members), the personal "
+            "budget, then the team pool where the team allows overflow."
+        ),
+        request=s.UsageBatchIn,
+        responses={
+            200: s.UsageBatchOut,
+            400: OpenApiResponse(description="Malformed JSON or events not a list"),
+            401: OpenApiResponse(description="Missing, wrong or revoked key"),
+            413: OpenApiResponse(description="More than 5,000 events"),
+        },
+        examples=[
+            OpenApiExample("Two events", value=USAGE_EXAMPLE, request_only=True),
+            OpenApiExample(
+                "Answer",
+                value={
+                    "accepted": 1,
+                    "duplicates": 0,
+                    "rejected": [
+                        {
+                            "index": 1,
+                            "id": "gw-2026-05-04-000124",
+                            "errors": {"employee": ["No employee with email or external id 'x'."]},
+                        }
+                    ],
+                },
+                response_only=True,
+            ),
+        ],
+    )
+    def post(self, request):
+        if not isinstance(request.data, dict) or "events" not in request.data:
+            raise AllotError('Send a JSON object {"events": [...]}.', field="events")
+        key: IntegrationKey = request.auth
+        result = usage_ingest(events=request.data["events"], source=key.source)
+        return Response(
+            {
+                "accepted": result.accepted,
+                "duplicates": result.duplicates,
+                "rejected": result.rejected,
+            }
+        )
+
+
+class AuthorizeApi(IntegrationApi):
+    permission_classes = [api_key_with_scope(ApiScope.AUTHORIZE)]
+
+    @extend_schema(
+        operation_id="authorize",
+        summary="May this employee spend this much now?",
+        description=(
+            "Answers against hard limits (with any overdraft) and warns for soft ones. With "
+            '`"reserve": true` the estimate is held against the budget (it counts as spent for '
+            "other calls) and a reservation id is returned; send it as `reservation` on the "
+            "usage event to settle it. Unsettled holds expire."
+        ),
+        request=s.AuthorizeIn,
+        responses={200: s.AuthorizeOut, 404: OpenApiResponse(description="Unknown employee")},
+        examples=[
+            OpenApiExample(
+                "By cost, with a hold",
+                value={
+                    "employee": "engineer@example.com",
+                    "estimated_cost_usd": "1.25",
+                    "reserve": True,
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "By model and tokens",
+                value={
+                    "employee": "engineer@example.com",
+                    "model": "claude-sonnet-4",
+                    "input_tokens": 200000,
+                    "output_tokens": 20000,
+                    "project": "checkout-v2",
+                },
+                request_only=True,
+            ),
+        ],
+    )
+    def post(self, request):
+        data = s.AuthorizeIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        employee = _employee_or_404(values["employee"])
+        project = None
+        if values.get("project"):
+            project = Project.objects.filter(code=values["project"]).first()
+            if project is None:
+                raise AllotError(f"No project with code {values['project']!r}.", field="project")
+        if "estimated_cost_usd" in values:
+            estimate = dollars_to_micros(values["estimated_cost_usd"])
+        else:
+            estimate = estimate_cost(
+                model_name=values["model"],
+                input_tokens=values.get("input_tokens") or 0,
+                output_tokens=values.get("output_tokens") or 0,
+                cached_input_tokens=values.get("cached_input_tokens") or 0,
+            )
+        result = authorize(
+            employee=employee,
+            estimated_cost_micros=estimate,
+            project=project,
+            reserve=values["reserve"],
+            source=request.auth.source,
+        )
+        reservation = result.reservation
+        return Response(
+            {
+                "allowed": result.allowed,
+                "budget": _budget_ref(result.budget),
+                "remaining_usd": str(micros_to_dollars(result.remaining_micros)),
+                "reason": result.reason,
+                "warnings": result.warnings,
+                "reservation": reservation
+                and {
+                    "id": reservation.pk,
+                    "amount_usd": str(micros_to_dollars(reservation.amount_micros)),
+                    "expires_at": reservation.expires_at,
+                },
+            },
+            status=status.HTTP_200_OK,
+        )
+
+
+class CanReadBalance(permissions.BasePermission):
+    """An API key with the read_balances scope, or a signed-in person allowed to see them."""
+
+    message = "This API key does not have the 'read_balances' scope."
+
+    def has_permission(self, request, view) -> bool:
+        if isinstance(request.auth, IntegrationKey):
+            return request.auth.has_scope(ApiScope.READ_BALANCES)
+        return bool(request.user and request.user.is_authenticated)
+
+
+class BalanceApi(APIView):
+    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+    permission_classes = [CanReadBalance]
+    throttle_classes = [PerKeyThrottle]
+
+    @extend_schema(
+        operation_id="employee_balance",
+        summary="An employee's balance in every budget that can serve them",
+        description=(
+            "Read from stored totals and a daily rollup, so it costs the same at a million "
+            "events as at a thousand. Burn rate is the average daily spend of the last 30 days."
+        ),
+        responses={200: s.BalanceOut, 403: OpenApiResponse(description="Not allowed")},
+    )
+    def get(self, request, email: str):
+        employee = employee_by_key(email)
+        if employee is None:
+            get_object_or_404(Employee, pk=None)  # a plain 404, the same for all callers
+        if not isinstance(request.auth, IntegrationKey) and not user_can_see_employee(
+            request.user, employee
+        ):
+            raise PermissionDenied("You can see only your own budget and your reports'.")
+        fiscal_year = current_fiscal_year()
+        return Response(
+            {
+                "employee": employee.user.email,
+                "fiscal_year": fiscal_year,
+                "reference_rate_usd_per_token": str(
+                    company_settings().reference_rate_usd_per_token.normalize()
+                ),
+                "budgets": [
+                    {
+                        **_budget_ref(row.budget),
+                        "enforcement": row.budget.enforcement,
+                        "allocated_usd": str(micros_to_dollars(row.allocated_micros)),
+                        "spent_usd": str(micros_to_dollars(row.spent_micros)),
+                        "reserved_usd": str(micros_to_dollars(row.reserved_micros)),
+                        "remaining_usd": str(micros_to_dollars(row.remaining_micros)),
+                        "utilisation_percent": (
+                            None
+                            if row.utilisation_percent is None
+                            else str(row.utilisation_percent)
+                        ),
+                        "burn_rate_usd_per_day": str(
+                            micros_to_dollars(row.burn_rate_micros_per_day)
+                        ),
+                        "projected_exhaustion_date": row.projected_exhaustion_date,
+                        "tokens_left": row.tokens_left,
+                    }
+                    for row in employee_balance(employee=employee, fiscal_year=fiscal_year)
+                ],
+            }
+        )

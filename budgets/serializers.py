@@ -1,0 +1,119 @@
+"""Small input and output serializers of the API (usage events are validated by
+budgets.usage.usage_event_parse, which is faster for 5,000 at a time; these describe them)."""
+
+from rest_framework import serializers
+
+from budgets.models import UsageCategory
+
+
+class UsageEventIn(serializers.Serializer):
+    id = serializers.CharField(max_length=200, help_text="Unique per source (your API key).")
+    employee = serializers.CharField(help_text="Email or the HR system's external id.")
+    model = serializers.CharField(max_length=100)
+    input_tokens = serializers.IntegerField(min_value=0, max_value=100_000_000)
+    output_tokens = serializers.IntegerField(min_value=0, max_value=100_000_000)
+    cached_input_tokens = serializers.IntegerField(
+        min_value=0, max_value=100_000_000, required=False
+    )
+    cost_usd = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=10,
+        required=False,
+        help_text="Decimal string; when absent the price table prices the call.",
+    )
+    occurred_at = serializers.DateTimeField(help_text="ISO 8601 with a zone; not in the future.")
+    category = serializers.ChoiceField(choices=UsageCategory.choices, required=False)
+    project = serializers.CharField(required=False, help_text="Project code.")
+    metadata = serializers.DictField(required=False, help_text="At most 4,096 bytes of JSON.")
+    reservation = serializers.UUIDField(required=False, help_text="Settles this reservation.")
+
+
+class UsageBatchIn(serializers.Serializer):
+    events = UsageEventIn(many=True, help_text="1 to 5,000 events.")
+
+
+class RejectedEventOut(serializers.Serializer):
+    index = serializers.IntegerField()
+    id = serializers.CharField(allow_null=True)
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class UsageBatchOut(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected = RejectedEventOut(many=True)
+
+
+class AuthorizeIn(serializers.Serializer):
+    employee = serializers.CharField(help_text="Email or external id.")
+    estimated_cost_usd = serializers.DecimalField(
+        max_digits=18, decimal_places=6, min_value=0, required=False
+    )
+    model = serializers.CharField(required=False, help_text="With estimated tokens, instead.")
+    input_tokens = serializers.IntegerField(min_value=0, max_value=100_000_000, required=False)
+    output_tokens = serializers.IntegerField(min_value=0, max_value=100_000_000, required=False)
+    cached_input_tokens = serializers.IntegerField(
+        min_value=0, max_value=100_000_000, required=False
+    )
+    project = serializers.CharField(required=False)
+    reserve = serializers.BooleanField(
+        default=False, help_text="Hold the estimate until a usage event settles it."
+    )
+
+    def validate(self, data):
+        if "estimated_cost_usd" not in data and "model" not in data:
+            raise serializers.ValidationError(
+                "Send estimated_cost_usd, or model with estimated input/output tokens."
+            )
+        if "estimated_cost_usd" not in data and not (
+            data.get("input_tokens") or data.get("output_tokens")
+        ):
+            raise serializers.ValidationError(
+                {"input_tokens": "With model, send the estimated input and/or output tokens."}
+            )
+        return data
+
+
+class BudgetRefOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    owner = serializers.CharField()
+    fiscal_year = serializers.IntegerField()
+
+
+class ReservationOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    amount_usd = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class AuthorizeOut(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    budget = BudgetRefOut(allow_null=True)
+    remaining_usd = serializers.CharField()
+    reason = serializers.CharField()
+    warnings = serializers.ListField(child=serializers.CharField())
+    reservation = ReservationOut(allow_null=True)
+
+
+class BudgetBalanceOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    owner = serializers.CharField()
+    fiscal_year = serializers.IntegerField()
+    enforcement = serializers.CharField()
+    allocated_usd = serializers.CharField()
+    spent_usd = serializers.CharField()
+    reserved_usd = serializers.CharField()
+    remaining_usd = serializers.CharField()
+    utilisation_percent = serializers.CharField(allow_null=True)
+    burn_rate_usd_per_day = serializers.CharField()
+    projected_exhaustion_date = serializers.DateField(allow_null=True)
+    tokens_left = serializers.IntegerField()
+
+
+class BalanceOut(serializers.Serializer):
+    employee = serializers.EmailField()
+    fiscal_year = serializers.IntegerField()
+    reference_rate_usd_per_token = serializers.CharField()
+    budgets = BudgetBalanceOut(many=True)

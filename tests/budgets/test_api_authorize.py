@@ -1,0 +1,212 @@
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from threading import Barrier
+
+import pytest
+from django.db import close_old_connections, connection
+from django.test import Client
+from django.utils import timezone
+
+from budgets.authorize import authorize, reservations_release_expired
+from budgets.models import Budget, Enforcement, Reservation, ReservationState, UsageEvent
+from budgets.services import budget_allocate, budget_create
+from budgets.tasks import reservations_release
+from budgets.usage import usage_ingest
+from people.selectors import current_fiscal_year
+from tests.factories import EmployeeFactory, api_key, price
+
+URL = "/api/v1/authorize/"
+
+
+def hard_budget(employee, dollars, enforcement=Enforcement.HARD, overdraft=0):
+    budget, _ = budget_create(fiscal_year=current_fiscal_year(), employee=employee)
+    Budget.objects.filter(pk=budget.pk).update(enforcement=enforcement, overdraft_percent=overdraft)
+    budget_allocate(budget=budget, amount_micros=dollars * 10**6, acting_user=None)
+    budget.refresh_from_db()
+    return budget
+
+
+def call(client, key, **body):
+    return client.post(
+        URL, json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Api-Key {key}"
+    )
+
+
+@pytest.mark.django_db
+def test_authorize_says_yes_within_a_hard_limit_and_no_past_it(client):
+    employee = EmployeeFactory(user__email="eng@example.com")
+    hard_budget(employee, 10)
+    key = api_key()
+
+    yes = call(client, key, employee="eng@example.com", estimated_cost_usd="9.99").json()
+    no = call(client, key, employee="eng@example.com", estimated_cost_usd="10.01").json()
+
+    assert yes["allowed"] is True and yes["remaining_usd"] == "0.010000"
+    assert yes["budget"]["kind"] == "employee" and yes["reservation"] is None
+    assert no["allowed"] is False and "Hard limit reached" in no["reason"]
+
+
+@pytest.mark.django_db
+def test_an_overdraft_extends_a_hard_limit_and_warns(client):
+    employee = EmployeeFactory(user__email="eng@example.com")
+    hard_budget(employee, 100, Enforcement.HARD_OVERDRAFT, overdraft=10)
+    key = api_key()
+
+    inside = call(client, key, employee="eng@example.com", estimated_cost_usd="109").json()
+    outside = call(client, key, employee="eng@example.com", estimated_cost_usd="111").json()
+
+    assert inside["allowed"] and "overdraft" in inside["warnings"][0]
+    assert not outside["allowed"]
+
+
+@pytest.mark.django_db
+def test_a_soft_budget_allows_past_its_limit_with_a_warning(client):
+    employee = EmployeeFactory(user__email="eng@example.com")
+    hard_budget(employee, 10, Enforcement.SOFT)
+    response = call(client, api_key(), employee="eng@example.com", estimated_cost_usd="25").json()
+    assert response["allowed"] and "over budget" in response["warnings"][0]
+
+
+@pytest.mark.django_db
+def test_authorize_prices_a_model_and_token_estimate(client):
+    employee = EmployeeFactory(user__email="eng@example.com")
+    hard_budget(employee, 1)
+    price("sonnet", input_usd="3", output_usd="15")
+    key = api_key()
+    body = {"employee": "eng@example.com", "model": "sonnet"}
+
+    fits = call(client, key, **body, input_tokens=100_000, output_tokens=20_000).json()
+    too_big = call(client, key, **body, input_tokens=0, output_tokens=100_000).json()
+    unknown = call(client, key, employee="eng@example.com", model="mystery", input_tokens=5)
+
+    assert fits["allowed"] and fits["remaining_usd"] == "0.400000"  # $1 - $0.30 - $0.30
+    assert not too_big["allowed"]  # $1.50
+    assert unknown.status_code == 400 and "'mystery'" in unknown.json()["detail"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"employee": "eng@example.com"}, 400),
+        ({"employee": "eng@example.com", "estimated_cost_usd": "-1"}, 400),
+        ({"employee": "eng@example.com", "estimated_cost_usd": "abc"}, 400),
+        ({"employee": "nobody@example.com", "estimated_cost_usd": "1"}, 404),
+        ({"employee": "eng@example.com", "estimated_cost_usd": "1", "project": "nope"}, 400),
+    ],
+)
+def test_bad_authorize_requests_get_a_clear_4xx(client, body, status):
+    EmployeeFactory(user__email="eng@example.com")
+    response = call(client, api_key(), **body)
+    assert response.status_code == status
+    assert response.json()
+
+
+@pytest.mark.django_db
+def test_a_reservation_holds_the_estimate_until_usage_settles_it(client):
+    employee = EmployeeFactory(user__email="eng@example.com")
+    budget = hard_budget(employee, 10)
+    key = api_key()
+
+    held = call(
+        client, key, employee="eng@example.com", estimated_cost_usd="6", reserve=True
+    ).json()
+    second = call(client, key, employee="eng@example.com", estimated_cost_usd="6").json()
+    budget.refresh_from_db()
+
+    assert held["allowed"] and held["reservation"]["amount_usd"] == "6.000000"
+    assert budget.reserved_micros == 6 * 10**6
+    assert not second["allowed"]  # the hold counts as spent
+
+    result = usage_ingest(
+        source="gateway",
+        events=[
+            {
+                "id": "settles",
+                "employee": "eng@example.com",
+                "model": "x",
+                "input_tokens": 1,
+                "output_tokens": 1,
+                "cost_usd": "4.25",
+                "occurred_at": timezone.now().isoformat(),
+                "reservation": held["reservation"]["id"],
+            }
+        ],
+    )
+    budget.refresh_from_db()
+    reservation = Reservation.objects.get(pk=held["reservation"]["id"])
+
+    assert result.accepted == 1
+    assert (budget.spent_micros, budget.reserved_micros) == (4_250_000, 0)  # actual replaces hold
+    assert reservation.state == ReservationState.SETTLED
+    assert UsageEvent.objects.get(event_id="settles").reservation == reservation
+    again = usage_ingest(
+        source="gateway",
+        events=[
+            {
+                "id": "settles-twice",
+                "employee": "eng@example.com",
+                "model": "x",
+                "input_tokens": 1,
+                "output_tokens": 1,
+                "cost_usd": "1",
+                "occurred_at": timezone.now().isoformat(),
+                "reservation": held["reservation"]["id"],
+            }
+        ],
+    )
+    assert "already settled" in again.rejected[0]["errors"]["reservation"][0]
+
+
+@pytest.mark.django_db
+def test_unsettled_holds_expire_and_are_released_once():
+    employee = EmployeeFactory()
+    budget = hard_budget(employee, 10)
+    authorize(employee=employee, estimated_cost_micros=3 * 10**6, reserve=True, hold_seconds=60)
+    authorize(employee=employee, estimated_cost_micros=2 * 10**6, reserve=True, hold_seconds=3600)
+
+    later = timezone.now() + timedelta(minutes=5)
+    assert reservations_release_expired(now=later) == 1
+    assert reservations_release_expired(now=later) == 0
+    budget.refresh_from_db()
+    assert budget.reserved_micros == 2 * 10**6
+    assert reservations_release.delay().get() == 0  # the beat task runs the same service
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="concurrent row locks need PostgreSQL; SQLite serialises every writer",
+)
+def test_20_threads_by_10_reservations_admit_exactly_as_many_as_fit():
+    # given a hard budget that fits exactly K = 37 holds of $1
+    employee = EmployeeFactory(user__email="eng@example.com")
+    budget = hard_budget(employee, 37)
+    key = api_key()
+    barrier = Barrier(20)
+
+    def client_thread(_):
+        client = Client()
+        barrier.wait()
+        allowed = 0
+        try:
+            for _ in range(10):
+                answer = call(
+                    client, key, employee="eng@example.com", estimated_cost_usd="1", reserve=True
+                ).json()
+                allowed += answer["allowed"]
+        finally:
+            close_old_connections()
+            connection.close()
+        return allowed
+
+    # when 20 threads each ask 10 times at once
+    with ThreadPoolExecutor(20) as pool:
+        admitted = sum(pool.map(client_thread, range(20)))
+
+    # then exactly K are admitted, not one more, and the budget holds exactly that
+    budget.refresh_from_db()
+    assert admitted == 37
+    assert budget.reserved_micros == 37 * 10**6
+    assert Reservation.objects.filter(state=ReservationState.HELD).count() == 37
