@@ -96,6 +96,7 @@ class DemoEvent:
     occurred_at: datetime
     category: str
     budget: tuple[str, str]  # (owner kind, owner key)
+    price_version: int = 0  # index into the model's price versions
 
 
 @dataclass
@@ -272,9 +273,10 @@ def _build_events(rng, data: DemoData, per_employee: int, today: date, period: P
             local = datetime.combine(day, time(hour, rng.randrange(60), rng.randrange(60)))
             occurred_at = local.replace(tzinfo=zone).astimezone(UTC)
             model_name = _weighted(rng, model_cumulative, model_names)
-            __, pin, pout, pcached = max(
-                (p for p in prices[model_name] if p[0] <= occurred_at), key=lambda p: p[0]
+            version = max(
+                index for index, p in enumerate(prices[model_name]) if p[0] <= occurred_at
             )
+            __, pin, pout, pcached = prices[model_name][version]
             share = target * weight // total_weight
             # Calls mix 4 input : 1 output : 2 cached tokens; solve the mix for this share of spend.
             per_four_million = 4 * pin + pout + 2 * pcached
@@ -305,6 +307,7 @@ def _build_events(rng, data: DemoData, per_employee: int, today: date, period: P
                     cached,
                     cost,
                     category,
+                    version,
                 )
             )
     raw.sort(key=lambda row: (row[0], row[1]))
@@ -315,7 +318,8 @@ def _draw_down(raw, data: DemoData) -> list[DemoEvent]:
     """Assign each event its paying budget in time order, as budgets.services would."""
     remaining = dict(data.allocations)
     events = []
-    for occurred_at, sequence, person, project, model, tin, tout, tcached, cost, category in raw:
+    for row in raw:
+        occurred_at, sequence, person, project, model, tin, tout, tcached, cost, category = row[:10]
         order = []
         if project:
             order.append(("project", project))
@@ -337,6 +341,7 @@ def _draw_down(raw, data: DemoData) -> list[DemoEvent]:
                 occurred_at,
                 category,
                 payer,
+                row[10],
             )
         )
     return events
@@ -464,7 +469,7 @@ def demo_write(data: DemoData, *, with_demo_sign_ins: bool) -> dict[str, int]:
         project.members.set([employee_ids[m] for m in members])
         projects[code] = project
 
-    _write_prices(data)
+    price_ids = _write_prices(data)
 
     # Budgets with their totals computed once.
     fy = data.fiscal_year
@@ -558,6 +563,7 @@ def demo_write(data: DemoData, *, with_demo_sign_ins: bool) -> dict[str, int]:
             "category",
             "metadata",
             "payload_hash",
+            "price_id",
             "budget_id",
             "ledger_entry_id",
         ],
@@ -577,6 +583,7 @@ def demo_write(data: DemoData, *, with_demo_sign_ins: bool) -> dict[str, int]:
                 e.category,
                 "{}",
                 "",
+                price_ids[(e.model_name, e.price_version)],
                 budget_ids[e.budget],
                 first_usage_id + index,
             )
@@ -619,7 +626,8 @@ def _write_daily_spend(events: list[DemoEvent], budget_ids: dict) -> None:
     )
 
 
-def _write_prices(data: DemoData) -> None:
+def _write_prices(data: DemoData) -> dict[tuple[str, int], int]:
+    """The price table; returns {(model, version index): price id}."""
     rows = []
     for model_name, versions in _prices_by_model(data.period).items():
         for effective_from, pin, pout, pcached in versions:
@@ -633,6 +641,13 @@ def _write_prices(data: DemoData) -> None:
                 )
             )
     TokenPrice.objects.bulk_create(rows, ignore_conflicts=True)
+    ids = {}
+    for model_name, versions in _prices_by_model(data.period).items():
+        for index, (effective_from, *_) in enumerate(versions):
+            ids[(model_name, index)] = TokenPrice.objects.get(
+                model_name=model_name, effective_from=effective_from
+            ).pk
+    return ids
 
 
 def _demo_sign_ins(groups: dict[str, Group]) -> None:

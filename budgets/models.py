@@ -170,10 +170,11 @@ class EntryKind(models.TextChoices):
     EXPIRY = "expiry", "Expiry"
     TRANSFER_IN = "transfer_in", "Transfer in"
     TRANSFER_OUT = "transfer_out", "Transfer out"
+    USAGE_CORRECTION = "usage_correction", "Usage correction (repricing)"
 
 
 # Usage moves `spent`; every other kind moves `allocated`.
-SPENT_KINDS = frozenset({EntryKind.USAGE})
+SPENT_KINDS = frozenset({EntryKind.USAGE, EntryKind.USAGE_CORRECTION})
 
 
 class LedgerImmutableError(Exception):
@@ -312,6 +313,14 @@ class UsageEvent(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="settled_by",
+    )
+    price = models.ForeignKey(
+        TokenPrice,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="usage_events",
+        help_text="The price version that priced it; empty when the gateway sent the cost.",
     )
     budget = models.ForeignKey(
         Budget,
@@ -482,3 +491,30 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class PriceCorrection(models.Model):
+    """A price fixed after it was already in force. The events it priced are re-priced by
+    posting one usage-correction entry per budget; the events and earlier entries stay as they
+    were."""
+
+    price = models.ForeignKey(TokenPrice, on_delete=models.PROTECT, related_name="corrections")
+    old_input_per_million_micros = MicrosField()
+    old_output_per_million_micros = MicrosField()
+    old_cached_input_per_million_micros = MicrosField()
+    new_input_per_million_micros = MicrosField()
+    new_output_per_million_micros = MicrosField()
+    new_cached_input_per_million_micros = MicrosField()
+    events_repriced = models.PositiveIntegerField()
+    delta_micros = MicrosField("change in spend (USD)")
+    reason = models.CharField(max_length=500)
+    acting_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.price} corrected by {format_usd(self.delta_micros)}"

@@ -64,6 +64,7 @@ class ParsedEvent:
     payload_hash: str = ""
     employee: Employee | None = None
     project: Project | None = None
+    price: TokenPrice | None = None
 
 
 @dataclass
@@ -300,6 +301,7 @@ def _price(events: list[ParsedEvent], result: IngestResult) -> list[ParsedEvent]
                 )
                 continue
             price = versions[event.model_name][position - 1]
+            event.price = price
             event.cost_micros = usage_cost_micros(
                 input_tokens=event.input_tokens,
                 output_tokens=event.output_tokens,
@@ -484,6 +486,7 @@ def _write(
                 metadata=event.metadata,
                 payload_hash=event.payload_hash,
                 reservation=reservation,
+                price=event.price,
                 budget=payer,
                 ledger_entry=entry,
             )
