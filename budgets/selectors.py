@@ -114,3 +114,55 @@ def employee_balance(
         key=lambda b: (_KIND_ORDER[b.owner_kind], b.pk),
     )
     return [budget_balance(budget=b, usd_per_token=rate, today=today) for b in budgets]
+
+
+def employee_monthly_spend(*, employee: Employee, fiscal_year: int) -> list[tuple[date, Micros]]:
+    """The employee's own usage per month of the fiscal year (company zone), whichever budget
+    paid; months without usage are zero."""
+    from django.db.models.functions import TruncMonth
+
+    from people.selectors import fiscal_year_period
+
+    period = fiscal_year_period(fiscal_year)
+    by_month = {
+        month.date() if isinstance(month, datetime) else month: total
+        for month, total in employee.usage_events.filter(
+            occurred_at__date__gte=period.start, occurred_at__date__lt=period.end
+        )
+        .annotate(month=TruncMonth("occurred_at"))
+        .values("month")
+        .annotate(total=Sum("cost_micros"))
+        .values_list("month", "total")
+    }
+    months, month = [], period.start
+    while month < period.end:
+        months.append((month, by_month.get(month, 0)))
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return months
+
+
+def employee_spend_by(
+    *, employee: Employee, fiscal_year: int, field: str, limit: int = 8
+) -> list[tuple[str, Micros]]:
+    """The employee's usage this year grouped by `category` or `model_name`, largest first."""
+    from people.selectors import fiscal_year_period
+
+    if field not in ("category", "model_name"):
+        raise ValueError(field)
+    period = fiscal_year_period(fiscal_year)
+    rows = (
+        employee.usage_events.filter(
+            occurred_at__date__gte=period.start, occurred_at__date__lt=period.end
+        )
+        .values(field)
+        .annotate(total=Sum("cost_micros"))
+        .order_by("-total")
+        .values_list(field, "total")
+    )
+    return list(rows[:limit])
+
+
+def employee_recent_usage(*, employee: Employee, limit: int = 10):
+    return employee.usage_events.select_related("budget__project", "budget__team").order_by(
+        "-occurred_at"
+    )[:limit]

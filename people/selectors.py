@@ -58,3 +58,20 @@ def user_can_see_employee(user, employee: Employee) -> bool:
             return True
         manager, hops = manager.manager, hops + 1
     return False
+
+
+def employee_reports(manager: Employee) -> list[Employee]:
+    """Everyone below a manager, direct and indirect, active first (one query per level)."""
+    found: list[Employee] = []
+    level = [manager.pk]
+    seen = {manager.pk}
+    while level:
+        rows = list(
+            Employee.objects.select_related("user", "team", "level", "manager__user")
+            .filter(manager_id__in=level)
+            .exclude(pk__in=seen)
+        )
+        found.extend(rows)
+        level = [e.pk for e in rows]
+        seen.update(level)
+    return sorted(found, key=lambda e: (not e.is_active, e.display_name.lower()))

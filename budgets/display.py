@@ -1,0 +1,50 @@
+"""How much of the money a viewer may see, by the company's transparency setting.
+
+*transparent*: dollars and tokens; *tokens only*: tokens at the reference rate, no dollars;
+*abstracted*: only how far through the budget, no amounts. Finance, HR and superusers always
+see everything.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from budgets.calculations import tokens_at_rate
+from common.money import Micros, format_usd
+from people.models import Transparency
+
+
+@dataclass(frozen=True)
+class MoneyDisplay:
+    transparency: str
+    usd_per_token: Decimal
+
+    @property
+    def shows_dollars(self) -> bool:
+        return self.transparency == Transparency.TRANSPARENT
+
+    @property
+    def shows_tokens(self) -> bool:
+        return self.transparency in (Transparency.TRANSPARENT, Transparency.TOKENS_ONLY)
+
+    def tokens(self, micros: Micros) -> str:
+        return f"{tokens_at_rate(micros, self.usd_per_token):,} tokens"
+
+    def amount(self, micros: Micros) -> str | None:
+        """The amount as this viewer may see it, or None when amounts are hidden."""
+        if self.shows_dollars:
+            return format_usd(micros)
+        if self.shows_tokens:
+            return self.tokens(micros)
+        return None
+
+    def chart_value(self, micros: Micros) -> str:
+        if self.shows_dollars:
+            return format_usd(micros)
+        return _short_tokens(tokens_at_rate(micros, self.usd_per_token))
+
+
+def _short_tokens(tokens: int) -> str:
+    for size, suffix in ((10**9, "B"), (10**6, "M"), (10**3, "k")):
+        if tokens >= size:
+            return f"{Decimal(tokens) / size:.1f}{suffix}"
+    return str(tokens)

@@ -1,0 +1,190 @@
+"""The engineer's dashboard and the manager's team page (web, not the admin)."""
+
+from datetime import date
+from decimal import Decimal
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from budgets.display import MoneyDisplay
+from budgets.models import Notification, OwnerKind, UsageCategory
+from budgets.selectors import (
+    employee_balance,
+    employee_monthly_spend,
+    employee_recent_usage,
+    employee_spend_by,
+)
+from common.charts import bar_list, column_chart
+from people.models import Employee, Transparency
+from people.roles import FINANCE, HR
+from people.selectors import (
+    company_settings,
+    current_fiscal_year,
+    employee_reports,
+    fiscal_year_period,
+    user_can_see_employee,
+)
+
+
+def _display_for(viewer, employee: Employee) -> MoneyDisplay:
+    settings_row = company_settings()
+    transparency = settings_row.transparency_for(employee.team)
+    if viewer.is_superuser or viewer.groups.filter(name__in=[FINANCE, HR]).exists():
+        transparency = Transparency.TRANSPARENT
+    return MoneyDisplay(transparency, settings_row.reference_rate_usd_per_token)
+
+
+def _percent(part: int, whole: int) -> Decimal:
+    return Decimal(0) if whole <= 0 else (Decimal(part) * 100 / whole).quantize(Decimal("0.1"))
+
+
+def _within(day: date | None, year_end: date) -> date | None:
+    """A projected run-out date only when it falls inside the fiscal year."""
+    return day if day is not None and day < year_end else None
+
+
+def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpResponse:
+    fiscal_year = current_fiscal_year()
+    display = _display_for(request.user, employee)
+    balances = employee_balance(employee=employee, fiscal_year=fiscal_year)
+    allocated = sum(b.allocated_micros for b in balances)
+
+    def chart_value(micros):
+        if display.transparency == Transparency.ABSTRACTED:
+            return f"{micros}%"
+        return display.chart_value(micros)
+
+    def scaled(micros: int):
+        # Abstracted: a share of the whole allocation, never an amount.
+        if display.transparency == Transparency.ABSTRACTED:
+            return _percent(micros, allocated)
+        return micros
+
+    months = employee_monthly_spend(employee=employee, fiscal_year=fiscal_year)
+    year_end = fiscal_year_period(fiscal_year).end
+    categories = dict(UsageCategory.choices)
+    by_category = employee_spend_by(employee=employee, fiscal_year=fiscal_year, field="category")
+    by_model = employee_spend_by(employee=employee, fiscal_year=fiscal_year, field="model_name")
+    rows = [
+        {
+            "label": OwnerKind(b.owner_kind).label,
+            "owner": b.budget.owner,
+            "percent": b.utilisation_percent,
+            "width": min(b.utilisation_percent or 0, 100),
+            "allocated": display.amount(b.allocated_micros),
+            "spent": display.amount(b.spent_micros),
+            "remaining": display.amount(b.remaining_micros),
+            "reserved": b.reserved_micros and display.amount(b.reserved_micros),
+            "tokens_left": display.tokens(b.remaining_micros) if display.shows_tokens else None,
+            "burn": display.amount(b.burn_rate_micros_per_day),
+            "runs_out": _within(b.projected_exhaustion_date, year_end),
+            "enforcement": b.budget.get_enforcement_display(),
+        }
+        for b in balances
+    ]
+    context = {
+        "employee": employee,
+        "own": own,
+        "fiscal_year": fiscal_year,
+        "display": display,
+        "rows": rows,
+        "month_chart": column_chart(
+            [(m.strftime("%b"), scaled(v)) for m, v in months],
+            format_value=chart_value,
+            title="Spend by month",
+        ),
+        "category_chart": bar_list(
+            [(categories.get(c, c), scaled(v)) for c, v in by_category],
+            format_value=chart_value,
+            title="Spend by category",
+        ),
+        "model_chart": bar_list(
+            [(m, scaled(v)) for m, v in by_model],
+            format_value=chart_value,
+            title="Spend by model",
+        ),
+        "recent": [
+            {
+                "event": event,
+                "cost": display.amount(event.cost_micros),
+                "paid_by": OwnerKind(event.budget.owner_kind).label,
+            }
+            for event in employee_recent_usage(employee=employee)
+        ],
+        "notifications": (
+            Notification.objects.filter(user=employee.user).order_by("read_at", "-created_at")[:10]
+            if own
+            else []
+        ),
+        "has_reports": Employee.objects.filter(manager__user=request.user).exists(),
+    }
+    return render(request, "budgets/dashboard.html", context)
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    employee = Employee.objects.select_related("user", "team").filter(user=request.user).first()
+    if employee is None:
+        return render(request, "budgets/no_employee.html", status=200)
+    return _dashboard(request, employee, own=True)
+
+
+@login_required
+def person(request: HttpRequest, employee_id: int) -> HttpResponse:
+    employee = get_object_or_404(Employee.objects.select_related("user", "team"), pk=employee_id)
+    if employee.user_id == request.user.pk:
+        return redirect("dashboard")
+    if not user_can_see_employee(request.user, employee):
+        raise PermissionDenied("You can see only your own budget and your reports'.")
+    return _dashboard(request, employee, own=False)
+
+
+@login_required
+def team(request: HttpRequest) -> HttpResponse:
+    manager = Employee.objects.select_related("user").filter(user=request.user).first()
+    if manager is None:
+        raise PermissionDenied("The team page is for managers.")
+    fiscal_year = current_fiscal_year()
+    year_end = fiscal_year_period(fiscal_year).end
+    rows = []
+    for report in employee_reports(manager):
+        display = _display_for(request.user, report)
+        personal = next(
+            (
+                b
+                for b in employee_balance(employee=report, fiscal_year=fiscal_year)
+                if b.owner_kind == OwnerKind.EMPLOYEE
+            ),
+            None,
+        )
+        rows.append(
+            {
+                "employee": report,
+                "direct": report.manager_id == manager.pk,
+                "balance": personal,
+                "width": min((personal and personal.utilisation_percent) or 0, 100),
+                "spent": personal and display.amount(personal.spent_micros),
+                "remaining": personal and display.amount(personal.remaining_micros),
+                "runs_out": personal and _within(personal.projected_exhaustion_date, year_end),
+            }
+        )
+    if not rows:
+        raise PermissionDenied("You have no reports.")
+    return render(
+        request,
+        "budgets/team.html",
+        {"rows": rows, "fiscal_year": fiscal_year, "has_reports": True},
+    )
+
+
+@login_required
+@require_POST
+def notifications_read(request: HttpRequest) -> HttpResponse:
+    Notification.objects.filter(user=request.user, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+    return redirect("dashboard")

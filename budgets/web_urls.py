@@ -1,0 +1,10 @@
+from django.urls import path
+
+from budgets import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("team/", views.team, name="team"),
+    path("team/<int:employee_id>/", views.person, name="person"),
+    path("notifications/read/", views.notifications_read, name="notifications_read"),
+]

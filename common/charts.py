@@ -1,0 +1,98 @@
+"""Server-rendered SVG charts: no JavaScript, no CDN, the same code for web pages and PDFs.
+
+Values are Decimals or ints; labels are escaped. Each function returns safe SVG markup.
+"""
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+PALETTE = ["#2f7d5b", "#3b6ea8", "#c9871a", "#8a4fa3", "#b3261e", "#4d8f99", "#7a7a3a", "#777"]
+FONT = 'font-family="system-ui, sans-serif" font-size="11"'
+
+
+def _scale(values: Sequence[Decimal | int]) -> Decimal:
+    top = max((Decimal(v) for v in values), default=Decimal(0))
+    return top if top > 0 else Decimal(1)
+
+
+def column_chart(
+    points: Sequence[tuple[str, Decimal | int]],
+    *,
+    format_value: Callable[[Decimal | int], str],
+    width: int = 640,
+    height: int = 220,
+    title: str = "",
+) -> SafeString:
+    """Vertical bars, one per point (e.g. spend per month), value on top of each bar."""
+    if not points:
+        return mark_safe("")  # noqa: S308 - constant
+    top = _scale([v for _, v in points])
+    plot_top, plot_bottom, left = 24, height - 24, 8
+    slot = (width - 2 * left) / len(points)
+    bar = max(4.0, slot * 0.7)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="100%" role="img" aria-label="{escape(title)}" {FONT}>',
+        f"<title>{escape(title)}</title>",
+        f'<line x1="{left}" y1="{plot_bottom}" x2="{width - left}" y2="{plot_bottom}" '
+        'stroke="#bbb"/>',
+    ]
+    for index, (label, value) in enumerate(points):
+        share = Decimal(value) / top
+        bar_height = float(share) * (plot_bottom - plot_top)
+        x = left + index * slot + (slot - bar) / 2
+        y = plot_bottom - bar_height
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{bar_height:.1f}" '
+            f'fill="{PALETTE[0]}"><title>{escape(label)}: {escape(format_value(value))}</title>'
+            "</rect>"
+        )
+        center = x + bar / 2
+        parts.append(
+            f'<text x="{center:.1f}" y="{height - 8}" text-anchor="middle" fill="#555">'
+            f"{escape(label)}</text>"
+        )
+        if value:
+            parts.append(
+                f'<text x="{center:.1f}" y="{y - 4:.1f}" text-anchor="middle" fill="#333" '
+                f'font-size="9">{escape(format_value(value))}</text>'
+            )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every label and value is escaped above
+
+
+def bar_list(
+    items: Sequence[tuple[str, Decimal | int]],
+    *,
+    format_value: Callable[[Decimal | int], str],
+    width: int = 420,
+    row_height: int = 22,
+    title: str = "",
+) -> SafeString:
+    """Horizontal bars with a label and value each (e.g. spend by category or by model)."""
+    if not items:
+        return mark_safe("")  # noqa: S308 - constant
+    top = _scale([v for _, v in items])
+    label_width, value_width = 130, 90
+    bar_space = width - label_width - value_width
+    height = row_height * len(items) + 4
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="100%" role="img" aria-label="{escape(title)}" {FONT}>',
+        f"<title>{escape(title)}</title>",
+    ]
+    for index, (label, value) in enumerate(items):
+        y = index * row_height + 2
+        length = float(Decimal(value) / top) * bar_space
+        parts.append(
+            f'<text x="0" y="{y + 14}" fill="#333">{escape(label)}</text>'
+            f'<rect x="{label_width}" y="{y + 4}" width="{max(length, 1):.1f}" '
+            f'height="{row_height - 8}" fill="{PALETTE[(index + 1) % len(PALETTE)]}"/>'
+            f'<text x="{width}" y="{y + 14}" text-anchor="end" fill="#333">'
+            f"{escape(format_value(value))}</text>"
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every label and value is escaped above

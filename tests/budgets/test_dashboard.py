@@ -1,0 +1,94 @@
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from budgets.services import budget_allocate, budget_create
+from budgets.usage import usage_ingest
+from people.models import CompanySettings, Transparency
+from people.selectors import current_fiscal_year
+from tests.factories import EmployeeFactory, finance_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def org():
+    manager = EmployeeFactory(user__email="manager@example.com")
+    engineer = EmployeeFactory(user__email="eng@example.com", manager=manager, team=manager.team)
+    peer = EmployeeFactory(user__email="peer@example.com")
+    budget, _ = budget_create(fiscal_year=current_fiscal_year(), employee=engineer)
+    budget_allocate(budget=budget, amount_micros=100_000 * 10**6, acting_user=None)
+    usage_ingest(
+        events=[
+            {
+                "id": "e1",
+                "employee": "eng@example.com",
+                "model": "claude-sonnet-4",
+                "input_tokens": 10,
+                "output_tokens": 10,
+                "cost_usd": "1234.5",
+                "occurred_at": timezone.now().isoformat(),
+                "category": "debugging",
+            }
+        ]
+    )
+    return {"manager": manager, "engineer": engineer, "peer": peer}
+
+
+def test_the_engineer_sees_their_budget_charts_and_usage(client, org):
+    client.force_login(org["engineer"].user)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert "Your token budget" in page
+    assert "$98,765.50" in page  # left
+    assert "987,655,000 tokens" in page  # at $0.0001 per token
+    assert "<svg" in page and "Debugging" in page and "claude-sonnet-4" in page
+
+
+def test_anonymous_people_are_sent_to_sign_in(client, org):
+    response = client.get(reverse("dashboard"))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_an_engineer_cannot_open_someone_elses_dashboard(client, org):
+    client.force_login(org["peer"].user)
+    assert client.get(reverse("person", args=[org["engineer"].pk])).status_code == 403
+    assert client.get(reverse("team")).status_code == 403
+
+
+def test_a_manager_sees_their_reports_and_only_them(client, org):
+    client.force_login(org["manager"].user)
+    team = client.get(reverse("team"))
+    assert team.status_code == 200
+    assert org["engineer"].display_name in team.content.decode()
+    report = client.get(reverse("person", args=[org["engineer"].pk]))
+    assert report.status_code == 200 and "$1,234.50" in report.content.decode()
+    assert client.get(reverse("person", args=[org["peer"].pk])).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("transparency", "shown", "hidden"),
+    [
+        (Transparency.TRANSPARENT, ["$98,765.50", "tokens"], []),
+        (Transparency.TOKENS_ONLY, ["987,655,000 tokens"], ["$98,765.50", "$1,234.50"]),
+        (Transparency.ABSTRACTED, ["1.23%"], ["$98,765.50", "$1,234.50", "987,655,000"]),
+    ],
+)
+def test_transparency_decides_what_engineers_see(client, org, transparency, shown, hidden):
+    CompanySettings.objects.filter(pk=1).update(transparency_default=transparency)
+    client.force_login(org["engineer"].user)
+    page = client.get(reverse("dashboard")).content.decode()
+    for text in shown:
+        assert text in page, text
+    for text in hidden:
+        assert text not in page, text
+
+
+def test_a_team_override_beats_the_company_default_and_finance_sees_all(client, org):
+    team = org["engineer"].team
+    team.transparency = Transparency.ABSTRACTED
+    team.save()
+    client.force_login(org["engineer"].user)
+    assert "$98,765.50" not in client.get(reverse("dashboard")).content.decode()
+    client.force_login(finance_user())
+    page = client.get(reverse("person", args=[org["engineer"].pk])).content.decode()
+    assert "$98,765.50" in page
