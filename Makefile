@@ -21,9 +21,9 @@ run: install  ## web + Celery worker + beat on SQLite and a serverless broker, w
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --if-empty
 	@echo ""
-	@echo "  Allot is starting at http://127.0.0.1:$(PORT)/admin/"
-	@echo "  Sign in as admin / demo (also hr@example.com, finance@example.com,"
-	@echo "  manager@example.com, engineer@example.com; password demo). Ctrl-C stops all."
+	@echo "  Allot is starting at http://127.0.0.1:$(PORT)/  (admin: /admin/, API docs: /api/v1/docs/)"
+	@echo "  Sign in as engineer@example.com or manager@example.com for the dashboards, hr@example.com,"
+	@echo "  finance@example.com or admin for the admin; the password is demo. Ctrl-C stops all."
 	@echo ""
 	ALLOT_PORT=$(PORT) $(BIN)/honcho start -f Procfile
 
