@@ -6,7 +6,7 @@ Run on the database named by DATABASE_URL (the target is PostgreSQL):
         .venv/bin/python benchmarks/seed_demo.py --employees 10000 --events-per-employee 100
 
 Each case runs in a fresh database made for it (allot_bench_*) and dropped after. The baseline
-writes a sample of the same events one by one through budgets.services.usage_post, the path a
+writes a sample of the same events one by one through budgets.usage.usage_post, the path a
 naive seed would take; the table shows events per second for both and the ratio.
 """
 
@@ -54,7 +54,7 @@ def manage(url: str, *args: str) -> tuple[float, str]:
 BASELINE = """
 import time
 from budgets.models import UsageEvent
-from budgets.services import usage_post
+from budgets.usage import usage_post
 from people.models import Employee
 sample = list(UsageEvent.objects.select_related('employee', 'project').order_by('id')[:{n}])
 employees = {{e.pk: e for e in Employee.objects.select_related('team')}}

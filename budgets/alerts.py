@@ -13,7 +13,6 @@ from django.db import IntegrityError, transaction
 
 from budgets.models import AlertClaim, AlertKind, Budget, Notification
 from budgets.selectors import budget_burn
-from common.money import format_usd
 from people.selectors import company_settings, company_today, fiscal_year_period
 
 
@@ -51,7 +50,8 @@ def _notify(alert: AlertClaim, users: list[AbstractBaseUser]) -> list[Notificati
         )
         if created:
             made.append(note)
-            transaction.on_commit(lambda pk=note.pk: notification_email_send.delay(pk))
+            # robust: if the broker is down the row stays unsent and the hourly sweep sends it.
+            transaction.on_commit(lambda pk=note.pk: notification_email_send.delay(pk), robust=True)
     return made
 
 
@@ -70,9 +70,9 @@ def budget_alerts_check(*, budget: Budget, today: date | None = None) -> list[Al
     for threshold in budget.thresholds(company_settings().alert_thresholds):
         if used < threshold or (AlertKind.THRESHOLD, threshold) in fired_already:
             continue
+        # Percentages only: the message goes to people whose transparency may hide amounts.
         message = (
-            f"{budget.owner_label} has used {threshold}% of its FY{budget.fiscal_year} budget "
-            f"({format_usd(budget.spent_micros)} of {format_usd(budget.allocated_micros)})."
+            f"{budget.owner_label} has used {threshold}% of its FY{budget.fiscal_year} budget."
         )
         alert = _claim(budget, AlertKind.THRESHOLD, threshold, message)
         if alert:
@@ -89,8 +89,8 @@ def budget_alerts_check(*, budget: Budget, today: date | None = None) -> list[Al
         runs_out = burn.projected_exhaustion_date
         if runs_out is not None and today <= runs_out < year_end and used < 100:
             message = (
-                f"{budget.owner_label} is projected to run out on {runs_out:%B %-d, %Y} at the "
-                f"last 30 days' rate of {format_usd(burn.burn_rate_micros_per_day)} a day."
+                f"{budget.owner_label} is projected to run out on {runs_out:%B %-d, %Y} "
+                "at the last 30 days' rate."
             )
             alert = _claim(budget, AlertKind.PROJECTED, 0, message)
             if alert:

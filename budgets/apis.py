@@ -1,16 +1,16 @@
 """The gateway API: thin views that validate, call a service and shape the answer."""
 
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import permissions, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from budgets import serializers as s
 from budgets.api_auth import ApiKeyAuthentication, PerKeyThrottle, api_key_with_scope
 from budgets.authorize import authorize, estimate_cost
+from budgets.display import money_display_for
 from budgets.models import ApiScope, Budget, IntegrationKey
 from budgets.selectors import employee_balance
 from budgets.usage import usage_ingest
@@ -192,6 +192,7 @@ class AuthorizeApi(IntegrationApi):
             project=project,
             reserve=values["reserve"],
             source=request.auth.source,
+            request_id=values.get("request_id", ""),
         )
         reservation = result.reservation
         return Response(
@@ -233,18 +234,28 @@ class BalanceApi(APIView):
         summary="An employee's balance in every budget that can serve them",
         description=(
             "Read from stored totals and a daily rollup, so it costs the same at a million "
-            "events as at a thousand. Burn rate is the average daily spend of the last 30 days."
+            "events as at a thousand. Burn rate is the average daily spend of the last 30 days. "
+            "For a signed-in engineer or manager the company's transparency applies: amounts "
+            "they may not see are null."
         ),
-        responses={200: s.BalanceOut, 403: OpenApiResponse(description="Not allowed")},
+        responses={
+            200: s.BalanceOut,
+            404: OpenApiResponse(description="No such employee, or not one you may see"),
+        },
     )
     def get(self, request, email: str):
         employee = employee_by_key(email)
-        if employee is None:
-            get_object_or_404(Employee, pk=None)  # a plain 404, the same for all callers
-        if not isinstance(request.auth, IntegrationKey) and not user_can_see_employee(
-            request.user, employee
-        ):
-            raise PermissionDenied("You can see only your own budget and your reports'.")
+        by_key = isinstance(request.auth, IntegrationKey)
+        if employee is None or not (by_key or user_can_see_employee(request.user, employee)):
+            # The same 404 for "no such person" and "not yours": no probing who exists.
+            raise Http404("No such employee among the people you can see.")
+        display = None if by_key else money_display_for(request.user, employee)
+
+        def usd(micros: int) -> str | None:
+            if display is not None and not display.shows_dollars:
+                return None  # transparency hides amounts from this viewer
+            return str(micros_to_dollars(micros))
+
         fiscal_year = current_fiscal_year()
         return Response(
             {
@@ -257,20 +268,20 @@ class BalanceApi(APIView):
                     {
                         **_budget_ref(row.budget),
                         "enforcement": row.budget.enforcement,
-                        "allocated_usd": str(micros_to_dollars(row.allocated_micros)),
-                        "spent_usd": str(micros_to_dollars(row.spent_micros)),
-                        "reserved_usd": str(micros_to_dollars(row.reserved_micros)),
-                        "remaining_usd": str(micros_to_dollars(row.remaining_micros)),
+                        "allocated_usd": usd(row.allocated_micros),
+                        "spent_usd": usd(row.spent_micros),
+                        "reserved_usd": usd(row.reserved_micros),
+                        "remaining_usd": usd(row.remaining_micros),
                         "utilisation_percent": (
                             None
                             if row.utilisation_percent is None
                             else str(row.utilisation_percent)
                         ),
-                        "burn_rate_usd_per_day": str(
-                            micros_to_dollars(row.burn_rate_micros_per_day)
-                        ),
+                        "burn_rate_usd_per_day": usd(row.burn_rate_micros_per_day),
                         "projected_exhaustion_date": row.projected_exhaustion_date,
-                        "tokens_left": row.tokens_left,
+                        "tokens_left": (
+                            None if display and not display.shows_tokens else row.tokens_left
+                        ),
                     }
                     for row in employee_balance(employee=employee, fiscal_year=fiscal_year)
                 ],

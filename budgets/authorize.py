@@ -16,7 +16,7 @@ from django.utils import timezone
 from budgets.calculations import usage_cost_micros
 from budgets.models import Budget, Enforcement, Reservation, ReservationState
 from budgets.selectors import price_in_force
-from budgets.usage import drawdown_order
+from budgets.usage import drawdown_order, drawdown_payer
 from common.errors import AllotError
 from common.money import MAX_MICROS, Micros, format_usd
 from people.models import Employee, Project
@@ -75,11 +75,6 @@ def _candidates(employee: Employee, project: Project | None, fiscal_year: int) -
     return drawdown_order(project_budget=project_budget, personal=personal, pool=pool)
 
 
-def _fits(budget: Budget, amount: Micros) -> bool:
-    limit = budget.limit_micros
-    return limit is None or budget.spent_micros + budget.reserved_micros + amount <= limit
-
-
 def _warnings(budget: Budget, amount: Micros, thresholds: list[int]) -> list[str]:
     committed = budget.spent_micros + budget.reserved_micros + amount
     if budget.allocated_micros <= 0:
@@ -103,6 +98,7 @@ def authorize(
     project: Project | None = None,
     reserve: bool = False,
     source: str = "",
+    request_id: str = "",
     hold_seconds: int | None = None,
     now: datetime | None = None,
 ) -> AuthorizeResult:
@@ -117,7 +113,20 @@ def authorize(
     candidates = _candidates(employee, project, fiscal_year)
     if not candidates:
         return AuthorizeResult(False, None, 0, f"{employee} has no budget for FY{fiscal_year}.")
-    payer = next((b for b in candidates if _fits(b, estimated_cost_micros)), None)
+    if reserve and request_id:
+        # Checked under the budget locks, so two retries racing each other hold once.
+        replay = Reservation.objects.filter(source=source, request_id=request_id).first()
+        if replay is not None:
+            budget = next((b for b in candidates if b.pk == replay.budget_id), replay.budget)
+            return AuthorizeResult(
+                True,
+                budget,
+                budget.allocated_micros - budget.spent_micros - budget.reserved_micros,
+                "Already reserved for this request id.",
+                [],
+                replay,
+            )
+    payer = drawdown_payer(candidates, estimated_cost_micros)
     if payer is None:
         first = candidates[0]
         committed = first.spent_micros + first.reserved_micros
@@ -142,6 +151,7 @@ def authorize(
             employee=employee,
             amount_micros=estimated_cost_micros,
             source=source,
+            request_id=request_id,
             created_at=now,
             expires_at=now + timedelta(seconds=ttl),
         )

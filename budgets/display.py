@@ -48,3 +48,21 @@ def _short_tokens(tokens: int) -> str:
         if tokens >= size:
             return f"{Decimal(tokens) / size:.1f}{suffix}"
     return str(tokens)
+
+
+def viewer_sees_everything(viewer) -> bool:
+    from people.roles import FINANCE, HR
+
+    return bool(viewer.is_superuser or viewer.groups.filter(name__in=[FINANCE, HR]).exists())
+
+
+def money_display_for(viewer, employee, *, sees_everything: bool | None = None) -> MoneyDisplay:
+    """What `viewer` may see of `employee`'s money: the team's (or company's) transparency, or
+    everything for Finance, HR and superusers."""
+    from people.selectors import company_settings
+
+    settings_row = company_settings()
+    transparency = settings_row.transparency_for(employee.team)
+    if sees_everything if sees_everything is not None else viewer_sees_everything(viewer):
+        transparency = Transparency.TRANSPARENT
+    return MoneyDisplay(transparency, settings_row.reference_rate_usd_per_token)

@@ -392,6 +392,9 @@ class Reservation(models.Model):
         max_length=10, choices=ReservationState.choices, default=ReservationState.HELD
     )
     source = models.CharField(max_length=100, blank=True)
+    request_id = models.CharField(
+        max_length=100, blank=True, help_text="The caller's id: a retried authorize holds once."
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField(db_index=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -402,6 +405,11 @@ class Reservation(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(amount_micros__gt=0), name="reservation_amount_positive"
+            ),
+            models.UniqueConstraint(
+                fields=["source", "request_id"],
+                condition=~Q(request_id=""),
+                name="reservation_once_per_request_id",
             ),
         ]
 

@@ -89,7 +89,10 @@ def price_correct(
     """Change a price and post the difference for every event it priced."""
     if not reason.strip():
         raise AllotError("Say why the price is corrected.", field="reason")
-    price = TokenPrice.objects.select_for_update().get(pk=price.pk)
+    # NO KEY UPDATE: ingestion holds this row FOR SHARE while it prices (so it waits for us, or
+    # we for it, taking the price before budgets on both sides); the events' foreign-key checks
+    # (FOR KEY SHARE) do not conflict with it, so no deadlock.
+    price = TokenPrice.objects.select_for_update(no_key=True).get(pk=price.pk)
     preview = price_correction_preview(price=price, new=new)
     correction = PriceCorrection.objects.create(
         price=price,

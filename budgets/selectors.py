@@ -54,7 +54,12 @@ def budget_burn(*, budget: Budget, today: date | None = None) -> Burn:
         ).aggregate(total=Sum("spent_micros"))["total"]
         or 0
     )
-    rate = divide_micros(spent, BURN_WINDOW_DAYS)
+    return _burn(budget, spent, today)
+
+
+def _burn(budget: Budget, spent_in_window: Micros, today: date | None = None) -> Burn:
+    today = today or company_today()
+    rate = divide_micros(spent_in_window, BURN_WINDOW_DAYS)
     remaining = budget.allocated_micros - budget.spent_micros - budget.reserved_micros
     if rate <= 0:
         return Burn(rate, None)
@@ -78,12 +83,16 @@ class BudgetBalance:
 
 
 def budget_balance(
-    *, budget: Budget, usd_per_token: Decimal | None = None, today: date | None = None
+    *,
+    budget: Budget,
+    usd_per_token: Decimal | None = None,
+    today: date | None = None,
+    burn: Burn | None = None,
 ) -> BudgetBalance:
     """One budget's balance from its stored totals and at most 30 rollup rows: O(1) in events."""
     rate = usd_per_token or company_settings().reference_rate_usd_per_token
     remaining = budget.allocated_micros - budget.spent_micros - budget.reserved_micros
-    burn = budget_burn(budget=budget, today=today)
+    burn = burn or budget_burn(budget=budget, today=today)
     return BudgetBalance(
         budget=budget,
         owner_kind=budget.owner_kind,
@@ -166,3 +175,30 @@ def employee_recent_usage(*, employee: Employee, limit: int = 10):
     return employee.usage_events.select_related("budget__project", "budget__team").order_by(
         "-occurred_at"
     )[:limit]
+
+
+def personal_balances(*, employees: list[Employee], fiscal_year: int) -> dict[int, BudgetBalance]:
+    """Personal balances of many employees in three queries (team pages), by employee id."""
+    budgets = list(
+        Budget.objects.filter(employee__in=employees, fiscal_year=fiscal_year).select_related(
+            "employee__user"
+        )
+    )
+    today = company_today()
+    window = dict(
+        DailySpend.objects.filter(
+            budget__in=budgets,
+            day__gt=today - timedelta(days=BURN_WINDOW_DAYS),
+            day__lte=today,
+        )
+        .values("budget_id")
+        .annotate(total=Sum("spent_micros"))
+        .values_list("budget_id", "total")
+    )
+    rate = company_settings().reference_rate_usd_per_token
+    return {
+        budget.employee_id: budget_balance(
+            budget=budget, usd_per_token=rate, burn=_burn(budget, window.get(budget.pk, 0))
+        )
+        for budget in budgets
+    }

@@ -47,7 +47,13 @@ class UsageBatchOut(serializers.Serializer):
 class AuthorizeIn(serializers.Serializer):
     employee = serializers.CharField(help_text="Email or external id.")
     estimated_cost_usd = serializers.DecimalField(
-        max_digits=18, decimal_places=6, min_value=0, required=False
+        max_digits=16, decimal_places=6, min_value=0, max_value=10**9, required=False
+    )
+    request_id = serializers.CharField(
+        max_length=100,
+        required=False,
+        help_text="With reserve: your id for this call; a retry with the same id returns the "
+        "same reservation instead of holding twice.",
     )
     model = serializers.CharField(required=False, help_text="With estimated tokens, instead.")
     input_tokens = serializers.IntegerField(min_value=0, max_value=100_000_000, required=False)
@@ -90,7 +96,7 @@ class ReservationOut(serializers.Serializer):
 class AuthorizeOut(serializers.Serializer):
     allowed = serializers.BooleanField()
     budget = BudgetRefOut(allow_null=True)
-    remaining_usd = serializers.CharField()
+    remaining_usd = serializers.CharField(allow_null=True)
     reason = serializers.CharField()
     warnings = serializers.ListField(child=serializers.CharField())
     reservation = ReservationOut(allow_null=True)
@@ -102,14 +108,14 @@ class BudgetBalanceOut(serializers.Serializer):
     owner = serializers.CharField()
     fiscal_year = serializers.IntegerField()
     enforcement = serializers.CharField()
-    allocated_usd = serializers.CharField()
-    spent_usd = serializers.CharField()
-    reserved_usd = serializers.CharField()
-    remaining_usd = serializers.CharField()
+    allocated_usd = serializers.CharField(allow_null=True)
+    spent_usd = serializers.CharField(allow_null=True)
+    reserved_usd = serializers.CharField(allow_null=True)
+    remaining_usd = serializers.CharField(allow_null=True)
     utilisation_percent = serializers.CharField(allow_null=True)
-    burn_rate_usd_per_day = serializers.CharField()
+    burn_rate_usd_per_day = serializers.CharField(allow_null=True)
     projected_exhaustion_date = serializers.DateField(allow_null=True)
-    tokens_left = serializers.IntegerField()
+    tokens_left = serializers.IntegerField(allow_null=True)
 
 
 class BalanceOut(serializers.Serializer):

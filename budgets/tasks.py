@@ -1,6 +1,7 @@
 """Celery tasks: thin; each loads by id and calls a service, and logs one line of what it did."""
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -15,7 +16,7 @@ from budgets.models import Budget, Notification
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="budgets.alerts_check", soft_time_limit=120, time_limit=150)
+@shared_task(name="budgets.alerts_check", soft_time_limit=900, time_limit=960)
 def alerts_check(budget_ids: list[int]) -> int:
     fired = 0
     for budget in Budget.objects.filter(pk__in=budget_ids):
@@ -49,7 +50,7 @@ def notification_email_send(notification_id: int) -> bool:
     the send, so a retry after a failure sends it, and a duplicate task run does not."""
     with transaction.atomic():
         note = (
-            Notification.objects.select_for_update()
+            Notification.objects.select_for_update(of=("self",))
             .select_related("user")
             .filter(pk=notification_id, emailed_at__isnull=True)
             .first()
@@ -73,3 +74,19 @@ def reservations_release() -> int:
     released = reservations_release_expired()
     logger.info("reservations_release: %d expired holds released", released)
     return released
+
+
+@shared_task(name="budgets.notifications_resend", soft_time_limit=300, time_limit=360)
+def notifications_resend() -> int:
+    """Hourly: queue the emails of notifications still unsent after ten minutes (the broker was
+    down when they were made, or every retry failed). Sending claims the row, so never twice."""
+    cutoff = timezone.now() - timedelta(minutes=10)
+    ids = list(
+        Notification.objects.filter(emailed_at__isnull=True, created_at__lte=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:1000]
+    )
+    for notification_id in ids:
+        notification_email_send.delay(notification_id)
+    logger.info("notifications_resend: %d unsent notifications queued", len(ids))
+    return len(ids)

@@ -8,16 +8,18 @@ rollup as one upsert. A bad event is reported in `rejected` and never blocks the
 
 import hashlib
 import json
+import math
 import uuid
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -34,7 +36,7 @@ from budgets.models import (
     UsageEvent,
 )
 from common.errors import AllotError
-from common.money import MAX_MICROS, Micros, MoneyError, dollars_to_micros
+from common.money import Micros, MoneyError, dollars_to_micros
 from people.models import Employee, Project
 from people.selectors import company_settings
 
@@ -42,6 +44,7 @@ MAX_EVENTS_PER_BATCH = 5_000
 MAX_TOKENS_PER_EVENT = 100_000_000  # more in one call is a gateway bug, not usage
 MAX_COST_MICROS_PER_EVENT = 100_000 * 10**6
 MAX_METADATA_BYTES = 4_096
+MAX_METADATA_DEPTH = 16
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 DEFAULT_SOURCE = "default"
 
@@ -65,6 +68,7 @@ class ParsedEvent:
     employee: Employee | None = None
     project: Project | None = None
     price: TokenPrice | None = None
+    cost_given: bool = False
 
 
 @dataclass
@@ -109,10 +113,50 @@ def _text(raw: dict, name: str, errors: dict, *, max_length: int, required: bool
         errors[name] = ["Must be a string."]
         return None
     value = value.strip()
-    if not value or len(value) > max_length or "\x00" in value:
+    if not value or len(value) > max_length or not _storable(value):
         errors[name] = [f"Must be 1 to {max_length} printable characters."]
         return None
     return value
+
+
+def _storable(text: str) -> bool:
+    """Text a database can store: valid UTF-8 (no lone surrogates) and no NUL."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def metadata_problem(metadata: Any) -> str | None:
+    """Why metadata cannot be stored as it is, or None: a JSON object of at most 4 KiB, at most
+    16 levels deep, with no NaN, NUL or lone surrogates (PostgreSQL's jsonb refuses them)."""
+    if not isinstance(metadata, dict):
+        return "Must be a JSON object."
+    stack = [(metadata, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_METADATA_DEPTH:
+            return f"Is nested more than {MAX_METADATA_DEPTH} levels deep."
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str) or not _storable(key):
+                    return "Keys must be printable strings."
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            if not _storable(value):
+                return "Strings must be printable text (no NUL, valid Unicode)."
+        elif isinstance(value, float) and not math.isfinite(value):
+            return "NaN and Infinity are not JSON."
+        elif value is not None and not isinstance(value, bool | int | float):
+            return "Must hold only JSON values."
+    if len(json.dumps(metadata, separators=(",", ":"), allow_nan=False)) > MAX_METADATA_BYTES:
+        return f"Is larger than {MAX_METADATA_BYTES:,} bytes."
+    return None
 
 
 def _cost(raw: dict, errors: dict) -> int | None:
@@ -127,7 +171,7 @@ def _cost(raw: dict, errors: dict) -> int | None:
         return None
     try:
         micros = dollars_to_micros(Decimal(str(value).strip()), exact=False)
-    except (InvalidOperation, MoneyError, ValueError):
+    except (ArithmeticError, MoneyError, ValueError):
         errors["cost_usd"] = [f"{value!r} is not a decimal amount of dollars."]
         return None
     if micros < 0:
@@ -154,15 +198,15 @@ def _occurred_at(raw: dict, errors: dict, now: datetime) -> datetime | None:
         return None
     if moment > now + MAX_FUTURE_SKEW:
         errors["occurred_at"] = ["Is in the future; usage is reported after it happens."]
-    elif moment.year < 2000:
-        errors["occurred_at"] = ["Is before the year 2000."]
+    elif moment.year < 2001:
+        errors["occurred_at"] = ["Is before 2001."]
     return moment
 
 
 def payload_hash(event: ParsedEvent) -> str:
     canonical = json.dumps(
         [
-            event.employee_key.lower(),
+            event.employee_key,
             event.model_name,
             event.input_tokens,
             event.output_tokens,
@@ -198,10 +242,9 @@ def usage_event_parse(raw: Any, *, index: int, now: datetime) -> ParsedEvent | d
         errors["category"] = [f"Must be one of: {', '.join(UsageCategory.values)}."]
     project_code = _text(raw, "project", errors, max_length=40, required=False)
     metadata = raw.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        errors["metadata"] = ["Must be a JSON object."]
-    elif len(json.dumps(metadata, separators=(",", ":"))) > MAX_METADATA_BYTES:
-        errors["metadata"] = [f"Is larger than {MAX_METADATA_BYTES:,} bytes."]
+    problem = metadata_problem(metadata)
+    if problem:
+        errors["metadata"] = [problem]
     reservation_id = None
     if raw.get("reservation") is not None:
         try:
@@ -225,6 +268,7 @@ def usage_event_parse(raw: Any, *, index: int, now: datetime) -> ParsedEvent | d
         metadata=metadata,
         reservation_id=reservation_id,
     )
+    parsed.cost_given = cost is not None
     parsed.payload_hash = payload_hash(parsed)
     return parsed
 
@@ -237,10 +281,13 @@ def _resolve_employees(events: list[ParsedEvent], result: IngestResult) -> list[
     found: dict[str, Employee] = {}
     if keys:
         lowered = {key.lower() for key in keys}
-        for employee in Employee.objects.select_related("user", "team").filter(
-            Q(user__email__in=lowered) | Q(external_id__in=keys)
-        ):
-            found[employee.user.email.lower()] = employee
+        matches = (
+            Employee.objects.select_related("user", "team")
+            .annotate(email_lower=Lower("user__email"))
+            .filter(Q(email_lower__in=lowered) | Q(external_id__in=keys))
+        )
+        for employee in matches:
+            found[employee.email_lower] = employee
             if employee.external_id:
                 found[employee.external_id] = employee
     kept = []
@@ -277,15 +324,23 @@ def _resolve_projects(events: list[ParsedEvent], result: IngestResult) -> list[P
 
 
 def _price(events: list[ParsedEvent], result: IngestResult) -> list[ParsedEvent]:
-    """Cost from the price in force for the model when the call happened (effective-dated)."""
-    models = {e.model_name for e in events if e.cost_micros is None}
+    """Cost from the price in force for the model when the call happened (effective-dated).
+    Runs inside the write transaction; on PostgreSQL the price rows are share-locked."""
+    models = {e.model_name for e in events if not e.cost_given}
     versions: dict[str, list[TokenPrice]] = defaultdict(list)
-    for price in TokenPrice.objects.filter(model_name__in=models).order_by("effective_from"):
+    prices = TokenPrice.objects.filter(model_name__in=models).order_by("effective_from")
+    if models and connection.vendor == "postgresql":
+        prices = TokenPrice.objects.raw(
+            f"SELECT * FROM {TokenPrice._meta.db_table} WHERE model_name = ANY(%s) "  # noqa: S608
+            "ORDER BY effective_from FOR SHARE",
+            [sorted(models)],
+        )
+    for price in prices if models else []:
         versions[price.model_name].append(price)
     starts = {name: [p.effective_from for p in prices] for name, prices in versions.items()}
     kept = []
     for event in events:
-        if event.cost_micros is None:
+        if not event.cost_given:
             position = bisect_right(starts.get(event.model_name, []), event.occurred_at)
             if position == 0:
                 result.reject(
@@ -310,8 +365,12 @@ def _price(events: list[ParsedEvent], result: IngestResult) -> list[ParsedEvent]
                 output_per_million_micros=price.output_per_million_micros,
                 cached_input_per_million_micros=price.cached_input_per_million_micros,
             )
-            if event.cost_micros > MAX_MICROS:
-                result.reject(event.index, event.event_id, {"input_tokens": ["Too costly."]})
+            if event.cost_micros > MAX_COST_MICROS_PER_EVENT:
+                result.reject(
+                    event.index,
+                    event.event_id,
+                    {"input_tokens": ["Priced above $100,000 for one call: not plausible."]},
+                )
                 continue
         kept.append(event)
     return kept
@@ -329,6 +388,24 @@ def drawdown_order(
     """PRODUCT.md's order: the project's allocation (for members), personal, then the team pool
     where the team lets usage overflow into it."""
     return [b for b in (project_budget, personal, pool) if b is not None]
+
+
+def has_room(budget: Budget, amount_micros: int) -> bool:
+    """Whether a budget can take this spend within its limit: the allocation for a soft budget,
+    the allocation plus any overdraft for a hard one. Reserved money counts as spent."""
+    limit = budget.limit_micros
+    if limit is None:
+        limit = budget.allocated_micros
+    return budget.spent_micros + budget.reserved_micros + amount_micros <= limit
+
+
+def drawdown_payer(order: list[Budget], amount_micros: int) -> Budget | None:
+    """The first budget in drawdown order with room; else the first soft one (soft budgets allow
+    and warn); None when only full hard budgets remain. Authorize and ingest share this rule."""
+    fitting = next((b for b in order if has_room(b, amount_micros)), None)
+    if fitting is not None:
+        return fitting
+    return next((b for b in order if b.limit_micros is None), None)
 
 
 def _fiscal_year(moment: datetime, start_month: int) -> int:
@@ -394,7 +471,11 @@ def _write(
     wanted = {e.reservation_id for e in fresh if e.reservation_id}
     if wanted:
         reservations = {
-            r.pk: r for r in Reservation.objects.select_for_update().filter(pk__in=wanted)
+            r.pk: r
+            for r in Reservation.objects.select_for_update()
+            .select_related("budget")
+            .filter(pk__in=wanted)
+            .order_by("pk")
         }
     start_month = company_settings().fiscal_year_start_month
     fiscal_years = {e.index: _fiscal_year(e.occurred_at, start_month) for e in fresh}
@@ -416,16 +497,22 @@ def _write(
     for event in sorted(fresh, key=lambda e: (e.occurred_at, e.index)):
         fiscal_year = fiscal_years[event.index]
         reservation = reservations.get(event.reservation_id) if event.reservation_id else None
-        if event.reservation_id and not _reservation_usable(reservation, event, result):
+        if event.reservation_id and not _reservation_usable(reservation, event, source, result):
             continue
+        payer = None
         if reservation is not None:
-            payer = budgets_by_id[reservation.budget_id]
+            held_on = budgets_by_id[reservation.budget_id]
             if reservation.state == ReservationState.HELD:
-                payer.reserved_micros -= reservation.amount_micros
+                held_on.reserved_micros -= reservation.amount_micros
+                touched[held_on.pk] = held_on
             reservation.state = ReservationState.SETTLED
             reservation.closed_at = now
             settled.append(reservation)
-        else:
+            # The actual cost replaces the hold on the same budget, unless the call landed in
+            # another fiscal year (then the hold is just released and the usage drawn as usual).
+            if held_on.fiscal_year == fiscal_year:
+                payer = held_on
+        if payer is None:
             employee = event.employee
             project_budget = None
             if event.project and (event.project.pk, employee.pk) in memberships:
@@ -439,14 +526,9 @@ def _write(
                 personal=budgets[("employee", employee.pk, fiscal_year)],
                 pool=pool,
             )
-            payer = next(
-                (
-                    b
-                    for b in order
-                    if b.allocated_micros - b.spent_micros - b.reserved_micros >= event.cost_micros
-                ),
-                order[0],
-            )
+            # Usage already happened: when every budget is full it is still recorded, on the
+            # first in order (authorize is where limits are enforced).
+            payer = drawdown_payer(order, event.cost_micros) or order[0]
         payer.spent_micros += event.cost_micros
         touched[payer.pk] = payer
         day = timezone.localtime(event.occurred_at).date()
@@ -503,9 +585,9 @@ def _write(
     return list(touched)
 
 
-def _reservation_usable(reservation, event: ParsedEvent, result: IngestResult) -> bool:
-    if reservation is None:
-        error = "No such reservation."
+def _reservation_usable(reservation, event: ParsedEvent, source: str, result: IngestResult) -> bool:
+    if reservation is None or (reservation.source and reservation.source != source):
+        error = "No such reservation for this API key."
     elif reservation.employee_id != event.employee.pk:
         error = "This reservation was made for another employee."
     elif reservation.state in (ReservationState.SETTLED, ReservationState.RELEASED):
@@ -606,15 +688,20 @@ def ingest_parsed(
     parsed = _dedupe_within_batch(parsed, result)
     parsed = _resolve_employees(parsed, result)
     parsed = _resolve_projects(parsed, result)
-    parsed = _price(parsed, result)
     if not parsed:
         result.rejected.sort(key=lambda r: r["index"])
         return result
+    touched: list[int] = []
     for attempt in (1, 2):
         attempt_result = IngestResult()
         try:
             with transaction.atomic():
-                touched = _write(parsed, source, attempt_result, now)
+                # Prices are read under a share lock, inside the transaction, so a price
+                # correction (which takes the row first, then budgets, as we do) either sees
+                # these events or waits for them: never a batch priced at a stale price.
+                priced = _price(parsed, attempt_result)
+                if priced:
+                    touched = _write(priced, source, attempt_result, now)
         except IntegrityError:
             # A concurrent batch stored one of these ids between our check and our insert;
             # nothing of ours was written. Once more sees it as a duplicate or a conflict.
@@ -628,7 +715,9 @@ def ingest_parsed(
     result.events = attempt_result.events
     result.rejected.sort(key=lambda r: r["index"])
     if touched:
-        transaction.on_commit(lambda: alerts_check.delay(budget_ids=touched))
+        # robust: a broker outage must not turn a committed batch into a 500; the daily scan
+        # checks every budget anyway.
+        transaction.on_commit(lambda: alerts_check.delay(budget_ids=touched), robust=True)
     return result
 
 
@@ -654,6 +743,23 @@ def usage_post(
     """
     if timezone.is_naive(occurred_at):
         raise AllotError("occurred_at needs a time zone.", field="occurred_at")
+    errors: dict[str, list[str]] = {}
+    for name, value in (
+        ("input_tokens", input_tokens),
+        ("output_tokens", output_tokens),
+        ("cached_input_tokens", cached_input_tokens),
+    ):
+        _tokens({name: value}, name, errors, required=True)
+    if cost_micros is not None and not 0 <= cost_micros <= MAX_COST_MICROS_PER_EVENT:
+        errors["cost_usd"] = ["Must be between zero and $100,000."]
+    if category not in UsageCategory.values:
+        errors["category"] = [f"{category!r} is not a usage category."]
+    problem = metadata_problem(metadata or {})
+    if problem:
+        errors["metadata"] = [problem]
+    if errors:
+        field, messages = next(iter(errors.items()))
+        raise AllotError(messages[0], field=field)
     event = ParsedEvent(
         index=0,
         event_id=event_id,
@@ -670,6 +776,7 @@ def usage_post(
         reservation_id=None,
         employee=employee,
         project=project,
+        cost_given=cost_micros is not None,
     )
     event.payload_hash = payload_hash(event)
     result = ingest_parsed([event], source=source, now=timezone.now(), result=IngestResult())

@@ -10,32 +10,23 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from budgets.display import MoneyDisplay
+from budgets.display import money_display_for, viewer_sees_everything
 from budgets.models import Notification, OwnerKind, UsageCategory
 from budgets.selectors import (
     employee_balance,
     employee_monthly_spend,
     employee_recent_usage,
     employee_spend_by,
+    personal_balances,
 )
 from common.charts import bar_list, column_chart
 from people.models import Employee, Transparency
-from people.roles import FINANCE, HR
 from people.selectors import (
-    company_settings,
     current_fiscal_year,
     employee_reports,
     fiscal_year_period,
     user_can_see_employee,
 )
-
-
-def _display_for(viewer, employee: Employee) -> MoneyDisplay:
-    settings_row = company_settings()
-    transparency = settings_row.transparency_for(employee.team)
-    if viewer.is_superuser or viewer.groups.filter(name__in=[FINANCE, HR]).exists():
-        transparency = Transparency.TRANSPARENT
-    return MoneyDisplay(transparency, settings_row.reference_rate_usd_per_token)
 
 
 def _percent(part: int, whole: int) -> Decimal:
@@ -49,7 +40,7 @@ def _within(day: date | None, year_end: date) -> date | None:
 
 def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpResponse:
     fiscal_year = current_fiscal_year()
-    display = _display_for(request.user, employee)
+    display = money_display_for(request.user, employee)
     balances = employee_balance(employee=employee, fiscal_year=fiscal_year)
     allocated = sum(b.allocated_micros for b in balances)
 
@@ -150,17 +141,13 @@ def team(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("The team page is for managers.")
     fiscal_year = current_fiscal_year()
     year_end = fiscal_year_period(fiscal_year).end
+    reports = employee_reports(manager)
+    balances = personal_balances(employees=reports, fiscal_year=fiscal_year)
+    sees_everything = viewer_sees_everything(request.user)
     rows = []
-    for report in employee_reports(manager):
-        display = _display_for(request.user, report)
-        personal = next(
-            (
-                b
-                for b in employee_balance(employee=report, fiscal_year=fiscal_year)
-                if b.owner_kind == OwnerKind.EMPLOYEE
-            ),
-            None,
-        )
+    for report in reports:
+        display = money_display_for(request.user, report, sees_everything=sees_everything)
+        personal = balances.get(report.pk)
         rows.append(
             {
                 "employee": report,

@@ -1,10 +1,14 @@
 """The one place a business-rule error becomes an HTTP answer."""
 
+from django.conf import settings
 from rest_framework import status
+from rest_framework.exceptions import APIException, ParseError
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from common.errors import AllotError
+from common.money import MoneyError
 
 STATUS_BY_CODE = {
     "too_many_events": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
@@ -19,4 +23,27 @@ def allot_exception_handler(exc, context):
         if exc.field:
             body["field"] = exc.field
         return Response(body, status=STATUS_BY_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST))
+    if isinstance(exc, MoneyError):
+        return Response({"detail": str(exc), "code": "invalid"}, status=status.HTTP_400_BAD_REQUEST)
     return exception_handler(exc, context)
+
+
+class SafeJSONParser(JSONParser):
+    """DRF's JSON parser, but a body over the size limit is a 413 before it is read, and JSON
+    nested deeper than Python can follow is a 400, not a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        request = (parser_context or {}).get("request")
+        length = int((request and request.META.get("CONTENT_LENGTH")) or 0)
+        if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            raise RequestTooLarge()
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:
+            raise ParseError("JSON parse error - nested too deeply.") from exc
+
+
+class RequestTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"

@@ -40,6 +40,9 @@ def dollars_to_micros(amount: Decimal | str | int, *, exact: bool = True) -> Mic
         raise MoneyError(f"{amount!r} is not a decimal amount of dollars") from exc
     if not value.is_finite():
         raise MoneyError(f"{amount!r} is not a finite amount")
+    # Refuse huge exponents before scaling: "1e999990" would build a million-digit integer.
+    if value and value.adjusted() > 15:
+        raise MoneyError(f"{amount} is larger than any single amount Allot accepts.")
     scaled = value.scaleb(MONEY_DECIMAL_PLACES)
     whole = scaled.to_integral_value(rounding=ROUNDING)
     if exact and whole != scaled:

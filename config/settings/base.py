@@ -32,8 +32,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    "django_fsm_log",
     "people",
     "budgets",
+    "approvals",
     "compensation",
     "reporting",
 ]
@@ -137,6 +139,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "budgets.reservations_release",
         "schedule": env.int("ALLOT_RESERVATION_RELEASE_EVERY_SECONDS", default=300),
     },
+    "resend-unsent-notifications": {
+        "task": "budgets.notifications_resend",
+        "schedule": 60 * 60,
+    },
     "daily-alert-scan": {
         "task": "budgets.alerts_scan",
         "schedule": crontab(hour=6, minute=0),
@@ -150,8 +156,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "common.api.allot_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"api": env("ALLOT_API_RATE", default="60000/min")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["common.api.SafeJSONParser"],
 }
-# A batch of 5,000 events with metadata is well under this; more is refused before parsing.
+# A batch of 5,000 events with metadata is well under this; more is a 413 before parsing.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
 SPECTACULAR_SETTINGS = {
     "TITLE": "Allot API",
@@ -163,6 +170,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# Throttle counters live in the cache: set CACHE_URL (e.g. redis://127.0.0.1:6379/2) when more
+# than one web process serves the API, so the limit holds across them.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -173,6 +184,8 @@ LOGGING = {
 
 # Where people reach the web app (links in emails).
 ALLOT_BASE_URL = env("ALLOT_BASE_URL", default="http://127.0.0.1:8000")
+# A step waiting longer than this goes one level up.
+ALLOT_APPROVAL_ESCALATE_AFTER_DAYS = env.int("ALLOT_APPROVAL_ESCALATE_AFTER_DAYS", default=3)
 # An unsettled reservation from authorize is released after this long.
 ALLOT_RESERVATION_TTL_SECONDS = env.int("ALLOT_RESERVATION_TTL_SECONDS", default=15 * 60)
 

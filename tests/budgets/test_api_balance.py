@@ -76,12 +76,25 @@ def test_a_key_without_the_read_balances_scope_cannot_read_balances(client, peop
         ("engineer", 200),
         ("manager", 200),
         ("boss", 200),
-        ("stranger", 403),
+        ("stranger", 404),
     ],
 )
 def test_people_see_their_own_balance_and_their_reports_only(client, people, viewer, status):
     client.force_login(people[viewer].user)
     assert client.get(url("eng@example.com")).status_code == status
+
+
+def test_transparency_hides_amounts_from_a_signed_in_engineer(client, people):
+    from people.models import CompanySettings, Transparency
+
+    CompanySettings.objects.filter(pk=1).update(transparency_default=Transparency.ABSTRACTED)
+    client.force_login(people["engineer"].user)
+    [personal] = client.get(url("eng@example.com")).json()["budgets"]
+    assert personal["allocated_usd"] is None and personal["tokens_left"] is None
+    assert personal["utilisation_percent"] == "0.00"
+    client.force_login(finance_user())
+    [seen] = client.get(url("eng@example.com")).json()["budgets"]
+    assert seen["allocated_usd"] == "3000.000000"
 
 
 def test_finance_sees_any_balance_and_anonymous_none(client, people):

@@ -1,0 +1,257 @@
+"""One approval engine for every kind of ask: budget increases, project allocations, team pool
+top-ups and (from the compensation app) offers. The chain comes from rules; each step's approver
+is resolved at submission; decisions are audited; the effect runs on the final approval."""
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django_fsm import FSMField, transition
+from django_fsm_log.decorators import fsm_log_by, fsm_log_description
+from simple_history.models import HistoricalRecords
+
+from common.money import MicrosField, format_usd
+from people.models import Employee, Project, Team
+
+
+class RequestKind(models.TextChoices):
+    INCREASE = "increase", "Budget increase"
+    PROJECT_ALLOCATION = "project_allocation", "Project allocation"
+    TEAM_TOPUP = "team_topup", "Team pool top-up"
+    OFFER = "offer", "Offer"
+
+
+class StepRole(models.TextChoices):
+    MANAGER = "manager", "Manager"
+    SKIP_LEVEL = "skip_level", "Skip-level manager"
+    DEPARTMENT_HEAD = "department_head", "Department head"
+    FINANCE = "finance", "Finance"
+    HR = "hr", "HR"
+
+
+def validate_steps(value) -> None:
+    if not isinstance(value, list) or not value:
+        raise ValidationError('Give at least one step, e.g. ["manager", "finance"].')
+    for role in value:
+        if role not in StepRole.values:
+            raise ValidationError(f"{role!r} is not a step; use {', '.join(StepRole.values)}.")
+
+
+class ApprovalRule(models.Model):
+    """For a kind of request up to an amount, the steps in order. The rule with the smallest
+    ceiling at or above the amount applies; an empty ceiling means "any amount"."""
+
+    kind = models.CharField(max_length=20, choices=RequestKind.choices)
+    max_amount_micros = MicrosField(
+        "up to (USD)", null=True, blank=True, help_text="Blank: no upper bound."
+    )
+    steps = models.JSONField(validators=[validate_steps], help_text='e.g. ["manager", "finance"]')
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["kind", models.F("max_amount_micros").asc(nulls_last=True)]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "max_amount_micros"], name="approval_rule_one_per_ceiling"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        ceiling = (
+            "any amount"
+            if self.max_amount_micros is None
+            else (f"up to {format_usd(self.max_amount_micros)}")
+        )
+        return f"{self.get_kind_display()} {ceiling}: {' → '.join(self.steps)}"
+
+
+class RequestState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    IN_REVIEW = "in_review", "In review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    EXPIRED = "expired", "Expired"
+
+
+OPEN_STATES = (RequestState.IN_REVIEW,)
+
+
+class ApprovalRequest(models.Model):
+    kind = models.CharField(max_length=20, choices=RequestKind.choices)
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approval_requests"
+    )
+    employee = models.ForeignKey(
+        Employee,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="approval_requests",
+        help_text="For an increase: whose budget. Otherwise the person asking.",
+    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT)
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.PROTECT)
+    amount_micros = MicrosField("amount (USD)", validators=[MinValueValidator(1)])
+    fiscal_year = models.PositiveSmallIntegerField()
+    reason = models.TextField()
+    until = models.DateField(
+        null=True, blank=True, help_text="Expires unanswered after this day (the ask's end date)."
+    )
+    details = models.JSONField(default=dict, blank=True)
+    state = FSMField(default=RequestState.DRAFT, choices=RequestState.choices, protected=True)
+    current_step = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # What is being approved when it is not a budget ask (an offer, from compensation).
+    subject_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    subject_id = models.PositiveBigIntegerField(null=True, blank=True)
+    subject = GenericForeignKey("subject_type", "subject_id")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "kind"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount_micros__gt=0), name="request_amount_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}: {format_usd(self.amount_micros)}"
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("approvals:detail", args=[self.pk])
+
+    # The state machine. Transitions are called only by approvals.services, which records the
+    # decision rows and runs the effect in the same transaction; django-fsm-log audits each.
+    @fsm_log_by
+    @fsm_log_description
+    @transition(field=state, source=RequestState.DRAFT, target=RequestState.IN_REVIEW)
+    def submit(self, by=None, description=None) -> None:
+        pass
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(field=state, source=RequestState.IN_REVIEW, target=RequestState.APPROVED)
+    def approve(self, by=None, description=None) -> None:
+        self.decided_at = timezone.now()
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(field=state, source=RequestState.IN_REVIEW, target=RequestState.REJECTED)
+    def reject(self, by=None, description=None) -> None:
+        self.decided_at = timezone.now()
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        field=state,
+        source=[RequestState.DRAFT, RequestState.IN_REVIEW],
+        target=RequestState.WITHDRAWN,
+    )
+    def withdraw(self, by=None, description=None) -> None:
+        self.decided_at = timezone.now()
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(field=state, source=RequestState.IN_REVIEW, target=RequestState.EXPIRED)
+    def expire(self, by=None, description=None) -> None:
+        self.decided_at = timezone.now()
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+
+class StepState(models.TextChoices):
+    WAITING = "waiting", "Waiting"
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    SKIPPED = "skipped", "Skipped"
+
+
+class ApprovalStep(models.Model):
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="steps")
+    index = models.PositiveSmallIntegerField()
+    role = models.CharField(max_length=20, choices=StepRole.choices)
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="approval_steps",
+        help_text="Empty for a group step (anyone in Finance or HR may decide).",
+    )
+    escalated_from = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    state = models.CharField(max_length=10, choices=StepState.choices, default=StepState.WAITING)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    on_behalf_of = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["request", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "index"], name="approval_step_unique_index"),
+        ]
+        indexes = [models.Index(fields=["approver", "state"])]
+
+    def __str__(self) -> str:
+        return f"step {self.index + 1} ({self.get_role_display()}) of {self.request}"
+
+    @property
+    def decision_label(self) -> str:
+        if not self.decided_by:
+            return ""
+        verb = "approved" if self.state == StepState.APPROVED else "rejected"
+        who = self.decided_by.get_full_name() or self.decided_by.get_username()
+        if self.on_behalf_of:
+            behalf = self.on_behalf_of.get_full_name() or self.on_behalf_of.get_username()
+            return f"{verb} by {who} on behalf of {behalf}"
+        return f"{verb} by {who}"
+
+
+class Delegation(models.Model):
+    """While away, an approver's requests go to someone else for a date range."""
+
+    delegator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations_given"
+    )
+    delegate = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations_received"
+    )
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    reason = models.CharField(max_length=200, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-starts_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__gte=models.F("starts_on")), name="delegation_dates_in_order"
+            ),
+            models.CheckConstraint(
+                condition=~Q(delegator=models.F("delegate")), name="delegation_not_to_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.delegator} → {self.delegate} ({self.starts_on} to {self.ends_on})"
