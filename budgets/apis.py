@@ -19,8 +19,9 @@ from common.money import dollars_to_micros, micros_to_dollars
 from people.models import Employee, Project
 from people.selectors import (
     company_settings,
-    current_fiscal_year,
+    company_today,
     employee_by_key,
+    fiscal_year_of,
     user_can_see_employee,
 )
 
@@ -256,14 +257,14 @@ class BalanceApi(APIView):
                 return None  # transparency hides amounts from this viewer
             return str(micros_to_dollars(micros))
 
-        fiscal_year = current_fiscal_year()
+        settings_row = company_settings()
+        rate = settings_row.reference_rate_usd_per_token
+        fiscal_year = fiscal_year_of(company_today(), settings_row=settings_row)
         return Response(
             {
                 "employee": employee.user.email,
                 "fiscal_year": fiscal_year,
-                "reference_rate_usd_per_token": str(
-                    company_settings().reference_rate_usd_per_token.normalize()
-                ),
+                "reference_rate_usd_per_token": str(rate.normalize()),
                 "budgets": [
                     {
                         **_budget_ref(row.budget),
@@ -283,7 +284,9 @@ class BalanceApi(APIView):
                             None if display and not display.shows_tokens else row.tokens_left
                         ),
                     }
-                    for row in employee_balance(employee=employee, fiscal_year=fiscal_year)
+                    for row in employee_balance(
+                        employee=employee, fiscal_year=fiscal_year, usd_per_token=rate
+                    )
                 ],
             }
         )

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from budgets.calculations import usage_cost_micros
@@ -55,17 +55,16 @@ def estimate_cost(
 
 
 def _candidates(employee: Employee, project: Project | None, fiscal_year: int) -> list[Budget]:
-    """The budgets that could pay, locked, in drawdown order."""
-    ids = []
+    """The budgets that could pay, locked (one SELECT ... FOR UPDATE), in drawdown order."""
     project_budget = personal = pool = None
-    owned = Budget.objects.filter(fiscal_year=fiscal_year)
+    owners = Q(employee=employee)
     if project is not None and project.members.filter(pk=employee.pk).exists():
-        ids += owned.filter(project=project).values_list("pk", flat=True)
-    ids += owned.filter(employee=employee).values_list("pk", flat=True)
+        owners |= Q(project=project)
     team = employee.team
     if team is not None and team.has_pool and team.pool_overflow:
-        ids += owned.filter(team=team).values_list("pk", flat=True)
-    for budget in Budget.objects.select_for_update().filter(pk__in=ids).order_by("pk"):
+        owners |= Q(team=team)
+    locked = Budget.objects.select_for_update().filter(owners, fiscal_year=fiscal_year)
+    for budget in locked.order_by("pk"):
         if budget.project_id:
             project_budget = budget
         elif budget.employee_id:
@@ -109,7 +108,8 @@ def authorize(
     if not employee.is_active:
         return AuthorizeResult(False, None, 0, f"{employee} is not an active employee.")
     now = now or timezone.now()
-    fiscal_year = fiscal_year_of(timezone.localtime(now).date())
+    settings_row = company_settings()
+    fiscal_year = fiscal_year_of(timezone.localtime(now).date(), settings_row=settings_row)
     candidates = _candidates(employee, project, fiscal_year)
     if not candidates:
         return AuthorizeResult(False, None, 0, f"{employee} has no budget for FY{fiscal_year}.")
@@ -138,7 +138,7 @@ def authorize(
             f"{format_usd(first.limit_micros)}; {format_usd(estimated_cost_micros)} more does "
             "not fit.",
         )
-    warnings = _warnings(payer, estimated_cost_micros, company_settings().alert_thresholds)
+    warnings = _warnings(payer, estimated_cost_micros, settings_row.alert_thresholds)
     reservation = None
     if reserve:
         ttl = hold_seconds or settings.ALLOT_RESERVATION_TTL_SECONDS

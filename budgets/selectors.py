@@ -23,15 +23,30 @@ def price_in_force(*, model_name: str, at: datetime) -> TokenPrice | None:
 
 
 def employee_budgets(*, employee: Employee, fiscal_year: int) -> QuerySet[Budget]:
-    """Every budget that can serve the employee in a year: personal, team pool, their projects."""
+    """Every budget that can serve the employee in a year: personal, team pool, their projects.
+    (Project ids first: a join through the members table would scan every budget of the year.)"""
     owners = Q(employee=employee)
     if employee.team_id:
         owners |= Q(team_id=employee.team_id)
-    owners |= Q(project__members=employee)
-    return (
-        Budget.objects.filter(owners, fiscal_year=fiscal_year)
-        .select_related("employee__user", "team", "project")
-        .distinct()
+    project_ids = list(employee.projects.values_list("pk", flat=True))
+    if project_ids:
+        owners |= Q(project_id__in=project_ids)
+    return Budget.objects.filter(owners, fiscal_year=fiscal_year).select_related(
+        "employee__user", "team", "project"
+    )
+
+
+def _window_spend(budget_ids: list[int], today: date) -> dict[int, Micros]:
+    """Spend of the last 30 days per budget, in one grouped query over the daily rollup."""
+    return dict(
+        DailySpend.objects.filter(
+            budget_id__in=budget_ids,
+            day__gt=today - timedelta(days=BURN_WINDOW_DAYS),
+            day__lte=today,
+        )
+        .values("budget_id")
+        .annotate(total=Sum("spent_micros"))
+        .values_list("budget_id", "total")
     )
 
 
@@ -113,16 +128,28 @@ _KIND_ORDER = {OwnerKind.PROJECT: 0, OwnerKind.EMPLOYEE: 1, OwnerKind.TEAM: 2}
 
 
 def employee_balance(
-    *, employee: Employee, fiscal_year: int | None = None, today: date | None = None
+    *,
+    employee: Employee,
+    fiscal_year: int | None = None,
+    today: date | None = None,
+    usd_per_token: Decimal | None = None,
 ) -> list[BudgetBalance]:
-    """The employee's balance in every budget that can serve them, in drawdown order."""
+    """The employee's balance in every budget that can serve them, in drawdown order.
+    A fixed handful of queries, however many events or budgets there are."""
     fiscal_year = fiscal_year or current_fiscal_year()
-    rate = company_settings().reference_rate_usd_per_token
+    today = today or company_today()
+    rate = usd_per_token or company_settings().reference_rate_usd_per_token
     budgets = sorted(
         employee_budgets(employee=employee, fiscal_year=fiscal_year),
         key=lambda b: (_KIND_ORDER[b.owner_kind], b.pk),
     )
-    return [budget_balance(budget=b, usd_per_token=rate, today=today) for b in budgets]
+    window = _window_spend([b.pk for b in budgets], today)
+    return [
+        budget_balance(
+            budget=b, usd_per_token=rate, burn=_burn(b, window.get(b.pk, 0), today), today=today
+        )
+        for b in budgets
+    ]
 
 
 def employee_monthly_spend(*, employee: Employee, fiscal_year: int) -> list[tuple[date, Micros]]:
@@ -185,20 +212,11 @@ def personal_balances(*, employees: list[Employee], fiscal_year: int) -> dict[in
         )
     )
     today = company_today()
-    window = dict(
-        DailySpend.objects.filter(
-            budget__in=budgets,
-            day__gt=today - timedelta(days=BURN_WINDOW_DAYS),
-            day__lte=today,
-        )
-        .values("budget_id")
-        .annotate(total=Sum("spent_micros"))
-        .values_list("budget_id", "total")
-    )
+    window = _window_spend([b.pk for b in budgets], today)
     rate = company_settings().reference_rate_usd_per_token
     return {
         budget.employee_id: budget_balance(
-            budget=budget, usd_per_token=rate, burn=_burn(budget, window.get(budget.pk, 0))
+            budget=budget, usd_per_token=rate, burn=_burn(budget, window.get(budget.pk, 0), today)
         )
         for budget in budgets
     }

@@ -31,14 +31,22 @@ def fiscal_year_period(fiscal_year: int) -> fiscal.Period:
 
 
 def employee_by_key(key: str) -> Employee | None:
-    """An employee by sign-in email (any case) or by the HR system's external id."""
-    from django.db.models import Q
+    """An employee by sign-in email (any case) or by the HR system's external id.
 
-    return (
-        Employee.objects.select_related("user", "team", "manager")
-        .filter(Q(user__email__iexact=key.strip()) | Q(external_id=key.strip()))
-        .first()
-    )
+    Two indexed lookups rather than one OR across a join (which scans every user): the
+    external id's unique index, then the index on LOWER(email) (migration people 0003)."""
+    from django.db.models.functions import Lower
+
+    key = key.strip()
+    employees = Employee.objects.select_related("user", "team", "manager")
+    found = employees.filter(external_id=key).first()
+    if found is None and "@" in key:
+        found = (
+            employees.annotate(email_lower=Lower("user__email"))
+            .filter(email_lower=key.lower())
+            .first()
+        )
+    return found
 
 
 def user_can_see_employee(user, employee: Employee) -> bool:
