@@ -617,12 +617,13 @@ def _write_daily_spend(events: list[DemoEvent], budget_ids: dict) -> None:
         totals = daily.setdefault(key, [0, 0])
         totals[0] += event.cost_micros
         totals[1] += 1
-    DailySpend.objects.bulk_create(
-        [
-            DailySpend(budget_id=budget_id, day=day, spent_micros=spent, events=count)
-            for (budget_id, day), (spent, count) in daily.items()
-        ],
-        batch_size=5_000,
+    _insert(
+        DailySpend._meta.db_table,
+        ["budget_id", "day", "spent_micros", "events"],
+        (
+            (budget_id, day, spent, count)
+            for (budget_id, day), (spent, count) in sorted(daily.items())
+        ),
     )
 
 
