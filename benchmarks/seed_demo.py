@@ -44,10 +44,12 @@ def manage(url: str, *args: str) -> tuple[float, str]:
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=env,
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
     )
+    if done.returncode != 0:
+        sys.exit(f"manage.py {args[0]} failed:\n{done.stderr[-3000:]}")
     return time.perf_counter() - started, done.stdout.strip()
 
 

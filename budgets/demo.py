@@ -280,7 +280,9 @@ def _build_events(rng, data: DemoData, per_employee: int, today: date, period: P
             share = target * weight // total_weight
             # Calls mix 4 input : 1 output : 2 cached tokens; solve the mix for this share of spend.
             per_four_million = 4 * pin + pout + 2 * pcached
-            input_tokens = max(1, share * 4 * MICROS // per_four_million)
+            # At most 900M input tokens (1.35B with the mix) in one event: the API's plausible
+            # maximum is 10^9 per field.
+            input_tokens = min(900_000_000, max(1, share * 4 * MICROS // per_four_million))
             output_tokens, cached = input_tokens // 4, input_tokens // 2
             cost = usage_cost_micros(
                 input_tokens=input_tokens,

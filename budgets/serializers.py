@@ -10,10 +10,10 @@ class UsageEventIn(serializers.Serializer):
     id = serializers.CharField(max_length=200, help_text="Unique per source (your API key).")
     employee = serializers.CharField(help_text="Email or the HR system's external id.")
     model = serializers.CharField(max_length=100)
-    input_tokens = serializers.IntegerField(min_value=0, max_value=100_000_000)
-    output_tokens = serializers.IntegerField(min_value=0, max_value=100_000_000)
+    input_tokens = serializers.IntegerField(min_value=0, max_value=1_000_000_000)
+    output_tokens = serializers.IntegerField(min_value=0, max_value=1_000_000_000)
     cached_input_tokens = serializers.IntegerField(
-        min_value=0, max_value=100_000_000, required=False
+        min_value=0, max_value=1_000_000_000, required=False
     )
     cost_usd = serializers.DecimalField(
         max_digits=18,
@@ -56,10 +56,10 @@ class AuthorizeIn(serializers.Serializer):
         "same reservation instead of holding twice.",
     )
     model = serializers.CharField(required=False, help_text="With estimated tokens, instead.")
-    input_tokens = serializers.IntegerField(min_value=0, max_value=100_000_000, required=False)
-    output_tokens = serializers.IntegerField(min_value=0, max_value=100_000_000, required=False)
+    input_tokens = serializers.IntegerField(min_value=0, max_value=1_000_000_000, required=False)
+    output_tokens = serializers.IntegerField(min_value=0, max_value=1_000_000_000, required=False)
     cached_input_tokens = serializers.IntegerField(
-        min_value=0, max_value=100_000_000, required=False
+        min_value=0, max_value=1_000_000_000, required=False
     )
     project = serializers.CharField(required=False)
     reserve = serializers.BooleanField(

@@ -41,7 +41,7 @@ from people.models import Employee, Project
 from people.selectors import company_settings
 
 MAX_EVENTS_PER_BATCH = 5_000
-MAX_TOKENS_PER_EVENT = 100_000_000  # more in one call is a gateway bug, not usage
+MAX_TOKENS_PER_EVENT = 1_000_000_000  # an event may sum a session; more is a gateway bug
 MAX_COST_MICROS_PER_EVENT = 100_000 * 10**6
 MAX_METADATA_BYTES = 4_096
 MAX_METADATA_DEPTH = 16
@@ -97,7 +97,7 @@ def _tokens(raw: dict, name: str, errors: dict, *, required: bool) -> int:
     if value < 0:
         errors[name] = ["Cannot be negative."]
     elif value > MAX_TOKENS_PER_EVENT:
-        errors[name] = [f"{value:,} tokens in one call is not plausible (at most 100,000,000)."]
+        errors[name] = [f"{value:,} tokens in one event is not plausible (at most 10^9)."]
     return value
 
 
