@@ -103,7 +103,7 @@ class ApprovalRequest(models.Model):
         null=True, blank=True, help_text="Expires unanswered after this day (the ask's end date)."
     )
     details = models.JSONField(default=dict, blank=True)
-    state = FSMField(default=RequestState.DRAFT, choices=RequestState.choices, protected=True)
+    state = FSMField(default=RequestState.DRAFT, choices=RequestState.choices)
     current_step = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     decided_at = models.DateTimeField(null=True, blank=True)

@@ -143,6 +143,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "budgets.notifications_resend",
         "schedule": 60 * 60,
     },
+    "daily-approval-escalation": {
+        "task": "approvals.escalate",
+        "schedule": crontab(hour=7, minute=0),
+    },
+    "daily-approval-expiry": {
+        "task": "approvals.expire",
+        "schedule": crontab(hour=0, minute=30),
+    },
     "daily-alert-scan": {
         "task": "budgets.alerts_scan",
         "schedule": crontab(hour=6, minute=0),

@@ -1,0 +1,60 @@
+"""What a final approval does for the budget kinds: ledger entries, posted in the decision's
+transaction, each with the request as its idempotency key (so it can never be posted twice)."""
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from approvals.models import ApprovalRequest, RequestKind
+from approvals.services import effect_register
+from budgets.models import Enforcement, EntryKind
+from budgets.services import budget_allocate, budget_create
+from people.models import Employee
+
+
+def _key(request: ApprovalRequest) -> str:
+    return f"approval-request:{request.pk}"
+
+
+def increase_post(request: ApprovalRequest, user: AbstractBaseUser) -> None:
+    budget, _ = budget_create(fiscal_year=request.fiscal_year, employee=request.employee)
+    budget_allocate(
+        budget=budget,
+        amount_micros=request.amount_micros,
+        acting_user=user,
+        kind=EntryKind.APPROVED_INCREASE,
+        memo=f"Approved increase, request #{request.pk}: {request.reason}"[:500],
+        idempotency_key=_key(request),
+    )
+
+
+def project_allocation_post(request: ApprovalRequest, user: AbstractBaseUser) -> None:
+    budget, _ = budget_create(
+        fiscal_year=request.fiscal_year, project=request.project, enforcement=Enforcement.HARD
+    )
+    budget_allocate(
+        budget=budget,
+        amount_micros=request.amount_micros,
+        acting_user=user,
+        memo=f"Project allocation, request #{request.pk}: {request.reason}"[:500],
+        idempotency_key=_key(request),
+    )
+    member_ids = request.details.get("members") or []
+    if member_ids:
+        request.project.members.add(*Employee.objects.filter(pk__in=member_ids))
+
+
+def team_topup_post(request: ApprovalRequest, user: AbstractBaseUser) -> None:
+    budget, _ = budget_create(fiscal_year=request.fiscal_year, team=request.team)
+    budget_allocate(
+        budget=budget,
+        amount_micros=request.amount_micros,
+        acting_user=user,
+        kind=EntryKind.APPROVED_INCREASE,
+        memo=f"Team pool top-up, request #{request.pk}: {request.reason}"[:500],
+        idempotency_key=_key(request),
+    )
+
+
+def register() -> None:
+    effect_register(RequestKind.INCREASE, increase_post)
+    effect_register(RequestKind.PROJECT_ALLOCATION, project_allocation_post)
+    effect_register(RequestKind.TEAM_TOPUP, team_topup_post)

@@ -1,0 +1,329 @@
+"""The approval engine: submit, decide, withdraw, escalate, expire. One engine for every kind of
+request (offers register their own effect). Money moves only on the final approval, in the same
+transaction as the decision; deciding twice has the effect of once."""
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from approvals.models import (
+    ApprovalRequest,
+    ApprovalRule,
+    ApprovalStep,
+    Delegation,
+    RequestKind,
+    RequestState,
+    StepRole,
+    StepState,
+)
+from common.errors import AllotError
+from common.money import Micros, format_usd
+from people.models import Employee, Project, Team
+from people.roles import FINANCE, HR
+from people.selectors import company_today, current_fiscal_year
+
+User = AbstractBaseUser
+GROUP_ROLES = {StepRole.FINANCE: FINANCE, StepRole.HR: HR}
+Effect = Callable[[ApprovalRequest, User], None]
+_EFFECTS: dict[str, Effect] = {}
+
+
+def effect_register(kind: str, effect: Effect) -> None:
+    """What happens when a request of this kind is finally approved (called in its transaction)."""
+    _EFFECTS[kind] = effect
+
+
+def rule_for(*, kind: str, amount_micros: Micros) -> ApprovalRule:
+    """The rule with the smallest ceiling at or above the amount (no ceiling = any amount)."""
+    rules = ApprovalRule.objects.filter(kind=kind).filter(
+        Q(max_amount_micros__gte=amount_micros) | Q(max_amount_micros__isnull=True)
+    )
+    rule = rules.order_by("max_amount_micros").first()
+    # order_by puts NULL last on PostgreSQL and first on SQLite: prefer a real ceiling.
+    bounded = rules.filter(max_amount_micros__isnull=False).order_by("max_amount_micros").first()
+    rule = bounded or rule
+    if rule is None:
+        raise AllotError(
+            f"No approval rule covers a {RequestKind(kind).label.lower()} of "
+            f"{format_usd(amount_micros)}; ask HR or finance to add one.",
+            field="amount",
+        )
+    return rule
+
+
+def _active_manager(employee: Employee | None) -> Employee | None:
+    """The first active manager above someone (a leaver's reports go to the next one up)."""
+    manager = employee.manager if employee else None
+    hops = 0
+    while manager is not None and not manager.is_active and hops < 50:
+        manager, hops = manager.manager, hops + 1
+    return manager
+
+
+def _resolve(role: str, subject: Employee | None, excluded: set[int]) -> AbstractBaseUser | None:
+    """The person a step goes to. Someone who may not decide (the requester, the person the
+    request is for) is replaced by the next person up; None means a group step."""
+    if role in GROUP_ROLES:
+        return None
+    if role == StepRole.DEPARTMENT_HEAD:
+        head = subject.team.department.head if subject and subject.team_id else None
+        person = head if head and head.is_active else _active_manager(subject)
+    else:
+        person = _active_manager(subject)
+        if role == StepRole.SKIP_LEVEL:
+            person = _active_manager(person)
+    hops = 0
+    while person is not None and person.user_id in excluded and hops < 50:
+        person, hops = _active_manager(person), hops + 1
+    return person.user if person else None
+
+
+def _subject(request: ApprovalRequest) -> Employee | None:
+    if request.employee_id:
+        return request.employee
+    return Employee.objects.filter(user=request.requester).first()
+
+
+@transaction.atomic
+def request_submit(
+    *,
+    kind: str,
+    requester: AbstractBaseUser,
+    amount_micros: Micros,
+    reason: str,
+    employee: Employee | None = None,
+    team: Team | None = None,
+    project: Project | None = None,
+    until: date | None = None,
+    details: dict | None = None,
+    subject: object | None = None,
+) -> ApprovalRequest:
+    if amount_micros <= 0:
+        raise AllotError("Ask for an amount above zero.", field="amount")
+    if not reason.strip():
+        raise AllotError("Say why: approvers decide on the reason.", field="reason")
+    if until is not None and until < company_today():
+        raise AllotError("The end date is in the past.", field="until")
+    if kind == RequestKind.INCREASE and employee is None:
+        raise AllotError("Say whose budget the increase is for.", field="employee")
+    if kind == RequestKind.PROJECT_ALLOCATION and project is None:
+        raise AllotError("Choose the project.", field="project")
+    if kind == RequestKind.TEAM_TOPUP and team is None:
+        raise AllotError("Choose the team.", field="team")
+    request = ApprovalRequest(
+        kind=kind,
+        requester=requester,
+        employee=employee,
+        team=team,
+        project=project,
+        amount_micros=amount_micros,
+        fiscal_year=current_fiscal_year(),
+        reason=reason.strip(),
+        until=until,
+        details=details or {},
+    )
+    if subject is not None:
+        request.subject = subject
+    request.save()
+    rule = rule_for(kind=kind, amount_micros=amount_micros)
+    subject_employee = _subject(request)
+    excluded = {requester.pk} | ({employee.user_id} if employee else set())
+    now = timezone.now()
+    steps, previous = [], object()
+    for role in rule.steps:
+        approver = _resolve(role, subject_employee, excluded)
+        if approver is None and role not in GROUP_ROLES:
+            role = StepRole.FINANCE  # nobody above: finance decides
+        key = (role, approver.pk if approver else None)
+        if key == previous:
+            continue  # the same person twice in a row decides once
+        previous = key
+        steps.append(ApprovalStep(request=request, index=len(steps), role=role, approver=approver))
+    steps[0].state = StepState.PENDING
+    steps[0].assigned_at = now
+    ApprovalStep.objects.bulk_create(steps)
+    request.submit(by=requester, description=f"{len(steps)} step(s): {rule}")
+    request.save()
+    _tell(steps[0].approver and [steps[0].approver], request, f"{request} waits for you.")
+    _tell_group(steps[0], request, excluded)
+    return request
+
+
+def _delegators_of(user: AbstractBaseUser, day: date) -> list[int]:
+    """Whose approvals `user` may give today, as their delegate."""
+    return list(
+        Delegation.objects.filter(delegate=user, starts_on__lte=day, ends_on__gte=day).values_list(
+            "delegator_id", flat=True
+        )
+    )
+
+
+def may_decide(step: ApprovalStep, user: AbstractBaseUser, day: date | None = None):
+    """(allowed, on behalf of whom). Nobody decides their own request or one for themselves."""
+    request = step.request
+    if user.pk == request.requester_id or (
+        request.employee_id and request.employee.user_id == user.pk
+    ):
+        return False, None
+    if step.approver_id is None:
+        group = GROUP_ROLES.get(step.role, FINANCE)
+        return user.groups.filter(name=group).exists(), None
+    if step.approver_id == user.pk:
+        return True, None
+    if step.approver_id in _delegators_of(user, day or company_today()):
+        return True, step.approver
+    return False, None
+
+
+@transaction.atomic
+def request_decide(
+    *, request: ApprovalRequest, user: AbstractBaseUser, approve: bool, comment: str = ""
+) -> ApprovalRequest:
+    """Approve or reject the current step. The request row is locked first, so two approvers,
+    two tabs or a double click decide once: a repeat of the same decision is a no-op."""
+    request = ApprovalRequest.objects.select_for_update().get(pk=request.pk)
+    if not approve and not comment.strip():
+        raise AllotError("Say why you reject it: the requester will read this.", field="comment")
+    last = request.steps.exclude(decided_by=None).order_by("-index").first()
+    if request.state != RequestState.IN_REVIEW:
+        same = (
+            last is not None
+            and last.decided_by_id == user.pk
+            and ((last.state == StepState.APPROVED) == approve)
+        )
+        if same:
+            return request  # the second click of a double click
+        raise AllotError(f"This request is already {request.get_state_display().lower()}.")
+    step = request.steps.select_related("request__employee").get(index=request.current_step)
+    allowed, on_behalf_of = may_decide(step, user)
+    if not allowed:
+        if last is not None and last.decided_by_id == user.pk and approve:
+            return request  # approved the previous step already; the next one is someone else's
+        raise AllotError("You cannot decide this request.", code="forbidden")
+    now = timezone.now()
+    step.state = StepState.APPROVED if approve else StepState.REJECTED
+    step.decided_by, step.on_behalf_of, step.decided_at = user, on_behalf_of, now
+    step.comment = comment.strip()
+    step.save()
+    label = step.decision_label
+    if not approve:
+        request.reject(by=user, description=label)
+        request.save()
+        _tell([request.requester], request, f"{request} was {label}: {step.comment}")
+        return request
+    following = request.steps.filter(index__gt=step.index).order_by("index").first()
+    if following is None:
+        request.approve(by=user, description=label)
+        request.save()
+        effect = _EFFECTS.get(request.kind)
+        if effect is not None:
+            effect(request, user)
+        _tell([request.requester], request, f"{request} was approved ({label}).")
+        return request
+    following.state, following.assigned_at = StepState.PENDING, now
+    following.save(update_fields=["state", "assigned_at"])
+    request.current_step = following.index
+    request.save(update_fields=["current_step"])
+    excluded = {request.requester_id} | (
+        {request.employee.user_id} if request.employee_id else set()
+    )
+    _tell(following.approver and [following.approver], request, f"{request} waits for you.")
+    _tell_group(following, request, excluded)
+    return request
+
+
+@transaction.atomic
+def request_withdraw(*, request: ApprovalRequest, user: AbstractBaseUser) -> ApprovalRequest:
+    request = ApprovalRequest.objects.select_for_update().get(pk=request.pk)
+    if user.pk != request.requester_id:
+        raise AllotError("Only the requester can withdraw a request.", code="forbidden")
+    if request.state == RequestState.WITHDRAWN:
+        return request
+    if request.state != RequestState.IN_REVIEW:
+        raise AllotError(f"This request is already {request.get_state_display().lower()}.")
+    request.withdraw(by=user, description="withdrawn by the requester")
+    request.save()
+    return request
+
+
+def approvals_escalate(*, now: datetime | None = None) -> int:
+    """A step waiting longer than the configured days goes one level up (both are told); a
+    step whose approver has left is re-resolved. Returns how many steps moved."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.ALLOT_APPROVAL_ESCALATE_AFTER_DAYS)
+    moved = 0
+    stale = ApprovalStep.objects.filter(
+        state=StepState.PENDING, request__state=RequestState.IN_REVIEW, approver__isnull=False
+    ).filter(Q(assigned_at__lte=cutoff) | Q(approver__employee__is_active=False))
+    for step_id in stale.values_list("pk", flat=True):
+        with transaction.atomic():
+            step = (
+                ApprovalStep.objects.select_for_update(of=("self",))
+                .select_related("approver__employee", "request__employee")
+                .get(pk=step_id)
+            )
+            if step.state != StepState.PENDING:
+                continue
+            request = step.request
+            excluded = {request.requester_id} | (
+                {request.employee.user_id} if request.employee_id else set()
+            )
+            current = getattr(step.approver, "employee", None)
+            above = _active_manager(current) if current else None
+            while above is not None and above.user_id in excluded:
+                above = _active_manager(above)
+            previous = step.approver
+            step.escalated_from = previous
+            step.approver = above.user if above else None
+            if above is None:
+                step.role = StepRole.FINANCE
+            step.assigned_at = now
+            step.save()
+            moved += 1
+            told = [previous] + ([step.approver] if step.approver else [])
+            _tell(told, request, f"{request} waited too long and moved up a level.")
+            if step.approver is None:
+                _tell_group(step, request, excluded)
+    return moved
+
+
+def approvals_expire(*, today: date | None = None) -> int:
+    """Requests still in review after their end date expire."""
+    today = today or company_today()
+    expired = 0
+    for request_id in ApprovalRequest.objects.filter(
+        state=RequestState.IN_REVIEW, until__lt=today
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            request = ApprovalRequest.objects.select_for_update().get(pk=request_id)
+            if request.state != RequestState.IN_REVIEW:
+                continue
+            request.expire(description=f"past its end date {request.until}")
+            request.save()
+            _tell([request.requester], request, f"{request} expired unanswered.")
+            expired += 1
+    return expired
+
+
+def _tell(users, request: ApprovalRequest, message: str) -> None:
+    """An in-app notification and an email after commit, through the budgets notifications."""
+    from budgets.models import Notification
+    from budgets.tasks import notification_email_send
+
+    for user in {u.pk: u for u in (users or []) if u is not None}.values():
+        note = Notification.objects.create(user=user, message=message[:300])
+        transaction.on_commit(lambda pk=note.pk: notification_email_send.delay(pk), robust=True)
+
+
+def _tell_group(step: ApprovalStep, request: ApprovalRequest, excluded: set[int]) -> None:
+    if step.approver_id is not None:
+        return
+    group = Group.objects.filter(name=GROUP_ROLES.get(step.role, FINANCE)).first()
+    if group:
+        members = group.user_set.exclude(pk__in=excluded)[:50]
+        _tell(list(members), request, f"{request} waits for {group.name}.")

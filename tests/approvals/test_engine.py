@@ -1,0 +1,250 @@
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from threading import Barrier
+
+import pytest
+import time_machine
+from django.contrib.auth.models import Group
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from approvals.models import (
+    ApprovalRequest,
+    Delegation,
+    RequestKind,
+    RequestState,
+    StepRole,
+    StepState,
+)
+from approvals.services import (
+    approvals_escalate,
+    approvals_expire,
+    request_decide,
+    request_submit,
+    request_withdraw,
+)
+from budgets.models import Budget, EntryKind, LedgerEntry
+from common.errors import AllotError
+from people.roles import FINANCE
+from people.selectors import company_today
+from tests.factories import EmployeeFactory, TeamFactory, UserFactory
+
+K = 10**6  # micros per dollar
+
+
+@pytest.fixture
+def chain(db):
+    """director <- manager <- engineer, and a finance person."""
+    director = EmployeeFactory(user__email="director@example.com")
+    manager = EmployeeFactory(user__email="manager@example.com", manager=director)
+    engineer = EmployeeFactory(user__email="eng@example.com", manager=manager)
+    finance = UserFactory(username="fin@example.com")
+    finance.groups.add(Group.objects.get(name=FINANCE))
+    return {"director": director, "manager": manager, "engineer": engineer, "finance": finance}
+
+
+def increase(chain, dollars, *, requester=None, **extra):
+    return request_submit(
+        kind=RequestKind.INCREASE,
+        requester=requester or chain["engineer"].user,
+        employee=chain["engineer"],
+        amount_micros=dollars * K,
+        reason="agents for the migration",
+        **extra,
+    )
+
+
+def steps_of(request):
+    return [(s.role, s.approver and s.approver.email) for s in request.steps.order_by("index")]
+
+
+@pytest.mark.parametrize(
+    ("dollars", "expected"),
+    [
+        (5_000, [("manager", "manager@example.com")]),
+        (10_000, [("manager", "manager@example.com")]),
+        (
+            20_000,
+            [("manager", "manager@example.com"), ("skip_level", "director@example.com")],
+        ),
+        (
+            80_000,
+            [
+                ("manager", "manager@example.com"),
+                ("skip_level", "director@example.com"),
+                ("finance", None),
+            ],
+        ),
+    ],
+)
+def test_the_chain_follows_the_amount_tiers(chain, dollars, expected):
+    request = increase(chain, dollars)
+    assert request.state == RequestState.IN_REVIEW
+    assert steps_of(request) == expected
+
+
+def test_a_manager_asking_for_their_report_does_not_approve_it_themselves(chain):
+    request = increase(chain, 5_000, requester=chain["manager"].user)
+    # the manager step resolves to the requester, so it goes to the next person up
+    assert steps_of(request) == [("manager", "director@example.com")]
+    with pytest.raises(AllotError, match="cannot decide"):
+        request_decide(request=request, user=chain["manager"].user, approve=True)
+
+
+def test_nobody_approves_their_own_request_even_by_group(chain):
+    chain["engineer"].user.groups.add(Group.objects.get(name=FINANCE))
+    request = increase(chain, 80_000)
+    request_decide(request=request, user=chain["manager"].user, approve=True)
+    request_decide(request=request, user=chain["director"].user, approve=True)
+    with pytest.raises(AllotError):
+        request_decide(request=request, user=chain["engineer"].user, approve=True)
+
+
+def test_final_approval_posts_the_increase_once(chain):
+    request = increase(chain, 20_000)
+    request_decide(request=request, user=chain["manager"].user, approve=True, comment="ok")
+    assert not LedgerEntry.objects.filter(kind=EntryKind.APPROVED_INCREASE).exists()
+
+    request_decide(request=request, user=chain["director"].user, approve=True)
+    request_decide(request=request, user=chain["director"].user, approve=True)  # double click
+
+    request.refresh_from_db()
+    assert request.state == RequestState.APPROVED
+    entry = LedgerEntry.objects.get(kind=EntryKind.APPROVED_INCREASE)
+    assert entry.amount_micros == 20_000 * K and entry.acting_user == chain["director"].user
+    budget = Budget.objects.get(employee=chain["engineer"])
+    assert budget.allocated_micros == 20_000 * K
+
+
+def test_a_rejection_needs_a_comment_and_moves_no_money(chain):
+    request = increase(chain, 5_000)
+    with pytest.raises(AllotError, match="Say why"):
+        request_decide(request=request, user=chain["manager"].user, approve=False)
+    request_decide(request=request, user=chain["manager"].user, approve=False, comment="no")
+    request.refresh_from_db()
+    assert request.state == RequestState.REJECTED
+    assert not LedgerEntry.objects.exists()
+    with pytest.raises(AllotError, match="already rejected"):
+        request_decide(request=request, user=chain["manager"].user, approve=True)
+
+
+def test_delegation_applies_inside_its_window_and_not_outside(chain):
+    stand_in = EmployeeFactory(user__email="standin@example.com")
+    today = company_today()
+    Delegation.objects.create(
+        delegator=chain["manager"].user,
+        delegate=stand_in.user,
+        starts_on=today + timedelta(days=1),
+        ends_on=today + timedelta(days=5),
+    )
+    request = increase(chain, 5_000)
+    with pytest.raises(AllotError):
+        request_decide(request=request, user=stand_in.user, approve=True)  # window not open
+
+    with time_machine.travel(timezone.now() + timedelta(days=2)):
+        request_decide(request=request, user=stand_in.user, approve=True)
+    step = request.steps.get()
+    assert step.decision_label.endswith("on behalf of Test " + chain["manager"].user.last_name)
+    assert step.on_behalf_of == chain["manager"].user
+
+
+def test_the_requester_withdraws_and_others_cannot(chain):
+    request = increase(chain, 5_000)
+    with pytest.raises(AllotError, match="Only the requester"):
+        request_withdraw(request=request, user=chain["manager"].user)
+    request_withdraw(request=request, user=chain["engineer"].user)
+    request.refresh_from_db()
+    assert request.state == RequestState.WITHDRAWN
+
+
+def test_a_stale_step_escalates_one_level_and_a_late_request_expires(chain):
+    request = increase(chain, 5_000, until=company_today() + timedelta(days=10))
+    with time_machine.travel(timezone.now() + timedelta(days=4)):
+        assert approvals_escalate() == 1
+    step = request.steps.get()
+    assert step.approver == chain["director"].user
+    assert step.escalated_from == chain["manager"].user
+    assert step.state == StepState.PENDING
+
+    with time_machine.travel(timezone.now() + timedelta(days=11)):
+        assert approvals_expire() == 1
+    request.refresh_from_db()
+    assert request.state == RequestState.EXPIRED
+
+
+def test_a_step_whose_approver_left_goes_to_the_next_person_up(chain):
+    request = increase(chain, 5_000)
+    chain["manager"].is_active = False
+    chain["manager"].save()
+    assert approvals_escalate() == 1
+    assert request.steps.get().approver == chain["director"].user
+
+
+def test_a_team_topup_fills_the_pool(chain):
+    team = TeamFactory()
+    request = request_submit(
+        kind=RequestKind.TEAM_TOPUP,
+        requester=chain["engineer"].user,
+        team=team,
+        amount_micros=3_000 * K,
+        reason="pairing sessions",
+    )
+    assert steps_of(request)[0] == (StepRole.MANAGER, "manager@example.com")
+    request_decide(request=request, user=chain["manager"].user, approve=True)
+    assert Budget.objects.get(team=team).allocated_micros == 3_000 * K
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs concurrent PostgreSQL sessions"
+)
+def test_two_approvers_at_once_post_the_ledger_entries_exactly_once(chain):
+    request = increase(chain, 5_000)
+    Delegation.objects.create(
+        delegator=chain["manager"].user,
+        delegate=chain["director"].user,
+        starts_on=company_today(),
+        ends_on=company_today(),
+    )
+    barrier = Barrier(2)
+
+    def decide(user):
+        barrier.wait()
+        try:
+            return request_decide(request=request, user=user, approve=True).state
+        except AllotError as error:
+            return error.message
+        finally:
+            close_old_connections()
+            connection.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(decide, [chain["manager"].user, chain["director"].user]))
+
+    assert RequestState.APPROVED in outcomes
+    assert LedgerEntry.objects.filter(kind=EntryKind.APPROVED_INCREASE).count() == 1
+    assert ApprovalRequest.objects.get(pk=request.pk).state == RequestState.APPROVED
+
+
+def test_hr_edits_rules_and_reads_requests_in_the_admin(client, chain):
+    from django.urls import reverse
+
+    from tests.factories import hr_user
+
+    request = increase(chain, 5_000)
+    client.force_login(hr_user())
+    assert client.get(reverse("admin:approvals_approvalrule_changelist")).status_code == 200
+    page = client.get(reverse("admin:approvals_approvalrequest_change", args=[request.pk]))
+    assert page.status_code == 200
+    assert chain["manager"].user.username.encode() in page.content
+    client.force_login(chain["engineer"].user)
+    assert client.get(reverse("admin:approvals_approvalrule_changelist")).status_code == 302
+
+
+def test_the_beat_tasks_run_the_escalation_and_expiry_services(chain):
+    from approvals.tasks import escalate, expire
+
+    increase(chain, 5_000, until=company_today() + timedelta(days=1))
+    with time_machine.travel(timezone.now() + timedelta(days=5)):
+        assert escalate.delay().get() == 1
+        assert expire.delay().get() == 1
