@@ -168,6 +168,10 @@ class ApprovalRequest(models.Model):
         self.decided_at = timezone.now()
 
     @property
+    def amount_display(self) -> str:
+        return format_usd(self.amount_micros)
+
+    @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
 

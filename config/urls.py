@@ -10,6 +10,7 @@ admin.site.index_title = "Token budgets, people and policies"
 
 urlpatterns = [
     path("", include("budgets.web_urls")),
+    path("", include("approvals.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

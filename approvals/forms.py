@@ -1,0 +1,75 @@
+from django import forms
+
+from approvals.models import RequestKind
+from common.money import DollarsFormField
+from people.models import Employee, Project, Team
+
+
+class RequestForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=[
+            (RequestKind.INCREASE, RequestKind.INCREASE.label),
+            (RequestKind.TEAM_TOPUP, RequestKind.TEAM_TOPUP.label),
+            (RequestKind.PROJECT_ALLOCATION, RequestKind.PROJECT_ALLOCATION.label),
+        ]
+    )
+    employee = forms.ModelChoiceField(
+        queryset=Employee.objects.none(), required=False, label="For (budget increase)"
+    )
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False)
+    project = forms.ModelChoiceField(queryset=Project.objects.none(), required=False)
+    members = forms.ModelMultipleChoiceField(
+        queryset=Employee.objects.none(), required=False, help_text="Project allocation: who joins."
+    )
+    amount = DollarsFormField(label="Amount (USD)", min_value=0)
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    until = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Until when you need it; the request expires unanswered after this day.",
+    )
+
+    def __init__(self, *args, me: Employee | None, **kwargs):
+        super().__init__(*args, **kwargs)
+        people = Employee.objects.filter(is_active=True).select_related("user")
+        if me is not None:
+            self.fields["employee"].queryset = people.filter(pk=me.pk) | people.filter(manager=me)
+            self.fields["employee"].initial = me.pk
+            self.fields["team"].queryset = Team.objects.filter(pk=me.team_id) | Team.objects.filter(
+                lead=me
+            )
+            self.fields["project"].queryset = Project.objects.filter(
+                lead=me
+            ) | Project.objects.filter(members=me)
+            self.fields["members"].queryset = people
+        self.fields["project"].queryset = self.fields["project"].queryset.distinct()
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("kind")
+        needed = {
+            RequestKind.INCREASE: "employee",
+            RequestKind.TEAM_TOPUP: "team",
+            RequestKind.PROJECT_ALLOCATION: "project",
+        }.get(kind)
+        if needed and not data.get(needed):
+            self.add_error(needed, "Choose one for this kind of request.")
+        amount = data.get("amount")
+        if amount is not None and amount <= 0:
+            self.add_error("amount", "Ask for an amount above zero.")
+        return data
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    comment = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        help_text="Required when you reject: the requester reads it.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("decision") == "reject" and not data.get("comment", "").strip():
+            self.add_error("comment", "Say why you reject it.")
+        return data

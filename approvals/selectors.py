@@ -1,0 +1,50 @@
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q, QuerySet
+
+from approvals.models import ApprovalRequest, ApprovalStep, Delegation, RequestState, StepState
+from approvals.services import GROUP_ROLES
+from people.selectors import company_today, user_can_see_employee
+
+
+def inbox_steps(*, user: AbstractBaseUser) -> QuerySet[ApprovalStep]:
+    """Steps waiting for this person: theirs, those of people they stand in for today, and
+    group steps of their groups; never their own requests or requests for themselves."""
+    today = company_today()
+    delegators = Delegation.objects.filter(
+        delegate=user, starts_on__lte=today, ends_on__gte=today
+    ).values("delegator_id")
+    groups = list(user.groups.values_list("name", flat=True))
+    roles = [role for role, group in GROUP_ROLES.items() if group in groups]
+    mine = Q(approver=user) | Q(approver_id__in=delegators)
+    if roles:
+        mine |= Q(approver__isnull=True, role__in=roles)
+    return (
+        ApprovalStep.objects.filter(mine, state=StepState.PENDING)
+        .filter(request__state=RequestState.IN_REVIEW)
+        .exclude(request__requester=user)
+        .exclude(request__employee__user=user)
+        .select_related("request__requester", "request__employee__user", "approver")
+        .order_by("assigned_at")
+    )
+
+
+def decided_by(*, user: AbstractBaseUser, limit: int = 20) -> QuerySet[ApprovalStep]:
+    return (
+        ApprovalStep.objects.filter(decided_by=user)
+        .select_related("request__requester", "request__employee__user")
+        .order_by("-decided_at")[:limit]
+    )
+
+
+def user_can_see_request(user: AbstractBaseUser, request: ApprovalRequest) -> bool:
+    """The requester, the person it is for and those who can see them (their managers, HR,
+    finance), and anyone it was routed to (or their delegate)."""
+    if not user.is_authenticated:
+        return False
+    if user.pk == request.requester_id or user.is_superuser:
+        return True
+    if request.employee_id and user_can_see_employee(user, request.employee):
+        return True
+    if request.steps.filter(Q(approver=user) | Q(decided_by=user)).exists():
+        return True
+    return inbox_steps(user=user).filter(request=request).exists()

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from approvals import views
+
+app_name = "approvals"
+
+urlpatterns = [
+    path("approvals/", views.inbox, name="inbox"),
+    path("requests/", views.requests_mine, name="requests"),
+    path("requests/<int:pk>/", views.detail, name="detail"),
+    path("requests/<int:pk>/decide/", views.decide, name="decide"),
+    path("requests/<int:pk>/withdraw/", views.withdraw, name="withdraw"),
+]

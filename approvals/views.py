@@ -1,0 +1,196 @@
+"""Managers decide in these pages (not the admin); requesters ask and follow their requests.
+Every page and action checks on the server who may see or do it."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from approvals.forms import DecisionForm, RequestForm
+from approvals.models import ApprovalRequest, RequestKind, RequestState
+from approvals.selectors import decided_by, inbox_steps, user_can_see_request
+from approvals.services import may_decide, request_decide, request_submit, request_withdraw
+from budgets.display import money_display_for
+from budgets.selectors import employee_balance, employee_monthly_spend
+from common.charts import column_chart
+from common.errors import AllotError
+from common.money import format_usd
+from people.models import Employee
+
+
+def _me(request: HttpRequest) -> Employee | None:
+    return Employee.objects.select_related("user", "team").filter(user=request.user).first()
+
+
+def _balance_rows(viewer, employee: Employee | None) -> list[dict]:
+    if employee is None:
+        return []
+    display = money_display_for(viewer, employee)
+    return [
+        {
+            "label": f"{b.budget.owner_label}",
+            "percent": b.utilisation_percent,
+            "remaining": display.amount(b.remaining_micros),
+            "burn": display.amount(b.burn_rate_micros_per_day),
+            "runs_out": b.projected_exhaustion_date,
+        }
+        for b in employee_balance(employee=employee)
+    ]
+
+
+def _has_reports(user) -> bool:
+    return Employee.objects.filter(manager__user=user).exists()
+
+
+@login_required
+def requests_mine(request: HttpRequest) -> HttpResponse:
+    me = _me(request)
+    form = RequestForm(request.POST or None, me=me)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            created = request_submit(
+                kind=data["kind"],
+                requester=request.user,
+                amount_micros=data["amount"],
+                reason=data["reason"],
+                employee=data["employee"] if data["kind"] == RequestKind.INCREASE else me,
+                team=data["team"] if data["kind"] == RequestKind.TEAM_TOPUP else None,
+                project=data["project"] if data["kind"] == RequestKind.PROJECT_ALLOCATION else None,
+                until=data["until"],
+                details={"members": [m.pk for m in data["members"]]} if data["members"] else {},
+            )
+        except AllotError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.success(request, f"{created} is submitted and waits for its first approver.")
+            return redirect("approvals:detail", pk=created.pk)
+    mine = (
+        ApprovalRequest.objects.filter(requester=request.user)
+        .select_related("employee__user")
+        .prefetch_related("steps__approver")
+    )
+    return render(
+        request,
+        "approvals/requests.html",
+        {
+            "form": form,
+            "requests": mine,
+            "balances": _balance_rows(request.user, me),
+            "has_reports": _has_reports(request.user),
+        },
+    )
+
+
+@login_required
+def inbox(request: HttpRequest) -> HttpResponse:
+    steps = inbox_steps(user=request.user)
+    kind = request.GET.get("kind")
+    if kind in RequestKind.values:
+        steps = steps.filter(request__kind=kind)
+    now = timezone.now()
+    rows = [
+        {
+            "step": step,
+            "request": step.request,
+            "amount": format_usd(step.request.amount_micros),
+            "age_days": (now - (step.assigned_at or step.request.created_at)).days,
+            "on_behalf": step.approver_id and step.approver_id != request.user.pk,
+        }
+        for step in steps
+    ]
+    return render(
+        request,
+        "approvals/inbox.html",
+        {
+            "rows": rows,
+            "decided": decided_by(user=request.user),
+            "kinds": RequestKind.choices,
+            "kind": kind,
+            "has_reports": _has_reports(request.user),
+        },
+    )
+
+
+def _visible_request(request: HttpRequest, pk: int) -> ApprovalRequest:
+    approval = get_object_or_404(
+        ApprovalRequest.objects.select_related("requester", "employee__user", "team", "project"),
+        pk=pk,
+    )
+    if not user_can_see_request(request.user, approval):
+        raise Http404("No such request among those you can see.")
+    return approval
+
+
+@login_required
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    approval = _visible_request(request, pk)
+    step = approval.steps.filter(index=approval.current_step).select_related("request").first()
+    can_decide = (
+        bool(approval.state == RequestState.IN_REVIEW and step)
+        and may_decide(step, request.user)[0]
+    )
+    subject = approval.employee or Employee.objects.filter(user=approval.requester).first()
+    chart = ""
+    if subject is not None:
+        display = money_display_for(request.user, subject)
+        months = employee_monthly_spend(employee=subject, fiscal_year=approval.fiscal_year)
+        chart = column_chart(
+            [(m.strftime("%b"), v) for m, v in months],
+            format_value=lambda v: display.chart_value(v) if display.amount(v) else "",
+            title="Spend by month",
+        )
+    return render(
+        request,
+        "approvals/detail.html",
+        {
+            "approval": approval,
+            "amount": format_usd(approval.amount_micros),
+            "steps": approval.steps.select_related("approver", "decided_by", "on_behalf_of"),
+            "can_decide": can_decide,
+            "can_withdraw": approval.requester_id == request.user.pk
+            and approval.state == RequestState.IN_REVIEW,
+            "form": DecisionForm(),
+            "balances": _balance_rows(request.user, subject),
+            "chart": chart,
+            "has_reports": _has_reports(request.user),
+        },
+    )
+
+
+@login_required
+@require_POST
+def decide(request: HttpRequest, pk: int) -> HttpResponse:
+    approval = _visible_request(request, pk)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        for error in form.errors.get("comment", []) + form.non_field_errors():
+            messages.error(request, error)
+        return redirect("approvals:detail", pk=pk)
+    try:
+        request_decide(
+            request=approval,
+            user=request.user,
+            approve=form.cleaned_data["decision"] == "approve",
+            comment=form.cleaned_data["comment"],
+        )
+    except AllotError as error:
+        if error.code == "forbidden":
+            raise Http404("No such request among those you can decide.") from error
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Your decision is recorded.")
+    return redirect("approvals:inbox")
+
+
+@login_required
+@require_POST
+def withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    approval = _visible_request(request, pk)
+    try:
+        request_withdraw(request=approval, user=request.user)
+    except AllotError as error:
+        messages.error(request, error.message)
+    return redirect("approvals:requests")
