@@ -21,6 +21,12 @@ class RequestForm(forms.Form):
     members = forms.ModelMultipleChoiceField(
         queryset=Employee.objects.none(), required=False, help_text="Project allocation: who joins."
     )
+    expected_impact = forms.CharField(
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Project allocation: what it will change.",
+    )
     amount = DollarsFormField(label="Amount (USD)", min_value=0)
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
     until = forms.DateField(
@@ -73,3 +79,10 @@ class DecisionForm(forms.Form):
         if data.get("decision") == "reject" and not data.get("comment", "").strip():
             self.add_error("comment", "Say why you reject it.")
         return data
+
+
+class DelegationForm(forms.Form):
+    delegate = forms.EmailField(label="Stand-in's email")
+    starts_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    ends_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    reason = forms.CharField(required=False, max_length=200)

@@ -327,3 +327,37 @@ def _tell_group(step: ApprovalStep, request: ApprovalRequest, excluded: set[int]
     if group:
         members = group.user_set.exclude(pk__in=excluded)[:50]
         _tell(list(members), request, f"{request} waits for {group.name}.")
+
+
+@transaction.atomic
+def delegation_create(
+    *,
+    delegator: AbstractBaseUser,
+    delegate_email: str,
+    starts_on: date,
+    ends_on: date,
+    reason: str = "",
+) -> Delegation:
+    """An approver hands their decisions to someone else for a date range (out of office)."""
+    from django.contrib.auth import get_user_model
+
+    delegate = (
+        get_user_model()
+        .objects.filter(email__iexact=delegate_email.strip(), employee__is_active=True)
+        .first()
+    )
+    if delegate is None:
+        raise AllotError(f"No active colleague signs in as {delegate_email!r}.", field="delegate")
+    if delegate.pk == delegator.pk:
+        raise AllotError("Choose someone other than yourself.", field="delegate")
+    if ends_on < starts_on:
+        raise AllotError("The last day comes before the first.", field="ends_on")
+    if ends_on < company_today():
+        raise AllotError("That range is already over.", field="ends_on")
+    return Delegation.objects.create(
+        delegator=delegator,
+        delegate=delegate,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        reason=reason.strip()[:200],
+    )

@@ -8,10 +8,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from approvals.forms import DecisionForm, RequestForm
-from approvals.models import ApprovalRequest, RequestKind, RequestState
+from approvals.forms import DecisionForm, DelegationForm, RequestForm
+from approvals.models import ApprovalRequest, Delegation, RequestKind, RequestState
 from approvals.selectors import decided_by, inbox_steps, user_can_see_request
-from approvals.services import may_decide, request_decide, request_submit, request_withdraw
+from approvals.services import (
+    delegation_create,
+    may_decide,
+    request_decide,
+    request_submit,
+    request_withdraw,
+)
 from budgets.display import money_display_for
 from budgets.selectors import employee_balance, employee_monthly_spend
 from common.charts import column_chart
@@ -60,7 +66,10 @@ def requests_mine(request: HttpRequest) -> HttpResponse:
                 team=data["team"] if data["kind"] == RequestKind.TEAM_TOPUP else None,
                 project=data["project"] if data["kind"] == RequestKind.PROJECT_ALLOCATION else None,
                 until=data["until"],
-                details={"members": [m.pk for m in data["members"]]} if data["members"] else {},
+                details={
+                    "members": [m.pk for m in data["members"]],
+                    "expected_impact": data["expected_impact"],
+                },
             )
         except AllotError as error:
             form.add_error(error.field if error.field in form.fields else None, error.message)
@@ -109,6 +118,10 @@ def inbox(request: HttpRequest) -> HttpResponse:
             "decided": decided_by(user=request.user),
             "kinds": RequestKind.choices,
             "kind": kind,
+            "delegation_form": DelegationForm(),
+            "delegations": Delegation.objects.filter(delegator=request.user)
+            .select_related("delegate")
+            .order_by("-starts_on")[:10],
             "has_reports": _has_reports(request.user),
         },
     )
@@ -182,6 +195,32 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, error.message)
     else:
         messages.success(request, "Your decision is recorded.")
+    return redirect("approvals:inbox")
+
+
+@login_required
+@require_POST
+def delegate(request: HttpRequest) -> HttpResponse:
+    form = DelegationForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(errors)}")
+        return redirect("approvals:inbox")
+    data = form.cleaned_data
+    try:
+        made = delegation_create(
+            delegator=request.user,
+            delegate_email=data["delegate"],
+            starts_on=data["starts_on"],
+            ends_on=data["ends_on"],
+            reason=data["reason"],
+        )
+    except AllotError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request, f"From {made.starts_on} to {made.ends_on}, {made.delegate} decides for you."
+        )
     return redirect("approvals:inbox")
 
 

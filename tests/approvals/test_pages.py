@@ -117,3 +117,37 @@ def test_anonymous_people_are_sent_to_sign_in(client):
     for name in ("approvals:inbox", "approvals:requests"):
         response = client.get(reverse(name))
         assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_an_approver_delegates_while_away_and_the_stand_in_decides(client, org):
+    from datetime import timedelta
+
+    from people.selectors import company_today
+
+    stand_in = EmployeeFactory(user__email="standin@example.com")
+    client.force_login(org["engineer"].user)
+    submit(client, org["engineer"])
+    request = ApprovalRequest.objects.get()
+
+    client.force_login(org["manager"].user)
+    today = company_today()
+    bad = client.post(
+        reverse("approvals:delegate"),
+        {"delegate": "manager@example.com", "starts_on": today, "ends_on": today},
+        follow=True,
+    )
+    assert "someone other than yourself" in bad.content.decode()
+    client.post(
+        reverse("approvals:delegate"),
+        {
+            "delegate": "standin@example.com",
+            "starts_on": today,
+            "ends_on": today + timedelta(days=3),
+        },
+    )
+
+    client.force_login(stand_in.user)
+    assert f"/requests/{request.pk}/" in client.get(reverse("approvals:inbox")).content.decode()
+    client.post(reverse("approvals:decide", args=[request.pk]), {"decision": "approve"})
+    step = request.steps.get()
+    assert step.on_behalf_of == org["manager"].user and step.decided_by == stand_in.user
