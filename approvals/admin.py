@@ -2,6 +2,7 @@ from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from approvals.models import ApprovalRequest, ApprovalRule, ApprovalStep, Delegation
+from common.admin import ReadOnlyAdmin
 from common.money import format_usd
 
 
@@ -42,7 +43,7 @@ class StepInline(admin.TabularInline):
 
 
 @admin.register(ApprovalRequest)
-class ApprovalRequestAdmin(admin.ModelAdmin):
+class ApprovalRequestAdmin(ReadOnlyAdmin):
     """Decisions are made in /approvals/, by the approvers; here everything is read-only."""
 
     list_display = ["id", "kind", "requester", "employee", "amount", "state", "created_at"]
@@ -50,15 +51,6 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
     search_fields = ["reason", "requester__email", "employee__user__email"]
     list_select_related = ["requester", "employee__user"]
     inlines = [StepInline]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="Amount", ordering="amount_micros")
     def amount(self, request_row: ApprovalRequest) -> str:

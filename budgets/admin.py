@@ -30,6 +30,7 @@ from budgets.models import (
 from budgets.pricing import NewPrice, price_correct, price_correction_preview
 from budgets.selectors import employee_balance
 from budgets.services import budget_adjust, budget_allocate, employee_allocate_from_level
+from common.admin import ReadOnlyAdmin
 from common.errors import AllotError
 from common.money import DollarsFormField, format_usd
 from people.admin import EmployeeAdmin as PeopleEmployeeAdmin
@@ -381,7 +382,7 @@ class TokenPriceAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(UsageEvent)
-class UsageEventAdmin(admin.ModelAdmin):
+class UsageEventAdmin(ReadOnlyAdmin):
     list_display = [
         "occurred_at",
         "employee",
@@ -402,15 +403,6 @@ class UsageEventAdmin(admin.ModelAdmin):
     date_hierarchy = "occurred_at"
     show_full_result_count = False
     list_per_page = 100
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="Cost", ordering="cost_micros")
     def cost(self, event: UsageEvent) -> str:
@@ -517,17 +509,6 @@ class IntegrationKeyAdmin(APIKeyModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = [*super().get_readonly_fields(request, obj), "last_used_at"]
         return [*fields, "source"] if obj else fields
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Reservation)
