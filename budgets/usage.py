@@ -76,7 +76,6 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
-    events: list[UsageEvent] = field(default_factory=list)
 
     def reject(self, index: int, event_id: Any, errors: dict[str, list[str]]) -> None:
         self.rejected.append({"index": index, "id": event_id, "errors": errors})
@@ -280,16 +279,18 @@ def _resolve_employees(events: list[ParsedEvent], result: IngestResult) -> list[
     keys = {e.employee_key for e in events if e.employee is None}
     found: dict[str, Employee] = {}
     if keys:
-        lowered = {key.lower() for key in keys}
-        matches = (
-            Employee.objects.select_related("user", "team")
-            .annotate(email_lower=Lower("user__email"))
-            .filter(Q(email_lower__in=lowered) | Q(external_id__in=keys))
-        )
-        for employee in matches:
-            found[employee.email_lower] = employee
-            if employee.external_id:
-                found[employee.external_id] = employee
+        # Two indexed lookups (LOWER(email), then external ids); an OR across the user join
+        # would scan every user.
+        employees = Employee.objects.select_related("user", "team")
+        lowered = {key.lower() for key in keys if "@" in key}
+        if lowered:
+            by_email = employees.annotate(email_lower=Lower("user__email")).filter(
+                email_lower__in=lowered
+            )
+            found.update((employee.email_lower, employee) for employee in by_email)
+        others = {key for key in keys if key.lower() not in found}
+        if others:
+            found.update((e.external_id, e) for e in employees.filter(external_id__in=others))
     kept = []
     for event in events:
         if event.employee is None:
@@ -498,7 +499,7 @@ def _write(
             ).values_list("project_id", "employee_id")
         )
 
-    entries, rows, touched, settled = [], [], {}, []
+    rows, touched, settled = [], {}, []
     daily: dict[tuple[int, Any], list[int]] = defaultdict(lambda: [0, 0])
     for event in sorted(fresh, key=lambda e: (e.occurred_at, e.index)):
         fiscal_year = fiscal_years[event.index]
@@ -540,55 +541,123 @@ def _write(
         day = timezone.localtime(event.occurred_at).date()
         daily[(payer.pk, day)][0] += event.cost_micros
         daily[(payer.pk, day)][1] += 1
-        entries.append(
-            LedgerEntry(
-                budget_id=payer.pk,
-                kind=EntryKind.USAGE,
-                amount_micros=event.cost_micros,
-                created_at=now,
-                memo=f"{event.model_name} {source}:{event.event_id}"[:500],
-            )
-        )
         rows.append((event, payer, reservation))
     if not rows:
         return []
 
-    LedgerEntry.objects.bulk_create(entries, batch_size=1_000)
-    if any(entry.pk is None for entry in entries):  # pragma: no cover - every supported backend
-        raise RuntimeError("the database did not return ledger entry ids")
-    created = UsageEvent.objects.bulk_create(
-        [
-            UsageEvent(
-                source=source,
-                event_id=event.event_id,
-                employee=event.employee,
-                project=event.project,
-                model_name=event.model_name,
-                input_tokens=event.input_tokens,
-                output_tokens=event.output_tokens,
-                cached_input_tokens=event.cached_input_tokens,
-                cost_micros=event.cost_micros,
-                occurred_at=event.occurred_at,
-                received_at=now,
-                category=event.category,
-                metadata=event.metadata,
-                payload_hash=event.payload_hash,
-                reservation=reservation,
-                price=event.price,
-                budget=payer,
-                ledger_entry=entry,
-            )
-            for (event, payer, reservation), entry in zip(rows, entries, strict=True)
-        ],
-        batch_size=1_000,
-    )
+    _insert_usage(rows, source, now)
     _save_totals(list(touched.values()))
     if settled:
         Reservation.objects.bulk_update(settled, ["state", "closed_at"])
     _add_daily_spend(daily)
-    result.accepted += len(created)
-    result.events.extend(created)
+    result.accepted += len(rows)
     return list(touched)
+
+
+EVENT_COLUMNS = [
+    "source",
+    "event_id",
+    "employee_id",
+    "project_id",
+    "model_name",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cost_micros",
+    "occurred_at",
+    "received_at",
+    "category",
+    "metadata",
+    "payload_hash",
+    "reservation_id",
+    "price_id",
+    "budget_id",
+    "ledger_entry_id",
+]
+
+
+def _insert_usage(rows: list, source: str, now: datetime) -> None:
+    """The usage ledger entries and the events, in bulk: on PostgreSQL with COPY (ledger ids
+    drawn from the sequence first, so each event can point at its entry), elsewhere with
+    bulk_create. Unique violations still raise IntegrityError (the caller retries)."""
+    memos = [f"{event.model_name} {source}:{event.event_id}"[:500] for event, _, _ in rows]
+    if connection.vendor != "postgresql":
+        entries = LedgerEntry.objects.bulk_create(
+            [
+                LedgerEntry(
+                    budget_id=payer.pk,
+                    kind=EntryKind.USAGE,
+                    amount_micros=event.cost_micros,
+                    created_at=now,
+                    memo=memo,
+                )
+                for (event, payer, _), memo in zip(rows, memos, strict=True)
+            ],
+            batch_size=1_000,
+        )
+        entry_ids = [entry.pk for entry in entries]
+    else:
+        ledger_table = LedgerEntry._meta.db_table
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            cursor.execute(
+                f"SELECT nextval(pg_get_serial_sequence('{ledger_table}', 'id')) "  # noqa: S608
+                "FROM generate_series(1, %s)",
+                [len(rows)],
+            )
+            entry_ids = [row[0] for row in cursor.fetchall()]
+            with cursor.cursor.copy(
+                f"COPY {ledger_table} (id, budget_id, kind, amount_micros, created_at, memo) "
+                "FROM STDIN"
+            ) as copy:
+                for entry_id, (event, payer, _), memo in zip(entry_ids, rows, memos, strict=True):
+                    copy.write_row(
+                        (entry_id, payer.pk, EntryKind.USAGE, event.cost_micros, now, memo)
+                    )
+            event_table = UsageEvent._meta.db_table
+            with cursor.cursor.copy(
+                f"COPY {event_table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
+            ) as copy:
+                for entry_id, (event, payer, reservation) in zip(entry_ids, rows, strict=True):
+                    copy.write_row(_event_row(event, payer, reservation, source, now, entry_id))
+        return
+    UsageEvent.objects.bulk_create(
+        [
+            UsageEvent(
+                **dict(
+                    zip(
+                        EVENT_COLUMNS,
+                        _event_row(event, payer, reservation, source, now, entry_id),
+                        strict=True,
+                    )
+                )
+            )
+            for entry_id, (event, payer, reservation) in zip(entry_ids, rows, strict=True)
+        ],
+        batch_size=1_000,
+    )
+
+
+def _event_row(event, payer, reservation, source: str, now: datetime, entry_id: int) -> tuple:
+    return (
+        source,
+        event.event_id,
+        event.employee.pk,
+        event.project.pk if event.project else None,
+        event.model_name,
+        event.input_tokens,
+        event.output_tokens,
+        event.cached_input_tokens,
+        event.cost_micros,
+        event.occurred_at,
+        now,
+        event.category,
+        event.metadata if connection.vendor != "postgresql" else json.dumps(event.metadata),
+        event.payload_hash,
+        reservation.pk if reservation else None,
+        event.price.pk if event.price else None,
+        payer.pk,
+        entry_id,
+    )
 
 
 def _reservation_usable(reservation, event: ParsedEvent, source: str, result: IngestResult) -> bool:
@@ -726,7 +795,6 @@ def ingest_parsed(
     result.accepted += attempt_result.accepted
     result.duplicates += attempt_result.duplicates
     result.rejected.extend(attempt_result.rejected)
-    result.events = attempt_result.events
     result.rejected.sort(key=lambda r: r["index"])
     if touched:
         # robust: a broker outage must not turn a committed batch into a 500; the daily scan
