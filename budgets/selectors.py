@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
 
 from budgets.calculations import tokens_at_rate, utilisation_percent
 from budgets.models import Budget, DailySpend, OwnerKind, TokenPrice
@@ -139,11 +139,23 @@ def employee_balance(
     fiscal_year = fiscal_year or current_fiscal_year()
     today = today or company_today()
     rate = usd_per_token or company_settings().reference_rate_usd_per_token
+    window_spend = (
+        DailySpend.objects.filter(
+            budget=OuterRef("pk"),
+            day__gt=today - timedelta(days=BURN_WINDOW_DAYS),
+            day__lte=today,
+        )
+        .values("budget")
+        .annotate(total=Sum("spent_micros"))
+        .values("total")
+    )
     budgets = sorted(
-        employee_budgets(employee=employee, fiscal_year=fiscal_year),
+        employee_budgets(employee=employee, fiscal_year=fiscal_year).annotate(
+            window_spend=Subquery(window_spend)
+        ),
         key=lambda b: (_KIND_ORDER[b.owner_kind], b.pk),
     )
-    window = _window_spend([b.pk for b in budgets], today)
+    window = {b.pk: b.window_spend or 0 for b in budgets}
     return [
         budget_balance(
             budget=b, usd_per_token=rate, burn=_burn(b, window.get(b.pk, 0), today), today=today

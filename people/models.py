@@ -229,8 +229,11 @@ class CompanySettings(models.Model):
         return f"Settings of {self.name}"
 
     def save(self, *args, **kwargs):
+        from django.core.cache import cache
+
         self.pk = 1
         super().save(*args, **kwargs)
+        cache.delete("allot:company-settings")  # people.selectors.SETTINGS_CACHE_KEY
 
     def transparency_for(self, team: Team | None) -> str:
         return (team.transparency if team and team.transparency else "") or (

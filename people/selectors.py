@@ -1,14 +1,24 @@
 from datetime import date
 
+from django.core.cache import cache
 from django.utils import timezone
 
 from common import fiscal
 from people.models import CompanySettings, Employee
 
+SETTINGS_CACHE_KEY = "allot:company-settings"
+SETTINGS_CACHE_SECONDS = 30
+
 
 def company_settings() -> CompanySettings:
-    """The company's one settings row, created with defaults on first use."""
-    settings_row, _ = CompanySettings.objects.get_or_create(pk=1)
+    """The company's one settings row, created with defaults on first use.
+
+    Read on every balance and authorize call, so it is cached (CACHE_URL; 30 s). Saving the
+    row clears the cache; with a per-process cache other processes see a change within 30 s."""
+    settings_row = cache.get(SETTINGS_CACHE_KEY)
+    if settings_row is None:
+        settings_row, _ = CompanySettings.objects.get_or_create(pk=1)
+        cache.set(SETTINGS_CACHE_KEY, settings_row, SETTINGS_CACHE_SECONDS)
     return settings_row
 
 

@@ -87,7 +87,9 @@ def test_people_see_their_own_balance_and_their_reports_only(client, people, vie
 def test_transparency_hides_amounts_from_a_signed_in_engineer(client, people):
     from people.models import CompanySettings, Transparency
 
-    CompanySettings.objects.filter(pk=1).update(transparency_default=Transparency.ABSTRACTED)
+    company = CompanySettings.objects.get(pk=1)
+    company.transparency_default = Transparency.ABSTRACTED
+    company.save()
     client.force_login(people["engineer"].user)
     [personal] = client.get(url("eng@example.com")).json()["budgets"]
     assert personal["allocated_usd"] is None and personal["tokens_left"] is None

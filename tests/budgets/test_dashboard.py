@@ -74,7 +74,9 @@ def test_a_manager_sees_their_reports_and_only_them(client, org):
     ],
 )
 def test_transparency_decides_what_engineers_see(client, org, transparency, shown, hidden):
-    CompanySettings.objects.filter(pk=1).update(transparency_default=transparency)
+    company = CompanySettings.objects.get(pk=1)
+    company.transparency_default = transparency
+    company.save()
     client.force_login(org["engineer"].user)
     page = client.get(reverse("dashboard")).content.decode()
     for text in shown:
