@@ -40,13 +40,11 @@ def effect_register(kind: str, effect: Effect) -> None:
 
 def rule_for(*, kind: str, amount_micros: Micros) -> ApprovalRule:
     """The rule with the smallest ceiling at or above the amount (no ceiling = any amount)."""
-    rules = ApprovalRule.objects.filter(kind=kind).filter(
-        Q(max_amount_micros__gte=amount_micros) | Q(max_amount_micros__isnull=True)
+    rules = ApprovalRule.objects.filter(kind=kind)
+    rule = (
+        rules.filter(max_amount_micros__gte=amount_micros).order_by("max_amount_micros").first()
+        or rules.filter(max_amount_micros__isnull=True).first()
     )
-    rule = rules.order_by("max_amount_micros").first()
-    # order_by puts NULL last on PostgreSQL and first on SQLite: prefer a real ceiling.
-    bounded = rules.filter(max_amount_micros__isnull=False).order_by("max_amount_micros").first()
-    rule = bounded or rule
     if rule is None:
         raise AllotError(
             f"No approval rule covers a {RequestKind(kind).label.lower()} of "
