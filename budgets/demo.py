@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from budgets.calculations import prorate_micros, usage_cost_micros
 from budgets.models import Budget, DailySpend, EntryKind, LedgerEntry, TokenPrice, UsageEvent
 from budgets.services import level_allocation_key
+from budgets.usage import EVENT_COLUMNS
 from common.fiscal import Period
 from people.models import Department, Employee, Level, Project, Team
 from people.roles import ENGINEERS, FINANCE, HR, MANAGERS
@@ -550,25 +551,7 @@ def demo_write(data: DemoData, *, with_demo_sign_ins: bool) -> dict[str, int]:
     project_ids = owner_ids["project"]
     _insert(
         UsageEvent._meta.db_table,
-        [
-            "source",
-            "event_id",
-            "employee_id",
-            "project_id",
-            "model_name",
-            "input_tokens",
-            "output_tokens",
-            "cached_input_tokens",
-            "cost_micros",
-            "occurred_at",
-            "received_at",
-            "category",
-            "metadata",
-            "payload_hash",
-            "price_id",
-            "budget_id",
-            "ledger_entry_id",
-        ],
+        EVENT_COLUMNS,
         (
             (
                 DEMO_SOURCE,
@@ -585,6 +568,7 @@ def demo_write(data: DemoData, *, with_demo_sign_ins: bool) -> dict[str, int]:
                 e.category,
                 "{}",
                 "",
+                None,  # reservation
                 price_ids[(e.model_name, e.price_version)],
                 budget_ids[e.budget],
                 first_usage_id + index,
