@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test lint format worker-ping clean
+.PHONY: install run test lint check format worker-ping clean
 
 # The venv is rebuilt when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -33,6 +33,10 @@ test: install  ## the whole suite, on DATABASE_URL (SQLite by default)
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+
+check: install  ## security scans: bandit on our code, pip-audit on what is installed
+	$(BIN)/bandit -q -c pyproject.toml -r config common people budgets approvals compensation reporting
+	$(BIN)/python scripts/pip_audit.py
 
 format: install
 	$(BIN)/ruff format .

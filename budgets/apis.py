@@ -52,6 +52,15 @@ USAGE_EXAMPLE = {
 }
 
 
+# Every endpoint can answer these; the body names what was wrong (by field where there is one).
+ERROR_RESPONSES = {
+    400: OpenApiResponse(description="Bad input: what was wrong, by field"),
+    401: OpenApiResponse(description="Missing, wrong or revoked key"),
+    403: OpenApiResponse(description="The key or the signed-in person may not do this"),
+    429: OpenApiResponse(description="Too many requests for this key; wait for Retry-After"),
+}
+
+
 class IntegrationApi(APIView):
     authentication_classes = [ApiKeyAuthentication]
     throttle_classes = [PerKeyThrottle]
@@ -94,8 +103,8 @@ class UsageApi(IntegrationApi):
         request=s.UsageBatchIn,
         responses={
             200: s.UsageBatchOut,
+            **ERROR_RESPONSES,
             400: OpenApiResponse(description="Malformed JSON or events not a list"),
-            401: OpenApiResponse(description="Missing, wrong or revoked key"),
             413: OpenApiResponse(description="More than 5,000 events"),
         },
         examples=[
@@ -144,7 +153,11 @@ class AuthorizeApi(IntegrationApi):
             "usage event to settle it. Unsettled holds expire."
         ),
         request=s.AuthorizeIn,
-        responses={200: s.AuthorizeOut, 404: OpenApiResponse(description="Unknown employee")},
+        responses={
+            200: s.AuthorizeOut,
+            **ERROR_RESPONSES,
+            404: OpenApiResponse(description="Unknown employee"),
+        },
         examples=[
             OpenApiExample(
                 "By cost, with a hold",
@@ -241,6 +254,7 @@ class BalanceApi(APIView):
         ),
         responses={
             200: s.BalanceOut,
+            **ERROR_RESPONSES,
             404: OpenApiResponse(description="No such employee, or not one you may see"),
         },
     )

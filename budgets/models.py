@@ -7,6 +7,7 @@ the row and moved in the same transaction as each ledger entry, so a balance is 
 import uuid
 from decimal import Decimal
 
+import pgtrigger
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -227,6 +228,14 @@ class LedgerEntry(models.Model):
         verbose_name_plural = "ledger entries"
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["budget", "kind"])]
+        # The database refuses too (PostgreSQL): no UPDATE or DELETE of an entry from any client,
+        # raw SQL and other programs included. TRUNCATE, used only by test teardown, is not a row
+        # operation and is untouched.
+        triggers = [
+            pgtrigger.Protect(
+                name="ledger_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {format_usd(self.amount_micros)} on {self.budget}"

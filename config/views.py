@@ -1,14 +1,58 @@
+import os
+from pathlib import Path
+
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from kombu import Connection
+
+from config.celery import app as celery_app
+
+BROKER_TIMEOUT_SECONDS = 2
 
 
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Database liveness; the broker check joins it with the trust issue."""
+def database_status() -> str | None:
+    """None when the database answers, else the name of the error."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as exc:  # noqa: BLE001 - any database failure means "not healthy"
-        return JsonResponse({"database": "down", "error": exc.__class__.__name__}, status=503)
-    return JsonResponse({"database": "ok"})
+        connection.close()  # the next request reconnects, so the app recovers on its own
+        return exc.__class__.__name__
+    return None
+
+
+def broker_status() -> str | None:
+    """None when the Celery broker accepts a connection, else the name of the error.
+
+    The serverless filesystem broker is up when its queue folder is writable."""
+    url = celery_app.conf.broker_url
+    if url.startswith("filesystem://"):
+        options = celery_app.conf.broker_transport_options or {}
+        folder = Path(options.get("data_folder_in", settings.VAR_DIR / "broker" / "queue"))
+        return None if folder.is_dir() and _writable(folder) else "BrokerFolderUnavailable"
+    try:
+        with Connection(url, connect_timeout=BROKER_TIMEOUT_SECONDS) as broker:
+            broker.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)
+            broker.default_channel  # noqa: B018 - opening a channel proves the broker answers
+    except Exception as exc:  # noqa: BLE001 - any broker failure means "not healthy"
+        return exc.__class__.__name__
+    return None
+
+
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK)
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when the database and the broker answer; 503 naming what is down otherwise."""
+    checks = {"database": database_status(), "broker": broker_status()}
+    body = {name: ("down" if error else "ok") for name, error in checks.items()}
+    errors = {name: error for name, error in checks.items() if error}
+    if errors:
+        return JsonResponse({**body, "errors": errors}, status=503)
+    return JsonResponse(body)

@@ -17,3 +17,5 @@ STORAGES["staticfiles"] = {  # noqa: F405
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+# Tests sign in with force_login; the lockout has its own tests that turn this on.
+AXES_ENABLED = False

@@ -1,0 +1,162 @@
+"""Deployment hardening: CSP, Argon2, sign-in lockout, the health endpoint, PII kept out of logs."""
+
+import io
+import logging
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.db import connection
+from django.test import override_settings
+
+from common.logging import RedactPII, redact
+from config.celery import app as celery_app
+from config.settings import base
+from tests.factories import EmployeeFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_web_pages_carry_a_content_security_policy_without_inline_script(client):
+    employee = EmployeeFactory()
+    client.force_login(employee.user)
+
+    for url in ["/", "/accounts/login/", "/api/v1/docs/"]:
+        policy = client.get(url)["Content-Security-Policy"]
+        assert "script-src 'self'" in policy, url
+        assert "object-src 'none'" in policy
+        assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+
+
+def test_api_docs_page_loads_its_script_from_a_file(client):
+    client.force_login(EmployeeFactory().user)
+
+    page = client.get("/api/v1/docs/").content.decode()
+    script = client.get("/api/v1/docs/?script=")
+
+    assert "<script>" not in page.replace(" ", "")
+    assert script.status_code == 200
+    assert "SwaggerUIBundle" in script.content.decode()
+
+
+def test_passwords_are_hashed_with_argon2_outside_tests():
+    with override_settings(PASSWORD_HASHERS=base.PASSWORD_HASHERS):
+        assert make_password("correct horse").startswith("argon2$")
+
+
+@override_settings(AXES_ENABLED=True, AXES_FAILURE_LIMIT=3)
+def test_sign_in_is_locked_after_repeated_failures_even_with_the_right_password(client):
+    UserFactory(username="target@example.com", password="right-password")
+
+    wrong = [
+        client.post("/accounts/login/", {"username": "target@example.com", "password": "nope"})
+        for _ in range(3)
+    ]
+    locked = client.post(
+        "/accounts/login/", {"username": "target@example.com", "password": "right-password"}
+    )
+
+    assert [r.status_code for r in wrong[:2]] == [200, 200]  # the form again, with its error
+    assert locked.status_code == 429
+    assert b"Too many sign-in attempts" in locked.content
+    assert "_auth_user_id" not in client.session
+
+
+@override_settings(AXES_ENABLED=True, AXES_FAILURE_LIMIT=3)
+def test_admin_sign_in_is_rate_limited_too(client):
+    UserFactory(username="boss@example.com", password="right-password", is_staff=True)
+    for _ in range(3):
+        client.post("/admin/login/", {"username": "boss@example.com", "password": "nope"})
+
+    response = client.post(
+        "/admin/login/", {"username": "boss@example.com", "password": "right-password"}
+    )
+
+    assert response.status_code == 429
+
+
+@override_settings(AXES_ENABLED=True)
+def test_a_good_sign_in_still_works_with_the_lockout_on(client):
+    UserFactory(username="fine@example.com", password="right-password")
+
+    response = client.post(
+        "/accounts/login/", {"username": "fine@example.com", "password": "right-password"}
+    )
+
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"]
+
+
+def test_healthz_is_ok_when_database_and_broker_answer(client):
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "broker": "ok"}
+
+
+@pytest.fixture
+def broker_down():
+    """Point the Celery app at a port where nothing listens; put it back afterwards."""
+    saved = celery_app.conf.broker_url
+    celery_app.conf.broker_url = "redis://127.0.0.1:1/0"
+    yield
+    celery_app.conf.broker_url = saved
+
+
+def test_healthz_answers_503_naming_the_broker_when_it_is_down_and_recovers(client, broker_down):
+    down = client.get("/healthz")
+    celery_app.conf.broker_url = settings.CELERY_BROKER_URL
+    up = client.get("/healthz")
+
+    assert down.status_code == 503
+    assert down.json()["broker"] == "down"
+    assert down.json()["database"] == "ok"
+    assert up.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="the in-memory SQLite test database cannot be taken away from a live connection",
+)
+def test_healthz_answers_503_when_the_database_is_unreachable_and_recovers(client):
+    saved = dict(connection.settings_dict)
+    connection.close()
+    connection.settings_dict["PORT"] = "1"  # nothing listens there: a refused connection
+    try:
+        down = client.get("/healthz")
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+    up = client.get("/healthz")
+
+    assert down.status_code == 503
+    assert down.json()["database"] == "down"
+    assert down.json()["errors"]["database"] == "OperationalError"
+    assert up.status_code == 200
+
+
+def test_redact_masks_emails_and_pay_figures():
+    line = "Not Found: /api/v1/employees/alice.smith@example.com/balance/ base_salary=185000"
+
+    assert redact(line) == "Not Found: /api/v1/employees/[email]/balance/ base_salary=[redacted]"
+    assert redact("{'salary': 200000, 'team': 7}") == "{'salary': [redacted], 'team': 7}"
+
+
+def test_the_configured_log_handler_keeps_emails_out_of_request_logs(client):
+    handler = next(
+        h for h in logging.getLogger().handlers if any(isinstance(f, RedactPII) for f in h.filters)
+    )
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    client.force_login(EmployeeFactory().user)
+    try:
+        client.get("/api/v1/employees/nobody.here@example.com/balance/")
+        logging.getLogger("allot.test").warning("offer for %s", "cand@example.org")
+    finally:
+        handler.setStream(previous)
+
+    output = stream.getvalue()
+    assert "[email]" in output
+    assert "@example" not in output
