@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "approvals",
     "compensation",
     "reporting",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -73,6 +74,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "audit.context.nav",
             ],
         },
     },

@@ -1,0 +1,152 @@
+"""Who changed what: every model's history (django-simple-history), every state transition
+(django-fsm-log) and every ledger entry a person posted, as one time-ordered trail."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Model, Q, QuerySet
+from django_fsm_log.models import StateLog
+from simple_history.models import HistoricalChanges
+from simple_history.utils import get_history_model_for_model
+
+from budgets.models import LedgerEntry
+
+ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
+# Fields every history row carries that say nothing about the change itself.
+_NOISE = {"id", "updated_at", "modified_at"}
+
+
+@dataclass
+class AuditRow:
+    at: datetime
+    who: str
+    what: str  # the kind of record, e.g. "Budget"
+    record: str  # the record itself, as people know it
+    action: str
+    changes: list[str] = field(default_factory=list)
+    reason: str = ""
+
+
+def audited_models() -> list[type[Model]]:
+    """Every model whose changes are kept, in a stable order (for the filter)."""
+    from simple_history.models import registered_models
+
+    tracked = [
+        model
+        for model in registered_models.values()
+        # m2m through tables are registered too; their rows show on the owning record's history
+        if getattr(model._meta, "simple_history_manager_attribute", None)
+    ]
+    return sorted(tracked, key=lambda m: str(m._meta.verbose_name).lower())
+
+
+def _who(user) -> str:
+    if user is None:
+        return "system"
+    return user.get_full_name() or user.get_username()
+
+
+def _user_filter(prefix: str, who: str) -> Q:
+    return (
+        Q(**{f"{prefix}__username__icontains": who})
+        | Q(**{f"{prefix}__email__icontains": who})
+        | Q(**{f"{prefix}__last_name__icontains": who})
+    )
+
+
+def _window(qs: QuerySet, column: str, since: datetime | None, until: datetime | None):
+    if since:
+        qs = qs.filter(**{f"{column}__gte": since})
+    if until:
+        qs = qs.filter(**{f"{column}__lt": until})
+    return qs
+
+
+def _history_rows(model, *, who, since, until, limit) -> list[AuditRow]:
+    history = get_history_model_for_model(model)
+    qs = _window(history.objects.select_related("history_user"), "history_date", since, until)
+    if who:
+        qs = qs.filter(_user_filter("history_user", who))
+    rows = []
+    for record in qs.order_by("-history_date", "-history_id")[:limit]:
+        changes = []
+        if record.history_type == "~" and isinstance(record, HistoricalChanges):
+            previous = record.prev_record
+            if previous is not None:
+                delta = record.diff_against(previous)
+                changes = [
+                    f"{c.field}: {c.old!r} → {c.new!r}"
+                    for c in delta.changes
+                    if c.field not in _NOISE
+                ]
+        rows.append(
+            AuditRow(
+                at=record.history_date,
+                who=_who(record.history_user),
+                what=str(model._meta.verbose_name).capitalize(),
+                record=str(record.instance) if record.history_type != "-" else f"#{record.id}",
+                action=ACTIONS.get(record.history_type, record.history_type),
+                changes=changes,
+                reason=record.history_change_reason or "",
+            )
+        )
+    return rows
+
+
+def _transition_rows(*, who, since, until, limit) -> list[AuditRow]:
+    qs = _window(StateLog.objects.select_related("by", "content_type"), "timestamp", since, until)
+    if who:
+        qs = qs.filter(_user_filter("by", who))
+    return [
+        AuditRow(
+            at=log.timestamp,
+            who=_who(log.by),
+            what=str(log.content_type.name).capitalize(),
+            record=str(log.content_object) if log.content_object else f"#{log.object_id}",
+            action=f"{log.transition}: {log.source_state} → {log.state}",
+            reason=log.description or "",
+        )
+        for log in qs.order_by("-timestamp", "-id")[:limit]
+    ]
+
+
+def _ledger_rows(*, who, since, until, limit) -> list[AuditRow]:
+    qs = LedgerEntry.objects.filter(acting_user__isnull=False)
+    qs = _window(qs.select_related("acting_user", "budget"), "created_at", since, until)
+    if who:
+        qs = qs.filter(_user_filter("acting_user", who))
+    return [
+        AuditRow(
+            at=entry.created_at,
+            who=_who(entry.acting_user),
+            what="Ledger entry",
+            record=str(entry.budget),
+            action=f"posted {entry.get_kind_display().lower()} {entry.amount_display}",
+            reason=entry.memo,
+        )
+        for entry in qs.order_by("-created_at", "-id")[:limit]
+    ]
+
+
+def audit_trail(
+    *,
+    what: str = "",
+    who: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[AuditRow]:
+    """The newest `limit` rows after `offset`, newest first. `what` is a model label
+    ("budgets.budget"), "transitions" or "ledger"; empty means everything."""
+    need = offset + limit
+    rows: list[AuditRow] = []
+    for model in audited_models():
+        if what in ("", model._meta.label_lower):
+            rows += _history_rows(model, who=who, since=since, until=until, limit=need)
+    if what in ("", "transitions"):
+        rows += _transition_rows(who=who, since=since, until=until, limit=need)
+    if what in ("", "ledger"):
+        rows += _ledger_rows(who=who, since=since, until=until, limit=need)
+    rows.sort(key=lambda row: row.at, reverse=True)
+    return rows[offset:need]

@@ -1,0 +1,83 @@
+from datetime import datetime, time
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from audit.selectors import audit_trail, audited_models
+from people.roles import FINANCE
+
+PAGE = 100
+
+
+def can_audit(user) -> bool:
+    return user.is_superuser or user.groups.filter(name=FINANCE).exists()
+
+
+class AuditFilter(forms.Form):
+    what = forms.ChoiceField(required=False, label="Record")
+    who = forms.CharField(required=False, max_length=100, label="Changed by")
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+    page = forms.IntegerField(required=False, min_value=1, max_value=1000, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["what"].choices = [
+            ("", "Everything"),
+            ("ledger", "Ledger entries posted by people"),
+            ("transitions", "State changes (requests, offers, runs)"),
+        ] + [
+            (m._meta.label_lower, str(m._meta.verbose_name).capitalize()) for m in audited_models()
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise forms.ValidationError("The start date is after the end date.")
+        return data
+
+
+def _day_start(day) -> datetime | None:
+    if day is None:
+        return None
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+@login_required
+def trail(request: HttpRequest) -> HttpResponse:
+    """Finance's page of who changed what (superusers too); everyone else gets a 403."""
+    if not can_audit(request.user):
+        raise PermissionDenied("The audit trail is for finance.")
+    form = AuditFilter(request.GET or None)
+    rows, page = [], 1
+    if form.is_bound and not form.is_valid():
+        pass  # the form shows its errors; no rows
+    else:
+        data = form.cleaned_data if form.is_bound else {}
+        page = data.get("page") or 1
+        until = data.get("until")
+        rows = audit_trail(
+            what=data.get("what") or "",
+            who=data.get("who") or "",
+            since=_day_start(data.get("since")),
+            until=_day_start(until + timezone.timedelta(days=1)) if until else None,
+            limit=PAGE + 1,
+            offset=(page - 1) * PAGE,
+        )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "audit/trail.html",
+        {
+            "form": form,
+            "rows": rows[:PAGE],
+            "page": page,
+            "has_next": len(rows) > PAGE,
+            "query": query.urlencode(),
+        },
+    )

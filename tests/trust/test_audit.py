@@ -1,0 +1,59 @@
+"""Finance's audit trail: who changed what, across the models, state changes and the ledger."""
+
+import pytest
+
+from budgets.services import budget_allocate, budget_create
+from tests.factories import EmployeeFactory, UserFactory, finance_user, hr_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def changed_world():
+    hr = hr_user(first_name="Harriet", last_name="Resources")
+    employee = EmployeeFactory()
+    employee.level_id = employee.level_id  # a save with a known user in the history
+    employee._history_user = hr
+    employee.pilot_cohort = True
+    employee.save()
+    budget, _ = budget_create(fiscal_year=2026, employee=employee, acting_user=hr)
+    budget_allocate(budget=budget, amount_micros=7_500_000_000, acting_user=hr, memo="FY26")
+    return hr, employee
+
+
+def test_finance_sees_who_changed_what(client, changed_world):
+    hr, employee = changed_world
+    client.force_login(finance_user())
+
+    page = client.get("/audit/").content.decode()
+
+    assert "Harriet Resources" in page
+    assert "pilot_cohort: False → True" in page
+    assert "posted allocation $7,500.00" in page
+    assert str(employee) in page
+
+
+def test_filters_narrow_the_trail(client, changed_world):
+    client.force_login(finance_user())
+
+    only_ledger = client.get("/audit/", {"what": "ledger"}).content.decode()
+    nobody = client.get("/audit/", {"who": "no-such-person"}).content.decode()
+    backwards = client.get("/audit/", {"since": "2026-02-01", "until": "2026-01-01"})
+
+    assert "posted allocation" in only_ledger and "pilot_cohort" not in only_ledger
+    assert "Nothing matches." in nobody
+    assert "The start date is after the end date." in backwards.content.decode()
+
+
+@pytest.mark.parametrize("make_user", [hr_user, lambda: EmployeeFactory().user, UserFactory])
+def test_audit_trail_is_finance_only(client, make_user):
+    client.force_login(make_user())
+
+    assert client.get("/audit/").status_code == 403
+
+
+def test_anonymous_is_sent_to_sign_in(client):
+    response = client.get("/audit/")
+
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
