@@ -58,6 +58,11 @@ def _window_spend(budget_ids: list[int], today: date) -> dict[int, Micros]:
 BURN_WINDOW_DAYS = 30
 
 
+# Beyond this the projected run-out date is "not in any foreseeable future" (and past 9999 it
+# would not even be a date).
+PROJECTION_HORIZON_DAYS = 100 * 365
+
+
 @dataclass(frozen=True)
 class Burn:
     burn_rate_micros_per_day: Micros
@@ -85,7 +90,10 @@ def _burn(budget: Budget, spent_in_window: Micros, today: date | None = None) ->
         return Burn(rate, None)
     if remaining <= 0:
         return Burn(rate, today)
-    return Burn(rate, today + timedelta(days=remaining // rate))
+    days = remaining // rate
+    if days > PROJECTION_HORIZON_DAYS:  # a trickle against a large budget: no date worth giving
+        return Burn(rate, None)
+    return Burn(rate, today + timedelta(days=days))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,45 @@
+"""Defects the attacks of issue 8 found, each pinned by the smallest test that shows it."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from budgets.services import budget_allocate, budget_create
+from budgets.usage import usage_ingest
+from people.selectors import current_fiscal_year
+from tests.factories import EmployeeFactory, api_key
+
+pytestmark = pytest.mark.django_db
+
+
+def test_balance_of_a_budget_spent_by_a_trickle_has_no_run_out_date_instead_of_a_500(client):
+    """Found by the load test: 30 micro-dollars of spend in a month against a $10,000 budget put the
+    projected run-out date past the year 9999 (OverflowError, a 500 on the balance API)."""
+    engineer = EmployeeFactory(user__email="eng@example.com")
+    budget, _ = budget_create(fiscal_year=current_fiscal_year(), employee=engineer)
+    budget_allocate(budget=budget, amount_micros=10_000_000_000, acting_user=None)
+    usage_ingest(
+        events=[
+            {
+                "id": "trickle",
+                "employee": "eng@example.com",
+                "model": "m",
+                "input_tokens": 1,
+                "output_tokens": 0,
+                "cost_usd": "0.000030",
+                "occurred_at": (timezone.now() - timedelta(hours=1)).isoformat(),
+            }
+        ],
+        source="t",
+    )
+
+    response = client.get(
+        "/api/v1/employees/eng@example.com/balance/",
+        headers={"Authorization": f"Api-Key {api_key('read_balances')}"},
+    )
+
+    assert response.status_code == 200, response.content
+    personal = json.loads(response.content)["budgets"][0]
+    assert personal["projected_exhaustion_date"] is None
