@@ -28,7 +28,7 @@ from common.fiscal import Period
 from people.models import Department, Employee, Level, Project, Team
 from people.roles import ENGINEERS, FINANCE, HR, MANAGERS
 
-DEMO_PASSWORD = "demo"  # noqa: S105 - the documented demo sign-in, made only in demo settings
+DEMO_PASSWORD = "demo"  # nosec B105  # noqa: S105 - the documented demo sign-in, made only in demo settings
 DEMO_SOURCE = "seed"
 DEMO_EMPLOYEE_SIGN_INS = {"manager@example.com", "engineer@example.com"}
 MICROS = 1_000_000
@@ -136,7 +136,7 @@ def demo_build(
     *, seed: int, employees: int, events_per_employee: int, today: date, period: Period
 ) -> DemoData:
     """All demo rows, from the seed alone: the same arguments always give the same data."""
-    rng = random.Random(seed)  # noqa: S311 - demo data, reproducible on purpose
+    rng = random.Random(seed)  # nosec B311  # noqa: S311 - demo data, reproducible on purpose
     teams = [(dept, team) for dept, names in DEPARTMENTS.items() for team in names]
     level_names = list(LEVEL_SHARES)
     level_cumulative = list(accumulate(LEVEL_SHARES.values()))
@@ -362,7 +362,7 @@ def _insert(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> Non
                 for row in rows:
                     copy.write_row(row)
             return
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('%s' for _ in columns)})"  # noqa: S608,E501
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('%s' for _ in columns)})"  # nosec B608  # noqa: S608,E501
         batch = []
         for row in rows:
             batch.append(row)
@@ -385,7 +385,7 @@ def _reset_sequences(*models) -> None:
         for model in models:
             table = model._meta.db_table
             cursor.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # nosec B608  # noqa: S608
                 f"COALESCE((SELECT MAX(id) FROM {table}), 1))"
             )
 
