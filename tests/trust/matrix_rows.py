@@ -1,0 +1,296 @@
+"""The rows of the permission matrix (see tests/trust/matrix.py), and the world they run in."""
+
+from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from approvals.models import ApprovalRequest, RequestKind, RequestState
+from approvals.services import request_submit
+from budgets.models import Budget, Enforcement, LedgerEntry, Reservation, UsageEvent
+from budgets.services import budget_allocate, budget_create
+from people.models import Employee
+from people.roles import FINANCE, HR, MANAGERS, ROLE_PERMISSIONS
+from people.selectors import current_fiscal_year
+from tests.factories import EmployeeFactory, TeamFactory, UserFactory, api_key, price
+from tests.trust.matrix import ROLES, Row, admin_page, api, cells, web
+
+
+def build_world() -> dict:
+    """Two teams under one skip-level manager, a request in review, staff, and three keys."""
+    year = current_fiscal_year()
+    skip = EmployeeFactory(user__email="skip@example.com")
+    team = TeamFactory(name="Payments")
+    other_team = TeamFactory(name="Search")
+    manager = EmployeeFactory(user__email="manager@example.com", team=team, manager=skip)
+    engineer = EmployeeFactory(user__email="eng@example.com", team=team, manager=manager)
+    other_manager = EmployeeFactory(user__email="other@example.com", team=other_team, manager=skip)
+    EmployeeFactory(user__email="theirs@example.com", team=other_team, manager=other_manager)
+    newcomer = EmployeeFactory(user__email="new@example.com", team=team, manager=manager)
+    for person in (skip, manager, other_manager):
+        person.user.groups.add(Group.objects.get(name=MANAGERS))
+    for person in Employee.objects.exclude(pk=newcomer.pk):
+        budget, _ = budget_create(
+            fiscal_year=year, employee=person, enforcement=Enforcement.HARD_OVERDRAFT
+        )
+        budget_allocate(budget=budget, amount_micros=5_000_000_000, acting_user=None)
+    hr = UserFactory(username="hr@example.com", is_staff=True)
+    hr.groups.add(Group.objects.get(name=HR))
+    finance = UserFactory(username="finance@example.com", is_staff=True)
+    finance.groups.add(Group.objects.get(name=FINANCE))
+    superuser = UserFactory(username="root@example.com", is_staff=True, is_superuser=True)
+    request = request_submit(
+        kind=RequestKind.INCREASE,
+        requester=engineer.user,
+        employee=engineer,
+        amount_micros=1_000_000_000,
+        reason="Agent-heavy migration this quarter",
+    )
+    return {
+        "users": {
+            "engineer": engineer.user,
+            "manager": manager.user,
+            "skip_level": skip.user,
+            "other_manager": other_manager.user,
+            "hr": hr,
+            "finance": finance,
+            "superuser": superuser,
+        },
+        "keys": {
+            "key_ingest": api_key("ingest", source="matrix-ingest"),
+            "key_authorize": api_key("authorize", source="matrix-authorize"),
+            "key_read": api_key("read_balances", source="matrix-read"),
+        },
+        "engineer": engineer,
+        "newcomer": newcomer,
+        "request": request,
+        "price": price("gpt-matrix"),
+        "entry": LedgerEntry.objects.filter(budget__employee=engineer).first(),
+        "budget": Budget.objects.get(employee=engineer),
+    }
+
+
+def _event(world):
+    return {
+        "events": [
+            {
+                "id": "matrix-1",
+                "employee": "eng@example.com",
+                "model": "gpt-matrix",
+                "input_tokens": 1000,
+                "output_tokens": 100,
+                "occurred_at": timezone.now().isoformat(),
+            }
+        ]
+    }
+
+
+def _request_state(world) -> str:
+    return ApprovalRequest.objects.get(pk=world["request"].pk).state
+
+
+# -- admin sections, one row per registered model, from the same role table the groups use ------
+
+
+# Admin list pages that answer with a redirect rather than a list, and why.
+ADMIN_REDIRECTS = {"people.companysettings": "one row: the list redirects to it"}
+
+
+def _admin_rows() -> list[Row]:
+    rows = []
+    for model in sorted(admin.site._registry, key=lambda m: m._meta.label_lower):
+        label = model._meta.label_lower
+        allowed = {}
+        for role, group in (("hr", HR), ("finance", FINANCE)):
+            if set(ROLE_PERMISSIONS[group].get(label, ())) & {"view", "change"}:
+                allowed[role] = 302 if label in ADMIN_REDIRECTS else 200
+        if label in ADMIN_REDIRECTS:
+            allowed["superuser"] = 302
+        app, name = label.split(".")
+        rows.append(
+            Row(
+                "Admin sections (list pages)",
+                f"/admin/{app}/{name}/",
+                "GET",
+                lambda w, app=app, name=name: f"/admin/{app}/{name}/",
+                admin_page(**allowed),
+                notes=ADMIN_REDIRECTS.get(label, ""),
+            )
+        )
+    return rows
+
+
+WEB = "Web pages"
+API = "API"
+ACTIONS = "Actions (writes)"
+ADMIN_ACTIONS = "Admin pages and actions"
+
+ROWS: list[Row] = [
+    Row(WEB, "/ (my budget)", "GET", lambda w: "/", web(200)),
+    Row(
+        WEB,
+        "/team/",
+        "GET",
+        lambda w: "/team/",
+        web(200, engineer=403, hr=403, finance=403, superuser=403),
+        notes="managers only; staff without reports 403",
+    ),
+    Row(
+        WEB,
+        "/team/<engineer>/",
+        "GET",
+        lambda w: f"/team/{w['engineer'].pk}/",
+        web(200, engineer=302, other_manager=403),
+        notes="own page redirects to /",
+    ),
+    Row(WEB, "/requests/", "GET", lambda w: "/requests/", web(200)),
+    Row(
+        WEB,
+        "/requests/<id>/",
+        "GET",
+        lambda w: f"/requests/{w['request'].pk}/",
+        web(200, other_manager=404),
+        notes="another team's request is 404",
+    ),
+    Row(WEB, "/approvals/", "GET", lambda w: "/approvals/", web(200)),
+    Row(
+        WEB,
+        "/audit/",
+        "GET",
+        lambda w: "/audit/",
+        web(403, finance=200, superuser=200),
+    ),
+    Row(WEB, "/healthz", "GET", lambda w: "/healthz", cells(200)),
+    Row(WEB, "/api/v1/docs/", "GET", lambda w: "/api/v1/docs/", cells(200)),
+    Row(WEB, "/api/v1/schema/", "GET", lambda w: "/api/v1/schema/", cells(200)),
+    Row(
+        API,
+        "/api/v1/usage/",
+        "POST",
+        lambda w: "/api/v1/usage/",
+        api(
+            key_ingest=200,
+            **dict.fromkeys(
+                [
+                    "engineer",
+                    "manager",
+                    "skip_level",
+                    "other_manager",
+                    "hr",
+                    "finance",
+                    "superuser",
+                ],
+                401,
+            ),
+        ),
+        data=_event,
+        json=True,
+        effect=lambda w: UsageEvent.objects.filter(event_id="matrix-1").exists(),
+        notes="keys only; a session is not enough",
+    ),
+    Row(
+        API,
+        "/api/v1/authorize/",
+        "POST",
+        lambda w: "/api/v1/authorize/",
+        api(
+            key_authorize=200,
+            **dict.fromkeys(
+                [
+                    "engineer",
+                    "manager",
+                    "skip_level",
+                    "other_manager",
+                    "hr",
+                    "finance",
+                    "superuser",
+                ],
+                401,
+            ),
+        ),
+        data=lambda w: {"employee": "eng@example.com", "estimated_cost_usd": "1", "reserve": True},
+        json=True,
+        effect=lambda w: Reservation.objects.exists(),
+    ),
+    Row(
+        API,
+        "/api/v1/employees/<engineer>/balance/",
+        "GET",
+        lambda w: "/api/v1/employees/eng@example.com/balance/",
+        api(
+            key_read=200,
+            engineer=200,
+            manager=200,
+            skip_level=200,
+            other_manager=404,
+            hr=200,
+            finance=200,
+            superuser=200,
+        ),
+        notes="another team's manager 404",
+    ),
+    Row(
+        ACTIONS,
+        "/requests/<id>/decide/ (approve)",
+        "POST",
+        lambda w: f"/requests/{w['request'].pk}/decide/",
+        web(
+            302, other_manager=404, engineer=404, skip_level=404, hr=404, finance=404, superuser=404
+        ),
+        data=lambda w: {"decision": "approve", "comment": "ok"},
+        effect=lambda w: _request_state(w) == RequestState.APPROVED,
+        notes="only the approver; the requester never",
+        extra={"effect_roles": {"manager"}},
+    ),
+    Row(
+        ACTIONS,
+        "/requests/<id>/withdraw/",
+        "POST",
+        lambda w: f"/requests/{w['request'].pk}/withdraw/",
+        web(302, other_manager=404),
+        effect=lambda w: _request_state(w) == RequestState.WITHDRAWN,
+        notes="only the requester withdraws",
+        extra={"effect_roles": {"engineer"}},
+    ),
+    Row(
+        ADMIN_ACTIONS,
+        "/admin/ (index)",
+        "GET",
+        lambda w: "/admin/",
+        admin_page(hr=200, finance=200),
+    ),
+    Row(
+        ADMIN_ACTIONS,
+        "/admin/budgets/tokenprice/<id>/correct/ (price correction)",
+        "GET",
+        lambda w: f"/admin/budgets/tokenprice/{w['price'].pk}/correct/",
+        admin_page(finance=200),
+    ),
+    Row(
+        ADMIN_ACTIONS,
+        "/admin/budgets/ledgerentry/<id>/delete/",
+        "POST",
+        lambda w: f"/admin/budgets/ledgerentry/{w['entry'].pk}/delete/",
+        admin_page(superuser=403),
+        data=lambda w: {"post": "yes"},
+        effect=lambda w: not LedgerEntry.objects.filter(pk=w["entry"].pk).exists(),
+        notes="nobody, superusers included",
+        extra={"effect_roles": set()},
+    ),
+    Row(
+        ADMIN_ACTIONS,
+        "/admin/people/employee/ action: allocate from level",
+        "POST",
+        lambda w: "/admin/people/employee/",
+        admin_page(hr=302, finance=302, superuser=302),
+        data=lambda w: {
+            "action": "allocate_from_level",
+            "_selected_action": [w["newcomer"].pk],
+        },
+        effect=lambda w: Budget.objects.filter(employee=w["newcomer"]).exists(),
+        notes="whoever may post ledger entries: HR, finance, superusers",
+        extra={"effect_roles": {"hr", "finance", "superuser"}},
+    ),
+    *_admin_rows(),
+]
+
+assert all(set(row.expect) == set(ROLES) for row in ROWS)
