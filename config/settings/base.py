@@ -244,6 +244,8 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # django-axes announces itself at every start; its lockouts are warnings and still show.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # Where people reach the web app (links in emails).

@@ -23,3 +23,8 @@ SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 ALLOT_DEMO_ENABLED = False
+
+# Behind the TLS proxy the client's address is in X-Forwarded-For; the sign-in lockout counts
+# failures per username and that address, so it must read the hop the proxy appended.
+AXES_IPWARE_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1)
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
