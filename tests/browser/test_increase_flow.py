@@ -2,47 +2,14 @@
 and the engineer's dashboard shows the new allocation. Debian's chromium, driven by Playwright;
 no browser is ever downloaded."""
 
-import os
-import shutil
-
 import pytest
 
 from budgets.services import budget_allocate, budget_create
 from people.selectors import current_fiscal_year
+from tests.browser.conftest import needs_chromium, sign_in
 from tests.factories import EmployeeFactory
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (.ci/run adds it)"
-    ),
-]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright runs an event loop in this thread; the test's own ORM calls are synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-
-
-def sign_in(browser, live_server, email):
-    page = browser.new_context().new_page()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", email)
-    page.fill("#id_password", "pw")
-    page.click("button:has-text('Sign in')")
-    page.wait_for_url(f"{live_server.url}/")
-    return page
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), needs_chromium]
 
 
 def test_an_increase_is_asked_approved_and_shown(browser, live_server):
