@@ -1,0 +1,558 @@
+"""HR's offer desk: offers with their package, bands, rounds side by side, approval steps,
+letters (HTML preview, stored PDFs) and one action per lifecycle step. Every action calls the
+service in compensation.services; a refused move shows its reason as a message."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.contenttypes.admin import GenericTabularInline
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from simple_history.admin import SimpleHistoryAdmin
+
+from approvals.models import ApprovalRequest
+from common.admin import ReadOnlyAdmin
+from common.errors import AllotError
+from common.money import format_usd
+from compensation import letters, services
+from compensation.calculations import TradeError
+from compensation.models import (
+    Candidate,
+    CompensationPolicy,
+    LevelBand,
+    Offer,
+    OfferLetter,
+    OfferLetterTemplate,
+    OfferRound,
+)
+from compensation.selectors import round_changes, rounds_compared
+
+
+@admin.register(LevelBand)
+class LevelBandAdmin(SimpleHistoryAdmin):
+    list_display = ["level", "salary_band", "token_band"]
+    list_select_related = ["level"]
+    ordering = ["level__rank"]
+
+    @admin.display(description="Base salary (min / target / max)")
+    def salary_band(self, band: LevelBand) -> str:
+        return " / ".join(
+            format_usd(v)
+            for v in (
+                band.base_salary_min_micros,
+                band.base_salary_target_micros,
+                band.base_salary_max_micros,
+            )
+        )
+
+    @admin.display(description="Token budget (min / target / max)")
+    def token_band(self, band: LevelBand) -> str:
+        return " / ".join(
+            format_usd(v)
+            for v in (
+                band.token_budget_min_micros,
+                band.token_budget_target_micros,
+                band.token_budget_max_micros,
+            )
+        )
+
+
+@admin.register(CompensationPolicy)
+class CompensationPolicyAdmin(SimpleHistoryAdmin):
+    list_display = ["__str__", "stock_to_token_rate", "token_to_stock_rate", "max_trade_percent"]
+
+    def has_add_permission(self, request) -> bool:
+        return not CompensationPolicy.objects.exists() and super().has_add_permission(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(OfferLetterTemplate)
+class OfferLetterTemplateAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "is_default"]
+
+
+class OfferOfCandidateInline(admin.TabularInline):
+    model = Offer
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["position_title", "level", "team", "state", "start_date"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Candidate)
+class CandidateAdmin(SimpleHistoryAdmin):
+    list_display = ["full_name", "email", "created_at"]
+    search_fields = ["first_name", "last_name", "email"]
+    inlines = [OfferOfCandidateInline]
+
+
+class RoundInline(admin.TabularInline):
+    model = OfferRound
+    extra = 0
+    can_delete = False
+    fields = [
+        "number",
+        "candidate_ask",
+        "changes",
+        "reason",
+        "outside_bands",
+        "submitted_by",
+        "decided_by",
+        "decided_at",
+        "approval",
+        "letter",
+    ]
+    readonly_fields = fields
+    verbose_name_plural = "negotiation rounds"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="What changed")
+    def changes(self, round_: OfferRound):
+        lines = round_changes(round_.offer, round_.number)
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines)) or "–"
+
+    @admin.display(description="Outside bands by")
+    def outside_bands(self, round_: OfferRound) -> str:
+        return format_usd(round_.outside_bands_micros) if round_.package else "–"
+
+    @admin.display(description="Approval")
+    def approval(self, round_: OfferRound):
+        request = round_.approval_request
+        if request is None:
+            return "–"
+        url = reverse("admin:approvals_approvalrequest_change", args=[request.pk])
+        return format_html('<a href="{}">#{} {}</a>', url, request.pk, request.get_state_display())
+
+    @admin.display(description="Sent letter")
+    def letter(self, round_: OfferRound):
+        if round_.sent_letter_id is None:
+            return "–"
+        url = reverse("compensation:letter-pdf", args=[round_.sent_letter_id])
+        return format_html('<a href="{}">PDF</a>', url)
+
+
+class ApprovalInline(GenericTabularInline):
+    model = ApprovalRequest
+    ct_field = "subject_type"
+    ct_fk_field = "subject_id"
+    extra = 0
+    can_delete = False
+    fields = ["link", "state", "amount", "created_at", "steps_taken"]
+    readonly_fields = fields
+    verbose_name = "approval request"
+    verbose_name_plural = "approval requests and their steps"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return True
+
+    @admin.display(description="Request")
+    def link(self, approval: ApprovalRequest):
+        url = reverse("admin:approvals_approvalrequest_change", args=[approval.pk])
+        return format_html('<a href="{}">#{}</a>', url, approval.pk)
+
+    @admin.display(description="Package value")
+    def amount(self, approval: ApprovalRequest) -> str:
+        return format_usd(approval.amount_micros)
+
+    @admin.display(description="Steps")
+    def steps_taken(self, approval: ApprovalRequest):
+        rows = [
+            (
+                step.index + 1,
+                step.get_role_display(),
+                str(step.approver or "anyone in the group"),
+                step.get_state_display(),
+                step.decision_label,
+                step.comment,
+            )
+            for step in approval.steps.select_related("approver", "decided_by", "on_behalf_of")
+        ]
+        return format_html_join(mark_safe("<br>"), "{}. {} – {}: {} {} {}", rows) or "–"
+
+
+class LetterInline(admin.TabularInline):
+    model = OfferLetter
+    extra = 0
+    can_delete = False
+    fields = ["round_number", "created_at", "created_by", "template", "sha256", "download"]
+    readonly_fields = fields
+    verbose_name_plural = "offer letters (kept as generated)"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="PDF")
+    def download(self, letter: OfferLetter):
+        url = reverse("compensation:letter-pdf", args=[letter.pk])
+        return format_html('<a href="{}">{}</a>', url, letter.filename)
+
+
+class ReasonForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 80}), required=False)
+
+
+PACKAGE_FIELDSETS = [
+    (
+        None,
+        {
+            "fields": [
+                "candidate",
+                "position_title",
+                "level",
+                "team",
+                "hiring_manager",
+                "start_date",
+            ]
+        },
+    ),
+    (
+        "Package",
+        {
+            "fields": [
+                "base_salary_micros",
+                ("stock_option_count", "stock_strike_price_micros", "stock_annual_value_micros"),
+                "sign_on_bonus_micros",
+                ("health_plan", "health_plan_cost_micros"),
+                "match_401k_percent",
+                "remote_policy",
+                "professional_development_micros",
+            ]
+        },
+    ),
+    (
+        "Token budget",
+        {
+            "fields": [
+                "token_budget_micros",
+                ("allocation_basis", "allocation_project"),
+                ("trade_direction", "trade_amount_micros"),
+            ],
+            "description": "The annual token budget starts at the level band's target. A "
+            "candidate may trade stock value for token budget (or back) at the policy's rate.",
+        },
+    ),
+    (
+        "Summary",
+        {"fields": ["state", "round_number", "response_deadline", "summary", "bands"]},
+    ),
+    ("Negotiation rounds side by side", {"fields": ["rounds_side_by_side"]}),
+    ("Letter", {"fields": ["letter_links"]}),
+    ("Transitions", {"fields": ["transition_log"], "classes": ["collapse"]}),
+]
+PACKAGE_FIELD_NAMES = [
+    name
+    for _, options in PACKAGE_FIELDSETS[:3]
+    for entry in options["fields"]
+    for name in (entry if isinstance(entry, tuple) else (entry,))
+]
+
+
+class OfferForm(forms.ModelForm):
+    class Meta:
+        model = Offer
+        fields = [*PACKAGE_FIELD_NAMES, "response_deadline"]
+
+    def clean(self):
+        data = super().clean()
+        offer = self.instance
+        for name, value in data.items():
+            setattr(offer, name, value)
+        if offer.level_id and offer.trade_direction:
+            try:
+                offer.trade  # noqa: B018 - checks the trade against the policy
+            except TradeError as exc:
+                self.add_error("trade_amount_micros", str(exc))
+        return data
+
+
+COMPUTED = ["state", "round_number", "summary", "bands", "rounds_side_by_side", "letter_links"]
+
+
+@admin.register(Offer)
+class OfferAdmin(SimpleHistoryAdmin):
+    form = OfferForm
+    fieldsets = PACKAGE_FIELDSETS
+    list_display = [
+        "id",
+        "candidate",
+        "position_title",
+        "level",
+        "team",
+        "state",
+        "total_value",
+        "token_budget",
+        "start_date",
+        "response_deadline",
+    ]
+    list_filter = ["state", "team", "level"]
+    list_select_related = ["candidate", "level", "team"]
+    search_fields = [
+        "candidate__first_name",
+        "candidate__last_name",
+        "candidate__email",
+        "position_title",
+    ]
+    autocomplete_fields = ["candidate"]
+    inlines = [RoundInline, ApprovalInline, LetterInline]
+    actions = [
+        "submit_for_approval",
+        "generate_letter",
+        "mark_sent",
+        "record_counter_offer",
+        "mark_accepted",
+        "mark_declined",
+        "withdraw",
+        "back_to_draft",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = [*COMPUTED, "transition_log"]
+        if obj is not None and not obj.is_editable:
+            return [*fixed, *PACKAGE_FIELD_NAMES, "response_deadline"]
+        return fixed
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # withdraw instead: the history stays
+
+    def save_model(self, request, obj, form, change) -> None:
+        services.offer_save(offer=obj, acting_user=request.user)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/letter-preview/",
+                self.admin_site.admin_view(self.letter_preview),
+                name="compensation_offer_letter_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    def letter_preview(self, request: HttpRequest, pk: int) -> HttpResponse:
+        offer = get_object_or_404(Offer, pk=pk)
+        if not self.has_view_permission(request, offer):
+            return HttpResponse(status=403)
+        return HttpResponse(letters.letter_html(offer))
+
+    # Columns and read-only blocks.
+    @admin.display(description="Total annual value")
+    def total_value(self, offer: Offer) -> str:
+        return offer.total_annual_value_display
+
+    @admin.display(description="Token budget")
+    def token_budget(self, offer: Offer) -> str:
+        return offer.token_budget_display
+
+    @admin.display(description="Package")
+    def summary(self, offer: Offer):
+        if not offer.pk:
+            return "Saved offers show their total here."
+        return mark_safe(  # noqa: S308 - rendered by a template with autoescape
+            render_to_string(
+                "admin/compensation/offer/_summary.html",
+                {"offer": offer, "lines": offer.lines(), "trade": offer.trade},
+            )
+        )
+
+    @admin.display(description="Bands")
+    def bands(self, offer: Offer):
+        if not offer.pk:
+            return "–"
+        checks = offer.band_checks()
+        if not checks:
+            return "This level has no band yet."
+        return format_html_join(
+            mark_safe("<br>"),
+            '<span style="color:{}">{}</span>',
+            (("#060" if c.within else "#b00", c.message) for c in checks),
+        )
+
+    @admin.display(description="Rounds")
+    def rounds_side_by_side(self, offer: Offer):
+        if not offer.pk:
+            return "–"
+        compared = rounds_compared(offer)
+        if not compared["rounds"]:
+            return "No round was submitted yet."
+        return mark_safe(  # noqa: S308 - rendered by a template with autoescape
+            render_to_string("admin/compensation/offer/_rounds.html", compared)
+        )
+
+    @admin.display(description="Letter")
+    def letter_links(self, offer: Offer):
+        if not offer.pk:
+            return "–"
+        preview = reverse("admin:compensation_offer_letter_preview", args=[offer.pk])
+        return format_html(
+            '<a href="{}" target="_blank">Preview the letter (HTML, current package)</a>', preview
+        )
+
+    @admin.display(description="State changes")
+    def transition_log(self, offer: Offer):
+        from django_fsm_log.models import StateLog
+
+        logs = StateLog.objects.for_(offer).select_related("by").order_by("timestamp")
+        rows = [
+            (
+                log.timestamp.strftime("%Y-%m-%d %H:%M"),
+                log.source_state,
+                log.state,
+                str(log.by or "system"),
+                log.description or "",
+            )
+            for log in logs
+        ]
+        return format_html_join(mark_safe("<br>"), "{}: {} → {} by {} {}", rows) or "–"
+
+    # Actions.
+    def _each(self, request, queryset, verb: str, call) -> None:
+        done = 0
+        for offer in queryset:
+            try:
+                call(offer)
+                done += 1
+            except AllotError as exc:
+                self.message_user(request, f"Offer #{offer.pk}: {exc.message}", messages.ERROR)
+        if done:
+            self.message_user(request, f"{done} offer(s) {verb}.", messages.SUCCESS)
+
+    def _with_text(self, request, queryset, *, action: str, title: str, label: str, call, verb):
+        """An action that needs a sentence (a reason, the candidate's ask): ask, then apply."""
+        if "apply" in request.POST:
+            form = ReasonForm(request.POST)
+            if form.is_valid():
+                text = form.cleaned_data["text"]
+                self._each(request, queryset, verb, lambda offer: call(offer, text))
+                return None
+        else:
+            form = ReasonForm()
+        form.fields["text"].label = label
+        return render(
+            request,
+            "admin/compensation/offer/action_text.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "offers": queryset,
+                "form": form,
+                "action": action,
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description="Submit for approval", permissions=["change"])
+    def submit_for_approval(self, request, queryset):
+        return self._with_text(
+            request,
+            queryset,
+            action="submit_for_approval",
+            title="Submit for approval",
+            label="Why this package (required from the second round on)",
+            verb="submitted for approval",
+            call=lambda offer, text: services.offer_submit(
+                offer=offer, acting_user=request.user, reason=text
+            ),
+        )
+
+    @admin.action(description="Generate the letter (PDF)", permissions=["change"])
+    def generate_letter(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "with a letter",
+            lambda offer: services.letter_generate(offer=offer, acting_user=request.user),
+        )
+
+    @admin.action(description="Mark sent (stores the letter)", permissions=["change"])
+    def mark_sent(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "sent",
+            lambda offer: services.offer_send(offer=offer, acting_user=request.user),
+        )
+
+    @admin.action(description="Record a counter-offer (opens a new round)", permissions=["change"])
+    def record_counter_offer(self, request, queryset):
+        return self._with_text(
+            request,
+            queryset,
+            action="record_counter_offer",
+            title="Record a counter-offer",
+            label='What the candidate asked (e.g. "$200k base and $200k tokens instead of '
+            'options")',
+            verb="countered: change the package, then submit the new round",
+            call=lambda offer, text: services.offer_counter_record(
+                offer=offer, acting_user=request.user, candidate_ask=text
+            ),
+        )
+
+    @admin.action(
+        description="Mark accepted (creates the employee and budget)", permissions=["change"]
+    )
+    def mark_accepted(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "accepted: employee and budget created",
+            lambda offer: services.offer_accept(offer=offer, acting_user=request.user),
+        )
+
+    @admin.action(description="Mark declined", permissions=["change"])
+    def mark_declined(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "declined",
+            lambda offer: services.offer_decline(offer=offer, acting_user=request.user),
+        )
+
+    @admin.action(description="Withdraw", permissions=["change"])
+    def withdraw(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "withdrawn",
+            lambda offer: services.offer_withdraw(offer=offer, acting_user=request.user),
+        )
+
+    @admin.action(description="Back to draft (after a refused approval)", permissions=["change"])
+    def back_to_draft(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "back in draft",
+            lambda offer: services.offer_reopen(offer=offer, acting_user=request.user),
+        )
+
+
+@admin.register(OfferLetter)
+class OfferLetterAdmin(ReadOnlyAdmin):
+    list_display = ["offer", "round_number", "created_at", "created_by", "download"]
+    list_select_related = ["offer__candidate", "created_by"]
+    search_fields = ["offer__candidate__last_name", "offer__candidate__email"]
+    exclude = ["pdf", "html"]
+
+    @admin.display(description="PDF")
+    def download(self, letter: OfferLetter):
+        url = reverse("compensation:letter-pdf", args=[letter.pk])
+        return format_html('<a href="{}">{}</a>', url, letter.filename)
