@@ -144,7 +144,7 @@ def trade_apply(
     cap = int(Decimal(source) * max_share_percent / 100)
     if given_micros > cap:
         raise TradeError(
-            f"At most {max_share_percent.normalize()}% of {label} ({format_usd(cap)}) may be "
+            f"At most {max_share_percent.normalize():f}% of {label} ({format_usd(cap)}) may be "
             f"traded, not {format_usd(given_micros)}."
         )
     received = convert_micros(given_micros, rate)
@@ -191,7 +191,7 @@ def package_lines(
             "match_401k",
             "401(k) match",
             match_401k_micros(base_salary_micros, match_401k_percent),
-            f"{match_401k_percent.normalize()}% of base salary",
+            f"{match_401k_percent.normalize():f}% of base salary",
         ),
         PackageLine(
             "professional_development",
