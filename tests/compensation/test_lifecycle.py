@@ -239,7 +239,9 @@ def test_expiry_by_the_beat_task(org, time_machine):
     with pytest.raises(AllotError, match="is expired"):
         offer_accept(offer=late, acting_user=org["hr"])
     # a day later the other one expires too; running twice changes nothing more
-    time_machine.move_to(datetime.combine(on_time.response_deadline, time(12), UTC) + timedelta(days=1))
+    time_machine.move_to(
+        datetime.combine(on_time.response_deadline, time(12), UTC) + timedelta(days=1)
+    )
     assert expire_task.delay().get() == 1
     assert expire_task.delay().get() == 0
 
