@@ -31,9 +31,11 @@ def org(db):
     }
 
 
-def make_offer(org, *, email="ada@example.com", level_name="senior", **package) -> Offer:
+def make_offer(
+    org, *, email="ada@example.com", name=("Ada", "Lovelace"), level_name="senior", **package
+) -> Offer:
     candidate, _ = Candidate.objects.get_or_create(
-        email=email, defaults={"first_name": "Ada", "last_name": "Lovelace"}
+        email=email, defaults={"first_name": name[0], "last_name": name[1]}
     )
     fields = {
         "position_title": "Senior Software Engineer",
