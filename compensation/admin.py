@@ -278,6 +278,7 @@ class OfferForm(forms.ModelForm):
         for name, value in data.items():
             setattr(offer, name, value)
         if offer.level_id and offer.trade_direction:
+            offer.trade_rate = None  # saving takes the policy's rate of today
             try:
                 offer.trade  # noqa: B018 - checks the trade against the policy
             except TradeError as exc:

@@ -107,7 +107,7 @@ def test_the_change_page_shows_package_bands_rounds_approvals_and_letters(client
         "$200k base",
         "approval requests and their steps",
         "approved by",
-        "offer-%d-round-1" % offer.pk,
+        f"offer-{offer.pk}-round-1",
         "Preview the letter",
     ):
         assert expected.lower() in body.lower(), expected
