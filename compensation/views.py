@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, render
 
 from compensation.models import OfferLetter
 from compensation.selectors import offers_visible_to, user_can_see_offer, user_is_hr
+from people.models import Employee
 
 
 @login_required
@@ -25,10 +26,15 @@ def letter_pdf(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def offer_list(request: HttpRequest) -> HttpResponse:
     offers = offers_visible_to(request.user)
-    if not user_is_hr(request.user) and not offers.exists():
+    is_manager = Employee.objects.filter(manager__user=request.user, is_active=True).exists()
+    if not user_is_hr(request.user) and not is_manager and not offers.exists():
         raise PermissionDenied("Offers are for HR and hiring managers.")
     return render(
         request,
         "compensation/offer_list.html",
-        {"offers": offers.prefetch_related("letters")[:200], "is_hr": user_is_hr(request.user)},
+        {
+            "offers": offers.prefetch_related("letters")[:200],
+            "is_hr": user_is_hr(request.user),
+            "has_reports": is_manager,
+        },
     )

@@ -66,7 +66,12 @@ def test_a_hiring_manager_sees_only_their_own_teams_offers(client, org, two_team
     page = client.get(reverse("compensation:offers"))
     assert [o.pk for o in page.context["offers"]] == [theirs.pk]
     assert client.get(letter_url(ours)).status_code == 404
+    # a manager with reports but no offers sees an empty list
+    client.force_login(org["director"].user)
+    page = client.get(reverse("compensation:offers"))
+    assert page.status_code == 200 and list(page.context["offers"]) == []
     # and a manager is not HR: the offers admin stays closed
+    client.force_login(org["manager"].user)
     assert client.get(reverse("admin:compensation_offer_changelist")).status_code == 302
 
 
