@@ -1,9 +1,12 @@
 """Acceptance: the user, the employee and the prorated budget in one transaction, once."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from threading import Barrier
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import close_old_connections, connection
 
 from budgets.models import Budget, EntryKind, LedgerEntry
 from budgets.services import employee_allocate_from_level
@@ -110,3 +113,34 @@ def test_a_failure_after_the_user_and_employee_are_made_rolls_everything_back(or
     assert get_user_model().objects.count() == users
     assert not get_user_model().objects.filter(email="ada@example.com").exists()
     assert Offer.objects.get(pk=offer.pk).state == OfferState.SENT
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs concurrent PostgreSQL sessions"
+)
+def test_two_people_accepting_at_once_make_one_employee(org):
+    # given a sent offer and two HR tabs clicking "mark accepted" at the same moment
+    offer = sent_offer(org)
+    barrier = Barrier(2)
+
+    def accept(_):
+        barrier.wait()
+        try:
+            return offer_accept(offer=offer, acting_user=org["hr"]).pk
+        except AllotError as error:
+            return error.message
+        finally:
+            close_old_connections()
+            connection.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(accept, [1, 2]))
+
+    # then one made the employee and the other was told it was already accepted
+    employee_ids = [o for o in outcomes if isinstance(o, int)]
+    assert len(employee_ids) == 1, outcomes
+    assert any("already accepted" in str(o) for o in outcomes)
+    assert Employee.objects.filter(user__email="ada@example.com").count() == 1
+    assert Budget.objects.filter(employee_id=employee_ids[0]).count() == 1
+    assert LedgerEntry.objects.filter(budget__employee_id=employee_ids[0]).count() == 1
