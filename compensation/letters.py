@@ -96,6 +96,7 @@ def letter_context(offer: Offer) -> dict:
             f"your start date: {format_usd(first.amount_micros)} for {first.days} of "
             f"{first.year_days} days."
         )
+    always = ("base_salary", "token_budget")  # the letter leaves out lines of $0
     lines = [
         {
             "key": line.key,
@@ -104,6 +105,7 @@ def letter_context(offer: Offer) -> dict:
             "note": line.note,
         }
         for line in offer.lines()
+        if line.amount_micros or line.key in always
     ]
     for line in lines:
         if line["key"] == "token_budget":
@@ -116,6 +118,7 @@ def letter_context(offer: Offer) -> dict:
         "lines": lines,
         "total": format_usd(offer.total_annual_value_micros),
         "strike_price": format_usd(offer.stock_strike_price_micros),
+        "stock_options": f"{offer.stock_option_count:,}",
         "token_budget": format_usd(token_budget),
         "token_budget_dollars": micros_to_dollars(token_budget),
         "tokens_at_reference_rate": _tokens(token_budget, rate),

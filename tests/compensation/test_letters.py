@@ -36,6 +36,8 @@ def test_the_letter_pdf_lists_the_name_base_salary_and_token_budget_in_dollars_a
     assert "$190,000.00" in text
     assert "$150,000.00" in text
     assert "1,500,000,000 tokens" in text
+    assert "4,000 options at a strike price of $12.50" in text
+    assert "401(k)" not in text  # a $0 line is left out of the letter
     # with the sentence on what the budget is for and the company's carryover policy
     assert "pays for AI tokens" in text
     assert "50% of your unused budget carries over" in text
