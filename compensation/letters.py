@@ -12,7 +12,7 @@ from django.utils.safestring import mark_safe
 from budgets.calculations import tokens_at_rate
 from common.money import format_usd, micros_to_dollars
 from compensation.calculations import TradeDirection, first_year_budget
-from compensation.models import Offer, OfferLetterTemplate
+from compensation.models import AllocationBasis, Offer, OfferLetterTemplate
 from people.models import CompanySettings
 from people.selectors import company_settings, company_today
 
@@ -110,7 +110,16 @@ def letter_context(offer: Offer) -> dict:
     for line in lines:
         if line["key"] == "token_budget":
             line["note"] = f"{_tokens(token_budget, rate)} tokens at the reference rate"
+    basis = {
+        AllocationBasis.SENIORITY: "It is set by your level's band.",
+        AllocationBasis.PROJECT: "It is set by your expected impact on the {} project.",
+        AllocationBasis.BOTH: "It is set by your level's band and your expected impact on the "
+        "{} project.",
+    }[offer.allocation_basis].format(
+        offer.allocation_project.name if offer.allocation_project_id else ""
+    )
     return {
+        "allocation_sentence": basis,
         "candidate": offer.candidate,
         "offer": offer,
         "hiring_manager": offer.hiring_manager.display_name,

@@ -455,7 +455,10 @@ class Offer(models.Model):
         if self.token_budget_micros is not None:
             return self.token_budget_micros
         band = LevelBand.objects.filter(level_id=self.level_id).first()
-        return band.token_budget_target_micros if band else 0
+        if band is not None:
+            return band.token_budget_target_micros
+        level = Level.objects.filter(pk=self.level_id).first()
+        return level.default_annual_budget_micros if level else 0
 
     @property
     def trade(self) -> calculations.Trade:
@@ -586,6 +589,7 @@ class OfferRound(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["offer", "number"]
@@ -602,9 +606,10 @@ class OfferLetterTemplate(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     body = models.TextField(
-        help_text="Django template. Variables: candidate, offer, lines, total, token_budget, "
-        "tokens_at_reference_rate, reference_rate, token_purpose, carryover_sentence, "
-        "company, response_deadline, today."
+        help_text="Django template. Variables: candidate, offer, hiring_manager, lines, total, "
+        "token_budget, tokens_at_reference_rate, reference_rate, token_purpose, "
+        "allocation_sentence, trade_sentence, carryover_sentence, first_year_sentence, "
+        "stock_options, strike_price, company, response_deadline, today."
     )
     is_default = models.BooleanField(default=False)
     history = HistoricalRecords()

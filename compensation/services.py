@@ -195,9 +195,9 @@ def offer_approved(request: ApprovalRequest, user: User) -> None:
         return
     _move(offer, "approve", by=user, description=f"approved through request #{request.pk}")
     offer.save()
-    OfferRound.objects.filter(offer=offer, number=offer.round_number).update(
-        decided_by=user, decided_at=timezone.now()
-    )
+    round_ = _current_round(offer)
+    round_.decided_by, round_.decided_at = user, timezone.now()
+    round_.save(update_fields=["decided_by", "decided_at"])
 
 
 def register() -> None:
@@ -372,6 +372,8 @@ def offer_accept(*, offer: Offer, acting_user: User) -> Employee:
         # The level allocation's key: the year's allocation is this one, never a second.
         idempotency_key=level_allocation_key(employee=employee, fiscal_year=first.fiscal_year),
     )
+    if offer.allocation_project_id:  # the budget is (also) for their impact on this project
+        offer.allocation_project.members.add(employee)
     offer.employee = employee
     offer.allocation_entry = entry
     offer.save()

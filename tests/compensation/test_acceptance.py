@@ -144,3 +144,12 @@ def test_two_people_accepting_at_once_make_one_employee(org):
     assert Employee.objects.filter(user__email="ada@example.com").count() == 1
     assert Budget.objects.filter(employee_id=employee_ids[0]).count() == 1
     assert LedgerEntry.objects.filter(budget__employee_id=employee_ids[0]).count() == 1
+
+
+def test_a_project_impact_budget_makes_the_hire_a_project_member(org):
+    from tests.factories import ProjectFactory
+
+    project = ProjectFactory(name="Search rewrite")
+    offer = sent_offer(org, allocation_basis="both", allocation_project=project)
+    employee = offer_accept(offer=offer, acting_user=org["hr"])
+    assert list(project.members.all()) == [employee]

@@ -111,3 +111,12 @@ def test_no_letter_for_a_closed_offer(org):
     offer_withdraw(offer=offer, acting_user=org["hr"])
     with pytest.raises(AllotError, match="closed"):
         letter_generate(offer=offer, acting_user=org["hr"])
+
+
+def test_the_letter_names_the_allocation_basis_and_project(org):
+    from tests.factories import ProjectFactory
+
+    project = ProjectFactory(name="Search rewrite")
+    offer = approved_offer(org, allocation_basis="project", allocation_project=project)
+    text = pdf_text(letter_generate(offer=offer, acting_user=org["hr"]))
+    assert "expected impact on the Search rewrite project" in text
