@@ -280,7 +280,7 @@ class OfferForm(forms.ModelForm):
         if offer.level_id and offer.trade_direction:
             offer.trade_rate = None  # saving takes the policy's rate of today
             try:
-                offer.trade  # noqa: B018 - checks the trade against the policy
+                offer.trade_checked()
             except TradeError as exc:
                 self.add_error("trade_amount_micros", str(exc))
         return data

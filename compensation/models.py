@@ -462,21 +462,35 @@ class Offer(models.Model):
 
     @property
     def trade(self) -> calculations.Trade:
+        """The trade as saved (checked against the policy then): no policy read once saved."""
+        return self.trade_checked(max_share_percent=Decimal("100"))
+
+    def trade_checked(self, *, max_share_percent: Decimal | None = None) -> calculations.Trade:
+        """The trade, checked against the policy's cap; raises TradeError when it breaks it.
+        Without a saved rate the policy's rate of today applies."""
         rate = self.trade_rate
-        if rate is None:
-            current = policy()
+        rules = None
+        if self.trade_direction and (rate is None or max_share_percent is None):
+            rules = policy()
+        if self.trade_direction and rate is None:
             rate = (
-                current.stock_to_token_rate
+                rules.stock_to_token_rate
                 if self.trade_direction == TradeDirection.STOCK_TO_TOKENS
-                else current.token_to_stock_rate
+                else rules.token_to_stock_rate
             )
         return calculations.trade_apply(
             stock_value_micros=self.stock_annual_value_micros,
             token_budget_micros=self.token_budget_offered_micros,
             direction=self.trade_direction,
             given_micros=self.trade_amount_micros,
-            rate=rate,
-            max_share_percent=policy().max_trade_percent,
+            rate=rate if rate is not None else Decimal("1"),
+            max_share_percent=(
+                max_share_percent
+                if max_share_percent is not None
+                else rules.max_trade_percent
+                if rules is not None
+                else Decimal("100")
+            ),
         )
 
     def lines(self) -> list[calculations.PackageLine]:

@@ -118,7 +118,7 @@ def offer_save(*, offer: Offer, acting_user: User | None) -> Offer:
             else rules.token_to_stock_rate
         )
     try:
-        offer.trade  # noqa: B018 - validates the trade against the policy
+        offer.trade_checked()
     except TradeError as exc:
         raise AllotError(str(exc), field="trade_amount_micros") from exc
     offer.full_clean()

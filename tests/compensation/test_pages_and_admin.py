@@ -236,3 +236,31 @@ def test_the_whole_life_through_admin_actions(client, org):
     # a closed offer's package is read-only in the admin
     change = client.get(reverse("admin:compensation_offer_change", args=[offer.pk]))
     assert 'name="base_salary_micros"' not in change.content.decode()
+
+
+def test_the_admin_list_reads_a_fixed_number_of_queries(client, org):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def list_queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(reverse("admin:compensation_offer_changelist")).status_code == 200
+        return len(captured)
+
+    client.force_login(org["hr"])
+    for n in range(3):
+        make_offer(
+            org,
+            email=f"a{n}@example.com",
+            trade_direction="stock_to_tokens",
+            trade_amount_micros=1_000 * K,
+        )
+    few = list_queries()
+    for n in range(3, 30):
+        make_offer(
+            org,
+            email=f"a{n}@example.com",
+            trade_direction="stock_to_tokens",
+            trade_amount_micros=1_000 * K,
+        )
+    assert list_queries() == few
