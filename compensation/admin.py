@@ -20,6 +20,7 @@ from common.money import format_usd
 from compensation import letters, services
 from compensation.calculations import TradeError
 from compensation.models import (
+    CLOSED_STATES,
     Candidate,
     CompensationPolicy,
     LevelBand,
@@ -29,6 +30,7 @@ from compensation.models import (
     OfferRound,
 )
 from compensation.selectors import round_changes, rounds_compared
+from people.selectors import company_today
 
 
 @admin.register(LevelBand)
@@ -277,6 +279,9 @@ class OfferForm(forms.ModelForm):
         offer = self.instance
         for name, value in data.items():
             setattr(offer, name, value)
+        deadline = data.get("response_deadline")
+        if "response_deadline" in self.changed_data and deadline and deadline < company_today():
+            self.add_error("response_deadline", "Give a response deadline from today on.")
         if offer.level_id and offer.trade_direction:
             offer.trade_rate = None  # saving takes the policy's rate of today
             try:
@@ -328,8 +333,10 @@ class OfferAdmin(SimpleHistoryAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         fixed = [*COMPUTED, "transition_log"]
-        if obj is not None and not obj.is_editable:
+        if obj is not None and obj.state in CLOSED_STATES:
             return [*fixed, *PACKAGE_FIELD_NAMES, "response_deadline"]
+        if obj is not None and not obj.is_editable:
+            return [*fixed, *PACKAGE_FIELD_NAMES]  # the deadline can still move
         return fixed
 
     def has_delete_permission(self, request, obj=None) -> bool:

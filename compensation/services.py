@@ -92,31 +92,35 @@ def _current_round(offer: Offer) -> OfferRound:
 
 @transaction.atomic
 def offer_save(*, offer: Offer, acting_user: User | None) -> Offer:
-    """Create or change an offer's package (only a draft or a countered offer can change):
-    the token budget starts at the level band's target, and a trade keeps the policy's rate of
-    the day it was set."""
+    """Create or change an offer's package (only a draft or a countered offer can change; an
+    open offer's response deadline can move at any time): the token budget starts at the level
+    band's target, and a trade keeps the policy's rate of the day it was set."""
+    current = None
     if offer.pk:
         current = Offer.objects.select_for_update().get(pk=offer.pk)
-        if current.state not in EDITABLE_STATES:
-            raise AllotError(
-                f"Offer #{offer.pk} is {current.get_state_display().lower()}; its package can "
-                "change only in draft or after a counter-offer.",
-                code="conflict",
-            )
         offer.state = current.state  # the state moves only through transitions
+        if current.state not in EDITABLE_STATES:
+            return _deadline_only(offer=offer, current=current)
     else:
         offer.created_by = offer.created_by or acting_user
     if offer.token_budget_micros is None:
         offer.token_budget_micros = offer.token_budget_offered_micros
     if offer.trade_direction == TradeDirection.NONE:
         offer.trade_amount_micros, offer.trade_rate = 0, None
-    else:
+    elif (
+        current is None
+        or current.trade_direction != offer.trade_direction
+        or current.trade_amount_micros != offer.trade_amount_micros
+        or current.trade_rate is None
+    ):
         rules = policy()
         offer.trade_rate = (
             rules.stock_to_token_rate
             if offer.trade_direction == TradeDirection.STOCK_TO_TOKENS
             else rules.token_to_stock_rate
         )
+    else:
+        offer.trade_rate = current.trade_rate
     try:
         offer.trade_checked()
     except TradeError as exc:
@@ -125,6 +129,28 @@ def offer_save(*, offer: Offer, acting_user: User | None) -> Offer:
     offer.save()
     _current_round(offer)
     return offer
+
+
+def _package(offer: Offer) -> tuple:
+    return (offer.candidate_id, offer.hiring_manager_id, *offer.package_snapshot().values())
+
+
+def _deadline_only(*, offer: Offer, current: Offer) -> Offer:
+    """Past draft the package is fixed; only the response deadline of an open offer moves."""
+    if _package(offer) != _package(current):
+        raise AllotError(
+            f"Offer #{offer.pk} is {current.get_state_display().lower()}; its package can "
+            "change only in draft or after a counter-offer.",
+            code="conflict",
+        )
+    if offer.response_deadline != current.response_deadline:
+        if current.state in CLOSED_STATES:
+            raise AllotError(f"Offer #{offer.pk} is closed; its deadline no longer matters.")
+        if offer.response_deadline is None or offer.response_deadline < company_today():
+            raise AllotError("Give a response deadline from today on.", field="response_deadline")
+        current.response_deadline = offer.response_deadline
+        current.save(update_fields=["response_deadline"])
+    return current
 
 
 def _approval_reason(offer: Offer, round_: OfferRound) -> str:

@@ -264,3 +264,50 @@ def test_the_admin_list_reads_a_fixed_number_of_queries(client, org):
             trade_amount_micros=1_000 * K,
         )
     assert list_queries() == few
+
+
+def test_hr_moves_a_sent_offers_deadline_but_not_its_package(client, org):
+    from datetime import timedelta
+
+    from people.selectors import company_today
+
+    offer = sent_offer(org)
+    client.force_login(org["hr"])
+    url = reverse("admin:compensation_offer_change", args=[offer.pk])
+    page = client.get(url)
+    assert 'name="response_deadline"' in page.content.decode()
+    assert 'name="base_salary_micros"' not in page.content.decode()
+    later = company_today() + timedelta(days=20)
+    response = client.post(url, {"response_deadline": later.isoformat(), **inline_management()})
+    assert response.status_code == 302
+    offer.refresh_from_db()
+    assert offer.response_deadline == later and offer.base_salary_micros == 190_000 * K
+    past = company_today() - timedelta(days=1)
+    response = client.post(url, {"response_deadline": past.isoformat(), **inline_management()})
+    assert "from today on" in response.content.decode()
+
+
+def test_the_package_of_a_sent_offer_cannot_change_through_the_service(org):
+    from common.errors import AllotError
+    from compensation.services import offer_save
+
+    offer = sent_offer(org)
+    offer.base_salary_micros += K
+    with pytest.raises(AllotError, match="its package can change only in draft"):
+        offer_save(offer=offer, acting_user=org["hr"])
+
+
+def test_saving_a_draft_again_keeps_its_trade_rate(org):
+    from decimal import Decimal
+
+    from compensation.models import CompensationPolicy
+    from compensation.services import offer_save
+
+    offer = make_offer(org, trade_direction="stock_to_tokens", trade_amount_micros=K)
+    CompensationPolicy.objects.filter(pk=1).update(stock_to_token_rate=Decimal("0.5"))
+    offer.position_title = "Senior Engineer II"
+    offer_save(offer=offer, acting_user=org["hr"])
+    assert Offer.objects.get(pk=offer.pk).trade_rate == Decimal("1")
+    offer.trade_amount_micros = 2 * K  # a new trade takes today's rate
+    offer_save(offer=offer, acting_user=org["hr"])
+    assert Offer.objects.get(pk=offer.pk).trade_rate == Decimal("0.5")
