@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
@@ -318,7 +319,7 @@ class OfferAdmin(SimpleHistoryAdmin):
         "candidate__email",
         "position_title",
     ]
-    autocomplete_fields = ["candidate"]
+    autocomplete_fields = ["candidate", "team", "hiring_manager", "allocation_project"]
     inlines = [RoundInline, ApprovalInline, LetterInline]
     actions = [
         "submit_for_approval",
@@ -421,7 +422,7 @@ class OfferAdmin(SimpleHistoryAdmin):
         logs = StateLog.objects.for_(offer).select_related("by").order_by("timestamp")
         rows = [
             (
-                log.timestamp.strftime("%Y-%m-%d %H:%M"),
+                timezone.localtime(log.timestamp).strftime("%Y-%m-%d %H:%M"),
                 log.source_state,
                 log.state,
                 str(log.by or "system"),

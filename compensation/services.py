@@ -17,7 +17,7 @@ from approvals.services import effect_register, request_submit
 from budgets.models import EntryKind
 from budgets.services import budget_allocate, budget_create, level_allocation_key
 from common.errors import AllotError
-from common.money import format_usd
+from common.money import format_usd, micros_to_dollars
 from compensation import letters
 from compensation.calculations import (
     TradeDirection,
@@ -200,7 +200,7 @@ def offer_submit(*, offer: Offer, acting_user: User, reason: str = "") -> Approv
         details={
             "offer": offer.pk,
             "round": round_.number,
-            "outside_bands_usd": str(outside / 10**6),
+            "outside_bands_usd": str(micros_to_dollars(outside)),
             "bands": [check.message for check in checks],
         },
         subject=offer,

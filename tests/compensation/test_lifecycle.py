@@ -91,6 +91,7 @@ def test_far_outside_the_bands_finance_decides_last(org):
     request = offer_submit(offer=offer, acting_user=org["hr"])
     assert [role for role, _ in steps_of(request)] == ["manager", "skip_level", "finance"]
     assert request.details["bands"][0].startswith("Base salary is $180,000.00 above the band")
+    assert request.details["outside_bands_usd"] == "180000.000000"
 
 
 def test_nobody_approves_their_own_offer(org):
