@@ -196,7 +196,6 @@ def offer_submit(*, offer: Offer, acting_user: User, reason: str = "") -> Approv
         amount_micros=max(offer.total_annual_value_micros, 1),
         rule_amount_micros=outside,
         reason=_approval_reason(offer, round_),
-        team=offer.team,
         details={
             "offer": offer.pk,
             "round": round_.number,

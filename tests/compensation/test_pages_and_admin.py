@@ -311,3 +311,22 @@ def test_saving_a_draft_again_keeps_its_trade_rate(org):
     offer.trade_amount_micros = 2 * K  # a new trade takes today's rate
     offer_save(offer=offer, acting_user=org["hr"])
     assert Offer.objects.get(pk=offer.pk).trade_rate == Decimal("0.5")
+
+
+def test_the_hiring_manager_decides_an_offer_on_the_approvals_page(client, org):
+    from compensation.services import offer_submit
+
+    offer = make_offer(org)
+    request = offer_submit(offer=offer, acting_user=org["hr"])
+    client.force_login(org["manager"].user)
+    inbox = client.get(reverse("approvals:inbox")).content.decode()
+    assert reverse("approvals:detail", args=[request.pk]) in inbox
+    page = client.get(reverse("approvals:detail", args=[request.pk])).content.decode()
+    assert "Offer to Ada Lovelace as Senior Software Engineer" in page
+    assert "Token budget is within the band" in page and " pool" not in page
+    client.post(reverse("approvals:decide", args=[request.pk]), {"decision": "approve"})
+    offer.refresh_from_db()
+    assert offer.state == OfferState.APPROVED
+    # the engineer on the team cannot see the request at all
+    client.force_login(org["engineer"].user)
+    assert client.get(reverse("approvals:detail", args=[request.pk])).status_code == 404
