@@ -30,3 +30,10 @@ def test_demo_offers_cover_the_states_after_seed_demo():
 def test_demo_offers_need_the_demo_sign_ins():
     with pytest.raises(CommandError, match="Run seed_demo first"):
         call_command("seed_offers_demo")
+
+
+@pytest.mark.django_db
+def test_make_run_goes_on_without_demo_sign_ins(capsys):
+    call_command("seed_offers_demo", if_empty=True)
+    assert "No demo offers: Run seed_demo first" in capsys.readouterr().out
+    assert not Offer.objects.exists()

@@ -221,6 +221,11 @@ def test_a_counter_needs_the_candidates_words(org):
         offer_counter_record(offer=offer, acting_user=org["hr"], candidate_ask="  ")
 
 
+def test_expiry_is_on_the_beat_schedule(settings):
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "compensation.offers_expire" in tasks
+
+
 def test_expiry_by_the_beat_task(org, time_machine):
     # given two sent offers, one answering by today and one by yesterday
     late = sent_offer(org)
