@@ -29,6 +29,7 @@ from compensation.models import (
     OfferLetter,
     OfferLetterTemplate,
     OfferRound,
+    OfferState,
 )
 from compensation.selectors import round_changes, rounds_compared
 from people.selectors import company_today
@@ -292,6 +293,39 @@ class OfferForm(forms.ModelForm):
         return data
 
 
+# The buttons on an offer's page: each posts the list action of the same name.
+STATE_ACTIONS = [
+    ("submit_for_approval", "Submit for approval"),
+    ("back_to_draft", "Back to draft"),
+    ("generate_letter", "Generate letter"),
+    ("mark_sent", "Mark sent"),
+    ("record_counter_offer", "Record counter-offer"),
+    ("mark_accepted", "Mark accepted"),
+    ("mark_declined", "Mark declined"),
+    ("withdraw", "Withdraw"),
+]
+LEGAL_FROM = {
+    "submit_for_approval": {OfferState.DRAFT, OfferState.COUNTERED},
+    "back_to_draft": {OfferState.PENDING_APPROVAL},
+    "generate_letter": {
+        OfferState.DRAFT,
+        OfferState.PENDING_APPROVAL,
+        OfferState.APPROVED,
+        OfferState.SENT,
+        OfferState.COUNTERED,
+    },
+    "mark_sent": {OfferState.APPROVED},
+    "record_counter_offer": {OfferState.SENT},
+    "mark_accepted": {OfferState.SENT},
+    "mark_declined": {OfferState.SENT, OfferState.COUNTERED},
+    "withdraw": {
+        OfferState.DRAFT,
+        OfferState.PENDING_APPROVAL,
+        OfferState.APPROVED,
+        OfferState.SENT,
+        OfferState.COUNTERED,
+    },
+}
 COMPUTED = ["state", "round_number", "summary", "bands", "rounds_side_by_side", "letter_links"]
 
 
@@ -342,6 +376,15 @@ class OfferAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # withdraw instead: the history stays
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        offer = self.get_object(request, object_id)
+        buttons = []
+        if offer is not None and self.has_change_permission(request, offer):
+            buttons = [(a, label) for a, label in STATE_ACTIONS if offer.state in LEGAL_FROM[a]]
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "lifecycle_actions": buttons}
+        )
 
     def save_model(self, request, obj, form, change) -> None:
         services.offer_save(offer=obj, acting_user=request.user)
