@@ -182,13 +182,12 @@ class ApprovalInline(GenericTabularInline):
                 step.index + 1,
                 step.get_role_display(),
                 str(step.approver or "anyone in the group"),
-                step.get_state_display(),
-                step.decision_label,
+                step.decision_label or step.get_state_display(),
                 step.comment,
             )
             for step in approval.steps.select_related("approver", "decided_by", "on_behalf_of")
         ]
-        return format_html_join(mark_safe("<br>"), "{}. {} – {}: {} {} {}", rows) or "–"
+        return format_html_join(mark_safe("<br>"), "{}. {} – {}: {} {}", rows) or "–"
 
 
 class LetterInline(admin.TabularInline):
@@ -326,6 +325,7 @@ LEGAL_FROM = {
         OfferState.COUNTERED,
     },
 }
+MONEY_FIELDS = [name for name in PACKAGE_FIELD_NAMES if name.endswith("_micros")]
 COMPUTED = ["state", "round_number", "summary", "bands", "rounds_side_by_side", "letter_links"]
 
 
@@ -366,12 +366,28 @@ class OfferAdmin(SimpleHistoryAdmin):
         "back_to_draft",
     ]
 
+    def get_fieldsets(self, request, obj=None):
+        if obj is None or obj.is_editable:
+            return self.fieldsets
+
+        # Past draft the package is shown, not edited: money in dollars, not raw micros.
+        def shown(entry):
+            if isinstance(entry, tuple):
+                return tuple(shown(name) for name in entry)
+            return f"{entry}_usd" if entry in MONEY_FIELDS else entry
+
+        return [
+            (title, {**options, "fields": [shown(entry) for entry in options["fields"]]})
+            for title, options in self.fieldsets
+        ]
+
     def get_readonly_fields(self, request, obj=None):
         fixed = [*COMPUTED, "transition_log"]
+        package = [f"{n}_usd" if n in MONEY_FIELDS else n for n in PACKAGE_FIELD_NAMES]
         if obj is not None and obj.state in CLOSED_STATES:
-            return [*fixed, *PACKAGE_FIELD_NAMES, "response_deadline"]
+            return [*fixed, *package, "response_deadline"]
         if obj is not None and not obj.is_editable:
-            return [*fixed, *PACKAGE_FIELD_NAMES]  # the deadline can still move
+            return [*fixed, *package]  # the deadline can still move
         return fixed
 
     def has_delete_permission(self, request, obj=None) -> bool:
@@ -595,6 +611,19 @@ class OfferAdmin(SimpleHistoryAdmin):
             "back in draft",
             lambda offer: services.offer_reopen(offer=offer, acting_user=request.user),
         )
+
+
+def _usd_reader(name: str):
+    @admin.display(description=Offer._meta.get_field(name).verbose_name)
+    def reader(self, offer: Offer) -> str:
+        value = getattr(offer, name)
+        return "–" if value is None else format_usd(value)
+
+    return reader
+
+
+for _name in MONEY_FIELDS:
+    setattr(OfferAdmin, f"{_name}_usd", _usd_reader(_name))
 
 
 @admin.register(OfferLetter)

@@ -42,7 +42,8 @@ FIELD_LABELS = {
 def _label(name: str) -> str:
     if name in FIELD_LABELS:
         return FIELD_LABELS[name]
-    return str(Offer._meta.get_field(name).verbose_name).capitalize()
+    label = str(Offer._meta.get_field(name).verbose_name)
+    return label[:1].upper() + label[1:]
 
 
 def _shown(name: str, value, names: dict) -> str:

@@ -207,7 +207,7 @@ def test_a_counter_offer_opens_a_round_and_a_new_round_outside_the_band_needs_mo
     assert round_two.outside_bands_micros == 20_000 * K
     # and the rounds compare side by side, with what changed
     changes = round_changes(offer, 2)
-    assert "Base salary (usd/year): $190,000.00 → $200,000.00" in changes
+    assert "Base salary (USD/year): $190,000.00 → $200,000.00" in changes
     assert "Token budget after trade: $150,000.00 → $200,000.00" in changes
     compared = rounds_compared(offer)
     assert [r.number for r in compared["rounds"]] == [1, 2]

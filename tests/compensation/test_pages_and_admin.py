@@ -240,6 +240,8 @@ def test_the_whole_life_through_admin_actions(client, org):
     # a closed offer's package is read-only in the admin
     change = client.get(reverse("admin:compensation_offer_change", args=[offer.pk]))
     assert 'name="base_salary_micros"' not in change.content.decode()
+    assert "$190,000.00" in change.content.decode()  # shown in dollars, not micros
+    assert "190000000000" not in change.content.decode()
 
 
 def test_the_admin_list_reads_a_fixed_number_of_queries(client, org):
