@@ -78,6 +78,14 @@ class CompensationPolicyAdmin(SimpleHistoryAdmin):
 @admin.register(OfferLetterTemplate)
 class OfferLetterTemplateAdmin(SimpleHistoryAdmin):
     list_display = ["name", "is_default"]
+    actions = ["restore_built_in_text"]
+
+    @admin.action(description="Restore the built-in text", permissions=["change"])
+    def restore_built_in_text(self, request, queryset):
+        for template in queryset:
+            template.body = letters.default_body()
+            template.save()  # through the model, so the history keeps the text it replaced
+        self.message_user(request, f"{queryset.count()} template(s) restored.", messages.SUCCESS)
 
 
 class OfferOfCandidateInline(admin.TabularInline):

@@ -632,7 +632,10 @@ class OfferLetterTemplate(models.Model):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["is_default"], condition=Q(is_default=True), name="one_default_letter"
+                fields=["is_default"],
+                condition=Q(is_default=True),
+                name="one_default_letter",
+                violation_error_message="Another template is the default; untick it first.",
             ),
         ]
 

@@ -120,3 +120,23 @@ def test_the_letter_names_the_allocation_basis_and_project(org):
     offer = approved_offer(org, allocation_basis="project", allocation_project=project)
     text = pdf_text(letter_generate(offer=offer, acting_user=org["hr"]))
     assert "expected impact on the Search rewrite project" in text
+
+
+def test_hr_restores_the_built_in_text_and_one_template_is_the_default(client, org):
+    from django.urls import reverse
+
+    template = letter_template()
+    OfferLetterTemplate.objects.filter(pk=template.pk).update(body="<p>short</p>")
+    client.force_login(org["hr"])
+    client.post(
+        reverse("admin:compensation_offerlettertemplate_changelist"),
+        {"action": "restore_built_in_text", "_selected_action": [template.pk]},
+    )
+    template.refresh_from_db()
+    assert "annual token budget" in template.body
+    assert template.history.first().body == template.body  # the change is in the history
+    page = client.post(
+        reverse("admin:compensation_offerlettertemplate_add"),
+        {"name": "Second", "body": "<p>x</p>", "is_default": "on"},
+    )
+    assert "Another template is the default" in page.content.decode()
