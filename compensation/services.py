@@ -14,8 +14,9 @@ from django_fsm import can_proceed
 
 from approvals.models import ApprovalRequest, RequestKind, RequestState
 from approvals.services import effect_register, request_submit
-from budgets.models import EntryKind
+from budgets.models import EntryKind, Notification
 from budgets.services import budget_allocate, budget_create, level_allocation_key
+from budgets.tasks import notification_email_send
 from common.errors import AllotError
 from common.money import format_usd, micros_to_dollars
 from compensation import letters
@@ -417,5 +418,17 @@ def offers_expire(*, today: date | None = None) -> int:
                 continue
             offer.expire(description=f"no answer by {offer.response_deadline}")
             offer.save()
+            if offer.created_by_id:
+                _tell(
+                    offer.created_by,
+                    f"Offer #{offer.pk} to {offer.candidate} expired: no answer by "
+                    f"{offer.response_deadline:%b %-d, %Y}.",
+                )
             expired += 1
     return expired
+
+
+def _tell(user: User, message: str) -> None:
+    """An in-app notification, emailed after commit (the budgets' notifications)."""
+    note = Notification.objects.create(user=user, message=message[:300])
+    transaction.on_commit(lambda: notification_email_send.delay(note.pk), robust=True)
