@@ -1,17 +1,15 @@
-"""Offers with token budgets (issue 5): level bands, the compensation policy, candidates, offers
-and their negotiation rounds, and offer letters (templates HR edits, PDFs kept as sent).
+"""Candidates, offers (the whole package and its state machine) and negotiation rounds.
 
 State changes go through compensation.services; the state machine here only says which moves
 are legal, and django-fsm-log records each one with who made it."""
 
-import hashlib
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django_fsm import FSMField, transition
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
@@ -20,114 +18,8 @@ from simple_history.models import HistoricalRecords
 from common.money import MicrosField, format_usd
 from compensation import calculations
 from compensation.calculations import TradeDirection
+from compensation.models.policy import NOT_NEGATIVE, LevelBand, policy
 from people.models import Employee, Level, Project, Team
-
-NOT_NEGATIVE = [MinValueValidator(0)]
-
-
-class LevelBand(models.Model):
-    """A level's bands for base salary and for the annual token budget. Offers outside them,
-    or with a token budget over the level's maximum, need approval above the hiring manager."""
-
-    level = models.OneToOneField(Level, on_delete=models.CASCADE, related_name="band")
-    base_salary_min_micros = MicrosField("base salary min (USD)", validators=NOT_NEGATIVE)
-    base_salary_target_micros = MicrosField("base salary target (USD)", validators=NOT_NEGATIVE)
-    base_salary_max_micros = MicrosField("base salary max (USD)", validators=NOT_NEGATIVE)
-    token_budget_min_micros = MicrosField("token budget min (USD)", validators=NOT_NEGATIVE)
-    token_budget_target_micros = MicrosField(
-        "token budget target (USD)",
-        validators=NOT_NEGATIVE,
-        help_text="A new offer's token budget starts here.",
-    )
-    token_budget_max_micros = MicrosField("token budget max (USD)", validators=NOT_NEGATIVE)
-    history = HistoricalRecords()
-
-    class Meta:
-        ordering = ["level__rank"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(base_salary_min_micros__lte=F("base_salary_target_micros"))
-                & Q(base_salary_target_micros__lte=F("base_salary_max_micros")),
-                name="level_band_salary_in_order",
-            ),
-            models.CheckConstraint(
-                condition=Q(token_budget_min_micros__lte=F("token_budget_target_micros"))
-                & Q(token_budget_target_micros__lte=F("token_budget_max_micros")),
-                name="level_band_tokens_in_order",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"Band of {self.level}"
-
-    def clean(self) -> None:
-        for name in ("base_salary", "token_budget"):
-            low, mid, high = (getattr(self, f"{name}_{p}_micros") for p in ("min", "target", "max"))
-            if None not in (low, mid, high) and not low <= mid <= high:
-                raise ValidationError({f"{name}_target_micros": "Keep min ≤ target ≤ max."})
-
-
-class CompensationPolicy(models.Model):
-    """One row (pk=1): the exchange rates between stock value and token budget, how much may be
-    traded, and how long a candidate has to answer. Read it with `policy()`."""
-
-    stock_to_token_rate = models.DecimalField(
-        "stock → tokens rate",
-        max_digits=6,
-        decimal_places=4,
-        default=Decimal("1"),
-        validators=[MinValueValidator(Decimal("0.0001"))],
-        help_text="Dollars of token budget per dollar of annual stock value given up.",
-    )
-    token_to_stock_rate = models.DecimalField(
-        "tokens → stock rate",
-        max_digits=6,
-        decimal_places=4,
-        default=Decimal("1"),
-        validators=[MinValueValidator(Decimal("0.0001"))],
-        help_text="Dollars of annual stock value per dollar of token budget given up.",
-    )
-    max_trade_percent = models.DecimalField(
-        "most tradeable (%)",
-        max_digits=5,
-        decimal_places=2,
-        default=Decimal("100"),
-        validators=[MinValueValidator(0), MaxValueValidator(100)],
-        help_text="Share of the side given up that a candidate may trade.",
-    )
-    response_days = models.PositiveSmallIntegerField(
-        default=7, help_text="A sent offer's default response deadline, in days."
-    )
-    history = HistoricalRecords()
-
-    class Meta:
-        verbose_name = "compensation policy"
-        verbose_name_plural = "compensation policy"
-        constraints = [
-            models.CheckConstraint(condition=Q(pk=1), name="compensation_policy_singleton"),
-        ]
-
-    def __str__(self) -> str:
-        return "Compensation policy"
-
-    def save(self, *args, **kwargs):
-        self.pk = 1
-        super().save(*args, **kwargs)
-
-    def clean(self) -> None:
-        # A round trip must never create value: trading back and forth would otherwise pay.
-        if (self.stock_to_token_rate or 0) * (self.token_to_stock_rate or 0) > 1:
-            raise ValidationError(
-                {
-                    "token_to_stock_rate": "The two rates multiplied must be at most 1, or a "
-                    "round trip of trades would raise a package's value."
-                }
-            )
-
-
-def policy() -> CompensationPolicy:
-    row, _ = CompensationPolicy.objects.get_or_create(pk=1)
-    return row
 
 
 class Candidate(models.Model):
@@ -613,80 +505,3 @@ class OfferRound(models.Model):
 
     def __str__(self) -> str:
         return f"Round {self.number} of offer #{self.offer_id}"
-
-
-class OfferLetterTemplate(models.Model):
-    """The body of the offer letter, a Django template HR edits. The default one is used."""
-
-    name = models.CharField(max_length=100, unique=True)
-    body = models.TextField(
-        help_text="Django template. Variables: candidate, offer, hiring_manager, lines, total, "
-        "token_budget, tokens_at_reference_rate, reference_rate, token_purpose, "
-        "allocation_sentence, trade_sentence, carryover_sentence, first_year_sentence, "
-        "stock_options, strike_price, company, response_deadline, today."
-    )
-    is_default = models.BooleanField(default=False)
-    history = HistoricalRecords()
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["is_default"],
-                condition=Q(is_default=True),
-                name="one_default_letter",
-                violation_error_message="Another template is the default; untick it first.",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return self.name + (" (default)" if self.is_default else "")
-
-    def clean(self) -> None:
-        from django.template import Template, TemplateSyntaxError
-
-        try:
-            Template(self.body)
-        except TemplateSyntaxError as exc:
-            raise ValidationError({"body": f"The template does not parse: {exc}"}) from exc
-
-
-class LetterImmutableError(Exception):
-    """A generated letter is kept as it was; a new round makes a new letter."""
-
-
-class OfferLetter(models.Model):
-    """A generated letter: the HTML and the PDF exactly as produced, never changed afterwards."""
-
-    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="letters")
-    round_number = models.PositiveSmallIntegerField()
-    template = models.ForeignKey(OfferLetterTemplate, on_delete=models.PROTECT, related_name="+")
-    html = models.TextField()
-    pdf = models.BinaryField()
-    sha256 = models.CharField(max_length=64)
-    package_hash = models.CharField(
-        max_length=64, help_text="Of the package it lists: an unchanged package reuses the letter."
-    )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"Letter for offer #{self.offer_id}, round {self.round_number}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None and not self._state.adding:
-            raise LetterImmutableError("An offer letter is never changed; generate a new one.")
-        self.sha256 = hashlib.sha256(bytes(self.pdf)).hexdigest()
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise LetterImmutableError("Offer letters are kept; they cannot be deleted.")
-
-    @property
-    def filename(self) -> str:
-        return f"offer-{self.offer_id}-round-{self.round_number}-letter-{self.pk}.pdf"

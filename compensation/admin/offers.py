@@ -3,10 +3,10 @@ letters (HTML preview, stored PDFs) and one action per lifecycle step. Every act
 service in compensation.services; a refused move shows its reason as a message."""
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.contenttypes.admin import GenericTabularInline
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils import timezone
@@ -15,96 +15,18 @@ from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from approvals.models import ApprovalRequest
-from common.admin import ReadOnlyAdmin
-from common.errors import AllotError
 from common.money import format_usd
 from compensation import letters, services
+from compensation.admin.actions import LEGAL_FROM, STATE_ACTIONS, OfferActionsMixin
 from compensation.calculations import TradeError
 from compensation.models import (
     CLOSED_STATES,
-    Candidate,
-    CompensationPolicy,
-    LevelBand,
     Offer,
     OfferLetter,
-    OfferLetterTemplate,
     OfferRound,
-    OfferState,
 )
 from compensation.selectors import round_changes, rounds_compared
 from people.selectors import company_today
-
-
-@admin.register(LevelBand)
-class LevelBandAdmin(SimpleHistoryAdmin):
-    list_display = ["level", "salary_band", "token_band"]
-    list_select_related = ["level"]
-    ordering = ["level__rank"]
-
-    @admin.display(description="Base salary (min / target / max)")
-    def salary_band(self, band: LevelBand) -> str:
-        return " / ".join(
-            format_usd(v)
-            for v in (
-                band.base_salary_min_micros,
-                band.base_salary_target_micros,
-                band.base_salary_max_micros,
-            )
-        )
-
-    @admin.display(description="Token budget (min / target / max)")
-    def token_band(self, band: LevelBand) -> str:
-        return " / ".join(
-            format_usd(v)
-            for v in (
-                band.token_budget_min_micros,
-                band.token_budget_target_micros,
-                band.token_budget_max_micros,
-            )
-        )
-
-
-@admin.register(CompensationPolicy)
-class CompensationPolicyAdmin(SimpleHistoryAdmin):
-    list_display = ["__str__", "stock_to_token_rate", "token_to_stock_rate", "max_trade_percent"]
-
-    def has_add_permission(self, request) -> bool:
-        return not CompensationPolicy.objects.exists() and super().has_add_permission(request)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(OfferLetterTemplate)
-class OfferLetterTemplateAdmin(SimpleHistoryAdmin):
-    list_display = ["name", "is_default"]
-    actions = ["restore_built_in_text"]
-
-    @admin.action(description="Restore the built-in text", permissions=["change"])
-    def restore_built_in_text(self, request, queryset):
-        for template in queryset:
-            template.body = letters.default_body()
-            template.save()  # through the model, so the history keeps the text it replaced
-        self.message_user(request, f"{queryset.count()} template(s) restored.", messages.SUCCESS)
-
-
-class OfferOfCandidateInline(admin.TabularInline):
-    model = Offer
-    extra = 0
-    can_delete = False
-    show_change_link = True
-    fields = ["position_title", "level", "team", "state", "start_date"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(Candidate)
-class CandidateAdmin(SimpleHistoryAdmin):
-    list_display = ["full_name", "email", "created_at"]
-    search_fields = ["first_name", "last_name", "email"]
-    inlines = [OfferOfCandidateInline]
 
 
 class RoundInline(admin.TabularInline):
@@ -218,10 +140,6 @@ class LetterInline(admin.TabularInline):
         return format_html('<a href="{}">{}</a>', url, letter.filename)
 
 
-class ReasonForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 80}), required=False)
-
-
 PACKAGE_FIELDSETS = [
     (
         None,
@@ -300,45 +218,12 @@ class OfferForm(forms.ModelForm):
         return data
 
 
-# The buttons on an offer's page: each posts the list action of the same name.
-STATE_ACTIONS = [
-    ("submit_for_approval", "Submit for approval"),
-    ("back_to_draft", "Back to draft"),
-    ("generate_letter", "Generate letter"),
-    ("mark_sent", "Mark sent"),
-    ("record_counter_offer", "Record counter-offer"),
-    ("mark_accepted", "Mark accepted"),
-    ("mark_declined", "Mark declined"),
-    ("withdraw", "Withdraw"),
-]
-LEGAL_FROM = {
-    "submit_for_approval": {OfferState.DRAFT, OfferState.COUNTERED},
-    "back_to_draft": {OfferState.PENDING_APPROVAL},
-    "generate_letter": {
-        OfferState.DRAFT,
-        OfferState.PENDING_APPROVAL,
-        OfferState.APPROVED,
-        OfferState.SENT,
-        OfferState.COUNTERED,
-    },
-    "mark_sent": {OfferState.APPROVED},
-    "record_counter_offer": {OfferState.SENT},
-    "mark_accepted": {OfferState.SENT},
-    "mark_declined": {OfferState.SENT, OfferState.COUNTERED},
-    "withdraw": {
-        OfferState.DRAFT,
-        OfferState.PENDING_APPROVAL,
-        OfferState.APPROVED,
-        OfferState.SENT,
-        OfferState.COUNTERED,
-    },
-}
 MONEY_FIELDS = [name for name in PACKAGE_FIELD_NAMES if name.endswith("_micros")]
 COMPUTED = ["state", "round_number", "summary", "bands", "rounds_side_by_side", "letter_links"]
 
 
 @admin.register(Offer)
-class OfferAdmin(SimpleHistoryAdmin):
+class OfferAdmin(OfferActionsMixin, SimpleHistoryAdmin):
     form = OfferForm
     fieldsets = PACKAGE_FIELDSETS
     list_display = [
@@ -499,127 +384,6 @@ class OfferAdmin(SimpleHistoryAdmin):
         ]
         return format_html_join(mark_safe("<br>"), "{}: {} → {} by {} {}", rows) or "–"
 
-    # Actions.
-    def _each(self, request, queryset, verb: str, call) -> None:
-        done = 0
-        for offer in queryset:
-            try:
-                call(offer)
-                done += 1
-            except AllotError as exc:
-                self.message_user(request, f"Offer #{offer.pk}: {exc.message}", messages.ERROR)
-        if done:
-            self.message_user(request, f"{done} offer(s) {verb}.", messages.SUCCESS)
-
-    def _with_text(self, request, queryset, *, action: str, title: str, label: str, call, verb):
-        """An action that needs a sentence (a reason, the candidate's ask): ask, then apply."""
-        if "apply" in request.POST:
-            form = ReasonForm(request.POST)
-            if form.is_valid():
-                text = form.cleaned_data["text"]
-                self._each(request, queryset, verb, lambda offer: call(offer, text))
-                return None
-        else:
-            form = ReasonForm()
-        form.fields["text"].label = label
-        return render(
-            request,
-            "admin/compensation/offer/action_text.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": title,
-                "offers": queryset,
-                "form": form,
-                "action": action,
-                "opts": self.model._meta,
-            },
-        )
-
-    @admin.action(description="Submit for approval", permissions=["change"])
-    def submit_for_approval(self, request, queryset):
-        return self._with_text(
-            request,
-            queryset,
-            action="submit_for_approval",
-            title="Submit for approval",
-            label="Why this package (required from the second round on)",
-            verb="submitted for approval",
-            call=lambda offer, text: services.offer_submit(
-                offer=offer, acting_user=request.user, reason=text
-            ),
-        )
-
-    @admin.action(description="Generate the letter (PDF)", permissions=["change"])
-    def generate_letter(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            "with a letter",
-            lambda offer: services.letter_generate(offer=offer, acting_user=request.user),
-        )
-
-    @admin.action(description="Mark sent (stores the letter)", permissions=["change"])
-    def mark_sent(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            "sent",
-            lambda offer: services.offer_send(offer=offer, acting_user=request.user),
-        )
-
-    @admin.action(description="Record a counter-offer (opens a new round)", permissions=["change"])
-    def record_counter_offer(self, request, queryset):
-        return self._with_text(
-            request,
-            queryset,
-            action="record_counter_offer",
-            title="Record a counter-offer",
-            label='What the candidate asked (e.g. "$200k base and $200k tokens instead of '
-            'options")',
-            verb="countered: change the package, then submit the new round",
-            call=lambda offer, text: services.offer_counter_record(
-                offer=offer, acting_user=request.user, candidate_ask=text
-            ),
-        )
-
-    @admin.action(
-        description="Mark accepted (creates the employee and budget)", permissions=["change"]
-    )
-    def mark_accepted(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            "accepted: employee and budget created",
-            lambda offer: services.offer_accept(offer=offer, acting_user=request.user),
-        )
-
-    @admin.action(description="Mark declined", permissions=["change"])
-    def mark_declined(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            "declined",
-            lambda offer: services.offer_decline(offer=offer, acting_user=request.user),
-        )
-
-    @admin.action(description="Withdraw", permissions=["change"])
-    def withdraw(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            "withdrawn",
-            lambda offer: services.offer_withdraw(offer=offer, acting_user=request.user),
-        )
-
-    @admin.action(description="Back to draft (after a refused approval)", permissions=["change"])
-    def back_to_draft(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            "back in draft",
-            lambda offer: services.offer_reopen(offer=offer, acting_user=request.user),
-        )
-
 
 def _usd_reader(name: str):
     @admin.display(description=Offer._meta.get_field(name).verbose_name)
@@ -632,16 +396,3 @@ def _usd_reader(name: str):
 
 for _name in MONEY_FIELDS:
     setattr(OfferAdmin, f"{_name}_usd", _usd_reader(_name))
-
-
-@admin.register(OfferLetter)
-class OfferLetterAdmin(ReadOnlyAdmin):
-    list_display = ["offer", "round_number", "created_at", "created_by", "download"]
-    list_select_related = ["offer__candidate", "created_by"]
-    search_fields = ["offer__candidate__last_name", "offer__candidate__email"]
-    exclude = ["pdf", "html"]
-
-    @admin.display(description="PDF")
-    def download(self, letter: OfferLetter):
-        url = reverse("compensation:letter-pdf", args=[letter.pk])
-        return format_html('<a href="{}">{}</a>', url, letter.filename)
