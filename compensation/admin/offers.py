@@ -233,13 +233,14 @@ class OfferAdmin(OfferActionsMixin, SimpleHistoryAdmin):
         "level",
         "team",
         "state",
+        "approval",
         "total_value",
         "token_budget",
         "start_date",
         "response_deadline",
     ]
     list_filter = ["state", "team", "level"]
-    list_select_related = ["candidate", "level", "team"]
+    list_select_related = ["candidate", "level", "team", "approval_request"]
     search_fields = [
         "candidate__first_name",
         "candidate__last_name",
@@ -315,6 +316,12 @@ class OfferAdmin(OfferActionsMixin, SimpleHistoryAdmin):
         return HttpResponse(letters.letter_html(offer))
 
     # Columns and read-only blocks.
+    @admin.display(description="Approval")
+    def approval(self, offer: Offer) -> str:
+        """The current round's request: a refusal shows here before HR reopens the offer."""
+        request = offer.approval_request
+        return request.get_state_display() if request else "–"
+
     @admin.display(description="Total annual value")
     def total_value(self, offer: Offer) -> str:
         return offer.total_annual_value_display

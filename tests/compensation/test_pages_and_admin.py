@@ -207,6 +207,7 @@ def test_the_whole_life_through_admin_actions(client, org):
     # an illegal action shows why
     page = run_action(client, "mark_sent", offer)
     assert "it cannot be sent. Only an approved offer can" in page.content.decode()
+    assert "In review" in page.content.decode()  # the approval column of the list
     client.force_login(org["manager"].user)
     client.post(
         reverse("approvals:decide", args=[offer.approval_request_id]),
