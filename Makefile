@@ -20,6 +20,7 @@ install: $(VENV)/.installed
 run: install  ## web + Celery worker + beat on SQLite and a serverless broker, with demo data
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --if-empty
+	$(BIN)/python manage.py seed_offers_demo --if-empty
 	@echo ""
 	@echo "  Allot is starting at http://127.0.0.1:$(PORT)/  (admin: /admin/, API docs: /api/v1/docs/)"
 	@echo "  Sign in as engineer@example.com or manager@example.com for the dashboards, hr@example.com,"

@@ -100,7 +100,13 @@ def request_submit(
     until: date | None = None,
     details: dict | None = None,
     subject: object | None = None,
+    chain_subject: Employee | None = None,
+    rule_amount_micros: Micros | None = None,
 ) -> ApprovalRequest:
+    """Open a request and route it. `chain_subject` is whose management chain the steps follow
+    when the request is not for an existing employee (an offer: the hire-to-be, who reports to
+    the hiring manager); `rule_amount_micros` is the amount the rule is picked by when it is not
+    the amount asked (an offer: how far the package goes outside its level's bands)."""
     if amount_micros <= 0:
         raise AllotError("Ask for an amount above zero.", field="amount")
     if not reason.strip():
@@ -128,8 +134,11 @@ def request_submit(
     if subject is not None:
         request.subject = subject
     request.save()
-    rule = rule_for(kind=kind, amount_micros=amount_micros)
-    subject_employee = _subject(request)
+    rule = rule_for(
+        kind=kind,
+        amount_micros=amount_micros if rule_amount_micros is None else rule_amount_micros,
+    )
+    subject_employee = chain_subject or _subject(request)
     excluded = {requester.pk} | ({employee.user_id} if employee else set())
     now = timezone.now()
     steps, previous = [], object()

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("budgets.web_urls")),
     path("", include("approvals.urls")),
     path("", include("audit.urls")),
+    path("", include("compensation.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -182,6 +182,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "approvals.expire",
         "schedule": crontab(hour=0, minute=30),
     },
+    "daily-offer-expiry": {
+        "task": "compensation.offers_expire",
+        "schedule": crontab(hour=0, minute=40),
+    },
     "daily-alert-scan": {
         "task": "budgets.alerts_scan",
         "schedule": crontab(hour=6, minute=0),

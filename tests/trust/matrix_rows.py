@@ -5,7 +5,9 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest, RequestKind, RequestState
-from approvals.services import request_submit
+from approvals.services import request_decide, request_submit
+from compensation.models import Offer, OfferState
+from compensation.services import offer_send, offer_submit
 from budgets.models import Budget, Enforcement, LedgerEntry, Reservation, UsageEvent
 from budgets.services import budget_allocate, budget_create
 from people.models import Employee
@@ -45,7 +47,11 @@ def build_world() -> dict:
         amount_micros=1_000_000_000,
         reason="Agent-heavy migration this quarter",
     )
+    pending_offer, offer_request, letter = _offers(team, manager, hr)
     return {
+        "pending_offer": pending_offer,
+        "offer_request": offer_request,
+        "letter": letter,
         "users": {
             "engineer": engineer.user,
             "manager": manager.user,
@@ -67,6 +73,25 @@ def build_world() -> dict:
         "entry": LedgerEntry.objects.filter(budget__employee=engineer).first(),
         "budget": Budget.objects.get(employee=engineer),
     }
+
+
+def _offers(team, manager, hr):
+    """Two offers for the manager's team made by HR: one waiting for the hiring manager's
+    approval, one approved and sent (so it has a stored letter)."""
+    from tests.compensation.conftest import make_offer
+
+    org = {"team": team, "manager": manager, "hr": hr}
+    pending = make_offer(org, email="ada@example.com")
+    pending_request = offer_submit(offer=pending, acting_user=hr, reason="Strong loop")
+    sent = make_offer(org, email="grace@example.com", name=("Grace", "Hopper"))
+    request = offer_submit(offer=sent, acting_user=hr, reason="Strong loop")
+    request_decide(request=request, user=manager.user, approve=True, comment="yes")
+    letter = offer_send(offer=Offer.objects.get(pk=sent.pk), acting_user=hr)
+    return pending, pending_request, letter
+
+
+def _offer_state(world) -> str:
+    return Offer.objects.get(pk=world["pending_offer"].pk).state
 
 
 def _event(world):
@@ -123,6 +148,7 @@ WEB = "Web pages"
 API = "API"
 ACTIONS = "Actions (writes)"
 ADMIN_ACTIONS = "Admin pages and actions"
+OFFERS = "Offers"
 
 ROWS: list[Row] = [
     Row(WEB, "/ (my budget)", "GET", lambda w: "/", web(200)),
@@ -289,6 +315,41 @@ ROWS: list[Row] = [
         effect=lambda w: Budget.objects.filter(employee=w["newcomer"]).exists(),
         notes="whoever may post ledger entries: HR, finance, superusers",
         extra={"effect_roles": {"hr", "finance", "superuser"}},
+    ),
+    Row(
+        OFFERS,
+        "/offers/",
+        "GET",
+        lambda w: "/offers/",
+        web(403, manager=200, skip_level=200, other_manager=200, hr=200, superuser=200),
+        notes="HR, and managers for their own teams' offers",
+    ),
+    Row(
+        OFFERS,
+        "/offers/letters/<id>.pdf (a sent offer's letter)",
+        "GET",
+        lambda w: f"/offers/letters/{w['letter'].pk}.pdf",
+        web(404, manager=200, hr=200, superuser=200),
+        notes="the hiring manager, HR; anyone else 404",
+    ),
+    Row(
+        OFFERS,
+        "/admin/compensation/offer/<id>/letter-preview/",
+        "GET",
+        lambda w: f"/admin/compensation/offer/{w['pending_offer'].pk}/letter-preview/",
+        admin_page(hr=200),
+        notes="salaries are HR-only",
+    ),
+    Row(
+        OFFERS,
+        "/requests/<offer request>/decide/ (approve an offer)",
+        "POST",
+        lambda w: f"/requests/{w['offer_request'].pk}/decide/",
+        web(404, manager=302),
+        data=lambda w: {"decision": "approve", "comment": "ok"},
+        effect=lambda w: _offer_state(w) == OfferState.APPROVED,
+        notes="the hiring manager; HR, who made it, never",
+        extra={"effect_roles": {"manager"}},
     ),
     *_admin_rows(),
 ]

@@ -62,6 +62,5 @@ def test_permission_matrix(row):
 
 def test_docs_show_the_same_matrix():
     assert markdown(ROWS) in DOC.read_text(), (
-        "docs/security.md is out of date: paste the output of "
-        "`python -m tests.trust.matrix` into its permission matrix section"
+        "docs/security.md is out of date: run `python -m tests.trust.matrix --write`"
     )

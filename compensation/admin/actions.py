@@ -1,0 +1,173 @@
+"""The offer desk's actions: one per lifecycle step, each calling its service; a refused move
+shows its reason as a message, and the moves that need a sentence ask for it first."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import render
+
+from common.errors import AllotError
+from compensation import services
+from compensation.models import OfferState
+
+
+class ReasonForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 80}), required=False)
+
+
+# The buttons on an offer's page: each posts the list action of the same name.
+STATE_ACTIONS = [
+    ("submit_for_approval", "Submit for approval"),
+    ("back_to_draft", "Back to draft"),
+    ("generate_letter", "Generate letter"),
+    ("mark_sent", "Mark sent"),
+    ("record_counter_offer", "Record counter-offer"),
+    ("mark_accepted", "Mark accepted"),
+    ("mark_declined", "Mark declined"),
+    ("withdraw", "Withdraw"),
+]
+LEGAL_FROM = {
+    "submit_for_approval": {OfferState.DRAFT, OfferState.COUNTERED},
+    "back_to_draft": {OfferState.PENDING_APPROVAL},
+    "generate_letter": {
+        OfferState.DRAFT,
+        OfferState.PENDING_APPROVAL,
+        OfferState.APPROVED,
+        OfferState.SENT,
+        OfferState.COUNTERED,
+    },
+    "mark_sent": {OfferState.APPROVED},
+    "record_counter_offer": {OfferState.SENT},
+    "mark_accepted": {OfferState.SENT},
+    "mark_declined": {OfferState.SENT, OfferState.COUNTERED},
+    "withdraw": {
+        OfferState.DRAFT,
+        OfferState.PENDING_APPROVAL,
+        OfferState.APPROVED,
+        OfferState.SENT,
+        OfferState.COUNTERED,
+    },
+}
+
+
+class OfferActionsMixin:
+    """Mixed into OfferAdmin (a ModelAdmin): the list actions and the buttons on an offer."""
+
+    def _each(self, request, queryset, verb: str, call) -> None:
+        done = 0
+        for offer in queryset:
+            try:
+                call(offer)
+                done += 1
+            except AllotError as exc:
+                self.message_user(request, f"Offer #{offer.pk}: {exc.message}", messages.ERROR)
+        if done:
+            self.message_user(request, f"{done} offer(s) {verb}.", messages.SUCCESS)
+
+    def _with_text(self, request, queryset, *, action: str, title: str, label: str, call, verb):
+        """An action that needs a sentence (a reason, the candidate's ask): ask, then apply."""
+        if "apply" in request.POST:
+            form = ReasonForm(request.POST)
+            if form.is_valid():
+                text = form.cleaned_data["text"]
+                self._each(request, queryset, verb, lambda offer: call(offer, text))
+                return None
+        else:
+            form = ReasonForm()
+        form.fields["text"].label = label
+        return render(
+            request,
+            "admin/compensation/offer/action_text.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "offers": queryset,
+                "form": form,
+                "action": action,
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description="Submit for approval", permissions=["change"])
+    def submit_for_approval(self, request, queryset):
+        return self._with_text(
+            request,
+            queryset,
+            action="submit_for_approval",
+            title="Submit for approval",
+            label="Why this package (required from the second round on)",
+            verb="submitted for approval",
+            call=lambda offer, text: services.offer_submit(
+                offer=offer, acting_user=request.user, reason=text
+            ),
+        )
+
+    @admin.action(description="Generate the letter (PDF)", permissions=["change"])
+    def generate_letter(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "with a letter",
+            lambda offer: services.letter_generate(offer=offer, acting_user=request.user),
+        )
+
+    @admin.action(description="Mark sent (stores the letter)", permissions=["change"])
+    def mark_sent(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "sent",
+            lambda offer: services.offer_send(offer=offer, acting_user=request.user),
+        )
+
+    @admin.action(description="Record a counter-offer (opens a new round)", permissions=["change"])
+    def record_counter_offer(self, request, queryset):
+        return self._with_text(
+            request,
+            queryset,
+            action="record_counter_offer",
+            title="Record a counter-offer",
+            label='What the candidate asked (e.g. "$200k base and $200k tokens instead of '
+            'options")',
+            verb="countered: change the package, then submit the new round",
+            call=lambda offer, text: services.offer_counter_record(
+                offer=offer, acting_user=request.user, candidate_ask=text
+            ),
+        )
+
+    @admin.action(
+        description="Mark accepted (creates the employee and budget)", permissions=["change"]
+    )
+    def mark_accepted(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "accepted: employee and budget created",
+            lambda offer: services.offer_accept(offer=offer, acting_user=request.user),
+        )
+
+    @admin.action(description="Mark declined", permissions=["change"])
+    def mark_declined(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "declined",
+            lambda offer: services.offer_decline(offer=offer, acting_user=request.user),
+        )
+
+    @admin.action(description="Withdraw", permissions=["change"])
+    def withdraw(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "withdrawn",
+            lambda offer: services.offer_withdraw(offer=offer, acting_user=request.user),
+        )
+
+    @admin.action(description="Back to draft (after a refused approval)", permissions=["change"])
+    def back_to_draft(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "back in draft",
+            lambda offer: services.offer_reopen(offer=offer, acting_user=request.user),
+        )

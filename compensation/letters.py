@@ -1,0 +1,165 @@
+"""Offer letters: the HR-edited template rendered with the package, and its PDF (WeasyPrint)."""
+
+import hashlib
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from django.template import Context, Template
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+
+from budgets.calculations import tokens_at_rate
+from common.money import format_usd, micros_to_dollars
+from compensation.calculations import TradeDirection, first_year_budget
+from compensation.models import AllocationBasis, Offer, OfferLetterTemplate
+from people.models import CompanySettings
+from people.selectors import company_settings, company_today
+
+DEFAULT_TEMPLATE_NAME = "Standard offer letter"
+DEFAULT_BODY_PATH = Path(__file__).parent / "letter_templates" / "default.html"
+
+BUDGET_PURPOSE = (
+    "The budget pays for AI tokens: agents and assistants that write, review, test and debug "
+    "code with you. It is yours to spend on your work, and you will see how much is left at "
+    "any time."
+)
+
+
+def default_body() -> str:
+    return DEFAULT_BODY_PATH.read_text(encoding="utf-8")
+
+
+def letter_template() -> OfferLetterTemplate:
+    """The default template, created from the built-in text if HR has none."""
+    template = OfferLetterTemplate.objects.filter(is_default=True).first()
+    if template is None:
+        template, _ = OfferLetterTemplate.objects.get_or_create(
+            name=DEFAULT_TEMPLATE_NAME, defaults={"body": default_body(), "is_default": True}
+        )
+    return template
+
+
+def carryover_sentence(settings_row: CompanySettings) -> str:
+    """The company's carryover policy in one sentence, for the letter."""
+    share = Decimal(settings_row.carryover_share_percent).normalize()
+    if share == 0:
+        return (
+            "Unused budget does not carry over: it is forfeited at the end of each fiscal year, "
+            "so the budget is meant to be used."
+        )
+    cap = (
+        f", up to {format_usd(settings_row.carryover_cap_micros)}"
+        if settings_row.carryover_cap_micros is not None
+        else ""
+    )
+    expiry = (
+        f"; carried-over money expires after {settings_row.carryover_expiry_months} months"
+        if settings_row.carryover_expiry_months
+        else ""
+    )
+    return (
+        f"At the end of each fiscal year, {share:f}% of your unused budget carries over to the "
+        f"next year{cap}{expiry}. The rest is forfeited, so the budget is meant to be used."
+    )
+
+
+def _tokens(amount_micros: int, rate: Decimal) -> str:
+    return f"{tokens_at_rate(amount_micros, rate):,}"
+
+
+def letter_context(offer: Offer) -> dict:
+    settings_row = company_settings()
+    rate = settings_row.reference_rate_usd_per_token
+    trade = offer.trade
+    token_budget = trade.token_budget_micros
+    trade_sentence = ""
+    if trade.direction == TradeDirection.STOCK_TO_TOKENS:
+        trade_sentence = (
+            f"At your request, {format_usd(trade.given_micros)} a year of stock option value is "
+            f"exchanged for {format_usd(trade.received_micros)} of token budget."
+        )
+    elif trade.direction == TradeDirection.TOKENS_TO_STOCK:
+        trade_sentence = (
+            f"At your request, {format_usd(trade.given_micros)} of token budget is exchanged "
+            f"for {format_usd(trade.received_micros)} a year of stock option value."
+        )
+    first = first_year_budget(
+        token_budget,
+        start=offer.start_date,
+        fiscal_year_start_month=settings_row.fiscal_year_start_month,
+    )
+    first_year_sentence = ""
+    if first.amount_micros != token_budget:
+        first_year_sentence = (
+            f"For your first fiscal year (FY{first.fiscal_year}) the budget is prorated from "
+            f"your start date: {format_usd(first.amount_micros)} for {first.days} of "
+            f"{first.year_days} days."
+        )
+    always = ("base_salary", "token_budget")  # the letter leaves out lines of $0
+    lines = [
+        {
+            "key": line.key,
+            "label": line.label,
+            "amount": format_usd(line.amount_micros),
+            "note": line.note,
+        }
+        for line in offer.lines()
+        if line.amount_micros or line.key in always
+    ]
+    for line in lines:
+        if line["key"] == "token_budget":
+            line["note"] = f"{_tokens(token_budget, rate)} tokens at the reference rate"
+    basis = {
+        AllocationBasis.SENIORITY: "It is set by your level's band.",
+        AllocationBasis.PROJECT: "It is set by your expected impact on the {} project.",
+        AllocationBasis.BOTH: "It is set by your level's band and your expected impact on the "
+        "{} project.",
+    }[offer.allocation_basis].format(
+        offer.allocation_project.name if offer.allocation_project_id else ""
+    )
+    return {
+        "allocation_sentence": basis,
+        "candidate": offer.candidate,
+        "offer": offer,
+        "hiring_manager": offer.hiring_manager.display_name,
+        "company": settings_row.name,
+        "lines": lines,
+        "total": format_usd(offer.total_annual_value_micros),
+        "strike_price": format_usd(offer.stock_strike_price_micros),
+        "stock_options": f"{offer.stock_option_count:,}",
+        "token_budget": format_usd(token_budget),
+        "token_budget_dollars": micros_to_dollars(token_budget),
+        "tokens_at_reference_rate": _tokens(token_budget, rate),
+        "reference_rate": f"${rate.normalize():f}",
+        "token_purpose": BUDGET_PURPOSE,
+        "carryover_sentence": carryover_sentence(settings_row),
+        "trade_sentence": trade_sentence,
+        "first_year_sentence": first_year_sentence,
+        "response_deadline": offer.response_deadline,
+        "today": company_today(),
+    }
+
+
+def letter_html(offer: Offer, template: OfferLetterTemplate | None = None) -> str:
+    """The whole letter as HTML: the HR template's body inside the paged-media frame."""
+    template = template or letter_template()
+    context = letter_context(offer)
+    body = Template(template.body).render(Context(context, autoescape=True))
+    return render_to_string(
+        "compensation/pdf/letter.html",
+        {**context, "body": mark_safe(body)},  # noqa: S308
+    )
+
+
+def letter_pdf(html: str) -> bytes:
+    from weasyprint import HTML
+
+    return HTML(string=html).write_pdf()
+
+
+def package_hash(offer: Offer) -> str:
+    snapshot = offer.package_snapshot()
+    snapshot["candidate"] = [offer.candidate.full_name, offer.candidate.email]
+    snapshot["response_deadline"] = str(offer.response_deadline)
+    return hashlib.sha256(json.dumps(snapshot, sort_keys=True).encode()).hexdigest()

@@ -1,1 +1,0 @@
-"""Offers and offer letters (issue 5)."""

@@ -1,0 +1,39 @@
+"""Offers with token budgets (issue 5): level bands and the compensation policy, candidates,
+offers and their negotiation rounds, and offer letters (templates HR edits, PDFs kept as sent)."""
+
+from compensation.models.letters import LetterImmutableError, OfferLetter, OfferLetterTemplate
+from compensation.models.offers import (
+    CLOSED_STATES,
+    EDITABLE_STATES,
+    PACKAGE_FIELDS,
+    AllocationBasis,
+    Candidate,
+    HealthPlan,
+    Offer,
+    OfferRound,
+    OfferState,
+    RemotePolicy,
+    TradeChoice,
+)
+from compensation.models.policy import NOT_NEGATIVE, CompensationPolicy, LevelBand, policy
+
+__all__ = [
+    "CLOSED_STATES",
+    "EDITABLE_STATES",
+    "NOT_NEGATIVE",
+    "PACKAGE_FIELDS",
+    "AllocationBasis",
+    "Candidate",
+    "CompensationPolicy",
+    "HealthPlan",
+    "LetterImmutableError",
+    "LevelBand",
+    "Offer",
+    "OfferLetter",
+    "OfferLetterTemplate",
+    "OfferRound",
+    "OfferState",
+    "RemotePolicy",
+    "TradeChoice",
+    "policy",
+]

@@ -1,0 +1,101 @@
+"""Reads for offers: who may see which, and the rounds side by side."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q, QuerySet
+
+from common.money import format_usd
+from compensation.models import PACKAGE_FIELDS, Offer, OfferRound
+from people.models import Level, Project, Team
+from people.roles import HR
+
+
+def user_is_hr(user: AbstractBaseUser) -> bool:
+    return user.is_authenticated and (user.is_superuser or user.groups.filter(name=HR).exists())
+
+
+def offers_visible_to(user: AbstractBaseUser) -> QuerySet[Offer]:
+    """HR and superusers see every offer; a hiring manager sees the offers they hire for and
+    those for a team they lead; everyone else (engineers) sees none."""
+    offers = Offer.objects.select_related(
+        "candidate", "level", "team", "hiring_manager__user"
+    ).order_by("-created_at")
+    if not user.is_authenticated:
+        return offers.none()
+    if user_is_hr(user):
+        return offers
+    return offers.filter(Q(hiring_manager__user=user) | Q(team__lead__user=user))
+
+
+def user_can_see_offer(user: AbstractBaseUser, offer: Offer) -> bool:
+    return offers_visible_to(user).filter(pk=offer.pk).exists()
+
+
+FIELD_LABELS = {
+    "level_id": "Level",
+    "team_id": "Team",
+    "allocation_project_id": "Allocation project",
+    "effective_token_budget_micros": "Token budget after trade",
+    "total_annual_value_micros": "Total annual value",
+}
+
+
+def _label(name: str) -> str:
+    if name in FIELD_LABELS:
+        return FIELD_LABELS[name]
+    label = str(Offer._meta.get_field(name).verbose_name)
+    return label[:1].upper() + label[1:]
+
+
+def _shown(name: str, value, names: dict) -> str:
+    if value is None or value == "":
+        return "–"
+    if name.endswith("_micros"):
+        return format_usd(value)
+    if name in names:
+        return names[name].get(value, str(value))
+    if name in ("health_plan", "remote_policy", "allocation_basis", "trade_direction"):
+        return str(dict(Offer._meta.get_field(name).choices).get(value, value)) or "–"
+    return str(value)
+
+
+def rounds_compared(offer: Offer) -> dict:
+    """The rounds side by side: one row per package field, one column per round, and which
+    cells changed from the round before (the negotiation's diff)."""
+    rounds = list(OfferRound.objects.filter(offer=offer).exclude(package={}).order_by("number"))
+    names = {
+        "level_id": dict(Level.objects.values_list("pk", "name")),
+        "team_id": dict(Team.objects.values_list("pk", "name")),
+        "allocation_project_id": dict(Project.objects.values_list("pk", "code")),
+    }
+    fields = [*PACKAGE_FIELDS, "effective_token_budget_micros", "total_annual_value_micros"]
+    rows = []
+    for name in fields:
+        cells, previous = [], None
+        for index, round_ in enumerate(rounds):
+            value = round_.package.get(name)
+            cells.append(
+                {
+                    "value": _shown(name, value, names),
+                    "changed": index > 0 and value != previous,
+                }
+            )
+            previous = value
+        rows.append(
+            {"label": _label(name), "cells": cells, "changed": any(c["changed"] for c in cells)}
+        )
+    return {"rounds": rounds, "rows": rows}
+
+
+def round_changes(offer: Offer, number: int) -> list[str]:
+    """What changed in a round against the one before, as lines like 'Base salary: $180,000.00
+    → $200,000.00'."""
+    compared = rounds_compared(offer)
+    numbers = [r.number for r in compared["rounds"]]
+    if number not in numbers or numbers.index(number) == 0:
+        return []
+    at = numbers.index(number)
+    return [
+        f"{row['label']}: {row['cells'][at - 1]['value']} → {row['cells'][at]['value']}"
+        for row in compared["rows"]
+        if row["cells"][at]["changed"]
+    ]
