@@ -6,10 +6,10 @@ from django.utils import timezone
 
 from approvals.models import ApprovalRequest, RequestKind, RequestState
 from approvals.services import request_decide, request_submit
-from compensation.models import Offer, OfferState
-from compensation.services import offer_send, offer_submit
 from budgets.models import Budget, Enforcement, LedgerEntry, Reservation, UsageEvent
 from budgets.services import budget_allocate, budget_create
+from compensation.models import Offer, OfferState
+from compensation.services import offer_send, offer_submit
 from people.models import Employee
 from people.roles import FINANCE, HR, MANAGERS, ROLE_PERMISSIONS
 from people.selectors import current_fiscal_year
