@@ -96,3 +96,59 @@ def bar_list(
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every label and value is escaped above
+
+
+def line_chart(
+    points: Sequence[tuple[str, Decimal | int | None]],
+    *,
+    format_value: Callable[[Decimal | int], str],
+    width: int = 640,
+    height: int = 220,
+    title: str = "",
+) -> SafeString:
+    """A line over labelled points (e.g. price per million tokens by month), a dot and value at
+    each point; a None value leaves a gap in the line."""
+    known = [v for _, v in points if v is not None]
+    if not known:
+        return mark_safe("")  # noqa: S308 - constant
+    top = _scale(known)
+    plot_top, plot_bottom, left = 24, height - 24, 24
+    slot = (width - 2 * left) / max(len(points), 1)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="100%" role="img" aria-label="{escape(title)}" {FONT}>',
+        f"<title>{escape(title)}</title>",
+        f'<line x1="{left}" y1="{plot_bottom}" x2="{width - left}" y2="{plot_bottom}" '
+        'stroke="#bbb"/>',
+    ]
+    segment: list[str] = []
+    segments: list[list[str]] = []
+    for index, (label, value) in enumerate(points):
+        x = left + index * slot + slot / 2
+        parts.append(
+            f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle" fill="#555">'
+            f"{escape(label)}</text>"
+        )
+        if value is None:
+            if segment:
+                segments.append(segment)
+            segment = []
+            continue
+        y = plot_bottom - float(Decimal(value) / top) * (plot_bottom - plot_top)
+        segment.append(f"{x:.1f},{y:.1f}")
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{PALETTE[1]}">'
+            f"<title>{escape(label)}: {escape(format_value(value))}</title></circle>"
+            f'<text x="{x:.1f}" y="{y - 7:.1f}" text-anchor="middle" fill="#333" '
+            f'font-size="9">{escape(format_value(value))}</text>'
+        )
+    if segment:
+        segments.append(segment)
+    for line in segments:
+        parts.insert(
+            3,
+            f'<polyline points="{" ".join(line)}" fill="none" stroke="{PALETTE[1]}" '
+            'stroke-width="2"/>',
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every label and value is escaped above

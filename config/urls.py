@@ -11,6 +11,7 @@ admin.site.index_title = "Token budgets, people and policies"
 urlpatterns = [
     path("", include("budgets.web_urls")),
     path("", include("approvals.urls")),
+    path("reports/", include("reporting.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -50,6 +50,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "approvals.approvalrule": ("add", "change", "view"),
         "approvals.approvalrequest": ("view",),
         "approvals.approvalstep": ("view",),
+        "reporting.reportrun": ("view",),
+        "reporting.productivitymetric": _CRUD,
     },
     MANAGERS: {},
     ENGINEERS: {},

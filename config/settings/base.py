@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "django_fsm_log",
+    "import_export",
     "people",
     "budgets",
     "approvals",
@@ -150,6 +151,11 @@ CELERY_BEAT_SCHEDULE = {
     "daily-approval-expiry": {
         "task": "approvals.expire",
         "schedule": crontab(hour=0, minute=30),
+    },
+    "quarterly-report-at-quarter-start": {
+        # Daily: on the first day of a fiscal quarter it builds the report of the one that ended.
+        "task": "reporting.quarter_start",
+        "schedule": crontab(hour=6, minute=15),
     },
     "daily-alert-scan": {
         "task": "budgets.alerts_scan",
