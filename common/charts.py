@@ -71,12 +71,13 @@ def bar_list(
     width: int = 420,
     row_height: int = 22,
     title: str = "",
+    label_width: int = 130,
 ) -> SafeString:
     """Horizontal bars with a label and value each (e.g. spend by category or by model)."""
     if not items:
         return mark_safe("")  # noqa: S308 - constant
     top = _scale([v for _, v in items])
-    label_width, value_width = 130, 90
+    value_width = 90
     bar_space = width - label_width - value_width
     height = row_height * len(items) + 4
     parts = [

@@ -12,7 +12,8 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.template.loader import render_to_string
-from django.utils.safestring import SafeString
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 
 from common.charts import bar_list, column_chart, line_chart
 from common.money import format_usd, micros_to_dollars, quantize_cents
@@ -110,6 +111,18 @@ def short_usd(value) -> str:
     return f"${dollars:,.0f}"
 
 
+def _short_label(label, limit: int = 32) -> str:
+    text = str(label)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def css_string(text: str) -> SafeString:
+    """A CSS string literal for the PDF's running header (inside <style>, where HTML escaping
+    does not apply): quotes and backslashes escaped, '<' written as a CSS escape."""
+    escaped = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ")
+    return mark_safe(f'"{" ".join(escaped.split())}"')  # noqa: S308 - escaped for CSS above
+
+
 def _table(snapshot: dict, key: str) -> dict | None:
     return next((t for t in snapshot["tables"] if t["key"] == key), None)
 
@@ -122,9 +135,11 @@ def report_charts(snapshot: dict) -> dict[str, SafeString]:
         table = _table(snapshot, key)
         if not table:
             return
-        items = [(str(r[0])[:22], r[value_index] or 0) for r in table["rows"]][:limit]
+        items = [(_short_label(r[0]), r[value_index] or 0) for r in table["rows"]][:limit]
         if any(v for _, v in items):
-            charts[key] = bar_list(items, format_value=fmt, width=560, title=table["title"])
+            charts[key] = bar_list(
+                items, format_value=fmt, width=560, label_width=200, title=table["title"]
+            )
 
     if not snapshot.get("has_usage"):
         return charts
@@ -202,13 +217,22 @@ def report_context(snapshot: dict) -> dict:
             sections.append({"key": key, "title": title, "tables": tables})
     headline = _table(snapshot, "headline")
     spread = _table(snapshot, "utilisation")
+    generated_at = timezone.localtime(datetime.fromisoformat(snapshot["generated_at"]))
+    quarter_start = date.fromisoformat(snapshot["quarter_start"])
+    quarter_end = date.fromisoformat(snapshot["quarter_end"])
     return {
+        "css_company": css_string(snapshot["company"]),
+        "css_period": css_string(
+            f"Token spend report · FY{snapshot['fiscal_year']} Q{snapshot['quarter']} · "
+            f"{quarter_start:%-d %b %Y} – {quarter_end:%-d %b %Y}"
+        ),
+        "css_generated": css_string(f"Confidential · generated {generated_at:%-d %b %Y %H:%M %Z}"),
         "snapshot": snapshot,
         "sections": sections,
         "charts": charts,
-        "generated_at": datetime.fromisoformat(snapshot["generated_at"]),
-        "quarter_start": date.fromisoformat(snapshot["quarter_start"]),
-        "quarter_end": date.fromisoformat(snapshot["quarter_end"]),
+        "generated_at": generated_at,
+        "quarter_start": quarter_start,
+        "quarter_end": quarter_end,
         "key_figures": [
             ("Token spend this quarter", format_usd(snapshot["quarter_spend"])),
             ("Fiscal year to date", format_usd(snapshot["year_spend"])),
