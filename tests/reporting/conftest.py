@@ -1,7 +1,7 @@
 """A small company with a fiscal year starting in April, usage at the quarter's boundary seconds,
 carryover, an expiry, a forfeiture, a price correction, an approval and productivity metrics."""
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -132,7 +132,7 @@ def company(april_company):
     for month, value in (((2026, 4, 1), "10"), ((2026, 5, 1), "5")):
         ProductivityMetric.objects.create(
             team=t1,
-            month=datetime(*month).date(),
+            month=date(*month),
             metric="merged_pull_requests",
             value=Decimal(value),
         )

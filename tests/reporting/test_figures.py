@@ -240,7 +240,7 @@ def test_pilot_and_productivity_spend_per_unit(company, q1):
     team_spend = dollars("10.5") + dollars("20.25")
     row = productivity["merged_pull_requests"]
     assert row[2:] == ["15.00", team_spend, team_spend // 15]
-    trend = [r for r in table(q1, "productivity_trend")["rows"]]
+    trend = table(q1, "productivity_trend")["rows"]
     assert [(r[1], r[4]) for r in trend] == [
         ("Apr 2026", dollars("1.05")),
         ("May 2026", dollars("4.05")),
