@@ -109,10 +109,13 @@ def line_chart(
 ) -> SafeString:
     """A line over labelled points (e.g. price per million tokens by month), a dot and value at
     each point; a None value leaves a gap in the line."""
-    known = [v for _, v in points if v is not None]
+    known = [Decimal(v) for _, v in points if v is not None]
     if not known:
         return mark_safe("")  # noqa: S308 - constant
-    top = _scale(known)
+    # A line shows change, so the axis spans the values (with a margin), not zero to the top.
+    low, high = min(known), max(known)
+    margin = (high - low) / 4 or (high / 10 if high else Decimal(1))
+    low, span = max(low - margin, Decimal(0)), (high + margin) - max(low - margin, Decimal(0))
     plot_top, plot_bottom, left = 24, height - 24, 24
     slot = (width - 2 * left) / max(len(points), 1)
     parts = [
@@ -135,7 +138,7 @@ def line_chart(
                 segments.append(segment)
             segment = []
             continue
-        y = plot_bottom - float(Decimal(value) / top) * (plot_bottom - plot_top)
+        y = plot_bottom - float((Decimal(value) - low) / span) * (plot_bottom - plot_top)
         segment.append(f"{x:.1f},{y:.1f}")
         parts.append(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{PALETTE[1]}">'

@@ -253,8 +253,9 @@ def report_html(snapshot: dict) -> str:
 def report_pdf(snapshot: dict) -> bytes:
     import logging
 
+    # WeasyPrint logs a line per page (and per stylesheet on import) at INFO; the run's
+    # progress says enough.
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
     from weasyprint import HTML
 
-    # WeasyPrint logs a line per page at INFO; the run's progress says enough.
-    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
     return HTML(string=report_html(snapshot)).write_pdf()
