@@ -10,7 +10,8 @@ kept for another run (pass --reuse to skip seeding when it already holds the dat
 seed_demo is run with --today on the last day of the fiscal year's first quarter, so every event
 falls in that quarter (Q1 is also the whole year to date). The baseline gathers the same groups
 (spend by department, budget, project, model, month, category) the naive way: every event of the
-quarter read into Python and summed there; the report gathers every table with grouped SQL. Targets: data under 5 s, PDF (no appendix) under 20 s.
+quarter read into Python and summed there; the report gathers every table with grouped SQL.
+Targets: data under 5 s, PDF (no appendix) under 20 s.
 """
 
 import argparse

@@ -31,6 +31,19 @@ SECTIONS = [
     ("appendix", "Appendix"),
 ]
 NUMERIC_KINDS = {"money", "count", "tokens", "percent", "decimal"}
+# Sections that start a new page in the PDF; the short ones follow on.
+MAJOR_SECTIONS = {"headline", "breakdowns", "utilisation", "forecast", "prices", "appendix"}
+CHART_CAPTIONS = {
+    "by_department": "Quarter spend by department",
+    "by_team": "Quarter spend, ten largest teams",
+    "by_project": "Quarter spend, ten largest lines",
+    "by_model": "Quarter spend by model",
+    "by_category": "Quarter spend by category",
+    "by_level": "Quarter spend by level",
+    "utilisation": "Number of budgets by share of the allocation used",
+    "price_trend": "Average cost per million tokens by month",
+    "pilot": "Spend per engineer this quarter",
+}
 
 
 def cell_kinds(table: dict, row_index: int | None) -> list[str]:
@@ -179,6 +192,16 @@ def report_charts(snapshot: dict) -> dict[str, SafeString]:
             height=180,
             title="Spend per month",
         )
+    productivity = _table(snapshot, "productivity_trend")
+    if productivity and productivity["rows"]:
+        metric = productivity["rows"][0][0]
+        charts["productivity_trend"] = line_chart(
+            [(r[1][:3], r[4]) for r in productivity["rows"] if r[0] == metric],
+            format_value=lambda v: format_usd(v),
+            width=560,
+            height=180,
+            title=f"Spend per unit of {metric} by month",
+        )
     pilot = _table(snapshot, "pilot")
     if pilot:
         bars("pilot", value_index=4, fmt=short_usd)
@@ -209,12 +232,19 @@ def report_context(snapshot: dict) -> dict:
     sections = []
     for key, title in SECTIONS:
         tables = [
-            {**_view_table(t), "chart": charts.get(t["key"], "")}
+            {
+                **_view_table(t),
+                "chart": charts.get(t["key"], ""),
+                "chart_caption": CHART_CAPTIONS.get(t["key"])
+                or (f"Spend per unit of {t['rows'][0][0]} by month" if t["rows"] else ""),
+            }
             for t in snapshot["tables"]
             if t["section"] == key
         ]
         if tables:
-            sections.append({"key": key, "title": title, "tables": tables})
+            sections.append(
+                {"key": key, "title": title, "tables": tables, "major": key in MAJOR_SECTIONS}
+            )
     headline = _table(snapshot, "headline")
     spread = _table(snapshot, "utilisation")
     generated_at = timezone.localtime(datetime.fromisoformat(snapshot["generated_at"]))

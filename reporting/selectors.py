@@ -1103,7 +1103,9 @@ def _approvals(period: ReportPeriod) -> list[dict]:
             columns,
             [[RequestKind(k).label, *by_kind[k]] for k in kinds],
             total=["Total", count, total],
-            note="Requests finally approved in the quarter (the money moved then).",
+            note="Requests finally approved in the quarter (the money moved then)."
+            if count
+            else "No increase, project allocation or team top-up was approved this quarter.",
         ),
         _table(
             "approvals_by_level",
@@ -1302,6 +1304,7 @@ def _productivity(*, period, metrics, teams, quarter_months, team_spend_by_month
                 ("Spend per unit", "money"),
             ],
             trend,
+            note="" if trend else "No team recorded a productivity metric this fiscal year.",
         ),
     ]
 
