@@ -79,6 +79,9 @@ def main() -> None:
     parser.add_argument("--events-per-employee", type=int, default=100)
     parser.add_argument("--today", default="2026-03-31", help="last day of Q1 (January year)")
     parser.add_argument("--reuse", action="store_true", help="keep an already seeded database")
+    parser.add_argument(
+        "--appendix", action="store_true", help="also time the PDF with every budget (no target)"
+    )
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
@@ -180,6 +183,16 @@ def main() -> None:
         f"| baseline: the same groups summed in Python over every event (data only) "
         f"| {baseline_seconds:.2f} |"
     )
+    if args.appendix:
+        appendix_started = time.perf_counter()
+        full = report_data(fiscal_year=fiscal_year, quarter=1, include_appendix=True)
+        full_pdf = report_pdf(full)
+        appendix_seconds = time.perf_counter() - appendix_started
+        budgets = len(next(t for t in full["tables"] if t["key"] == "appendix")["rows"])
+        print(
+            f"| with the appendix ({budgets:,} budgets, {len(full_pdf):,} bytes): data + PDF "
+            f"| {appendix_seconds:.2f} |"
+        )
     print()
     print(
         f"department totals equal the baseline: {same}; quarter usage equals a plain SUM: "

@@ -288,3 +288,20 @@ def test_the_appendix_lists_every_budget_only_when_asked(company):
     appendix = table(data, "appendix")
     assert len(appendix["rows"]) == Budget.objects.filter(fiscal_year=2026).count()
     assert appendix["total"][3] == data["year_spend"]
+
+
+def test_a_long_table_repeats_its_header_on_every_page(april_company):
+    from budgets.services import budget_allocate, budget_create
+    from tests.factories import EmployeeFactory
+
+    for _ in range(90):
+        budget, _ = budget_create(fiscal_year=2026, employee=EmployeeFactory())
+        budget_allocate(budget=budget, amount_micros=dollars("1000"), acting_user=None)
+    data = report_data(fiscal_year=2026, quarter=1, include_appendix=True)
+    pages = [page.extract_text() for page in PdfReader(io.BytesIO(report_pdf(data))).pages]
+    # page 1 is the cover, page 2 the contents (which names the appendix too)
+    first = next(i for i in range(2, len(pages)) if "Appendix: every budget" in pages[i])
+    appendix_pages = pages[first:]
+    assert len(appendix_pages) >= 2
+    # "Remaining" is a column only the appendix has: its header is on each of its pages
+    assert all("Remaining" in text for text in appendix_pages)
