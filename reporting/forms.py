@@ -16,5 +16,7 @@ class ReportRequestForm(forms.Form):
         choices=[(q, f"Q{q}") for q in range(1, 5)], coerce=int, initial=1
     )
     include_appendix = forms.BooleanField(
-        required=False, label="Add an appendix with every budget (long)"
+        required=False,
+        label="Add an appendix with every budget (long)",
+        widget=forms.CheckboxInput(attrs={"style": "width: auto"}),
     )
