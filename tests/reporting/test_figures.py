@@ -305,3 +305,30 @@ def test_a_long_table_repeats_its_header_on_every_page(april_company):
     assert len(appendix_pages) >= 2
     # "Remaining" is a column only the appendix has: its header is on each of its pages
     assert all("Remaining" in text for text in appendix_pages)
+
+
+def test_the_csv_has_every_table_and_every_amount_to_the_cent(company, q1):
+    blocks = csv_tables(report_csv(q1))
+    assert set(blocks) == {t["key"] for t in q1["tables"]}
+    for snapshot_table in q1["tables"]:
+        lines = blocks[snapshot_table["key"]][1:]
+        expected_rows = snapshot_table["rows"] + (
+            [snapshot_table["total"]] if snapshot_table["total"] else []
+        )
+        assert len(lines) == len(expected_rows), snapshot_table["key"]
+        for index, (line, row) in enumerate(zip(lines, expected_rows, strict=True)):
+            kinds = [c["kind"] for c in snapshot_table["columns"]]
+            if "row_kinds" in snapshot_table and index < len(snapshot_table["rows"]):
+                kinds = [snapshot_table["row_kinds"][index] if k == "row" else k for k in kinds]
+            for cell, value, kind in zip(line, row, kinds, strict=True):
+                if kind == "money" and value is not None:
+                    assert Decimal(cell) == cents(value), (snapshot_table["key"], row)
+
+
+def test_the_pdf_has_every_table_and_its_charts(company, q1):
+    pdf = report_pdf(q1)
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    for snapshot_table in q1["tables"]:
+        assert snapshot_table["title"] in text
+    assert "merged_pull_requests" in text  # the productivity metric and its spend per unit
+    assert format_usd(dollars("30.75") // 15) in text

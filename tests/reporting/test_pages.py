@@ -63,6 +63,9 @@ def test_finance_lists_sees_and_downloads(client, done_run, finance):
     assert "attachment" in pdf["Content-Disposition"]
     body = b"".join(pdf.streaming_content)
     assert len(PdfReader(io.BytesIO(body)).pages) > 5
+    page = client.get(reverse("reporting:detail", args=[done_run.pk])).content.decode()
+    assert page.count("<svg") >= 5  # the same charts as the PDF, from common.charts
+    assert "Spend by department" in page
     csv = client.get(reverse("reporting:csv", args=[done_run.pk]) + "?table=by_department")
     assert csv.content.decode().count("[by_department]") == 1
     assert "[headline]" not in csv.content.decode()
