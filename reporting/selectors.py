@@ -767,8 +767,9 @@ def _headline(
             "money",
         ],
         note="Token spend = usage events (dated when they occurred) + price corrections "
-        "posted in the period. The budget for the period is the annual budget pro rata "
-        "by days elapsed.",
+        "posted in the period. The annual budget is every allocation, increase, transfer, "
+        "carryover and adjustment on the year's budgets as of generation; the budget for the "
+        "period is that pro rata by days elapsed.",
     )
 
 
