@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from common.charts import bar_list, column_chart, line_chart
@@ -194,13 +195,20 @@ def report_charts(snapshot: dict) -> dict[str, SafeString]:
         )
     productivity = _table(snapshot, "productivity_trend")
     if productivity and productivity["rows"]:
-        metric = productivity["rows"][0][0]
-        charts["productivity_trend"] = line_chart(
-            [(r[1][:3], r[4]) for r in productivity["rows"] if r[0] == metric],
-            format_value=lambda v: format_usd(v),
-            width=560,
-            height=180,
-            title=f"Spend per unit of {metric} by month",
+        # One line per metric, each with its caption (units differ, so no shared axis).
+        metrics = dict.fromkeys(r[0] for r in productivity["rows"])
+        charts["productivity_trend"] = mark_safe(  # noqa: S308 - metric names escaped
+            "".join(
+                f'<p class="caption">Spend per unit of {escape(metric)} by month</p>'
+                + line_chart(
+                    [(r[1][:3], r[4]) for r in productivity["rows"] if r[0] == metric],
+                    format_value=lambda v: format_usd(v),
+                    width=560,
+                    height=160,
+                    title=f"Spend per unit of {metric} by month",
+                )
+                for metric in metrics
+            )
         )
     pilot = _table(snapshot, "pilot")
     if pilot:
@@ -235,8 +243,7 @@ def report_context(snapshot: dict) -> dict:
             {
                 **_view_table(t),
                 "chart": charts.get(t["key"], ""),
-                "chart_caption": CHART_CAPTIONS.get(t["key"])
-                or (f"Spend per unit of {t['rows'][0][0]} by month" if t["rows"] else ""),
+                "chart_caption": CHART_CAPTIONS.get(t["key"], ""),
             }
             for t in snapshot["tables"]
             if t["section"] == key
