@@ -71,12 +71,13 @@ def bar_list(
     width: int = 420,
     row_height: int = 22,
     title: str = "",
+    label_width: int = 130,
 ) -> SafeString:
     """Horizontal bars with a label and value each (e.g. spend by category or by model)."""
     if not items:
         return mark_safe("")  # nosec B308  # noqa: S308 - constant
     top = _scale([v for _, v in items])
-    label_width, value_width = 130, 90
+    value_width = 90
     bar_space = width - label_width - value_width
     height = row_height * len(items) + 4
     parts = [
@@ -93,6 +94,65 @@ def bar_list(
             f'height="{row_height - 8}" fill="{PALETTE[(index + 1) % len(PALETTE)]}"/>'
             f'<text x="{width}" y="{y + 14}" text-anchor="end" fill="#333">'
             f"{escape(format_value(value))}</text>"
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # nosec B308 B703  # noqa: S308 - every label and value is escaped above
+
+
+def line_chart(
+    points: Sequence[tuple[str, Decimal | int | None]],
+    *,
+    format_value: Callable[[Decimal | int], str],
+    width: int = 640,
+    height: int = 220,
+    title: str = "",
+) -> SafeString:
+    """A line over labelled points (e.g. price per million tokens by month), a dot and value at
+    each point; a None value leaves a gap in the line."""
+    known = [Decimal(v) for _, v in points if v is not None]
+    if not known:
+        return mark_safe("")  # nosec B308  # noqa: S308 - constant
+    # A line shows change, so the axis spans the values (with a margin), not zero to the top.
+    low, high = min(known), max(known)
+    margin = (high - low) / 4 or (high / 10 if high else Decimal(1))
+    low, span = max(low - margin, Decimal(0)), (high + margin) - max(low - margin, Decimal(0))
+    plot_top, plot_bottom, left = 24, height - 24, 24
+    slot = (width - 2 * left) / max(len(points), 1)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="100%" role="img" aria-label="{escape(title)}" {FONT}>',
+        f"<title>{escape(title)}</title>",
+        f'<line x1="{left}" y1="{plot_bottom}" x2="{width - left}" y2="{plot_bottom}" '
+        'stroke="#bbb"/>',
+    ]
+    segment: list[str] = []
+    segments: list[list[str]] = []
+    for index, (label, value) in enumerate(points):
+        x = left + index * slot + slot / 2
+        parts.append(
+            f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle" fill="#555">'
+            f"{escape(label)}</text>"
+        )
+        if value is None:
+            if segment:
+                segments.append(segment)
+            segment = []
+            continue
+        y = plot_bottom - float((Decimal(value) - low) / span) * (plot_bottom - plot_top)
+        segment.append(f"{x:.1f},{y:.1f}")
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{PALETTE[1]}">'
+            f"<title>{escape(label)}: {escape(format_value(value))}</title></circle>"
+            f'<text x="{x:.1f}" y="{y - 7:.1f}" text-anchor="middle" fill="#333" '
+            f'font-size="9">{escape(format_value(value))}</text>'
+        )
+    if segment:
+        segments.append(segment)
+    for line in segments:
+        parts.insert(
+            3,
+            f'<polyline points="{" ".join(line)}" fill="none" stroke="{PALETTE[1]}" '
+            'stroke-width="2"/>',
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # nosec B308 B703  # noqa: S308 - every label and value is escaped above

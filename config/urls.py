@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("approvals.urls")),
     path("", include("audit.urls")),
     path("", include("compensation.urls")),
+    path("reports/", include("reporting.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

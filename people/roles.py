@@ -59,6 +59,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "approvals.approvalstep": ("view",),
         "compensation.levelband": ("view",),
         "compensation.compensationpolicy": ("change", "view"),
+        "reporting.reportrun": ("view",),
+        "reporting.productivitymetric": _CRUD,
     },
     MANAGERS: {},
     ENGINEERS: {},

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "csp",
     "axes",
     "pgtrigger",
+    "import_export",
     "people",
     "budgets",
     "approvals",
@@ -185,6 +186,11 @@ CELERY_BEAT_SCHEDULE = {
     "daily-offer-expiry": {
         "task": "compensation.offers_expire",
         "schedule": crontab(hour=0, minute=40),
+    },
+    "quarterly-report-at-quarter-start": {
+        # Daily: on the first day of a fiscal quarter it builds the report of the one that ended.
+        "task": "reporting.quarter_start",
+        "schedule": crontab(hour=6, minute=15),
     },
     "daily-alert-scan": {
         "task": "budgets.alerts_scan",

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.auth.models import Group
+from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest, RequestKind, RequestState
@@ -49,6 +50,7 @@ def build_world() -> dict:
     )
     pending_offer, offer_request, letter = _offers(team, manager, hr)
     return {
+        "report": _report(finance),
         "pending_offer": pending_offer,
         "offer_request": offer_request,
         "letter": letter,
@@ -88,6 +90,23 @@ def _offers(team, manager, hr):
     request_decide(request=request, user=manager.user, approve=True, comment="yes")
     letter = offer_send(offer=Offer.objects.get(pk=sent.pk), acting_user=hr)
     return pending, pending_request, letter
+
+
+def _report(finance):
+    """A finished report of this quarter (its figures computed; a small stored file)."""
+    from reporting.models import ReportRun, RunState
+    from reporting.selectors import report_data
+
+    year = current_fiscal_year()
+    run = ReportRun.objects.create(
+        fiscal_year=year,
+        quarter=1,
+        requested_by=finance,
+        state=RunState.DONE,
+        snapshot=report_data(fiscal_year=year, quarter=1),
+    )
+    run.pdf.save("matrix.pdf", ContentFile(b"%PDF-1.7\n%matrix\n"))
+    return run
 
 
 def _offer_state(world) -> str:
@@ -149,6 +168,15 @@ API = "API"
 ACTIONS = "Actions (writes)"
 ADMIN_ACTIONS = "Admin pages and actions"
 OFFERS = "Offers"
+REPORTS = "Finance reports"
+FINANCE_ONLY = web(403, finance=200, superuser=200)
+
+
+def _report_runs() -> int:
+    from reporting.models import ReportRun
+
+    return ReportRun.objects.count()
+
 
 ROWS: list[Row] = [
     Row(WEB, "/ (my budget)", "GET", lambda w: "/", web(200)),
@@ -350,6 +378,49 @@ ROWS: list[Row] = [
         effect=lambda w: _offer_state(w) == OfferState.APPROVED,
         notes="the hiring manager; HR, who made it, never",
         extra={"effect_roles": {"manager"}},
+    ),
+    Row(REPORTS, "/reports/", "GET", lambda w: "/reports/", FINANCE_ONLY),
+    Row(
+        REPORTS,
+        "/reports/ (ask for a report)",
+        "POST",
+        lambda w: "/reports/",
+        web(403, finance=302, superuser=302),
+        data=lambda w: {"fiscal_year": current_fiscal_year(), "quarter": 2},
+        effect=lambda w: _report_runs() > 1,
+        notes="the build runs in the worker",
+        extra={"effect_roles": {"finance", "superuser"}},
+    ),
+    Row(REPORTS, "/reports/<id>/", "GET", lambda w: f"/reports/{w['report'].pk}/", FINANCE_ONLY),
+    Row(
+        REPORTS,
+        "/reports/<id>/status/",
+        "GET",
+        lambda w: f"/reports/{w['report'].pk}/status/",
+        FINANCE_ONLY,
+    ),
+    Row(
+        REPORTS,
+        "/reports/<id>/pdf/",
+        "GET",
+        lambda w: f"/reports/{w['report'].pk}/pdf/",
+        FINANCE_ONLY,
+        notes="files only through this view",
+    ),
+    Row(
+        REPORTS,
+        "/reports/<id>/csv/",
+        "GET",
+        lambda w: f"/reports/{w['report'].pk}/csv/",
+        FINANCE_ONLY,
+    ),
+    Row(
+        REPORTS,
+        "/reports/999999/pdf/ (a guessed id)",
+        "GET",
+        lambda w: "/reports/999999/pdf/",
+        web(403, finance=404, superuser=404),
+        notes="no hint to others whether it exists",
     ),
     *_admin_rows(),
 ]

@@ -1,0 +1,104 @@
+from django.contrib import admin
+from django.utils.html import format_html
+from import_export import fields, resources
+from import_export.admin import ImportExportModelAdmin
+from import_export.widgets import DateWidget, ForeignKeyWidget
+
+from common.admin import ReadOnlyAdmin
+from people.models import Team
+from reporting.models import ProductivityMetric, ReportRun
+
+
+class TeamByNameWidget(ForeignKeyWidget):
+    """A team by its name, or "Department / Team" when two departments share a team name."""
+
+    def __init__(self):
+        super().__init__(Team, field="name")
+
+    def clean(self, value, row=None, **kwargs):
+        text = (value or "").strip()
+        if not text:
+            raise ValueError("Give the team's name.")
+        if "/" in text:
+            department, name = (part.strip() for part in text.split("/", 1))
+            found = Team.objects.filter(name=name, department__name=department)
+        else:
+            found = Team.objects.filter(name=text)
+        teams = list(found[:2])
+        if not teams:
+            raise ValueError(f"No team named {text!r}.")
+        if len(teams) > 1:
+            raise ValueError(f"Two teams are named {text!r}: write 'Department / Team'.")
+        return teams[0]
+
+    def render(self, value, obj=None, **kwargs):
+        return f"{value.department.name} / {value.name}" if value else ""
+
+
+class FirstOfMonthWidget(DateWidget):
+    """Accepts 2026-04 or 2026-04-01; stores the first day of the month."""
+
+    def __init__(self):
+        super().__init__(format="%Y-%m-%d")
+
+    def clean(self, value, row=None, **kwargs):
+        text = str(value or "").strip()
+        if len(text) == 7:
+            text = f"{text}-01"
+        day = super().clean(text, row, **kwargs)
+        if day is not None and day.day != 1:
+            raise ValueError("Give the month as YYYY-MM (or its first day, YYYY-MM-01).")
+        return day
+
+
+class ProductivityMetricResource(resources.ModelResource):
+    """CSV columns: team, month, metric, value. A row for a team, month and metric already
+    recorded updates it (importing the same file twice changes nothing)."""
+
+    team = fields.Field(attribute="team", column_name="team", widget=TeamByNameWidget())
+    month = fields.Field(attribute="month", column_name="month", widget=FirstOfMonthWidget())
+
+    class Meta:
+        model = ProductivityMetric
+        fields = ("team", "month", "metric", "value")
+        import_id_fields = ("team", "month", "metric")
+        skip_unchanged = True
+        report_skipped = True
+        clean_model_instances = True
+
+
+@admin.register(ProductivityMetric)
+class ProductivityMetricAdmin(ImportExportModelAdmin):
+    resource_classes = [ProductivityMetricResource]
+    list_display = ["month", "team", "metric", "value", "recorded_at"]
+    list_filter = ["metric", "month", "team__department"]
+    list_select_related = ["team__department"]
+    search_fields = ["team__name", "metric"]
+    ordering = ["-month", "team__name", "metric"]
+    autocomplete_fields = ["team"]
+
+
+@admin.register(ReportRun)
+class ReportRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "__str__",
+        "state",
+        "progress_percent",
+        "trigger",
+        "requested_by",
+        "requested_at",
+    ]
+    list_filter = ["state", "trigger", "fiscal_year"]
+    list_select_related = ["requested_by"]
+    exclude = ["snapshot"]
+    readonly_fields = ["download"]
+
+    @admin.display(description="files")
+    def download(self, obj):
+        if obj.pk is None or obj.state != "done":
+            return "–"
+        return format_html(
+            '<a href="/reports/{}/pdf/">PDF</a> · <a href="/reports/{}/csv/">CSV</a>',
+            obj.pk,
+            obj.pk,
+        )

@@ -1,0 +1,147 @@
+"""Writes of the reporting app: ask for a report run, build it (snapshot, then PDF), and the
+quarter-start schedule. The web page, the Celery task, the beat entry and the
+`quarterly_report` command all go through these."""
+
+import logging
+import time
+from datetime import date
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from common import fiscal
+from common.errors import AllotError
+from people.selectors import company_settings
+from reporting.models import ReportRun, RunState, RunTrigger
+from reporting.rendering import report_pdf
+from reporting.selectors import report_data
+
+logger = logging.getLogger(__name__)
+
+
+def _check_quarter(*, fiscal_year: int, quarter: int) -> None:
+    if not 1 <= quarter <= 4:
+        raise AllotError("The quarter is 1, 2, 3 or 4.", field="quarter")
+    if not 2000 <= fiscal_year <= 2200:
+        raise AllotError("Give a fiscal year such as 2026.", field="fiscal_year")
+    start_month = company_settings().fiscal_year_start_month
+    start = fiscal.fiscal_quarter_period(fiscal_year, quarter, start_month).start
+    if start > timezone.localdate():
+        raise AllotError(
+            f"FY{fiscal_year} Q{quarter} starts on {start:%d %b %Y}; it has no figures yet.",
+            field="quarter",
+        )
+
+
+def report_run_request(
+    *,
+    fiscal_year: int,
+    quarter: int,
+    include_appendix: bool = False,
+    acting_user: AbstractBaseUser | None,
+    trigger: str = RunTrigger.WEB,
+    enqueue: bool = True,
+) -> ReportRun:
+    """Record the ask and queue the build after commit (the page then shows its progress)."""
+    _check_quarter(fiscal_year=fiscal_year, quarter=quarter)
+    with transaction.atomic():
+        run = ReportRun.objects.create(
+            fiscal_year=fiscal_year,
+            quarter=quarter,
+            include_appendix=include_appendix,
+            requested_by=acting_user,
+            trigger=trigger,
+        )
+    if enqueue:
+        from reporting.tasks import report_build
+
+        transaction.on_commit(lambda: report_build.delay(run.pk), robust=True)
+    return run
+
+
+def _progress(run: ReportRun, percent: int, stage: str) -> None:
+    # A plain UPDATE outside any transaction of the build, so the page sees it at once.
+    ReportRun.objects.filter(pk=run.pk).update(progress_percent=percent, stage=stage)
+
+
+def report_run_build(*, run: ReportRun) -> ReportRun:
+    """Compute the snapshot, render the PDF from it and store both. Running it again on a
+    finished run does nothing; a failed run records the error (ask again to retry)."""
+    claimed = ReportRun.objects.filter(
+        pk=run.pk, state__in=[RunState.QUEUED, RunState.RUNNING]
+    ).update(state=RunState.RUNNING, started_at=timezone.now())
+    run.refresh_from_db()
+    if not claimed:
+        return run
+    timings: dict[str, float] = {}
+    try:
+        started = time.perf_counter()
+        snapshot = report_data(
+            fiscal_year=run.fiscal_year,
+            quarter=run.quarter,
+            include_appendix=run.include_appendix,
+            progress=lambda percent, stage: _progress(run, percent, stage),
+        )
+        timings["data_seconds"] = round(time.perf_counter() - started, 3)
+        _progress(run, 90, "Rendering the PDF")
+        started = time.perf_counter()
+        pdf = report_pdf(snapshot)
+        timings["pdf_seconds"] = round(time.perf_counter() - started, 3)
+        run.snapshot = snapshot
+        run.timings = timings
+        run.pdf.save(
+            f"allot-report-FY{run.fiscal_year}-Q{run.quarter}-{run.pk}.pdf",
+            ContentFile(pdf),
+            save=False,
+        )
+        run.state = RunState.DONE
+        run.progress_percent = 100
+        run.stage = "Done"
+        run.finished_at = timezone.now()
+        run.save()
+    except Exception as exc:
+        logger.exception("report run %s failed", run.pk)
+        ReportRun.objects.filter(pk=run.pk).update(
+            state=RunState.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            stage="Failed",
+            finished_at=timezone.now(),
+        )
+        run.refresh_from_db()
+        raise
+    logger.info("report run %s built in %s", run.pk, timings)
+    return run
+
+
+def quarter_just_ended(today: date) -> tuple[int, int] | None:
+    """On the first day of a fiscal quarter: the (fiscal year, quarter) that just ended."""
+    start_month = company_settings().fiscal_year_start_month
+    year, quarter = fiscal.fiscal_quarter_of(today, start_month)
+    if fiscal.fiscal_quarter_period(year, quarter, start_month).start != today:
+        return None
+    return (year, quarter - 1) if quarter > 1 else (year - 1, 4)
+
+
+def report_quarter_start(*, today: date | None = None) -> ReportRun | None:
+    """The scheduled report: on the first day of a fiscal quarter, the quarter that just ended,
+    once (a second beat on the same day finds the run and does nothing)."""
+    today = today or timezone.localdate()
+    ended = quarter_just_ended(today)
+    if ended is None:
+        return None
+    fiscal_year, quarter = ended
+    if ReportRun.objects.filter(
+        fiscal_year=fiscal_year, quarter=quarter, trigger=RunTrigger.SCHEDULE
+    ).exists():
+        return None
+    try:
+        return report_run_request(
+            fiscal_year=fiscal_year,
+            quarter=quarter,
+            acting_user=None,
+            trigger=RunTrigger.SCHEDULE,
+        )
+    except IntegrityError:  # another beat made it a moment ago
+        return None

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from reporting import views
+
+app_name = "reporting"
+
+urlpatterns = [
+    path("", views.report_list, name="list"),
+    path("<int:pk>/", views.report_detail, name="detail"),
+    path("<int:pk>/status/", views.report_status, name="status"),
+    path("<int:pk>/pdf/", views.report_download, name="pdf"),
+    path("<int:pk>/csv/", views.report_csv_download, name="csv"),
+]

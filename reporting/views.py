@@ -1,0 +1,105 @@
+"""Finance's report pages: ask for a quarter's report, follow its progress, download the PDF and
+the CSV. Every view checks the reader is Finance (or a superuser); files are served only here."""
+
+from django.contrib import messages
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from common.errors import AllotError
+from reporting.access import finance_required
+from reporting.forms import ReportRequestForm, last_complete_quarter
+from reporting.models import ReportRun, RunState
+from reporting.rendering import report_context, report_csv
+from reporting.services import report_run_request
+
+
+@finance_required
+@require_http_methods(["GET", "POST"])
+def report_list(request: HttpRequest) -> HttpResponse:
+    year, quarter = last_complete_quarter(timezone.localdate())
+    form = ReportRequestForm(
+        request.POST or None, initial={"fiscal_year": year, "quarter": quarter}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = report_run_request(
+                fiscal_year=form.cleaned_data["fiscal_year"],
+                quarter=form.cleaned_data["quarter"],
+                include_appendix=form.cleaned_data["include_appendix"],
+                acting_user=request.user,
+            )
+        except AllotError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, f"The {run.period_label} report is being built.")
+            return redirect("reporting:list")
+    runs = list(ReportRun.objects.select_related("requested_by").defer("snapshot")[:50])
+    return render(
+        request,
+        "reporting/list.html",
+        {
+            "form": form,
+            "runs": runs,
+            "working": any(not run.is_finished for run in runs),
+        },
+    )
+
+
+@finance_required
+@require_GET
+def report_status(request: HttpRequest, pk: int) -> JsonResponse:
+    run = get_object_or_404(ReportRun.objects.defer("snapshot"), pk=pk)
+    return JsonResponse(
+        {
+            "id": run.pk,
+            "state": run.state,
+            "progress_percent": run.progress_percent,
+            "stage": run.stage,
+            "finished": run.is_finished,
+        }
+    )
+
+
+def _done(pk: int) -> ReportRun:
+    run = get_object_or_404(ReportRun, pk=pk)
+    if run.state != RunState.DONE or run.snapshot is None:
+        raise Http404("This report is not finished.")
+    return run
+
+
+@finance_required
+@require_GET
+def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _done(pk)
+    return render(request, "reporting/detail.html", {"run": run, **report_context(run.snapshot)})
+
+
+@finance_required
+@require_GET
+def report_download(request: HttpRequest, pk: int) -> FileResponse:
+    run = _done(pk)
+    if not run.pdf:
+        raise Http404("This report has no file.")
+    return FileResponse(
+        run.pdf.open("rb"),
+        as_attachment=True,
+        filename=f"token-spend-FY{run.fiscal_year}-Q{run.quarter}.pdf",
+        content_type="application/pdf",
+    )
+
+
+@finance_required
+@require_GET
+def report_csv_download(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _done(pk)
+    table = request.GET.get("table") or None
+    if table and table not in {t["key"] for t in run.snapshot["tables"]}:
+        raise Http404("No such table in this report.")
+    response = HttpResponse(
+        report_csv(run.snapshot, table_key=table), content_type="text/csv; charset=utf-8"
+    )
+    name = f"token-spend-FY{run.fiscal_year}-Q{run.quarter}{'-' + table if table else ''}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
