@@ -725,12 +725,12 @@ def _apply_moves(moves: dict[int, list]) -> None:
         ]
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} SET "  # noqa: S608 - table name from the model, values bound
+                f"WITH v(id, allocated, carried, expires) AS (VALUES {values}) "  # noqa: S608
+                f"UPDATE {table} SET "
                 f"allocated_micros = {table}.allocated_micros + v.allocated, "
                 f"carried_over_micros = {table}.carried_over_micros + v.carried, "
                 f"carryover_expires_on = COALESCE(v.expires, {table}.carryover_expires_on) "
-                f"FROM (VALUES {values}) AS v(id, allocated, carried, expires) "
-                f"WHERE {table}.id = v.id",
+                f"FROM v WHERE {table}.id = v.id",
                 params,
             )
 
@@ -855,11 +855,18 @@ def _chunk_with_retries(run, context, cursor, size) -> int:
         except (IntegrityError, OperationalError) as error:
             # Another runner claimed one of these owners first (unique item), or a deadlock
             # with an ingest batch: nothing of this chunk was written; look again.
+            if isinstance(error, OperationalError) and not _transient(error):
+                raise
             cursor[:] = saved
             logger.warning("rollover chunk retried (%s/%s): %s", attempt, CHUNK_ATTEMPTS, error)
             if attempt == CHUNK_ATTEMPTS:
                 raise
     return 0
+
+
+def _transient(error: OperationalError) -> bool:
+    text = str(error).lower()
+    return "deadlock" in text or "locked" in text or "could not serialize" in text
 
 
 def _finish(run: RolloverRun) -> None:

@@ -1,5 +1,4 @@
 import csv
-import sys
 import time
 
 from django.contrib.auth import get_user_model
@@ -116,13 +115,13 @@ class Command(BaseCommand):
             )
 
     def _write_csv(self, run: RolloverRun, path: str) -> None:
-        handle = sys.stdout if path == "-" else open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        handle = self.stdout if path == "-" else open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
         try:
             writer = csv.writer(handle)
             for row in rollover_preview_rows(run):
                 writer.writerow(row)
         finally:
-            if handle is not sys.stdout:
+            if handle is not self.stdout:
                 handle.close()
         if path != "-":
             self.stdout.write(f"Preview written to {path}.")
