@@ -57,7 +57,7 @@ User = AbstractBaseUser
 
 CHUNK_SIZE = 500
 PREVIEW_BATCH = 5_000
-CHUNK_ATTEMPTS = 5
+CHUNK_ATTEMPTS = 10
 
 
 class Outcome:
@@ -591,13 +591,10 @@ def _next_budget_ids(run: RolloverRun, after: int, size: int) -> list[int]:
 
 def _next_employee_rows(run: RolloverRun, context, after: int, size: int) -> list[dict]:
     items = RolloverItem.objects.filter(run=run, employee_id=OuterRef("pk"))
-    rows = (
-        _employees_without_budget(context)
-        .filter(pk__gt=after)
-        .exclude(Exists(items))
-        .order_by("pk")
-        .values(*EMPLOYEE_FIELDS.values())[:size]
-    )
+    query = _employees_without_budget(context).filter(pk__gt=after).exclude(Exists(items))
+    if connection.vendor == "postgresql":  # as for budgets: another runner's rows are skipped
+        query = query.select_for_update(skip_locked=True, of=("self",))
+    rows = query.order_by("pk").values(*EMPLOYEE_FIELDS.values())[:size]
     return [_employee_row(row) for row in rows]
 
 
