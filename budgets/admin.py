@@ -543,3 +543,6 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_filter = ["read_at", "emailed_at"]
     search_fields = ["user__email", "message"]
     list_select_related = ["user"]
+
+
+from budgets import rollover_admin  # noqa: E402,F401 - registers the rollover admin
