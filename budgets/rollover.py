@@ -9,6 +9,7 @@ application is impossible, not just unlikely), the ledger entries, and the budge
 killed worker loses only its open chunk; running again picks up the owners without an item.
 """
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
@@ -573,16 +574,11 @@ class RolloverResult:
 
 
 def _next_budget_ids(run: RolloverRun, after: int, size: int) -> list[int]:
-    """The next closed-year budgets whose owner has no item in this run, locked; rows another
-    runner holds are skipped (it is doing them)."""
-    items = RolloverItem.objects.filter(run=run)
+    """The next closed-year budgets this run has not done, locked; rows another runner holds
+    are skipped (it is doing them)."""
+    done = RolloverItem.objects.filter(run=run, source_budget_id=OuterRef("pk"))
     query = (
-        _source_budgets(run.fiscal_year)
-        .filter(pk__gt=after)
-        .exclude(Exists(items.filter(employee_id=OuterRef("employee_id"))))
-        .exclude(Exists(items.filter(team_id=OuterRef("team_id"))))
-        .exclude(Exists(items.filter(project_id=OuterRef("project_id"))))
-        .order_by("pk")
+        _source_budgets(run.fiscal_year).filter(pk__gt=after).exclude(Exists(done)).order_by("pk")
     )
     if connection.vendor == "postgresql":
         query = query.select_for_update(skip_locked=True)
@@ -598,8 +594,8 @@ def _next_employee_rows(run: RolloverRun, context, after: int, size: int) -> lis
     return [_employee_row(row) for row in rows]
 
 
-def _target_budgets(plans: list[OwnerPlan], next_year: int) -> dict[str, Budget]:
-    """The new year's budget of each owner that has one, created if missing (with the closed
+def _target_budgets(plans: list[OwnerPlan], next_year: int) -> dict[str, int]:
+    """The new year's budget id of each owner that has one, created if missing (with the closed
     year's enforcement and thresholds), locked in id order."""
     wanted = [plan for plan in plans if plan.has_target]
     if not wanted:
@@ -607,17 +603,49 @@ def _target_budgets(plans: list[OwnerPlan], next_year: int) -> dict[str, Budget]
     owners = defaultdict(set)
     for plan in wanted:
         owners[plan.kind].add(plan.owner_id)
-    Budget.objects.bulk_create(
-        [
-            Budget(
-                fiscal_year=next_year,
-                **{f"{plan.kind}_id": plan.owner_id},
-                **{k: v for k, v in plan.source_settings.items() if v is not None},
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        columns = [[] for _ in range(7)]
+        for plan in wanted:
+            settings = plan.source_settings
+            for index, value in enumerate(
+                (
+                    plan.owner_id if plan.kind == "employee" else None,
+                    plan.owner_id if plan.kind == "team" else None,
+                    plan.owner_id if plan.kind == "project" else None,
+                    settings.get("enforcement") or "soft",
+                    settings.get("overdraft_percent") or Decimal(0),
+                    None
+                    if settings.get("alert_thresholds") is None
+                    else json.dumps(settings["alert_thresholds"]),
+                    now,
+                )
+            ):
+                columns[index].append(value)
+        table = Budget._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (employee_id, team_id, project_id, enforcement, "  # noqa: S608
+                "overdraft_percent, alert_thresholds, created_at, fiscal_year, allocated_micros, "
+                "spent_micros, reserved_micros, carried_over_micros) "
+                "SELECT e, t, p, en, od, at::jsonb, ca, %s, 0, 0, 0, 0 FROM unnest("
+                "%s::bigint[], %s::bigint[], %s::bigint[], %s::varchar[], %s::numeric[], "
+                "%s::text[], %s::timestamptz[]) AS v(e, t, p, en, od, at, ca) "
+                "ON CONFLICT DO NOTHING",
+                [next_year, *columns],
             )
-            for plan in wanted
-        ],
-        ignore_conflicts=True,
-    )
+    else:
+        Budget.objects.bulk_create(
+            [
+                Budget(
+                    fiscal_year=next_year,
+                    **{f"{plan.kind}_id": plan.owner_id},
+                    **{k: v for k, v in plan.source_settings.items() if v is not None},
+                )
+                for plan in wanted
+            ],
+            ignore_conflicts=True,
+        )
     condition = Q()
     for kind, ids in owners.items():
         condition |= Q(**{f"{kind}_id__in": ids})
@@ -625,9 +653,15 @@ def _target_budgets(plans: list[OwnerPlan], next_year: int) -> dict[str, Budget]
     if connection.vendor == "postgresql":
         found = found.select_for_update()
     by_key = {}
-    for budget in found:
-        kind = budget.owner_kind
-        by_key[f"{kind}:{budget.employee_id or budget.team_id or budget.project_id}"] = budget
+    for pk, employee_id, team_id, project_id in found.values_list(
+        "pk", "employee_id", "team_id", "project_id"
+    ):
+        if employee_id:
+            by_key[f"employee:{employee_id}"] = pk
+        elif team_id:
+            by_key[f"team:{team_id}"] = pk
+        else:
+            by_key[f"project:{project_id}"] = pk
     return by_key
 
 
@@ -642,14 +676,27 @@ def _memo(plan: OwnerPlan, kind: str, fiscal_year: int) -> str:
     return f"FY{fiscal_year + 1} allocation from level {plan.group.removeprefix('Level ')}"
 
 
+ENTRY_COLUMNS = [
+    "budget_id",
+    "kind",
+    "amount_micros",
+    "memo",
+    "idempotency_key",
+    "acting_user_id",
+    "created_at",
+    "rollover_run_id",
+]
+
+
 def _entries_and_moves(
-    run: RolloverRun, plans: list[OwnerPlan], targets: dict[str, Budget], now: datetime
-):
-    entries: list[LedgerEntry] = []
+    run: RolloverRun, plans: list[OwnerPlan], targets: dict[str, int], now: datetime
+) -> tuple[list[tuple], dict[int, list]]:
+    entries: list[tuple] = []
     # budget id -> [allocated delta, carried-in delta, expires on]
     moves: dict[int, list] = defaultdict(lambda: [0, 0, None])
-    common = {"acting_user_id": run.confirmed_by_id, "created_at": now, "rollover_run_id": run.pk}
+    tail = (run.confirmed_by_id, now, run.pk)
     year = run.fiscal_year
+    new_year_start = fiscal_year_period(year + 1).start
     for plan in plans:
         if plan.source_budget_id:
             for kind, amount in (
@@ -657,64 +704,74 @@ def _entries_and_moves(
                 (EntryKind.FORFEITURE, plan.forfeited_micros),
             ):
                 if amount:
-                    entries.append(
-                        LedgerEntry(
-                            budget_id=plan.source_budget_id,
-                            kind=kind,
-                            amount_micros=-amount,
-                            memo=_memo(plan, kind, year),
-                            **common,
-                        )
-                    )
+                    memo = _memo(plan, kind, year)
+                    entries.append((plan.source_budget_id, kind, -amount, memo, None, *tail))
                     moves[plan.source_budget_id][0] -= amount
         target = targets.get(plan.owner_key)
         if target is None:
             continue
-        plan_target_id = target.pk
         if plan.carried_micros:
-            entries.append(
-                LedgerEntry(
-                    budget_id=plan_target_id,
-                    kind=EntryKind.CARRYOVER_IN,
-                    amount_micros=plan.carried_micros,
-                    memo=_memo(plan, EntryKind.CARRYOVER_IN, year),
-                    **common,
-                )
-            )
-            moves[plan_target_id][0] += plan.carried_micros
-            moves[plan_target_id][1] += plan.carried_micros
-            moves[plan_target_id][2] = expiry_date(
-                fiscal_year_period(year + 1).start, plan.expiry_months
-            )
+            memo = _memo(plan, EntryKind.CARRYOVER_IN, year)
+            entries.append((target, EntryKind.CARRYOVER_IN, plan.carried_micros, memo, None, *tail))
+            moves[target][0] += plan.carried_micros
+            moves[target][1] += plan.carried_micros
+            moves[target][2] = expiry_date(new_year_start, plan.expiry_months)
         if plan.allocation_micros:
-            entries.append(
-                LedgerEntry(
-                    budget_id=plan_target_id,
-                    kind=EntryKind.ALLOCATION,
-                    amount_micros=plan.allocation_micros,
-                    memo=_memo(plan, EntryKind.ALLOCATION, year),
-                    idempotency_key=level_allocation_key_for(plan.owner_id, year + 1),
-                    **common,
-                )
-            )
-            moves[plan_target_id][0] += plan.allocation_micros
+            memo = _memo(plan, EntryKind.ALLOCATION, year)
+            key = level_allocation_key_for(plan.owner_id, year + 1)
+            entries.append((target, EntryKind.ALLOCATION, plan.allocation_micros, memo, key, *tail))
+            moves[target][0] += plan.allocation_micros
     return entries, moves
 
 
+def _copy_or_bulk_create(model, columns: list[str], rows: list[tuple]) -> None:
+    """Append rows: COPY on PostgreSQL (constraints still checked: a duplicate raises
+    IntegrityError), bulk_create elsewhere."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(
+            [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=1_000
+        )
+        return
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.cursor.copy(
+            f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN"
+        ) as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
 def _apply_moves(moves: dict[int, list]) -> None:
-    """Add each budget's deltas in one UPDATE ... FROM (VALUES ...): relative, so a concurrent
-    writer's change to another column is never lost."""
+    """Add each budget's deltas in one UPDATE: relative, so a concurrent writer's change to
+    another column is never lost."""
     if not moves:
         return
     table = Budget._meta.db_table
     rows = sorted(moves.items())
-    date_cast = "%s::date" if connection.vendor == "postgresql" else "%s"
-    for start in range(0, len(rows), 1_000):
-        chunk = rows[start : start + 1_000]
-        values = ", ".join(
-            [f"(CAST(%s AS bigint), CAST(%s AS bigint), CAST(%s AS bigint), {date_cast})"]
-            * len(chunk)
-        )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS b SET "  # noqa: S608 - table name from the model
+                "allocated_micros = b.allocated_micros + v.allocated, "
+                "carried_over_micros = b.carried_over_micros + v.carried, "
+                "carryover_expires_on = COALESCE(v.expires, b.carryover_expires_on) "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::date[]) "
+                "AS v(id, allocated, carried, expires) WHERE b.id = v.id",
+                [
+                    [budget_id for budget_id, _ in rows],
+                    [move[0] for _, move in rows],
+                    [move[1] for _, move in rows],
+                    [move[2] for _, move in rows],
+                ],
+            )
+        return
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
         params = [
             value
             for budget_id, (allocated, carried, expires) in chunk
@@ -732,20 +789,39 @@ def _apply_moves(moves: dict[int, list]) -> None:
             )
 
 
-def _items(run: RolloverRun, plans: list[OwnerPlan], targets: dict[str, Budget], now) -> list:
+ITEM_COLUMNS = [
+    "run_id",
+    "owner_key",
+    "employee_id",
+    "team_id",
+    "project_id",
+    "source_budget_id",
+    "target_budget_id",
+    "outcome",
+    "unused_micros",
+    "carried_micros",
+    "forfeited_micros",
+    "allocated_micros",
+    "created_at",
+]
+
+
+def _items(run: RolloverRun, plans: list[OwnerPlan], targets: dict[str, int], now) -> list:
     return [
-        RolloverItem(
-            run=run,
-            owner_key=plan.owner_key,
-            **{f"{plan.kind}_id": plan.owner_id},
-            source_budget_id=plan.source_budget_id,
-            target_budget_id=targets[plan.owner_key].pk if plan.owner_key in targets else None,
-            outcome=plan.outcome,
-            unused_micros=plan.unused_micros,
-            carried_micros=plan.carried_micros,
-            forfeited_micros=plan.forfeited_micros,
-            allocated_micros=plan.allocation_micros,
-            created_at=now,
+        (
+            run.pk,
+            plan.owner_key,
+            plan.owner_id if plan.kind == "employee" else None,
+            plan.owner_id if plan.kind == "team" else None,
+            plan.owner_id if plan.kind == "project" else None,
+            plan.source_budget_id,
+            targets.get(plan.owner_key),
+            plan.outcome,
+            plan.unused_micros,
+            plan.carried_micros,
+            plan.forfeited_micros,
+            plan.allocation_micros,
+            now,
         )
         for plan in plans
     ]
@@ -753,9 +829,9 @@ def _items(run: RolloverRun, plans: list[OwnerPlan], targets: dict[str, Budget],
 
 def _rollover_chunk(
     run: RolloverRun, context: RolloverContext, cursor: list[int], size: int
-) -> int:
+) -> tuple[int, int]:
     """One chunk in one transaction. `cursor` is [last budget id, last employee id] and moves on;
-    returns how many owners were done (0 when nothing is left past the cursor)."""
+    returns how many owners were done and how many candidates were looked at (0: none left)."""
     with transaction.atomic():
         budget_ids = _next_budget_ids(run, cursor[0], size)
         if budget_ids:
@@ -766,8 +842,12 @@ def _rollover_chunk(
         else:
             rows = _next_employee_rows(run, context, cursor[1], size)
             if not rows:
-                return 0
+                return 0, 0
             cursor[1] = rows[-1]["employee_id"]
+        found = len(rows)
+        rows = _owners_not_done(run, rows)
+        if not rows:
+            return 0, found
         allocated = _allocated_employees(
             [row["employee_id"] for row in rows if row["employee_id"]], run.fiscal_year + 1
         )
@@ -776,9 +856,9 @@ def _rollover_chunk(
         targets = _target_budgets(plans, run.fiscal_year + 1)
         # The claim: a unique row per (run, owner). A concurrent runner that got here first
         # makes this INSERT fail, and the whole chunk rolls back untouched.
-        RolloverItem.objects.bulk_create(_items(run, plans, targets, now), batch_size=1_000)
+        _copy_or_bulk_create(RolloverItem, ITEM_COLUMNS, _items(run, plans, targets, now))
         entries, moves = _entries_and_moves(run, plans, targets, now)
-        LedgerEntry.objects.bulk_create(entries, batch_size=2_000)
+        _copy_or_bulk_create(LedgerEntry, ENTRY_COLUMNS, entries)
         _apply_moves(moves)
         _rollover_chunk_hook(run, plans)
         RolloverRun.objects.filter(pk=run.pk).update(
@@ -791,7 +871,27 @@ def _rollover_chunk(
             + sum(p.allocation_micros for p in plans),
             chunks_done=F("chunks_done") + 1,
         )
-    return len(plans)
+    return len(plans), found
+
+
+def _owners_not_done(run: RolloverRun, rows: list[dict]) -> list[dict]:
+    """Drop rows whose owner this run already did (e.g. a closed-year budget made by late usage
+    after its owner was done without one): one lookup on the unique (run, owner) index."""
+    keys = {_row_owner_key(row): row for row in rows}
+    done = set(
+        RolloverItem.objects.filter(run=run, owner_key__in=list(keys)).values_list(
+            "owner_key", flat=True
+        )
+    )
+    return [row for key, row in keys.items() if key not in done]
+
+
+def _row_owner_key(row: dict) -> str:
+    if row["employee_id"]:
+        return f"employee:{row['employee_id']}"
+    if row["team_id"]:
+        return f"team:{row['team_id']}"
+    return f"project:{row['project_id']}"
 
 
 def _rollover_chunk_hook(run: RolloverRun, plans: list[OwnerPlan]) -> None:
@@ -823,20 +923,25 @@ def rollover_execute(
     context = rollover_context(fiscal_year=run.fiscal_year)
     result = RolloverResult(run=run)
     cursor = [0, 0]
+    done_this_pass = 0
     try:
         while max_chunks is None or result.chunks < max_chunks:
-            done = _chunk_with_retries(run, context, cursor, chunk_size)
-            if done == 0:
-                if cursor == [0, 0]:  # a whole pass from the start found nothing left
+            done, found = _chunk_with_retries(run, context, cursor, chunk_size)
+            if not found:
+                if done_this_pass == 0:  # a whole pass from the start found nothing to do
                     _finish(run)
                     result.finished = True
                     break
-                cursor[:] = [0, 0]  # one more pass for anything a crashed runner left
+                # One more pass from the start, for anything a crashed runner left behind.
+                cursor[:] = [0, 0]
+                done_this_pass = 0
                 continue
-            result.owners += done
-            result.chunks += 1
-            if progress:
-                progress(result)
+            if done:
+                done_this_pass += done
+                result.owners += done
+                result.chunks += 1
+                if progress:
+                    progress(result)
     except Exception as error:
         _fail(run, error)
         raise
@@ -844,7 +949,7 @@ def rollover_execute(
     return result
 
 
-def _chunk_with_retries(run, context, cursor, size) -> int:
+def _chunk_with_retries(run, context, cursor, size) -> tuple[int, int]:
     for attempt in range(1, CHUNK_ATTEMPTS + 1):
         saved = list(cursor)
         try:
@@ -858,7 +963,7 @@ def _chunk_with_retries(run, context, cursor, size) -> int:
             logger.warning("rollover chunk retried (%s/%s): %s", attempt, CHUNK_ATTEMPTS, error)
             if attempt == CHUNK_ATTEMPTS:
                 raise
-    return 0
+    return 0, 0
 
 
 def _transient(error: OperationalError) -> bool:
