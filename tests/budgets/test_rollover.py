@@ -393,3 +393,35 @@ def test_a_manual_allocation_of_the_new_year_is_not_posted_twice(org):
     commit()
 
     assert new_budget(employee=org["erin"]).allocated_micros == MID
+
+
+def test_a_price_fall_shows_in_the_preview_and_on_the_new_years_dashboard(client, company):
+    from tests.factories import price
+
+    price("m", input_usd="10", output_usd="10")
+    price("m", input_usd="8", output_usd="8", since=datetime(2026, 7, 1, tzinfo=UTC))
+    engineer = EmployeeFactory()
+    employee_allocate_from_level(employee=engineer, fiscal_year=2026, acting_user=None)
+    usage_post(
+        employee=engineer,
+        event_id="priced",
+        model_name="m",
+        occurred_at=datetime(2026, 3, 1, tzinfo=UTC),
+        input_tokens=1_000_000,
+        output_tokens=1_000_000,
+    )
+
+    run = commit().run
+
+    assert run.reference_rate_before == Decimal("0.0001")
+    assert run.reference_rate_after == Decimal("0.00008")  # prices fell 20 %
+    with time_machine.travel(datetime(2027, 2, 1, 12, tzinfo=UTC)):
+        client.force_login(engineer.user)
+        page = client.get("/").content.decode()
+    budget = new_budget(employee=engineer)
+    remaining_dollars = budget.allocated_micros // 10**6
+    assert "Tokens left at this year" in page
+    assert f"{remaining_dollars * 12_500:,}" in page  # $1 buys 12,500 tokens at $0.00008
+    assert f"{remaining_dollars * 10_000:,}" in page  # and 10,000 at last year's $0.0001
+    assert "Carried over" in page
+    assert "expires Apr 1, 2027" in page
