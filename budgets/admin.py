@@ -222,6 +222,7 @@ class LedgerEntryAdmin(admin.ModelAdmin):
             "memo",
             "idempotency_key",
             "counterpart",
+            "rollover_run",
         ]
 
     def get_readonly_fields(self, request, obj=None):
