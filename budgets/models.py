@@ -707,6 +707,9 @@ class RolloverRun(models.Model):
     )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the last chunk was committed."
+    )
     # What the preview expects (counts and totals over every owner).
     owners_total = models.PositiveIntegerField(default=0)
     unused_micros = MicrosField("unused (USD)", default=0)
@@ -740,6 +743,15 @@ class RolloverRun(models.Model):
     @property
     def next_fiscal_year(self) -> int:
         return self.fiscal_year + 1
+
+    def is_stalled(self, now, *, after_seconds: int = 600) -> bool:
+        """Running, but no chunk committed for a while: its worker probably died."""
+        last = self.heartbeat_at or self.started_at
+        return (
+            self.state == RolloverState.RUNNING
+            and last is not None
+            and (now - last).total_seconds() > after_seconds
+        )
 
     @property
     def progress_percent(self) -> int:

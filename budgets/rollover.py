@@ -534,10 +534,15 @@ def user_may_confirm_rollover(user) -> bool:
 
 @transaction.atomic
 def rollover_confirm(
-    *, run: RolloverRun, acting_user: User | None, enqueue: bool = True
+    *,
+    run: RolloverRun,
+    acting_user: User | None,
+    enqueue: bool = True,
+    chunk_size: int = CHUNK_SIZE,
 ) -> RolloverRun:
-    """Finance confirms the preview: the run starts (or resumes after a failure) as a Celery task.
-    A user must be in Finance; no user means the system (automatic rollover, or the command)."""
+    """Finance confirms the preview: the run starts (or resumes after a failure, or after its
+    worker died mid-run) as a Celery task. A user must be in Finance; no user means the system
+    (automatic rollover, or the command line)."""
     if acting_user is not None and not user_may_confirm_rollover(acting_user):
         raise AllotError("Only finance can confirm a rollover.", code="forbidden")
     run = RolloverRun.objects.select_for_update().get(pk=run.pk)
@@ -547,7 +552,7 @@ def rollover_confirm(
             "nothing to do.",
             code="already_done",
         )
-    if run.state == RolloverState.RUNNING:
+    if run.state == RolloverState.RUNNING and not run.is_stalled(timezone.now()):
         raise AllotError(f"The FY{run.fiscal_year} rollover is already running.", code="running")
     if run.previewed_at is None:
         raise AllotError("Preview the rollover before confirming it.", code="not_previewed")
@@ -556,12 +561,19 @@ def rollover_confirm(
         run.confirmed_at = timezone.now()
         run.confirmed_by = acting_user
     run.started_at = run.started_at or timezone.now()
-    run.save(update_fields=["state", "confirmed_at", "confirmed_by", "started_at"])
+    run.heartbeat_at = timezone.now()
+    run.save(update_fields=["state", "confirmed_at", "confirmed_by", "started_at", "heartbeat_at"])
     if enqueue:
-        from budgets.tasks import rollover_commit
-
-        transaction.on_commit(lambda: rollover_commit.delay(run.pk))
+        rollover_enqueue(run=run, chunk_size=chunk_size)
     return run
+
+
+def rollover_enqueue(*, run: RolloverRun, chunk_size: int = CHUNK_SIZE) -> None:
+    """Send a running run to a worker (again). Harmless if one is already on it: owners done
+    are skipped and a chunk another worker holds is skipped."""
+    from budgets.tasks import rollover_commit
+
+    transaction.on_commit(lambda: rollover_commit.delay(run.pk, chunk_size=chunk_size))
 
 
 @dataclass
@@ -870,6 +882,7 @@ def _rollover_chunk(
             done_allocated_micros=F("done_allocated_micros")
             + sum(p.allocation_micros for p in plans),
             chunks_done=F("chunks_done") + 1,
+            heartbeat_at=now,
         )
     return len(plans), found
 
@@ -1084,6 +1097,9 @@ def rollover_scheduled_step(*, today: date | None = None) -> str:
     run = RolloverRun.objects.filter(fiscal_year=closed_year).first()
     if run is not None and run.state == RolloverState.DONE:
         return f"FY{closed_year} already rolled over; nothing to do"
+    if run is not None and run.is_stalled(timezone.now()):
+        rollover_enqueue(run=run)  # its worker died mid-run: pick up where it stopped
+        return f"FY{closed_year} rollover had stalled at {run.owners_done:,} owners; resumed"
     if run is not None and run.state in (RolloverState.RUNNING, RolloverState.FAILED):
         return f"FY{closed_year} rollover is {run.state}; left to finance"
     if run is None:

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -244,7 +245,11 @@ class RolloverRunAdmin(admin.ModelAdmin):
             "rate_after": after.normalize() if after else None,
             "price_change": price_change,
             "may_confirm": user_may_confirm_rollover(request.user)
-            and run.state in (RolloverState.PREVIEWED, RolloverState.FAILED),
+            and (
+                run.state in (RolloverState.PREVIEWED, RolloverState.FAILED)
+                or run.is_stalled(timezone.now())
+            ),
+            "stalled": run.is_stalled(timezone.now()),
             "may_refresh": self._may_preview(request)
             and run.state == RolloverState.PREVIEWED
             and not run.owners_done,

@@ -99,7 +99,7 @@ def notifications_resend() -> int:
     acks_late=True,
     reject_on_worker_lost=True,
 )
-def rollover_commit(run_id: int) -> int:
+def rollover_commit(run_id: int, chunk_size: int = 500) -> int:
     """Apply a confirmed rollover in chunks. A killed worker's task is delivered again (acks
     late) and resumes: owners already done have their item and are skipped."""
     from budgets.models import RolloverRun
@@ -109,7 +109,7 @@ def rollover_commit(run_id: int) -> int:
     if run is None:
         logger.info("rollover_commit: no run %s", run_id)
         return 0
-    result = rollover_execute(run=run)
+    result = rollover_execute(run=run, chunk_size=chunk_size)
     if result.already_done:
         logger.info("rollover_commit: FY%s was already done; nothing changed", run.fiscal_year)
     else:

@@ -3,11 +3,13 @@ import time
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from budgets.models import RolloverRun, RolloverState
 from budgets.rollover import (
     CHUNK_SIZE,
     rollover_confirm,
+    rollover_enqueue,
     rollover_execute,
     rollover_preview,
     rollover_preview_rows,
@@ -71,7 +73,15 @@ class Command(BaseCommand):
             return
         try:
             if run.state != RolloverState.RUNNING:
-                run = rollover_confirm(run=run, acting_user=user, enqueue=options["in_worker"])
+                run = rollover_confirm(
+                    run=run,
+                    acting_user=user,
+                    enqueue=options["in_worker"],
+                    chunk_size=options["chunk_size"],
+                )
+            elif options["in_worker"]:  # resume a run whose worker stopped: harmless if not
+                with transaction.atomic():
+                    rollover_enqueue(run=run, chunk_size=options["chunk_size"])
         except AllotError as error:
             raise CommandError(error.message) from error
         if options["in_worker"]:
