@@ -288,10 +288,10 @@ def _employee_plan(row, context, allocated_employees, unused, settings) -> Owner
         )
         if row["id"] is None:
             outcome = Outcome.JOINED
-        elif split.carried_micros:
-            outcome = Outcome.CARRIED
+        elif split.unused_micros == 0:
+            outcome = Outcome.NOTHING_UNUSED
         else:
-            outcome = Outcome.NOTHING_UNUSED if not split.unused_micros else Outcome.CARRIED
+            outcome = Outcome.CARRIED
     return OwnerPlan(
         owner_key=f"employee:{employee_id}",
         kind="employee",

@@ -425,3 +425,54 @@ def test_a_price_fall_shows_in_the_preview_and_on_the_new_years_dashboard(client
     assert f"{remaining_dollars * 10_000:,}" in page  # and 10,000 at last year's $0.0001
     assert "Carried over" in page
     assert "expires Apr 1, 2027" in page
+
+
+def test_someone_starting_during_the_new_year_gets_a_prorated_allocation(org):
+    starter = EmployeeFactory(hire_date=date(2027, 7, 2))  # 183 of 365 days left
+
+    commit()
+
+    budget = new_budget(employee=starter)
+    assert budget.allocated_micros == 50_136_986_301  # $100,000 x 183 / 365, to the micro
+    item = RolloverItem.objects.get(employee=starter)
+    assert item.outcome == "new allocation only"
+
+
+def test_allocation_by_project_impact_gives_no_level_budgets(org, company):
+    company.allocation_model = "projects"
+    company.save()
+
+    commit()
+
+    assert new_budget(employee=org["erin"]) is None or (
+        new_budget(employee=org["erin"]).allocated_micros == 0
+    )
+    assert new_budget(employee=org["alice"]).allocated_micros == 30 * K  # the carryover only
+    assert new_budget(project=org["running"]).allocated_micros == 25 * K
+    assert not LedgerEntry.objects.filter(
+        kind=EntryKind.ALLOCATION, budget__fiscal_year=2027
+    ).exists()
+
+
+def test_every_beat_entry_names_a_registered_task_with_a_time_limit(settings):
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    names = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+
+    assert {"budgets.rollover_scheduled", "budgets.carryover_expire"} <= names
+    for name in names:
+        task = app.tasks[name]
+        assert task.time_limit or task.soft_time_limit, name
+
+
+def test_the_daily_expiry_task_runs_the_service_and_is_idempotent(org):
+    from budgets.tasks import carryover_expire
+
+    commit()
+    with time_machine.travel(datetime(2027, 4, 2, 12, tzinfo=UTC)):
+        first = carryover_expire.delay().get()
+        second = carryover_expire.delay().get()
+
+    assert first == 3 and second == 0
+    assert LedgerEntry.objects.filter(kind=EntryKind.EXPIRY).count() == 3
