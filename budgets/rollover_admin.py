@@ -18,7 +18,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from budgets.calculations import tokens_at_rate
 from budgets.carryover import HUNDRED
-from budgets.models import CarryoverPolicy, RolloverRun, RolloverState
+from budgets.models import CarryoverPolicy, RolloverItem, RolloverRun, RolloverState
 from budgets.rollover import (
     rollover_confirm,
     rollover_context,
@@ -52,6 +52,29 @@ class CarryoverPolicyAdmin(SimpleHistoryAdmin):
     @admin.display(description="Cap", ordering="cap_micros")
     def cap(self, policy: CarryoverPolicy) -> str:
         return "inherit" if policy.cap_micros is None else format_usd(policy.cap_micros)
+
+
+class _DoneItem:
+    """A committed RolloverItem shown in the same table as a previewed plan."""
+
+    already_allocated = False
+
+    def __init__(self, item: RolloverItem):
+        owner = item.employee or item.team or item.project
+        self.label = item.employee.email if item.employee_id else str(owner)
+        self.group = (
+            f"Level {item.employee.level}"
+            if item.employee_id
+            else "Team pools"
+            if item.team_id
+            else "Projects"
+        )
+        self.outcome = item.outcome
+        self.unused_micros = item.unused_micros
+        self.carried_micros = item.carried_micros
+        self.forfeited_micros = item.forfeited_micros
+        self.allocation_micros = item.allocated_micros
+        self.new_year_micros = item.carried_micros + item.allocated_micros
 
 
 class PreviewForm(forms.Form):
@@ -174,9 +197,16 @@ class RolloverRunAdmin(admin.ModelAdmin):
         except ValueError:
             page = 1
         plans = []
-        if run.state == RolloverState.PREVIEWED and run.previewed_at:
+        start = (page - 1) * PAGE_SIZE
+        if run.owners_done:  # what was done, owner by owner
+            items = (
+                RolloverItem.objects.filter(run=run)
+                .select_related("employee__user", "employee__level", "team", "project")
+                .order_by("pk")[start : start + PAGE_SIZE]
+            )
+            plans = [_DoneItem(item) for item in items]
+        elif run.state == RolloverState.PREVIEWED and run.previewed_at:
             context_ = rollover_context(fiscal_year=run.fiscal_year)
-            start = (page - 1) * PAGE_SIZE
             plans = list(islice(rollover_plans(context_), start, start + PAGE_SIZE))
         before = run.reference_rate_before
         after = run.reference_rate_after or before

@@ -42,6 +42,9 @@ def test_finance_previews_a_year_sees_totals_downloads_csv_and_confirms(
     assert Budget.objects.filter(fiscal_year=year + 1).count() == 3
     listing = client.get(reverse("admin:budgets_rolloverrun_changelist"))
     assert "100%" in listing.content.decode()
+    done_page = client.get(reverse("admin:budgets_rolloverrun_preview", args=[run.pk]))
+    assert "as committed" in done_page.content.decode()
+    assert "Confirm and commit" not in done_page.content.decode()
 
 
 def test_hr_may_look_but_not_confirm_and_engineers_may_not_look(client, year):
