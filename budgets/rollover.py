@@ -46,7 +46,7 @@ from budgets.models import (
     TokenPrice,
     UsageEvent,
 )
-from budgets.services import level_allocation_key
+from budgets.services import level_allocation_key_for_id
 from common.errors import AllotError
 from common.fiscal import Period
 from common.money import Micros, format_usd
@@ -342,7 +342,7 @@ def _allocated_employees(employee_ids: list[int], next_year: int) -> set[int]:
 
 
 def level_allocation_key_for(employee_id: int, fiscal_year: int) -> str:
-    return level_allocation_key(employee=Employee(pk=employee_id), fiscal_year=fiscal_year)
+    return level_allocation_key_for_id(employee_id=employee_id, fiscal_year=fiscal_year)
 
 
 def _source_budgets(fiscal_year: int):
