@@ -546,4 +546,4 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_select_related = ["user"]
 
 
-from budgets import rollover_admin  # noqa: E402,F401 - registers the rollover admin
+from budgets.rollover import admin as rollover_admin  # noqa: E402,F401 - registers its admin

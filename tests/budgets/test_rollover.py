@@ -9,7 +9,6 @@ import time_machine
 from django.core.management import call_command
 from django.db import transaction
 
-from budgets import rollover as rollover_module
 from budgets.models import (
     Budget,
     CarryoverAppliesTo,
@@ -27,6 +26,7 @@ from budgets.rollover import (
     rollover_preview,
     rollover_scheduled_step,
 )
+from budgets.rollover import commit as rollover_module
 from budgets.services import budget_allocate, budget_create, employee_allocate_from_level
 from budgets.usage import usage_post
 from common.errors import AllotError
