@@ -222,6 +222,7 @@ class LedgerEntryAdmin(admin.ModelAdmin):
             "memo",
             "idempotency_key",
             "counterpart",
+            "rollover_run",
         ]
 
     def get_readonly_fields(self, request, obj=None):
@@ -543,3 +544,6 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_filter = ["read_at", "emailed_at"]
     search_fields = ["user__email", "message"]
     list_select_related = ["user"]
+
+
+from budgets.rollover import admin as rollover_admin  # noqa: E402,F401 - registers its admin

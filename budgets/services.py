@@ -249,7 +249,13 @@ def budget_transfer(
 
 
 def level_allocation_key(*, employee: Employee, fiscal_year: int) -> str:
-    return f"level-allocation:employee:{employee.pk}:fy:{fiscal_year}"
+    return level_allocation_key_for_id(employee_id=employee.pk, fiscal_year=fiscal_year)
+
+
+def level_allocation_key_for_id(*, employee_id: int, fiscal_year: int) -> str:
+    """The allocation's idempotency key: once per employee per year, whoever posts it (HR, an
+    accepted offer, the rollover)."""
+    return f"level-allocation:employee:{employee_id}:fy:{fiscal_year}"
 
 
 @transaction.atomic

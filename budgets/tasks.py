@@ -90,3 +90,56 @@ def notifications_resend() -> int:
         notification_email_send.delay(notification_id)
     logger.info("notifications_resend: %d unsent notifications queued", len(ids))
     return len(ids)
+
+
+@shared_task(
+    name="budgets.rollover_commit",
+    soft_time_limit=3 * 60 * 60,
+    time_limit=3 * 60 * 60 + 300,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def rollover_commit(run_id: int, chunk_size: int = 500) -> int:
+    """Apply a confirmed rollover in chunks. A killed worker's task is delivered again (acks
+    late) and resumes: owners already done have their item and are skipped."""
+    from budgets.models import RolloverRun
+    from budgets.rollover import rollover_execute
+
+    run = RolloverRun.objects.filter(pk=run_id).first()
+    if run is None:
+        logger.info("rollover_commit: no run %s", run_id)
+        return 0
+    result = rollover_execute(run=run, chunk_size=chunk_size)
+    if result.already_done:
+        logger.info("rollover_commit: FY%s was already done; nothing changed", run.fiscal_year)
+    else:
+        logger.info(
+            "rollover_commit: FY%s, %d owners in %d chunks, finished=%s",
+            run.fiscal_year,
+            result.owners,
+            result.chunks,
+            result.finished,
+        )
+    return result.owners
+
+
+@shared_task(name="budgets.rollover_scheduled", soft_time_limit=1800, time_limit=1900)
+def rollover_scheduled() -> str:
+    """Daily: once a fiscal year has started, preview the close of the one before and tell
+    finance; commit it only when the company opted into automatic rollover."""
+    from budgets.rollover import rollover_scheduled_step
+
+    outcome = rollover_scheduled_step()
+    logger.info("rollover_scheduled: %s", outcome)
+    return outcome
+
+
+@shared_task(name="budgets.carryover_expire", soft_time_limit=1800, time_limit=1900)
+def carryover_expire() -> int:
+    """Daily: unspent carried-over money whose expiry date has come expires (once per budget)."""
+    from budgets.rollover import carryover_expire_due
+    from people.selectors import company_today
+
+    budgets, total = carryover_expire_due(today=company_today())
+    logger.info("carryover_expire: %d budgets, %d micro-dollars expired", budgets, total)
+    return budgets

@@ -10,8 +10,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from budgets.calculations import tokens_at_rate
 from budgets.display import money_display_for, viewer_sees_everything
-from budgets.models import Notification, OwnerKind, UsageCategory
+from budgets.models import Notification, OwnerKind, RolloverRun, UsageCategory
 from budgets.selectors import (
     employee_balance,
     employee_monthly_spend,
@@ -60,8 +61,29 @@ def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpRe
     categories = dict(UsageCategory.choices)
     by_category = employee_spend_by(employee=employee, fiscal_year=fiscal_year, field="category")
     by_model = employee_spend_by(employee=employee, fiscal_year=fiscal_year, field="model_name")
+    # Prices changed since last year: the rollover recorded both reference rates.
+    rates = (
+        RolloverRun.objects.filter(fiscal_year=fiscal_year - 1)
+        .values_list("reference_rate_before", "reference_rate_after")
+        .first()
+    )
+    if not rates or None in rates or rates[0] == rates[1] or not display.shows_tokens:
+        rates = None
+
+    def carried(b, *, left: bool = False):
+        carried_micros = b.budget.carried_over_micros
+        if not carried_micros or (left and b.budget.carryover_expired_on):
+            return None
+        # Spending draws carried-over money first.
+        return display.amount(max(0, carried_micros - b.spent_micros) if left else carried_micros)
+
     rows = [
         {
+            "carried": carried(b),
+            "carried_left": carried(b, left=True),
+            "carried_expires": b.budget.carryover_expires_on,
+            "tokens_new_rate": rates and f"{tokens_at_rate(b.remaining_micros, rates[1]):,}",
+            "tokens_last_rate": rates and f"{tokens_at_rate(b.remaining_micros, rates[0]):,}",
             "label": OwnerKind(b.owner_kind).label,
             "owner": b.budget.owner,
             "percent": b.utilisation_percent,

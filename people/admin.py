@@ -200,6 +200,8 @@ class CompanySettingsAdmin(SimpleHistoryAdmin):
                     "carryover_share_percent",
                     "carryover_cap_micros",
                     "carryover_expiry_months",
+                    "allocation_model",
+                    "rollover_automatic",
                 ]
             },
         ),

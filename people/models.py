@@ -175,6 +175,12 @@ class Project(models.Model):
         return f"{self.code}: {self.name}"
 
 
+class AllocationModel(models.TextChoices):
+    SENIORITY = "seniority", "By seniority (level bands)"
+    PROJECTS = "projects", "By project impact (project allocations only)"
+    BOTH = "both", "Both (level bands and project allocations)"
+
+
 class CompanySettings(models.Model):
     """One row (pk=1): the company's calendar and policies. Read it with `company_settings()`."""
 
@@ -215,6 +221,17 @@ class CompanySettings(models.Model):
         default=default_alert_thresholds,
         validators=[validate_thresholds],
         help_text="Percentages of a budget at which its owner is alerted.",
+    )
+    allocation_model = models.CharField(
+        max_length=20,
+        choices=AllocationModel.choices,
+        default=AllocationModel.BOTH,
+        help_text="What the annual rollover allocates: level budgets, project ones, or both.",
+    )
+    rollover_automatic = models.BooleanField(
+        "automatic rollover",
+        default=False,
+        help_text="Commit the year-end rollover without waiting for finance to confirm.",
     )
     history = HistoricalRecords()
 

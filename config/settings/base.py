@@ -196,6 +196,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "budgets.alerts_scan",
         "schedule": crontab(hour=6, minute=0),
     },
+    # Daily, so it starts on the fiscal year's first day whatever month the company picks:
+    # previews the closed year, then waits for finance (or commits if the company opted in).
+    "annual-rollover": {
+        "task": "budgets.rollover_scheduled",
+        "schedule": crontab(hour=5, minute=15),
+    },
+    "daily-carryover-expiry": {
+        "task": "budgets.carryover_expire",
+        "schedule": crontab(hour=5, minute=45),
+    },
 }
 
 REST_FRAMEWORK = {

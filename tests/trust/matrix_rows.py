@@ -7,7 +7,16 @@ from django.utils import timezone
 
 from approvals.models import ApprovalRequest, RequestKind, RequestState
 from approvals.services import request_decide, request_submit
-from budgets.models import Budget, Enforcement, LedgerEntry, Reservation, UsageEvent
+from budgets.models import (
+    Budget,
+    Enforcement,
+    LedgerEntry,
+    Reservation,
+    RolloverRun,
+    RolloverState,
+    UsageEvent,
+)
+from budgets.rollover.plan import rollover_preview
 from budgets.services import budget_allocate, budget_create
 from compensation.models import Offer, OfferState
 from compensation.services import offer_send, offer_submit
@@ -50,6 +59,7 @@ def build_world() -> dict:
     )
     pending_offer, offer_request, letter = _offers(team, manager, hr)
     return {
+        "rollover": rollover_preview(fiscal_year=year, acting_user=finance),
         "report": _report(finance),
         "pending_offer": pending_offer,
         "offer_request": offer_request,
@@ -169,6 +179,7 @@ ACTIONS = "Actions (writes)"
 ADMIN_ACTIONS = "Admin pages and actions"
 OFFERS = "Offers"
 REPORTS = "Finance reports"
+ROLLOVER = "Annual rollover"
 FINANCE_ONLY = web(403, finance=200, superuser=200)
 
 
@@ -378,6 +389,39 @@ ROWS: list[Row] = [
         effect=lambda w: _offer_state(w) == OfferState.APPROVED,
         notes="the hiring manager; HR, who made it, never",
         extra={"effect_roles": {"manager"}},
+    ),
+    Row(
+        ROLLOVER,
+        "/admin/budgets/rolloverrun/new/ (preview a year)",
+        "GET",
+        lambda w: "/admin/budgets/rolloverrun/new/",
+        admin_page(finance=200),
+    ),
+    Row(
+        ROLLOVER,
+        "/admin/budgets/rolloverrun/<id>/preview/",
+        "GET",
+        lambda w: f"/admin/budgets/rolloverrun/{w['rollover'].pk}/preview/",
+        admin_page(hr=200, finance=200),
+    ),
+    Row(
+        ROLLOVER,
+        "/admin/budgets/rolloverrun/<id>/preview.csv",
+        "GET",
+        lambda w: f"/admin/budgets/rolloverrun/{w['rollover'].pk}/preview.csv",
+        admin_page(hr=200, finance=200),
+    ),
+    Row(
+        ROLLOVER,
+        "/admin/budgets/rolloverrun/<id>/confirm/ (commit the year)",
+        "POST",
+        lambda w: f"/admin/budgets/rolloverrun/{w['rollover'].pk}/confirm/",
+        admin_page(hr=403, finance=302, superuser=302),
+        effect=lambda w: (
+            RolloverRun.objects.get(pk=w["rollover"].pk).state != RolloverState.PREVIEWED
+        ),
+        notes="finance only",
+        extra={"effect_roles": {"finance", "superuser"}},
     ),
     Row(REPORTS, "/reports/", "GET", lambda w: "/reports/", FINANCE_ONLY),
     Row(

@@ -10,8 +10,9 @@ from tests.factories import api_key, finance_user, price
 
 pytestmark = pytest.mark.django_db
 
-# Budgets, levels (their default allocations), prices, policies (company settings: carryover,
-# transparency, thresholds), approval rules, people and teams. Requests change only by state
+# Budgets, levels (their default allocations) and bands, prices, policies (company settings,
+# carryover policies, the compensation policy), offers and their rounds and letter templates,
+# approval rules, people and teams. Requests change only by state
 # transitions, which django-fsm-log records with who and when (see the audit trail tests).
 MUST_HAVE_HISTORY = [
     "budgets.budget",
@@ -22,6 +23,12 @@ MUST_HAVE_HISTORY = [
     "people.project",
     "people.companysettings",
     "approvals.approvalrule",
+    "budgets.carryoverpolicy",
+    "compensation.levelband",
+    "compensation.compensationpolicy",
+    "compensation.offer",
+    "compensation.offerround",
+    "compensation.offerlettertemplate",
 ]
 
 

@@ -8,7 +8,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('budgets', '0001_initial'),
+        ('budgets', '0003_roles_for_rollover'),
     ]
 
     operations = [

@@ -1,0 +1,35 @@
+"""The annual rollover: close one fiscal year into the next, previewable and exactly once.
+
+`plan` says what happens to each owner (and the preview sums it), `commit` applies it in chunks,
+`expiry` takes back unspent carried-over money, `schedule` is the daily start, `admin` the pages.
+"""
+
+from budgets.rollover.commit import (
+    rollover_confirm,
+    rollover_enqueue,
+    rollover_execute,
+    user_may_confirm_rollover,
+)
+from budgets.rollover.expiry import carryover_expire_due
+from budgets.rollover.plan import (
+    CHUNK_SIZE,
+    rollover_context,
+    rollover_plans,
+    rollover_preview,
+    rollover_preview_rows,
+)
+from budgets.rollover.schedule import rollover_scheduled_step
+
+__all__ = [
+    "CHUNK_SIZE",
+    "carryover_expire_due",
+    "rollover_confirm",
+    "rollover_context",
+    "rollover_enqueue",
+    "rollover_execute",
+    "rollover_plans",
+    "rollover_preview",
+    "rollover_preview_rows",
+    "rollover_scheduled_step",
+    "user_may_confirm_rollover",
+]

@@ -1,0 +1,66 @@
+"""What the daily beat entry does at the start of a fiscal year."""
+
+import logging
+from datetime import date
+
+from django.db import transaction
+from django.utils import timezone
+
+from budgets.models import (
+    Budget,
+    RolloverRun,
+    RolloverState,
+)
+from budgets.rollover.commit import rollover_confirm, rollover_enqueue
+from budgets.rollover.plan import rollover_preview
+from common.money import format_usd
+from people.selectors import company_settings, company_today, fiscal_year_of
+
+logger = logging.getLogger(__name__)
+
+
+# -- the scheduled start -------------------------------------------------------------------------
+
+
+def rollover_scheduled_step(*, today: date | None = None) -> str:
+    """What the daily beat entry does: preview the year just closed once it has ended, notify
+    finance, and commit only if the company rolls over automatically. Idempotent: a run that
+    exists is not previewed again, a done one is left alone."""
+    today = today or company_today()
+    closed_year = fiscal_year_of(today) - 1
+    run = RolloverRun.objects.filter(fiscal_year=closed_year).first()
+    if run is not None and run.state == RolloverState.DONE:
+        return f"FY{closed_year} already rolled over; nothing to do"
+    if run is not None and run.is_stalled(timezone.now()):
+        rollover_enqueue(run=run)  # its worker died mid-run: pick up where it stopped
+        return f"FY{closed_year} rollover had stalled at {run.owners_done:,} owners; resumed"
+    if run is not None and run.state in (RolloverState.RUNNING, RolloverState.FAILED):
+        return f"FY{closed_year} rollover is {run.state}; left to finance"
+    if run is None:
+        if not Budget.objects.filter(fiscal_year=closed_year).exists():
+            return f"no budgets in FY{closed_year}; nothing to roll over"
+        run = rollover_preview(fiscal_year=closed_year, acting_user=None)
+        _notify_finance(run)
+    if company_settings().rollover_automatic:
+        rollover_confirm(run=run, acting_user=None)
+        return f"FY{closed_year} previewed and committed automatically"
+    return f"FY{closed_year} previewed; waiting for finance to confirm"
+
+
+def _notify_finance(run: RolloverRun) -> None:
+    from django.contrib.auth import get_user_model
+
+    from budgets.models import Notification
+    from budgets.tasks import notification_email_send
+    from people.roles import FINANCE
+
+    message = (
+        f"The FY{run.fiscal_year} rollover is previewed: {run.owners_total:,} owners, "
+        f"{format_usd(run.carried_micros)} to carry over, {format_usd(run.forfeited_micros)} "
+        f"forfeited, {format_usd(run.allocated_micros)} of new allocations. "
+        "Confirm it in the admin (Rollover runs)."
+    )
+    users = get_user_model().objects.filter(groups__name=FINANCE, is_active=True).distinct()
+    for user in users:
+        note = Notification.objects.create(user=user, message=message[:300])
+        transaction.on_commit(lambda pk=note.pk: notification_email_send.delay(pk), robust=True)

@@ -1,0 +1,56 @@
+"""Two rollover runners at once on PostgreSQL: each owner is done exactly once."""
+
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
+
+import pytest
+from django.db import close_old_connections, connection
+
+from budgets.models import Budget, EntryKind, LedgerEntry, RolloverItem, RolloverState
+from budgets.rollover import rollover_confirm, rollover_execute, rollover_preview
+from budgets.services import employee_allocate_from_level
+from tests.factories import EmployeeFactory
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="row locks and concurrent writers need PostgreSQL; SQLite serialises writers",
+    ),
+]
+RUNNERS = 4
+
+
+def test_concurrent_runners_never_do_an_owner_twice():
+    employees = [EmployeeFactory() for _ in range(60)]
+    for employee in employees:
+        employee_allocate_from_level(employee=employee, fiscal_year=2026, acting_user=None)
+    extra = [EmployeeFactory() for _ in range(15)]  # no FY2026 budget: allocation only
+    run = rollover_preview(fiscal_year=2026, acting_user=None)
+    run = rollover_confirm(run=run, acting_user=None, enqueue=False)
+    barrier = Barrier(RUNNERS)
+
+    def runner(_):
+        barrier.wait()
+        try:
+            return rollover_execute(run=run, chunk_size=7).owners
+        finally:
+            close_old_connections()
+            connection.close()
+
+    with ThreadPoolExecutor(RUNNERS) as pool:
+        done_by_each = list(pool.map(runner, range(RUNNERS)))
+
+    owners = len(employees) + len(extra)
+    assert sum(done_by_each) == owners  # shared out, none twice
+    assert RolloverItem.objects.filter(run=run).count() == owners
+    run.refresh_from_db()
+    assert run.state == RolloverState.DONE
+    assert run.owners_done == owners
+    for kind in (EntryKind.CARRYOVER_OUT, EntryKind.CARRYOVER_IN):
+        assert LedgerEntry.objects.filter(kind=kind).count() == len(employees)
+    assert LedgerEntry.objects.filter(
+        kind=EntryKind.ALLOCATION, budget__fiscal_year=2027
+    ).count() == (owners)
+    for budget in Budget.objects.filter(fiscal_year=2027):
+        assert budget.allocated_micros == 100_000 * 10**6 + budget.carried_over_micros
