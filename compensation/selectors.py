@@ -34,7 +34,7 @@ FIELD_LABELS = {
     "level_id": "Level",
     "team_id": "Team",
     "allocation_project_id": "Allocation project",
-    "effective_token_budget_micros": "Token budget after trade",
+    "effective_token_budget_micros": "Token budget after trade",  # nosec B105
     "total_annual_value_micros": "Total annual value",
 }
 

@@ -134,7 +134,7 @@ def css_string(text: str) -> SafeString:
     """A CSS string literal for the PDF's running header (inside <style>, where HTML escaping
     does not apply): quotes and backslashes escaped, '<' written as a CSS escape."""
     escaped = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ")
-    return mark_safe(f'"{" ".join(escaped.split())}"')  # noqa: S308 - escaped for CSS above
+    return mark_safe(f'"{" ".join(escaped.split())}"')  # nosec B308 B703  # noqa: S308 - escaped for CSS above
 
 
 def _table(snapshot: dict, key: str) -> dict | None:
@@ -197,7 +197,7 @@ def report_charts(snapshot: dict) -> dict[str, SafeString]:
     if productivity and productivity["rows"]:
         # One line per metric, each with its caption (units differ, so no shared axis).
         metrics = dict.fromkeys(r[0] for r in productivity["rows"])
-        charts["productivity_trend"] = mark_safe(  # noqa: S308 - metric names escaped
+        charts["productivity_trend"] = mark_safe(  # nosec B308 B703  # noqa: S308 - metric names escaped
             "".join(
                 f'<p class="caption">Spend per unit of {escape(metric)} by month</p>'
                 + line_chart(

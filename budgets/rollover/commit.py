@@ -165,7 +165,7 @@ def _target_budgets(plans: list[OwnerPlan], next_year: int) -> dict[str, int]:
         table = Budget._meta.db_table
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {table} (employee_id, team_id, project_id, enforcement, "  # noqa: S608
+                f"INSERT INTO {table} (employee_id, team_id, project_id, enforcement, "  # nosec B608  # noqa: S608
                 "overdraft_percent, alert_thresholds, created_at, fiscal_year, allocated_micros, "
                 "spent_micros, reserved_micros, carried_over_micros) "
                 "SELECT e, t, p, en, od, at::jsonb, ca, %s, 0, 0, 0, 0 FROM unnest("
@@ -295,7 +295,7 @@ def _apply_moves(moves: dict[int, list]) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} AS b SET "  # noqa: S608 - table name from the model
+                f"UPDATE {table} AS b SET "  # nosec B608  # noqa: S608 - table name from the model
                 "allocated_micros = b.allocated_micros + v.allocated, "
                 "carried_over_micros = b.carried_over_micros + v.carried, "
                 "carryover_expires_on = COALESCE(v.expires, b.carryover_expires_on) "
@@ -319,7 +319,7 @@ def _apply_moves(moves: dict[int, list]) -> None:
         ]
         with connection.cursor() as cursor:
             cursor.execute(
-                f"WITH v(id, allocated, carried, expires) AS (VALUES {values}) "  # noqa: S608
+                f"WITH v(id, allocated, carried, expires) AS (VALUES {values}) "  # nosec B608  # noqa: S608
                 f"UPDATE {table} SET "
                 f"allocated_micros = {table}.allocated_micros + v.allocated, "
                 f"carried_over_micros = {table}.carried_over_micros + v.carried, "

@@ -109,7 +109,7 @@ class CompensationPolicy(models.Model):
         if (self.stock_to_token_rate or 0) * (self.token_to_stock_rate or 0) > 1:
             raise ValidationError(
                 {
-                    "token_to_stock_rate": "The two rates multiplied must be at most 1, or a "
+                    "token_to_stock_rate": "The two rates multiplied must be at most 1, or a "  # nosec B105
                     "round trip of trades would raise a package's value."
                 }
             )
