@@ -61,6 +61,22 @@ def report_run_request(
     return run
 
 
+def report_run_retry(*, run: ReportRun, enqueue: bool = True) -> ReportRun:
+    """Build a failed run again (after a crash, a full disk, a killed worker that left it
+    failed): the same run, queued afresh; its figures are computed anew, as a clean run's are."""
+    retried = ReportRun.objects.filter(pk=run.pk, state=RunState.FAILED).update(
+        state=RunState.QUEUED, error="", stage="", progress_percent=0, finished_at=None
+    )
+    run.refresh_from_db()
+    if not retried:
+        raise AllotError("Only a failed report can be built again.", code="not_failed")
+    if enqueue:
+        from reporting.tasks import report_build
+
+        transaction.on_commit(lambda: report_build.delay(run.pk), robust=True)
+    return run
+
+
 def _progress(run: ReportRun, percent: int, stage: str) -> None:
     # A plain UPDATE outside any transaction of the build, so the page sees it at once.
     ReportRun.objects.filter(pk=run.pk).update(progress_percent=percent, stage=stage)

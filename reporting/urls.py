@@ -9,5 +9,6 @@ urlpatterns = [
     path("<int:pk>/", views.report_detail, name="detail"),
     path("<int:pk>/status/", views.report_status, name="status"),
     path("<int:pk>/pdf/", views.report_download, name="pdf"),
+    path("<int:pk>/retry/", views.report_retry, name="retry"),
     path("<int:pk>/csv/", views.report_csv_download, name="csv"),
 ]

@@ -5,14 +5,14 @@ from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from common.errors import AllotError
 from reporting.access import finance_required
 from reporting.forms import ReportRequestForm, last_complete_quarter
 from reporting.models import ReportRun, RunState
 from reporting.rendering import report_context, report_csv
-from reporting.services import report_run_request
+from reporting.services import report_run_request, report_run_retry
 
 
 @finance_required
@@ -74,6 +74,19 @@ def _done(pk: int) -> ReportRun:
 def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _done(pk)
     return render(request, "reporting/detail.html", {"run": run, **report_context(run.snapshot)})
+
+
+@finance_required
+@require_POST
+def report_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(ReportRun.objects.defer("snapshot"), pk=pk)
+    try:
+        report_run_retry(run=run)
+    except AllotError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"The {run.period_label} report is being built again.")
+    return redirect("reporting:list")
 
 
 @finance_required

@@ -460,6 +460,13 @@ ROWS: list[Row] = [
     ),
     Row(
         REPORTS,
+        "/reports/<id>/retry/ (build a failed report again)",
+        "POST",
+        lambda w: f"/reports/{w['report'].pk}/retry/",
+        web(403, finance=302, superuser=302),
+    ),
+    Row(
+        REPORTS,
         "/reports/999999/pdf/ (a guessed id)",
         "GET",
         lambda w: "/reports/999999/pdf/",
