@@ -624,6 +624,11 @@ def main() -> None:
         "--existing-database",
         help="measure parts 1 and 2 in this already-seeded database (kept) instead of seeding",
     )
+    parser.add_argument(
+        "--small-database",
+        default="allot_bench_api_small",
+        help="name of the small database for part 3 (made fresh and dropped)",
+    )
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: 1,2,3")
     args = parser.parse_args()
     base_url = os.environ.get("DATABASE_URL", "").split("?")[0]
@@ -636,7 +641,7 @@ def main() -> None:
     tmp_dir = tempfile.TemporaryDirectory(prefix="allot-bench-api-")
     tmp = Path(tmp_dir.name)
     big_name = args.existing_database or "allot_bench_api"
-    small_name = "allot_bench_api_small"
+    small_name = args.small_database
     made = [small_name] if args.existing_database else [big_name, small_name]
     server = None
     tables: dict[str, list[str]] = {}
