@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet, Sum
 from budgets.calculations import tokens_at_rate, utilisation_percent
 from budgets.models import Budget, DailySpend, OwnerKind, TokenPrice
 from common.money import Micros, divide_micros
+from common.rawsql import Columns, model_columns
 from people.models import Employee, Project
 from people.selectors import company_settings, company_today, current_fiscal_year
 
@@ -134,22 +135,8 @@ def budget_balance(
 _KIND_ORDER = {OwnerKind.PROJECT: 0, OwnerKind.EMPLOYEE: 1, OwnerKind.TEAM: 2}
 
 
-def _columns(model, alias: str, connection) -> tuple[list[str], list[tuple], str]:
-    """A model's columns for a hand-written SELECT: attribute names, the converters the ORM would
-    apply to each value (time zones, decimals and JSON differ by backend), and the SQL list."""
-    fields = model._meta.concrete_fields
-    converters = []
-    for position, f in enumerate(fields):
-        col = f.get_col(alias)
-        found = connection.ops.get_db_converters(col) + f.get_db_converters(connection)
-        if found:
-            converters.append((position, col, found))
-    select = ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in fields)
-    return [f.attname for f in fields], converters, select
-
-
 @cache
-def _balance_sql(db: str) -> tuple[str, list[tuple[type, list[str], list[tuple]]]]:
+def _balance_sql(db: str) -> tuple[str, list[Columns]]:
     """One statement for employee_balance: the budgets that serve the employee (three indexed
     lookups: personal, team pool, their projects, so the planner never filters every budget of
     the year), each with its owner's rows and its 30-day spend from the daily rollup."""
@@ -167,9 +154,9 @@ def _balance_sql(db: str) -> tuple[str, list[tuple[type, list[str], list[tuple]]
     connection = connections[db]
     layout, selects = [], []
     for model, alias in parts:
-        names, converters, select = _columns(model, alias, connection)
-        layout.append((model, names, converters))
-        selects.append(select)
+        columns = model_columns(model, alias, connection)
+        layout.append(columns)
+        selects.append(columns.select)
     budget = Budget._meta.db_table
     members = Project.members.through._meta.db_table
     sql = (
@@ -215,16 +202,11 @@ def _budgets_with_window(
     found = []
     for row in rows:
         start, instances = 0, []
-        for model, names, converters in layout:
-            values = list(row[start : start + len(names)])
-            start += len(names)
-            if values[0] is None:  # no such owner (LEFT JOIN)
-                instances.append(None)
-                continue
-            for position, col, functions in converters:
-                for function in functions:
-                    values[position] = function(values[position], col, connection)
-            instances.append(model.from_db(db, names, values))
+        for columns in layout:
+            values = row[start : start + len(columns.names)]
+            start += len(columns.names)
+            # A LEFT JOIN with no owner of that kind gives a row of NULLs.
+            instances.append(None if values[0] is None else columns.build(db, connection, values))
         budget, owner, user, team, project = instances
         if owner is not None:
             Employee.user.field.set_cached_value(owner, user)
