@@ -70,7 +70,7 @@ class ParsedEvent:
     metadata: dict
     reservation_id: uuid.UUID | None
     payload_hash: str = ""
-    employee: Employee | None = None
+    employee: "Employee | _EmployeeRef | None" = None
     project: Project | None = None
     price: TokenPrice | None = None
     cost_given: bool = False
@@ -280,14 +280,31 @@ def usage_event_parse(raw: Any, *, index: int, now: datetime) -> ParsedEvent | d
 # -- resolution against the database (a few queries per batch, not per event) --------------------
 
 
-def _resolve_employees(events: list[ParsedEvent], result: IngestResult) -> list[ParsedEvent]:
-    keys = {e.employee_key for e in events if e.employee is None}
-    found: dict[str, Employee] = {}
-    if keys:
-        # Two indexed lookups (LOWER(email), then external ids); an OR across the user join
-        # would scan every user.
+@dataclass(frozen=True, slots=True)
+class _TeamRef:
+    pk: int
+    has_pool: bool
+    pool_overflow: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _EmployeeRef:
+    """What ingest needs of an employee (an Employee instance has the same attributes)."""
+
+    pk: int
+    team_id: int | None
+    team: _TeamRef | None
+
+
+def _employees_by_key(keys: set[str]) -> dict[str, Employee | _EmployeeRef]:
+    """Employees by lower-cased email, then by external id, in two indexed lookups (an OR
+    across the user join would scan every user). On PostgreSQL hand-written with array
+    parameters, returning only the ids and team flags ingest needs: building a thousand
+    Employee, User and Team instances cost more than the query."""
+    found: dict[str, Employee | _EmployeeRef] = {}
+    lowered = sorted({key.lower() for key in keys if "@" in key})
+    if connection.vendor != "postgresql":
         employees = Employee.objects.select_related("user", "team")
-        lowered = {key.lower() for key in keys if "@" in key}
         if lowered:
             by_email = employees.annotate(email_lower=Lower("user__email")).filter(
                 email_lower__in=lowered
@@ -296,6 +313,33 @@ def _resolve_employees(events: list[ParsedEvent], result: IngestResult) -> list[
         others = {key for key in keys if key.lower() not in found}
         if others:
             found.update((e.external_id, e) for e in employees.filter(external_id__in=others))
+        return found
+    from django.contrib.auth import get_user_model
+
+    from people.models import Team
+
+    select = (
+        "SELECT {key}, e.id, e.team_id, t.has_pool, t.pool_overflow "  # noqa: S608
+        f"FROM {Employee._meta.db_table} e "
+        f"JOIN {get_user_model()._meta.db_table} u ON u.id = e.user_id "
+        f"LEFT JOIN {Team._meta.db_table} t ON t.id = e.team_id WHERE {{key}} = ANY(%s)"
+    )
+    with connection.cursor() as cursor:
+        for key_sql, wanted in (("LOWER(u.email)", lowered), ("e.external_id", None)):
+            if wanted is None:
+                wanted = sorted(key for key in keys if key.lower() not in found)
+            if not wanted:
+                continue
+            cursor.execute(select.format(key=key_sql), [wanted])
+            for key, pk, team_id, has_pool, overflow in cursor.fetchall():
+                team = _TeamRef(team_id, has_pool, overflow) if team_id else None
+                found[key] = _EmployeeRef(pk, team_id, team)
+    return found
+
+
+def _resolve_employees(events: list[ParsedEvent], result: IngestResult) -> list[ParsedEvent]:
+    keys = {e.employee_key for e in events if e.employee is None}
+    found = _employees_by_key(keys) if keys else {}
     kept = []
     for event in events:
         if event.employee is None:
@@ -491,7 +535,23 @@ def _budgets_for(
 
 @cache
 def _budget_columns() -> Columns:
-    return model_columns(Budget, "b", connection)
+    """What the drawdown, its limits and the totals need of a budget; the rest is deferred."""
+    return model_columns(
+        Budget,
+        "b",
+        connection,
+        only=[
+            "employee",
+            "team",
+            "project",
+            "fiscal_year",
+            "enforcement",
+            "overdraft_percent",
+            "allocated_micros",
+            "spent_micros",
+            "reserved_micros",
+        ],
+    )
 
 
 class _PayersMoved(Exception):

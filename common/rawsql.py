@@ -23,9 +23,14 @@ class Columns:
         return self.model.from_db(db, self.names, values)
 
 
-def model_columns(model: type[models.Model], alias: str, connection) -> Columns:
-    """Every concrete column of `model` under `alias`: the SELECT list and how to build it back."""
-    fields = model._meta.concrete_fields
+def model_columns(
+    model: type[models.Model], alias: str, connection, only: list[str] | None = None
+) -> Columns:
+    """The concrete columns of `model` under `alias` (all, or the fields named in `only`; the
+    others are deferred, as with .only()): the SELECT list and how to build instances back."""
+    fields = [
+        f for f in model._meta.concrete_fields if only is None or f.name in only or f.primary_key
+    ]
     converters = []
     for position, field in enumerate(fields):
         col = field.get_col(alias)
