@@ -13,7 +13,7 @@ import uuid
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -52,6 +52,7 @@ DEFAULT_SOURCE = "default"
 # PostgreSQL: COPY a batch's rows before taking the budget locks (see _write). Off, the rows are
 # written under the locks; the results are the same (tests/budgets/test_ingest_paths.py).
 WRITE_BEFORE_LOCKING = True
+CATEGORIES = frozenset(UsageCategory.values)  # .values builds a new list on every call
 
 
 @dataclass
@@ -242,7 +243,7 @@ def usage_event_parse(raw: Any, *, index: int, now: datetime) -> ParsedEvent | d
     cost = _cost(raw, errors)
     occurred_at = _occurred_at(raw, errors, now)
     category = raw.get("category") or UsageCategory.OTHER
-    if category not in UsageCategory.values:
+    if category not in CATEGORIES:
         errors["category"] = [f"Must be one of: {', '.join(UsageCategory.values)}."]
     project_code = _text(raw, "project", errors, max_length=40, required=False)
     metadata = raw.get("metadata") or {}
@@ -458,8 +459,7 @@ def drawdown_payer(order: list[Budget], amount_micros: int) -> Budget | None:
     return next((b for b in order if b.limit_micros is None), None)
 
 
-def _fiscal_year(moment: datetime, start_month: int) -> int:
-    day = timezone.localtime(moment).date()
+def _fiscal_year(day: date, start_month: int) -> int:
     return day.year if day.month >= start_month else day.year - 1
 
 
@@ -574,6 +574,7 @@ def _draw_down(
     memberships: set,
     reservations: dict,
     fiscal_years: dict[int, int],
+    local_days: dict[int, date],
     source: str,
     result: IngestResult,
     now: datetime,
@@ -618,7 +619,7 @@ def _draw_down(
             payer = drawdown_payer(order, event.cost_micros) or order[0]
         payer.spent_micros += event.cost_micros
         out.touched[payer.pk] = payer
-        day = timezone.localtime(event.occurred_at).date()
+        day = local_days[event.index]
         out.daily[(payer.pk, day)][0] += event.cost_micros
         out.daily[(payer.pk, day)][1] += 1
         out.rows.append((event, payer, reservation))
@@ -666,7 +667,9 @@ def _write(
             .order_by("pk")
         }
     start_month = company_settings().fiscal_year_start_month
-    fiscal_years = {e.index: _fiscal_year(e.occurred_at, start_month) for e in fresh}
+    zone = timezone.get_current_timezone()  # once: each lookup goes through a context local
+    local_days = {e.index: e.occurred_at.astimezone(zone).date() for e in fresh}
+    fiscal_years = {index: _fiscal_year(day, start_month) for index, day in local_days.items()}
     _ensure_personal_budgets(fresh, fiscal_years)
     memberships = set()
     project_ids = {e.project.pk for e in fresh if e.project}
@@ -679,6 +682,7 @@ def _write(
         )
     extra_ids = {r.budget_id for r in reservations.values()}
     context = {
+        "local_days": local_days,
         "memberships": memberships,
         "reservations": reservations,
         "fiscal_years": fiscal_years,

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import models
+from django.db.models import signals
+from django.db.models.base import ModelState
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,17 @@ class Columns:
         for position, col, functions in self.converters:
             for function in functions:
                 values[position] = function(values[position], col, connection)
-        return self.model.from_db(db, self.names, values)
+        model = self.model
+        if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
+            return model.from_db(db, self.names, values)
+        # What from_db does, without Model.__init__'s per-field work (a third of the cost of
+        # reading a thousand rows): the values as attributes, the fields not read deferred.
+        instance = model.__new__(model)
+        instance.__dict__.update(zip(self.names, values, strict=True))
+        instance._state = ModelState()
+        instance._state.adding = False
+        instance._state.db = db
+        return instance
 
 
 def model_columns(
