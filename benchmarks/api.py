@@ -7,8 +7,10 @@ Run on the PostgreSQL server named by DATABASE_URL (the target is measured there
         .venv/bin/python benchmarks/api.py
 
 It makes two fresh databases (allot_bench_api, seeded once with seed_demo, and
-allot_bench_api_small) and drops both at the end. Every measurement runs --repeats times,
-interleaved with its baseline, and the tables show the medians.
+allot_bench_api_small) and drops both at the end. With --existing-database NAME it measures
+in that already-seeded database (kept, and it keeps each run's events) and --small-database
+names the small one, so runs can keep to their own databases. Every measurement runs --repeats
+times, interleaved with its baseline, and the tables show the medians.
 
 1. Ingest over HTTP: a real gunicorn server (--workers sync workers on 127.0.0.1) and a client
    keeping --in-flight requests of --batch new events in flight (unique ids, occurred_at in the

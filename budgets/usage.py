@@ -4,6 +4,12 @@ The write is set-based: the budgets a batch can touch are locked once (in id ord
 batches cannot deadlock), the drawdown is decided in memory against those locked totals, then
 ledger entries and events go in as two bulk INSERTs, budgets as one bulk UPDATE and the daily
 rollup as one upsert. A bad event is reported in `rejected` and never blocks the good ones.
+
+On PostgreSQL the entries and events are written with COPY *before* the budget locks are
+taken, with the payers the unlocked totals give; under the locks the drawdown is decided again
+and, if any payer moved, the transaction is rolled back and redone with the locks first. The
+stored rows are always those of the decision made under the locks (one rule, `drawdown_payer`,
+shared with authorize), while the locks are held only for that decision and the UPDATEs.
 """
 
 import hashlib
