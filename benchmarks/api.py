@@ -7,8 +7,10 @@ Run on the PostgreSQL server named by DATABASE_URL (the target is measured there
         .venv/bin/python benchmarks/api.py
 
 It makes two fresh databases (allot_bench_api, seeded once with seed_demo, and
-allot_bench_api_small) and drops both at the end. Every measurement runs --repeats times,
-interleaved with its baseline, and the tables show the medians.
+allot_bench_api_small) and drops both at the end. With --existing-database NAME it measures
+in that already-seeded database (kept, and it keeps each run's events) and --small-database
+names the small one, so runs can keep to their own databases. Every measurement runs --repeats
+times, interleaved with its baseline, and the tables show the medians.
 
 1. Ingest over HTTP: a real gunicorn server (--workers sync workers on 127.0.0.1) and a client
    keeping --in-flight requests of --batch new events in flight (unique ids, occurred_at in the
@@ -624,6 +626,11 @@ def main() -> None:
         "--existing-database",
         help="measure parts 1 and 2 in this already-seeded database (kept) instead of seeding",
     )
+    parser.add_argument(
+        "--small-database",
+        default="allot_bench_api_small",
+        help="name of the small database for part 3 (made fresh and dropped)",
+    )
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: 1,2,3")
     args = parser.parse_args()
     base_url = os.environ.get("DATABASE_URL", "").split("?")[0]
@@ -636,7 +643,7 @@ def main() -> None:
     tmp_dir = tempfile.TemporaryDirectory(prefix="allot-bench-api-")
     tmp = Path(tmp_dir.name)
     big_name = args.existing_database or "allot_bench_api"
-    small_name = "allot_bench_api_small"
+    small_name = args.small_database
     made = [small_name] if args.existing_database else [big_name, small_name]
     server = None
     tables: dict[str, list[str]] = {}

@@ -11,6 +11,7 @@ from budgets.api_auth import PerKeyThrottle
 from budgets.models import IntegrationKey, UsageEvent
 from budgets.services import budget_allocate, budget_create
 from budgets.usage import usage_ingest
+from common.money import divide_micros
 from people.selectors import company_today, current_fiscal_year
 from tests.factories import EmployeeFactory, api_key, finance_user
 
@@ -151,3 +152,64 @@ def test_create_api_key_prints_the_key_once_and_stores_only_a_hash(client, peopl
     assert response.status_code == 200
     stored.refresh_from_db()
     assert stored.last_used_at is not None
+
+
+def test_employee_balance_reads_budgets_and_owners_as_the_orm_does(
+    people, django_assert_num_queries
+):
+    """The one-statement read builds the same budgets the ORM would, owners included: decimals,
+    JSON and aware datetimes converted, and nothing left to load lazily."""
+    from budgets.models import Budget, Enforcement
+    from budgets.selectors import employee_balance, employee_budgets
+    from tests.factories import ProjectFactory, TeamFactory
+
+    engineer = people["engineer"]
+    team = TeamFactory(has_pool=True)
+    engineer.team = team
+    engineer.save()
+    mine, theirs = ProjectFactory(), ProjectFactory()
+    mine.members.add(engineer)
+    year = current_fiscal_year()
+    for owner in ({"team": team}, {"project": mine}, {"project": theirs}):
+        budget, _ = budget_create(fiscal_year=year, **owner)
+        budget_allocate(budget=budget, amount_micros=500 * 10**6, acting_user=None)
+    Budget.objects.filter(team=team).update(
+        enforcement=Enforcement.HARD_OVERDRAFT,
+        overdraft_percent="12.50",
+        alert_thresholds=[40, 90],
+    )
+    usage_ingest(
+        events=[
+            {
+                "id": "p1",
+                "employee": "eng@example.com",
+                "model": "m",
+                "input_tokens": 1,
+                "output_tokens": 1,
+                "cost_usd": "7.25",
+                "project": mine.code,
+                "occurred_at": timezone.now().isoformat(),
+            }
+        ]
+    )
+    expected = {b.pk: b for b in employee_budgets(employee=engineer, fiscal_year=year)}
+
+    with django_assert_num_queries(1):
+        rows = employee_balance(employee=engineer, fiscal_year=year)
+        labels = [row.budget.owner_label for row in rows]
+
+    assert [row.owner_kind for row in rows] == ["project", "employee", "team"]
+    assert labels[0].endswith(mine.name) and labels[2].endswith(team.name)
+    assert "eng@example.com" in labels[1] or engineer.user.get_full_name() in labels[1]
+    assert {row.budget.pk for row in rows} == set(expected)
+    for row in rows:
+        orm = expected[row.budget.pk]
+        for field in Budget._meta.concrete_fields:
+            got, want = getattr(row.budget, field.attname), getattr(orm, field.attname)
+            assert got == want and type(got) is type(want), field.name
+    pool = rows[2]
+    assert pool.budget.limit_micros == 562_500_000
+    assert pool.budget.thresholds([50]) == [40, 90]
+    assert rows[0].spent_micros == 7_250_000
+    assert rows[0].burn_rate_micros_per_day == divide_micros(7_250_000, 30)
+    assert timezone.is_aware(rows[0].budget.created_at)
