@@ -8,8 +8,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from kombu import Connection
 
-from config.celery import app as celery_app
-
 BROKER_TIMEOUT_SECONDS = 2
 
 
@@ -28,9 +26,9 @@ def broker_status() -> str | None:
     """None when the Celery broker accepts a connection, else the name of the error.
 
     The serverless filesystem broker is up when its queue folder is writable."""
-    url = celery_app.conf.broker_url
+    url = settings.CELERY_BROKER_URL  # what the Celery app was configured from
     if url.startswith("filesystem://"):
-        options = celery_app.conf.broker_transport_options or {}
+        options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
         folder = Path(options.get("data_folder_in", settings.VAR_DIR / "broker" / "queue"))
         return None if folder.is_dir() and _writable(folder) else "BrokerFolderUnavailable"
     try:

@@ -4,13 +4,11 @@ import io
 import logging
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import connection
 from django.test import override_settings
 
 from common.logging import RedactPII, redact
-from config.celery import app as celery_app
 from config.settings import base
 from tests.factories import EmployeeFactory, UserFactory
 
@@ -94,18 +92,11 @@ def test_healthz_is_ok_when_database_and_broker_answer(client):
     assert response.json() == {"database": "ok", "broker": "ok"}
 
 
-@pytest.fixture
-def broker_down():
-    """Point the Celery app at a port where nothing listens; put it back afterwards."""
-    saved = celery_app.conf.broker_url
-    celery_app.conf.broker_url = "redis://127.0.0.1:1/0"
-    yield
-    celery_app.conf.broker_url = saved
-
-
-def test_healthz_answers_503_naming_the_broker_when_it_is_down_and_recovers(client, broker_down):
+def test_healthz_answers_503_naming_the_broker_when_it_is_down_and_recovers(client, settings):
+    working = settings.CELERY_BROKER_URL
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     down = client.get("/healthz")
-    celery_app.conf.broker_url = settings.CELERY_BROKER_URL
+    settings.CELERY_BROKER_URL = working  # it is back
     up = client.get("/healthz")
 
     assert down.status_code == 503
