@@ -168,7 +168,7 @@ def _balance_sql(db: str) -> tuple[str, list[Columns]]:
     budget = Budget._meta.db_table
     members = Project.members.through._meta.db_table
     sql = (
-        f"WITH mine AS ("  # noqa: S608 (table names from the models, values as parameters)
+        f"WITH mine AS ("  # nosec B608  # noqa: S608 (table names from the models, values as parameters)
         f"SELECT id FROM {budget} WHERE fiscal_year = %s AND employee_id = %s "
         f"UNION SELECT id FROM {budget} WHERE fiscal_year = %s AND team_id = %s "
         f"UNION SELECT bb.id FROM {budget} bb JOIN {members} m ON m.project_id = bb.project_id "

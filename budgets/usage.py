@@ -326,7 +326,7 @@ def _employees_by_key(keys: set[str]) -> dict[str, Employee | _EmployeeRef]:
     from people.models import Team
 
     select = (
-        "SELECT {key}, e.id, e.team_id, t.has_pool, t.pool_overflow "  # noqa: S608
+        "SELECT {key}, e.id, e.team_id, t.has_pool, t.pool_overflow "  # nosec B608  # noqa: S608
         f"FROM {Employee._meta.db_table} e "
         f"JOIN {get_user_model()._meta.db_table} u ON u.id = e.user_id "
         f"LEFT JOIN {Team._meta.db_table} t ON t.id = e.team_id WHERE {{key}} = ANY(%s)"
@@ -388,7 +388,7 @@ def _price(events: list[ParsedEvent], result: IngestResult) -> list[ParsedEvent]
     prices = TokenPrice.objects.filter(model_name__in=models).order_by("effective_from")
     if models and connection.vendor == "postgresql":
         prices = TokenPrice.objects.raw(
-            f"SELECT * FROM {TokenPrice._meta.db_table} WHERE model_name = ANY(%s) "  # noqa: S608
+            f"SELECT * FROM {TokenPrice._meta.db_table} WHERE model_name = ANY(%s) "  # nosec B608  # noqa: S608
             "ORDER BY effective_from FOR SHARE",
             [sorted(models)],
         )
@@ -478,7 +478,7 @@ def _ensure_personal_budgets(events: list[ParsedEvent], fiscal_years: dict[int, 
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT employee_id, fiscal_year FROM {Budget._meta.db_table} "  # noqa: S608
+                f"SELECT employee_id, fiscal_year FROM {Budget._meta.db_table} "  # nosec B608  # noqa: S608
                 "WHERE employee_id = ANY(%s) AND fiscal_year = ANY(%s)",
                 [employee_ids, years],
             )
@@ -511,7 +511,7 @@ def _budgets_for(
         columns = _budget_columns()
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT {columns.select} FROM {Budget._meta.db_table} b "  # noqa: S608
+                f"SELECT {columns.select} FROM {Budget._meta.db_table} b "  # nosec B608  # noqa: S608
                 "WHERE (b.employee_id = ANY(%s) OR b.team_id = ANY(%s) OR b.project_id = ANY(%s)"
                 " OR b.id = ANY(%s)) AND (b.fiscal_year = ANY(%s) OR b.id = ANY(%s)) "
                 f"ORDER BY b.id{' FOR UPDATE' if lock else ''}",
@@ -737,7 +737,7 @@ def _existing_hashes(source: str, event_ids: list[str]) -> dict[str, str]:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT k.id, (SELECT u.payload_hash FROM {UsageEvent._meta.db_table} u "  # noqa: S608
+                f"SELECT k.id, (SELECT u.payload_hash FROM {UsageEvent._meta.db_table} u "  # nosec B608  # noqa: S608
                 "WHERE u.source = %s AND u.event_id = k.id) FROM unnest(%s::text[]) AS k(id)",
                 [source, event_ids],
             )
@@ -795,7 +795,7 @@ def _insert_usage(rows: list, source: str, now: datetime) -> None:
         ledger_table = LedgerEntry._meta.db_table
         with connection.cursor() as cursor, connection.wrap_database_errors:
             cursor.execute(
-                f"SELECT nextval(pg_get_serial_sequence('{ledger_table}', 'id')) "  # noqa: S608
+                f"SELECT nextval(pg_get_serial_sequence('{ledger_table}', 'id')) "  # nosec B608  # noqa: S608
                 "FROM generate_series(1, %s)",
                 [len(rows)],
             )
@@ -878,7 +878,7 @@ def _save_totals(budgets: list[Budget]) -> None:
     budgets = sorted(budgets, key=lambda b: b.pk)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {Budget._meta.db_table} AS b "  # noqa: S608
+            f"UPDATE {Budget._meta.db_table} AS b "  # nosec B608  # noqa: S608
             "SET spent_micros = v.spent, reserved_micros = v.reserved "
             "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS v(id, spent, reserved) "
             "WHERE b.id = v.id",
@@ -896,14 +896,14 @@ def _add_daily_spend(daily: dict[tuple[int, Any], list[int]]) -> None:
     table = DailySpend._meta.db_table
     rows = [(b, day, spent, count) for (b, day), (spent, count) in sorted(daily.items())]
     upsert = (
-        f"ON CONFLICT (budget_id, day) DO UPDATE SET "
+        f"ON CONFLICT (budget_id, day) DO UPDATE SET "  # nosec B608
         f"spent_micros = {table}.spent_micros + excluded.spent_micros, "
         f"events = {table}.events + excluded.events"
     )
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {table} (budget_id, day, spent_micros, events) "  # noqa: S608
+                f"INSERT INTO {table} (budget_id, day, spent_micros, events) "  # nosec B608  # noqa: S608
                 "SELECT * FROM unnest(%s::bigint[], %s::date[], %s::bigint[], %s::integer[]) "
                 + upsert,
                 [list(column) for column in zip(*rows, strict=True)],
@@ -914,7 +914,7 @@ def _add_daily_spend(daily: dict[tuple[int, Any], list[int]]) -> None:
         values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {table} (budget_id, day, spent_micros, events) VALUES {values} "  # noqa: S608
+                f"INSERT INTO {table} (budget_id, day, spent_micros, events) VALUES {values} "  # nosec B608  # noqa: S608
                 + upsert,
                 [v for row in chunk for v in row],
             )
