@@ -206,7 +206,10 @@ class LedgerEntryQuerySet(models.QuerySet):
 
 
 class LedgerEntry(models.Model):
-    budget = models.ForeignKey(Budget, on_delete=models.PROTECT, related_name="entries")
+    # No index of its own: the (budget, kind) index below starts with it.
+    budget = models.ForeignKey(
+        Budget, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
     kind = models.CharField(max_length=20, choices=EntryKind.choices)
     amount_micros = MicrosField(
         "amount (USD)", help_text="Signed: what this entry adds to allocated or to spent."
@@ -321,7 +324,11 @@ class UsageEvent(models.Model):
 
     source = models.CharField(max_length=100, default="default")
     event_id = models.CharField(max_length=200)
-    employee = models.ForeignKey(Employee, on_delete=models.PROTECT, related_name="usage_events")
+    # The (employee, occurred_at) and (budget, occurred_at) indexes start with these columns, so
+    # they need no single-column index of their own: one index fewer to write per event.
+    employee = models.ForeignKey(
+        Employee, on_delete=models.PROTECT, related_name="usage_events", db_index=False
+    )
     project = models.ForeignKey(
         Project, null=True, blank=True, on_delete=models.PROTECT, related_name="usage_events"
     )
@@ -359,6 +366,7 @@ class UsageEvent(models.Model):
         on_delete=models.PROTECT,
         related_name="usage_events",
         help_text="Which budget paid.",
+        db_index=False,
     )
     ledger_entry = models.OneToOneField(
         LedgerEntry, on_delete=models.PROTECT, related_name="usage_event"
@@ -392,7 +400,10 @@ class DailySpend(models.Model):
     """Usage per budget per day (company zone), kept with each batch: burn rates and charts read
     a few rows, however many events there are."""
 
-    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="daily_spend")
+    # The unique (budget, day) index serves lookups by budget.
+    budget = models.ForeignKey(
+        Budget, on_delete=models.CASCADE, related_name="daily_spend", db_index=False
+    )
     day = models.DateField()
     spent_micros = MicrosField(default=0)
     events = models.PositiveIntegerField(default=0)
