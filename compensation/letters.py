@@ -11,6 +11,7 @@ from django.utils.safestring import mark_safe
 
 from budgets.calculations import tokens_at_rate
 from common.money import format_usd, micros_to_dollars
+from common.pdf import css_string, pdf_from_html
 from compensation.calculations import TradeDirection, first_year_budget
 from compensation.models import AllocationBasis, Offer, OfferLetterTemplate
 from people.models import CompanySettings
@@ -118,10 +119,29 @@ def letter_context(offer: Offer) -> dict:
     }[offer.allocation_basis].format(
         offer.allocation_project.name if offer.allocation_project_id else ""
     )
+    candidate = offer.candidate
+    # Plain values only: HR writes the template, so it must not reach model instances (and
+    # through them, say, a user's password hash).
     return {
         "allocation_sentence": basis,
-        "candidate": offer.candidate,
-        "offer": offer,
+        "candidate": {
+            "first_name": candidate.first_name,
+            "last_name": candidate.last_name,
+            "full_name": candidate.full_name,
+            "email": candidate.email,
+        },
+        "offer": {
+            "position_title": offer.position_title,
+            "level": str(offer.level),
+            "team": str(offer.team),
+            "start_date": offer.start_date,
+            "stock_option_count": offer.stock_option_count,
+            "get_health_plan_display": offer.get_health_plan_display(),
+            "get_remote_policy_display": offer.get_remote_policy_display(),
+            "response_deadline": offer.response_deadline,
+        },
+        "css_company": css_string(settings_row.name),
+        "css_candidate": css_string(f"Offer letter · {candidate.full_name}"),
         "hiring_manager": offer.hiring_manager.display_name,
         "company": settings_row.name,
         "lines": lines,
@@ -153,9 +173,7 @@ def letter_html(offer: Offer, template: OfferLetterTemplate | None = None) -> st
 
 
 def letter_pdf(html: str) -> bytes:
-    from weasyprint import HTML
-
-    return HTML(string=html).write_pdf()
+    return pdf_from_html(html)
 
 
 def package_hash(offer: Offer) -> str:

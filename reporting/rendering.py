@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from common.charts import bar_list, column_chart, line_chart
 from common.money import format_usd, micros_to_dollars, quantize_cents
+from common.pdf import css_string, pdf_from_html
 
 SECTIONS = [
     ("headline", "Headline"),
@@ -128,13 +129,6 @@ def short_usd(value) -> str:
 def _short_label(label, limit: int = 32) -> str:
     text = str(label)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def css_string(text: str) -> SafeString:
-    """A CSS string literal for the PDF's running header (inside <style>, where HTML escaping
-    does not apply): quotes and backslashes escaped, '<' written as a CSS escape."""
-    escaped = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ")
-    return mark_safe(f'"{" ".join(escaped.split())}"')  # nosec B308 B703  # noqa: S308 - escaped for CSS above
 
 
 def _table(snapshot: dict, key: str) -> dict | None:
@@ -288,11 +282,4 @@ def report_html(snapshot: dict) -> str:
 
 
 def report_pdf(snapshot: dict) -> bytes:
-    import logging
-
-    # WeasyPrint logs a line per page (and per stylesheet on import) at INFO; the run's
-    # progress says enough.
-    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
-    from weasyprint import HTML
-
-    return HTML(string=report_html(snapshot)).write_pdf()
+    return pdf_from_html(report_html(snapshot))

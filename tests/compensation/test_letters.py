@@ -140,3 +140,22 @@ def test_hr_restores_the_built_in_text_and_one_template_is_the_default(client, o
         {"name": "Second", "body": "<p>x</p>", "is_default": "on"},
     )
     assert "Another template is the default" in page.content.decode()
+
+
+def test_a_letter_template_can_neither_read_files_nor_reach_model_internals(org):
+    """Found by review (issue 8): HR's template went to WeasyPrint with its default fetcher
+    (file:// and any host) and was rendered with model instances in its context."""
+    template = letter_template()
+    OfferLetterTemplate.objects.filter(pk=template.pk).update(
+        body="<p>Hi {{ candidate.first_name }} [{{ offer.hiring_manager.user.password }}]"
+        '[{{ candidate.pk }}]</p><a rel="attachment" href="file:///etc/hostname">x</a>'
+        '<img src="file:///etc/passwd"><img src="http://127.0.0.1:5432/">'
+    )
+    offer = approved_offer(org)
+
+    letter = letter_generate(offer=offer, acting_user=org["hr"])
+
+    reader = PdfReader(io.BytesIO(bytes(letter.pdf)))
+    assert reader.attachments == {}
+    assert "Hi Ada [][]" in pdf_text(letter)
+    assert "pbkdf2" not in letter.html and "md5$" not in letter.html
