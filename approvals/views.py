@@ -24,6 +24,7 @@ from common.charts import column_chart
 from common.errors import AllotError
 from common.money import format_usd
 from people.models import Employee
+from people.selectors import user_can_see_employee
 
 
 def _me(request: HttpRequest) -> Employee | None:
@@ -145,7 +146,12 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         bool(approval.state == RequestState.IN_REVIEW and step)
         and may_decide(step, request.user)[0]
     )
-    subject = approval.employee or Employee.objects.filter(user=approval.requester).first()
+    subject = approval.employee
+    if subject is None and approval.kind != RequestKind.OFFER:
+        # a team top-up or project allocation: the requester's own budgets give the context
+        subject = Employee.objects.filter(user=approval.requester).first()
+    if subject is not None and not user_can_see_employee(request.user, subject):
+        subject = None  # an approver sees the request, not the budgets of someone above them
     chart = ""
     if subject is not None:
         display = money_display_for(request.user, subject)

@@ -4,6 +4,7 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model, Q, QuerySet
 from django_fsm_log.models import StateLog
 from simple_history.models import HistoricalChanges
@@ -27,8 +28,9 @@ class AuditRow:
     reason: str = ""
 
 
-def audited_models() -> list[type[Model]]:
-    """Every model whose changes are kept, in a stable order (for the filter)."""
+def audited_models(user=None) -> list[type[Model]]:
+    """Every model whose changes are kept and that `user` may view (when given), in a stable
+    order. Offers, candidates and salary bands are HR's: finance does not see their history."""
     from simple_history.models import registered_models
 
     tracked = [
@@ -36,6 +38,9 @@ def audited_models() -> list[type[Model]]:
         for model in registered_models.values()
         # m2m through tables are registered too; their rows show on the owning record's history
         if getattr(model._meta, "simple_history_manager_attribute", None)
+        and (
+            user is None or user.has_perm(f"{model._meta.app_label}.view_{model._meta.model_name}")
+        )
     ]
     return sorted(tracked, key=lambda m: str(m._meta.verbose_name).lower())
 
@@ -93,8 +98,15 @@ def _history_rows(model, *, who, since, until, limit) -> list[AuditRow]:
     return rows
 
 
-def _transition_rows(*, who, since, until, limit) -> list[AuditRow]:
+def _transition_rows(*, user, who, since, until, limit) -> list[AuditRow]:
     qs = _window(StateLog.objects.select_related("by", "content_type"), "timestamp", since, until)
+    if user is not None:  # only transitions of records the reader may view (no offers for finance)
+        visible = [
+            ct.pk
+            for ct in ContentType.objects.filter(pk__in=qs.values("content_type").distinct())
+            if user.has_perm(f"{ct.app_label}.view_{ct.model}")
+        ]
+        qs = qs.filter(content_type__in=visible)
     if who:
         qs = qs.filter(_user_filter("by", who))
     return [
@@ -130,6 +142,7 @@ def _ledger_rows(*, who, since, until, limit) -> list[AuditRow]:
 
 def audit_trail(
     *,
+    user=None,
     what: str = "",
     who: str = "",
     since: datetime | None = None,
@@ -137,15 +150,16 @@ def audit_trail(
     limit: int = 100,
     offset: int = 0,
 ) -> list[AuditRow]:
-    """The newest `limit` rows after `offset`, newest first. `what` is a model label
+    """The newest `limit` rows after `offset`, newest first, of what `user` may view (all when
+    None). `what` is a model label
     ("budgets.budget"), "transitions" or "ledger"; empty means everything."""
     need = offset + limit
     rows: list[AuditRow] = []
-    for model in audited_models():
+    for model in audited_models(user):
         if what in ("", model._meta.label_lower):
             rows += _history_rows(model, who=who, since=since, until=until, limit=need)
     if what in ("", "transitions"):
-        rows += _transition_rows(who=who, since=since, until=until, limit=need)
+        rows += _transition_rows(user=user, who=who, since=since, until=until, limit=need)
     if what in ("", "ledger"):
         rows += _ledger_rows(who=who, since=since, until=until, limit=need)
     rows.sort(key=lambda row: row.at, reverse=True)

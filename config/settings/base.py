@@ -208,6 +208,11 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# django-import-export lets any staff user import and export unless these are set: importing
+# needs the model's change permission, exporting its view permission.
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

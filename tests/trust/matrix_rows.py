@@ -473,6 +473,21 @@ ROWS: list[Row] = [
         web(403, finance=404, superuser=404),
         notes="no hint to others whether it exists",
     ),
+    Row(
+        REPORTS,
+        "/admin/reporting/productivitymetric/import/ (CSV upload)",
+        "GET",
+        lambda w: "/admin/reporting/productivitymetric/import/",
+        admin_page(finance=200),
+        notes="feeds the report: finance only",
+    ),
+    Row(
+        REPORTS,
+        "/admin/reporting/productivitymetric/export/",
+        "GET",
+        lambda w: "/admin/reporting/productivitymetric/export/",
+        admin_page(finance=200),
+    ),
     *_admin_rows(),
 ]
 

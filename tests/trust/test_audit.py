@@ -57,3 +57,35 @@ def test_anonymous_is_sent_to_sign_in(client):
 
     assert response.status_code == 302
     assert "/accounts/login/" in response["Location"]
+
+
+def test_finance_does_not_see_offer_history_or_transitions(client, db):
+    """Found by review: the trail showed finance every model's history, offers (salaries)
+    included, which the matrix keeps HR-only."""
+    from tests.compensation.conftest import make_offer
+
+    hr = hr_user()
+    manager = EmployeeFactory()
+    make_offer({"team": manager.team, "manager": manager, "hr": hr})
+    client.force_login(finance_user())
+
+    everything = client.get("/audit/").content.decode()
+    offers = client.get("/audit/", {"what": "compensation.offer"})
+
+    assert "base_salary" not in everything and "Lovelace" not in everything
+    assert offers.status_code == 200
+    assert "Select a valid choice" in offers.content.decode()
+
+
+def test_hr_style_superuser_sees_offer_history(client, db):
+    from tests.compensation.conftest import make_offer
+
+    hr = hr_user()
+    manager = EmployeeFactory()
+    make_offer({"team": manager.team, "manager": manager, "hr": hr})
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    page = client.get("/audit/", {"what": "compensation.offer"}).content.decode()
+
+    assert "Lovelace" in page
+    assert "America/New_York" in page or "UTC" in page

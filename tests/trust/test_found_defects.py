@@ -43,3 +43,25 @@ def test_balance_of_a_budget_spent_by_a_trickle_has_no_run_out_date_instead_of_a
     assert response.status_code == 200, response.content
     personal = json.loads(response.content)["budgets"][0]
     assert personal["projected_exhaustion_date"] is None
+
+
+def test_an_offer_approver_does_not_see_the_hr_requesters_own_budget(client):
+    """Found by review: an offer request has no employee, so its page fell back to the
+    requester (HR) and showed the hiring manager HR's balances and spend chart."""
+    from compensation.services import offer_submit
+    from tests.compensation.conftest import make_offer
+    from tests.factories import hr_user
+
+    hr = hr_user()
+    hr_employee = EmployeeFactory(user=hr)
+    budget, _ = budget_create(fiscal_year=current_fiscal_year(), employee=hr_employee)
+    budget_allocate(budget=budget, amount_micros=12_345_000_000, acting_user=None)
+    manager = EmployeeFactory()
+    offer = make_offer({"team": manager.team, "manager": manager, "hr": hr})
+    request = offer_submit(offer=offer, acting_user=hr, reason="Strong loop")
+    client.force_login(manager.user)
+
+    page = client.get(f"/requests/{request.pk}/")
+
+    assert page.status_code == 200
+    assert "$12,345.00" not in page.content.decode()
