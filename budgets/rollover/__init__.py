@@ -8,6 +8,7 @@ from budgets.rollover.commit import (
     rollover_confirm,
     rollover_enqueue,
     rollover_execute,
+    rollover_year_open_error,
     user_may_confirm_rollover,
 )
 from budgets.rollover.expiry import carryover_expire_due
@@ -31,5 +32,6 @@ __all__ = [
     "rollover_preview",
     "rollover_preview_rows",
     "rollover_scheduled_step",
+    "rollover_year_open_error",
     "user_may_confirm_rollover",
 ]

@@ -25,6 +25,7 @@ from budgets.rollover import (
     rollover_plans,
     rollover_preview,
     rollover_preview_rows,
+    rollover_year_open_error,
     user_may_confirm_rollover,
 )
 from common.charts import bar_list
@@ -313,6 +314,9 @@ class RolloverRunAdmin(admin.ModelAdmin):
             raise PermissionDenied
         run = get_object_or_404(RolloverRun, pk=pk)
         try:
+            still_open = rollover_year_open_error(run.fiscal_year)
+            if still_open:
+                raise AllotError(still_open, code="year_open")
             rollover_confirm(run=run, acting_user=request.user)
         except AllotError as error:
             self.message_user(request, error.message, messages.ERROR)

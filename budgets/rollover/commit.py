@@ -7,7 +7,7 @@ import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -40,7 +40,7 @@ from budgets.rollover.plan import (
 )
 from common.errors import AllotError
 from common.money import format_usd
-from people.selectors import fiscal_year_period
+from people.selectors import company_today, fiscal_year_period
 
 logger = logging.getLogger(__name__)
 User = AbstractBaseUser
@@ -61,6 +61,20 @@ def user_may_confirm_rollover(user) -> bool:
 
 
 @transaction.atomic
+def rollover_year_open_error(fiscal_year: int, *, today: date | None = None) -> str:
+    """Why `fiscal_year` may not be committed yet (empty when it has ended). A year still
+    running can be previewed, but closing it would forfeit money people are still spending."""
+    end = fiscal_year_period(fiscal_year).end  # half-open: the first day of the next year
+    today = today or company_today()
+    if today < end:
+        last = end - timedelta(days=1)
+        return (
+            f"FY{fiscal_year} has not ended (its last day is {last:%Y-%m-%d}): it can be "
+            "previewed, and rolled over from its end."
+        )
+    return ""
+
+
 def rollover_confirm(
     *,
     run: RolloverRun,

@@ -1,6 +1,9 @@
 """The rollover in the admin: preview page, CSV, finance-only confirmation, progress."""
 
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
 from django.urls import reverse
 
 from budgets.models import Budget, RolloverRun, RolloverState
@@ -34,7 +37,16 @@ def test_finance_previews_a_year_sees_totals_downloads_csv_and_confirms(
     csv = b"".join(client.get(reverse("admin:budgets_rolloverrun_csv", args=[run.pk])))
     assert csv.count(b"\n") == 4 and b"carried_usd" in csv
 
-    with django_capture_on_commit_callbacks(execute=True):  # the Celery task, eager in tests
+    early = client.post(reverse("admin:budgets_rolloverrun_confirm", args=[run.pk]), follow=True)
+    assert "has not ended" in early.content.decode()  # a year still running is only previewed
+    run.refresh_from_db()
+    assert run.state == RolloverState.PREVIEWED
+
+    with (
+        time_machine.travel(datetime(year + 1, 1, 2, 12, tzinfo=UTC)),  # the year has ended
+        django_capture_on_commit_callbacks(execute=True),  # the Celery task, eager in tests
+    ):
+        client.force_login(finance_user(username="fin-2027@example.com"))  # a fresh session
         client.post(reverse("admin:budgets_rolloverrun_confirm", args=[run.pk]))
 
     run.refresh_from_db()

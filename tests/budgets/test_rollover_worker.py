@@ -90,7 +90,15 @@ def test_a_real_worker_commits_a_rollover_sent_by_the_command(tmp_path):
         stderr=open(tmp_path / "worker.log", "w"),  # noqa: SIM115
     )
     try:
-        committed = manage(env, "rollover", "--fiscal-year", "2026", "--in-worker", timeout=180)
+        committed = manage(
+            env,
+            "rollover",
+            "--fiscal-year",
+            "2026",
+            "--before-year-end",
+            "--in-worker",
+            timeout=180,
+        )
         log = (tmp_path / "worker.log").read_text()
         assert committed.returncode == 0, committed.stderr + log
         assert "Committing in a worker" in committed.stdout
@@ -221,7 +229,15 @@ def test_a_worker_killed_mid_rollover_loses_nothing_and_the_next_one_finishes_ex
 
     worker = _start_worker(env, log, "doomed")
     follower = subprocess.Popen(  # noqa: S603 - the command, following the worker's progress
-        [sys.executable, "manage.py", "rollover", "--fiscal-year", "2026", "--in-worker"]
+        [
+            sys.executable,
+            "manage.py",
+            "rollover",
+            "--fiscal-year",
+            "2026",
+            "--before-year-end",
+            "--in-worker",
+        ]
         + ["--chunk-size", "1"],
         cwd=ROOT,
         env=env,
@@ -251,6 +267,7 @@ def test_a_worker_killed_mid_rollover_loses_nothing_and_the_next_one_finishes_ex
             "rollover",
             "--fiscal-year",
             "2026",
+            "--before-year-end",
             "--in-worker",
             "--chunk-size",
             "50",

@@ -59,7 +59,7 @@ def build_world() -> dict:
     )
     pending_offer, offer_request, letter = _offers(team, manager, hr)
     return {
-        "rollover": rollover_preview(fiscal_year=year, acting_user=finance),
+        "rollover": _closed_year_preview(engineer, year - 1, finance),
         "report": _report(finance),
         "pending_offer": pending_offer,
         "offer_request": offer_request,
@@ -82,8 +82,10 @@ def build_world() -> dict:
         "newcomer": newcomer,
         "request": request,
         "price": price("gpt-matrix"),
-        "entry": LedgerEntry.objects.filter(budget__employee=engineer).first(),
-        "budget": Budget.objects.get(employee=engineer),
+        "entry": LedgerEntry.objects.filter(
+            budget__employee=engineer, budget__fiscal_year=year
+        ).first(),
+        "budget": Budget.objects.get(employee=engineer, fiscal_year=year),
     }
 
 
@@ -100,6 +102,13 @@ def _offers(team, manager, hr):
     request_decide(request=request, user=manager.user, approve=True, comment="yes")
     letter = offer_send(offer=Offer.objects.get(pk=sent.pk), acting_user=hr)
     return pending, pending_request, letter
+
+
+def _closed_year_preview(engineer, year, finance):
+    """A previewed rollover of last year (ended, so it may be committed)."""
+    budget, _ = budget_create(fiscal_year=year, employee=engineer)
+    budget_allocate(budget=budget, amount_micros=1_000_000_000, acting_user=None)
+    return rollover_preview(fiscal_year=year, acting_user=finance)
 
 
 def _report(finance):

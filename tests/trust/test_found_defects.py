@@ -65,3 +65,26 @@ def test_an_offer_approver_does_not_see_the_hr_requesters_own_budget(client):
 
     assert page.status_code == 200
     assert "$12,345.00" not in page.content.decode()
+
+
+def test_a_fiscal_year_still_running_is_previewed_but_never_committed_by_the_command():
+    """Found by review: nothing stopped finance (or the command) from closing the current
+    year, forfeiting money people were still spending."""
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    from budgets.models import RolloverRun, RolloverState
+
+    year = current_fiscal_year()
+    engineer = EmployeeFactory()
+    budget, _ = budget_create(fiscal_year=year, employee=engineer)
+    budget_allocate(budget=budget, amount_micros=1_000_000_000, acting_user=None)
+
+    call_command("rollover", fiscal_year=year, dry_run=True, stdout=StringIO())
+    with pytest.raises(CommandError, match="has not ended"):
+        call_command("rollover", fiscal_year=year, stdout=StringIO())
+
+    assert RolloverRun.objects.get(fiscal_year=year).state == RolloverState.PREVIEWED
+    budget.refresh_from_db()
+    assert budget.allocated_micros == 1_000_000_000

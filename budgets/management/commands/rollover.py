@@ -13,6 +13,7 @@ from budgets.rollover import (
     rollover_execute,
     rollover_preview,
     rollover_preview_rows,
+    rollover_year_open_error,
 )
 from common.errors import AllotError
 from common.money import format_usd
@@ -31,6 +32,11 @@ class Command(BaseCommand):
             "--fiscal-year", type=int, required=True, help="The fiscal year to close (YYYY)."
         )
         parser.add_argument("--dry-run", action="store_true", help="Preview only.")
+        parser.add_argument(
+            "--before-year-end",
+            action="store_true",
+            help="Commit a fiscal year that has not ended yet (refused without this).",
+        )
         parser.add_argument(
             "--csv", metavar="FILE", help="Write the per-owner preview as CSV ('-' for stdout)."
         )
@@ -71,6 +77,9 @@ class Command(BaseCommand):
         if dry_run:
             self.stdout.write("Dry run: nothing was changed.")
             return
+        still_open = rollover_year_open_error(fiscal_year)
+        if still_open and not options["before_year_end"]:
+            raise CommandError(f"{still_open} Use --before-year-end to commit it anyway.")
         try:
             if run.state != RolloverState.RUNNING:
                 run = rollover_confirm(
