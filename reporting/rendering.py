@@ -17,6 +17,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from common.charts import bar_list, column_chart, line_chart
+from common.csvsafe import csv_text
 from common.money import format_usd, micros_to_dollars, quantize_cents
 from common.pdf import css_string, pdf_from_html
 
@@ -81,7 +82,7 @@ def csv_cell(value, kind: str) -> str:
         return str(quantize_cents(micros_to_dollars(value)))
     if kind in ("percent", "decimal", "count", "tokens"):
         return str(value)
-    return str(value)
+    return csv_text(value)
 
 
 def _header_label(column: dict) -> str:

@@ -419,8 +419,8 @@ def report_data(
         ),
     ):
         spend, year, heads, allocated = group_by(key_of)
-        names = order or sorted((k for k in set(spend) | set(heads) if k), key=str)
-        if None in spend or None in heads:
+        names = order or sorted((k for k in set(spend) | set(heads) | set(allocated) if k), key=str)
+        if None in spend or None in heads or None in allocated:
             names = [*names, None]
         no_label = {"by_department": NO_DEPARTMENT, "by_team": NO_TEAM}.get(key, "")
         rows = [
@@ -434,7 +434,9 @@ def report_data(
                 _pct(year[name], allocated[name]),
             ]
             for name in names
-            if spend[name] or year[name] or heads[name]
+            # a group with an allocation but no spend and no engineers still shows, so the
+            # allocation column adds up to its total
+            if spend[name] or year[name] or heads[name] or allocated[name]
         ]
         if order is None:
             rows.sort(key=lambda r: (-r[1], r[0]))
@@ -478,11 +480,15 @@ def report_data(
         if row["project_id"] is not None
     }
     project_rows = []
+    # Every project with spend this quarter or an allocation this year gets a row, so the
+    # allocation column adds up to its total (a project allocated but unused shows $0 spend).
+    project_spend = {
+        **dict.fromkeys(project_allocated, 0),
+        **{k: v for k, v in quarter_by_project.items() if k is not None},
+    }
     for project_id, spend in sorted(
-        quarter_by_project.items(), key=lambda item: (-item[1], str(item[0]))
+        project_spend.items(), key=lambda item: (-item[1], str(item[0]))
     ):
-        if project_id is None:
-            continue
         project = projects[project_id]
         project_rows.append(
             [

@@ -525,14 +525,15 @@ PREVIEW_CSV_HEADER = [
 
 def plan_csv_row(plan: OwnerPlan, run: RolloverRun) -> list[str]:
     from budgets.calculations import tokens_at_rate
+    from common.csvsafe import csv_text
     from common.money import micros_to_dollars
 
     before = run.reference_rate_before or company_settings().reference_rate_usd_per_token
     after = run.reference_rate_after or before
     return [
         plan.kind,
-        plan.label,
-        plan.group,
+        csv_text(plan.label),
+        csv_text(plan.group),
         plan.outcome + (" (allocation already posted)" if plan.already_allocated else ""),
         *(
             str(micros_to_dollars(value))

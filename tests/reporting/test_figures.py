@@ -332,3 +332,32 @@ def test_the_pdf_has_every_table_and_its_charts(company, q1):
         assert snapshot_table["title"] in text
     assert "merged_pull_requests" in text  # the productivity metric and its spend per unit
     assert format_usd(dollars("30.75") // 15) in text
+
+
+def test_every_table_column_adds_up_to_its_total_row(company):
+    """Found by review: a project with an allocation but no usage counted in the allocation
+    total without a row of its own."""
+    from budgets.services import budget_allocate, budget_create
+    from reporting.selectors import report_data
+    from tests.factories import ProjectFactory
+
+    idle, _ = budget_create(fiscal_year=2026, project=ProjectFactory(code="idle", name="Idle"))
+    budget_allocate(budget=idle, amount_micros=7_000_000_000, acting_user=None)
+
+    snapshot = report_data(fiscal_year=2026, quarter=1)
+
+    checked = set()
+    for table in snapshot["tables"]:
+        total = table.get("total")
+        if not total:
+            continue
+        for index, column in enumerate(table["columns"]):
+            label = column["label"].lower()
+            if column["kind"] != "money" or total[index] is None:
+                continue
+            if label.startswith("per ") or " per " in label or "average" in label:
+                continue  # a rate, not a sum
+            added = sum(row[index] or 0 for row in table["rows"])
+            assert added == total[index], (table["key"], column["label"])
+            checked.add(table["key"])
+    assert {"by_department", "by_team", "by_level", "by_project", "by_model"} <= checked
