@@ -1,9 +1,14 @@
 from audit.views import can_audit
+from people.models import Employee
 
 
 def nav(request) -> dict:
-    """Whether the signed-in person sees the Audit link (the view checks again on its own)."""
+    """Navigation flags for the signed-in person (each page checks access again on its own)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"can_audit": can_audit(user)}
+    return {
+        "can_audit": can_audit(user),
+        # the "My team" and "Offers" links on every page, not only where a view passes it
+        "has_reports": Employee.objects.filter(manager__user=user).exists(),
+    }

@@ -19,7 +19,7 @@ def report_build(run_id: int) -> str:
     return report_run_build(run=run).state
 
 
-@shared_task(name="reporting.quarter_start")
+@shared_task(name="reporting.quarter_start", soft_time_limit=60, time_limit=90)
 def quarter_start() -> int | None:
     """Daily: on the first day of a fiscal quarter, the report of the quarter that ended."""
     run = report_quarter_start()
