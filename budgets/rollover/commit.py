@@ -60,7 +60,6 @@ def user_may_confirm_rollover(user) -> bool:
     )
 
 
-@transaction.atomic
 def rollover_year_open_error(fiscal_year: int, *, today: date | None = None) -> str:
     """Why `fiscal_year` may not be committed yet (empty when it has ended). A year still
     running can be previewed, but closing it would forfeit money people are still spending."""
@@ -75,6 +74,7 @@ def rollover_year_open_error(fiscal_year: int, *, today: date | None = None) -> 
     return ""
 
 
+@transaction.atomic
 def rollover_confirm(
     *,
     run: RolloverRun,
