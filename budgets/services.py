@@ -262,13 +262,14 @@ def level_allocation_key_for_id(*, employee_id: int, fiscal_year: int) -> str:
 def employee_allocate_from_level(
     *, employee: Employee, fiscal_year: int, acting_user: User | None
 ) -> tuple[LedgerEntry | None, bool]:
-    """Give an employee the year's budget of their level, prorated from the hire date when they
+    """Give an employee the year's budget (their agreed amount, else their level's), prorated
+    from the hire date when they
     joined during the year. Once per employee per year: a second call returns the first entry."""
     if not employee.is_active:
         raise AllotError(f"{employee} is not active and gets no new budget.", field="employee")
     period = fiscal_year_period(fiscal_year)
     amount = prorate_micros(
-        employee.level.default_annual_budget_micros, start=employee.hire_date, period=period
+        employee.annual_budget_due_micros, start=employee.hire_date, period=period
     )
     if amount <= 0:
         return None, False

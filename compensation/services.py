@@ -375,6 +375,8 @@ def offer_accept(*, offer: Offer, acting_user: User) -> Employee:
         team=offer.team,
         manager=offer.hiring_manager,
         hire_date=offer.start_date,
+        # the letter promised this much a year: every later year's allocation starts from it
+        annual_budget_micros=offer.effective_token_budget_micros,
     )
     settings_row = company_settings()
     first = first_year_budget(

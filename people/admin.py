@@ -88,6 +88,7 @@ class EmployeeCreationForm(forms.ModelForm):
             "hire_date",
             "pilot_cohort",
             "external_id",
+            "annual_budget_micros",
         ]
 
     def clean_email(self) -> str:
@@ -143,6 +144,7 @@ class EmployeeAdmin(SimpleHistoryAdmin):
         "is_active",
         "pilot_cohort",
         "external_id",
+        "annual_budget_micros",
     ]
     list_per_page = 50
 

@@ -120,6 +120,14 @@ class Employee(models.Model):
     external_id = models.CharField(
         max_length=100, null=True, blank=True, unique=True, help_text="The HR system's id."
     )
+    annual_budget_micros = MicrosField(
+        "agreed annual token budget (USD)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Agreed at hire (the accepted offer) or later by HR; each year's allocation "
+        "uses it. Empty: the level's default budget.",
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -136,6 +144,13 @@ class Employee(models.Model):
     @property
     def email(self) -> str:
         return self.user.email
+
+    @property
+    def annual_budget_due_micros(self) -> int:
+        """What each year's allocation starts from: the agreed amount, else the level's."""
+        if self.annual_budget_micros is not None:
+            return self.annual_budget_micros
+        return self.level.default_annual_budget_micros
 
     @property
     def display_name(self) -> str:

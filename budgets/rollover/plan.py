@@ -74,6 +74,7 @@ SOURCE_FIELDS = [
     "employee__level_id",
     "employee__level__name",
     "employee__level__default_annual_budget_micros",
+    "employee__annual_budget_micros",
     "employee__team_id",
     "employee__is_active",
     "employee__left_on",
@@ -89,6 +90,7 @@ EMPLOYEE_FIELDS = {
     "employee__level_id": "level_id",
     "employee__level__name": "level__name",
     "employee__level__default_annual_budget_micros": "level__default_annual_budget_micros",
+    "employee__annual_budget_micros": "annual_budget_micros",
     "employee__team_id": "team_id",
     "employee__is_active": "is_active",
     "employee__left_on": "left_on",
@@ -258,8 +260,9 @@ def _employee_plan(row, context, allocated_employees, unused, settings) -> Owner
     leaves = _employee_leaves(row, context.next_period.start)
     level_amount = 0
     if context.allocate_levels and not leaves:
+        agreed = row["employee__annual_budget_micros"]  # from the accepted offer, or HR
         level_amount = prorate_micros(
-            row["employee__level__default_annual_budget_micros"],
+            agreed if agreed is not None else row["employee__level__default_annual_budget_micros"],
             start=row["employee__hire_date"],
             period=context.next_period,
         )

@@ -153,3 +153,25 @@ def test_a_project_impact_budget_makes_the_hire_a_project_member(org):
     offer = sent_offer(org, allocation_basis="both", allocation_project=project)
     employee = offer_accept(offer=offer, acting_user=org["hr"])
     assert list(project.members.all()) == [employee]
+
+
+def test_the_negotiated_budget_is_every_later_years_allocation_too(org):
+    """Found by the final review: the agreed budget went into the first (prorated) year only;
+    the next year's allocation fell back to the level's default."""
+    from budgets.rollover import rollover_context, rollover_plans
+
+    offer = sent_offer(org, start_date=date(2026, 7, 1), token_budget_micros=170_000 * K)
+    employee = offer_accept(offer=offer, acting_user=org["hr"])
+
+    plans = {
+        (plan.kind, plan.owner_id): plan
+        for plan in rollover_plans(rollover_context(fiscal_year=2026))
+    }
+    entry, created = employee_allocate_from_level(
+        employee=employee, fiscal_year=2027, acting_user=None
+    )
+
+    assert employee.annual_budget_micros == offer.effective_token_budget_micros == 170_000 * K
+    assert employee.level.default_annual_budget_micros == 150_000 * K
+    assert plans[("employee", employee.pk)].allocation_micros == 170_000 * K
+    assert created and entry.amount_micros == 170_000 * K
