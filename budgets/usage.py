@@ -146,6 +146,8 @@ def metadata_problem(metadata: Any) -> str | None:
     16 levels deep, with no NaN, NUL or lone surrogates (PostgreSQL's jsonb refuses them)."""
     if not isinstance(metadata, dict):
         return "Must be a JSON object."
+    if not metadata:
+        return None  # most events carry none: nothing to walk or measure
     stack = [(metadata, 1)]
     while stack:
         value, depth = stack.pop()
@@ -846,7 +848,9 @@ def _event_row(event, payer, reservation, source: str, now: datetime, entry_id: 
         event.occurred_at,
         now,
         event.category,
-        event.metadata if connection.vendor != "postgresql" else json.dumps(event.metadata),
+        event.metadata
+        if connection.vendor != "postgresql"
+        else (json.dumps(event.metadata) if event.metadata else "{}"),
         event.payload_hash,
         reservation.pk if reservation else None,
         event.price.pk if event.price else None,
