@@ -1,8 +1,10 @@
 """Who changed what: every model's history (django-simple-history), every state transition
 (django-fsm-log) and every ledger entry a person posted, as one time-ordered trail."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model, Q, QuerySet
@@ -67,38 +69,54 @@ def _window(qs: QuerySet, column: str, since: datetime | None, until: datetime |
     return qs
 
 
-def _history_rows(model, *, who, since, until, limit) -> list[AuditRow]:
+# Each source gives (when, build) pairs: the rows are ordered and paged by time first, and only
+# the page shown is built (a history row's diff needs its previous record, one query each).
+Pending = tuple[datetime, Callable[[], AuditRow]]
+
+
+def _history_row(model, record) -> AuditRow:
+    changes = []
+    if record.history_type == "~" and isinstance(record, HistoricalChanges):
+        previous = record.prev_record
+        if previous is not None:
+            delta = record.diff_against(previous)
+            changes = [
+                f"{c.field}: {c.old!r} → {c.new!r}" for c in delta.changes if c.field not in _NOISE
+            ]
+    return AuditRow(
+        at=record.history_date,
+        who=_who(record.history_user),
+        what=str(model._meta.verbose_name).capitalize(),
+        record=str(record.instance) if record.history_type != "-" else f"#{record.id}",
+        action=ACTIONS.get(record.history_type, record.history_type),
+        changes=changes,
+        reason=record.history_change_reason or "",
+    )
+
+
+def _history_rows(model, *, who, since, until, limit) -> list[Pending]:
     history = get_history_model_for_model(model)
     qs = _window(history.objects.select_related("history_user"), "history_date", since, until)
     if who:
         qs = qs.filter(_user_filter("history_user", who))
-    rows = []
-    for record in qs.order_by("-history_date", "-history_id")[:limit]:
-        changes = []
-        if record.history_type == "~" and isinstance(record, HistoricalChanges):
-            previous = record.prev_record
-            if previous is not None:
-                delta = record.diff_against(previous)
-                changes = [
-                    f"{c.field}: {c.old!r} → {c.new!r}"
-                    for c in delta.changes
-                    if c.field not in _NOISE
-                ]
-        rows.append(
-            AuditRow(
-                at=record.history_date,
-                who=_who(record.history_user),
-                what=str(model._meta.verbose_name).capitalize(),
-                record=str(record.instance) if record.history_type != "-" else f"#{record.id}",
-                action=ACTIONS.get(record.history_type, record.history_type),
-                changes=changes,
-                reason=record.history_change_reason or "",
-            )
-        )
-    return rows
+    return [
+        (record.history_date, partial(_history_row, model, record))
+        for record in qs.order_by("-history_date", "-history_id")[:limit]
+    ]
 
 
-def _transition_rows(*, user, who, since, until, limit) -> list[AuditRow]:
+def _transition_row(log) -> AuditRow:
+    return AuditRow(
+        at=log.timestamp,
+        who=_who(log.by),
+        what=str(log.content_type.name).capitalize(),
+        record=str(log.content_object) if log.content_object else f"#{log.object_id}",
+        action=f"{log.transition}: {log.source_state} → {log.state}",
+        reason=log.description or "",
+    )
+
+
+def _transition_rows(*, user, who, since, until, limit) -> list[Pending]:
     qs = _window(StateLog.objects.select_related("by", "content_type"), "timestamp", since, until)
     if user is not None:  # only transitions of records the reader may view (no offers for finance)
         visible = [
@@ -110,32 +128,29 @@ def _transition_rows(*, user, who, since, until, limit) -> list[AuditRow]:
     if who:
         qs = qs.filter(_user_filter("by", who))
     return [
-        AuditRow(
-            at=log.timestamp,
-            who=_who(log.by),
-            what=str(log.content_type.name).capitalize(),
-            record=str(log.content_object) if log.content_object else f"#{log.object_id}",
-            action=f"{log.transition}: {log.source_state} → {log.state}",
-            reason=log.description or "",
-        )
+        (log.timestamp, partial(_transition_row, log))
         for log in qs.order_by("-timestamp", "-id")[:limit]
     ]
 
 
-def _ledger_rows(*, who, since, until, limit) -> list[AuditRow]:
+def _ledger_row(entry) -> AuditRow:
+    return AuditRow(
+        at=entry.created_at,
+        who=_who(entry.acting_user),
+        what="Ledger entry",
+        record=str(entry.budget),
+        action=f"posted {entry.get_kind_display().lower()} {entry.amount_display}",
+        reason=entry.memo,
+    )
+
+
+def _ledger_rows(*, who, since, until, limit) -> list[Pending]:
     qs = LedgerEntry.objects.filter(acting_user__isnull=False)
     qs = _window(qs.select_related("acting_user", "budget"), "created_at", since, until)
     if who:
         qs = qs.filter(_user_filter("acting_user", who))
     return [
-        AuditRow(
-            at=entry.created_at,
-            who=_who(entry.acting_user),
-            what="Ledger entry",
-            record=str(entry.budget),
-            action=f"posted {entry.get_kind_display().lower()} {entry.amount_display}",
-            reason=entry.memo,
-        )
+        (entry.created_at, partial(_ledger_row, entry))
         for entry in qs.order_by("-created_at", "-id")[:limit]
     ]
 
@@ -151,10 +166,10 @@ def audit_trail(
     offset: int = 0,
 ) -> list[AuditRow]:
     """The newest `limit` rows after `offset`, newest first, of what `user` may view (all when
-    None). `what` is a model label
-    ("budgets.budget"), "transitions" or "ledger"; empty means everything."""
+    None). `what` is a model label ("budgets.budget"), "transitions" or "ledger"; empty means
+    everything."""
     need = offset + limit
-    rows: list[AuditRow] = []
+    rows: list[Pending] = []
     for model in audited_models(user):
         if what in ("", model._meta.label_lower):
             rows += _history_rows(model, who=who, since=since, until=until, limit=need)
@@ -162,5 +177,5 @@ def audit_trail(
         rows += _transition_rows(user=user, who=who, since=since, until=until, limit=need)
     if what in ("", "ledger"):
         rows += _ledger_rows(who=who, since=since, until=until, limit=need)
-    rows.sort(key=lambda row: row.at, reverse=True)
-    return rows[offset:need]
+    rows.sort(key=lambda row: row[0], reverse=True)
+    return [build() for _, build in rows[offset:need]]

@@ -89,3 +89,25 @@ def test_hr_style_superuser_sees_offer_history(client, db):
 
     assert "Lovelace" in page
     assert "America/New_York" in page or "UTC" in page
+
+
+def test_only_the_page_shown_is_built_so_deep_pages_cost_no_more_queries(db):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.selectors import audit_trail
+
+    employee = EmployeeFactory()
+    for flag in range(40):  # 40 changes, each a diff against the one before
+        employee.pilot_cohort = bool(flag % 2)
+        employee.save()
+
+    with CaptureQueriesContext(connection) as first:
+        newest = audit_trail(what="people.employee", limit=5)
+    with CaptureQueriesContext(connection) as deep:
+        older = audit_trail(what="people.employee", limit=5, offset=30)
+
+    assert len(newest) == len(older) == 5
+    assert newest[0].at > older[0].at
+    assert all(row.changes for row in newest + older)
+    assert len(deep.captured_queries) <= len(first.captured_queries) + 1
