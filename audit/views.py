@@ -8,14 +8,14 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from audit.selectors import audit_trail, audited_models
-from people.roles import FINANCE
+from people.roles import FINANCE, has_role
 
 PAGE = 100
 MAX_PAGE = 50  # 5,000 rows back; narrow the filters for older changes
 
 
 def can_audit(user) -> bool:
-    return user.is_superuser or user.groups.filter(name=FINANCE).exists()
+    return has_role(user, FINANCE)
 
 
 class AuditFilter(forms.Form):

@@ -6,11 +6,11 @@ from django.db.models import Q, QuerySet
 from common.money import format_usd
 from compensation.models import PACKAGE_FIELDS, Offer, OfferRound
 from people.models import Level, Project, Team
-from people.roles import HR
+from people.roles import HR, has_role
 
 
 def user_is_hr(user: AbstractBaseUser) -> bool:
-    return user.is_authenticated and (user.is_superuser or user.groups.filter(name=HR).exists())
+    return has_role(user, HR)
 
 
 def offers_visible_to(user: AbstractBaseUser) -> QuerySet[Offer]:

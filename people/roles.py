@@ -73,6 +73,14 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
 STAFF_ROLES = (HR, FINANCE)
 
 
+def has_role(user, *roles: str) -> bool:
+    """A signed-in, active superuser, or a member of one of `roles`: the one check behind
+    every finance-only and HR-only page, action and service."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return bool(user.is_superuser or user.groups.filter(name__in=roles).exists())
+
+
 def roles_sync(apps, schema_editor=None) -> None:
     """Create the groups and give each exactly the permissions above (usable in migrations)."""
     from django.contrib.auth.management import create_permissions

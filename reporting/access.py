@@ -5,13 +5,11 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 
-from people.roles import FINANCE
+from people.roles import FINANCE, has_role
 
 
 def user_can_see_reports(user) -> bool:
-    if not user.is_authenticated or not user.is_active:
-        return False
-    return bool(user.is_superuser or user.groups.filter(name=FINANCE).exists())
+    return has_role(user, FINANCE)
 
 
 def finance_required(view):

@@ -40,6 +40,7 @@ from budgets.rollover.plan import (
 )
 from common.errors import AllotError
 from common.money import format_usd
+from people.roles import FINANCE, has_role
 from people.selectors import company_today, fiscal_year_period
 
 logger = logging.getLogger(__name__)
@@ -51,13 +52,7 @@ CHUNK_ATTEMPTS = 10
 
 
 def user_may_confirm_rollover(user) -> bool:
-    from people.roles import FINANCE
-
-    return bool(
-        user
-        and user.is_authenticated
-        and (user.is_superuser or user.groups.filter(name=FINANCE).exists())
-    )
+    return has_role(user, FINANCE)
 
 
 def rollover_year_open_error(fiscal_year: int, *, today: date | None = None) -> str:
