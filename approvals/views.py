@@ -47,10 +47,6 @@ def _balance_rows(viewer, employee: Employee | None) -> list[dict]:
     ]
 
 
-def _has_reports(user) -> bool:
-    return Employee.objects.filter(manager__user=user).exists()
-
-
 @login_required
 def requests_mine(request: HttpRequest) -> HttpResponse:
     me = _me(request)
@@ -89,7 +85,6 @@ def requests_mine(request: HttpRequest) -> HttpResponse:
             "form": form,
             "requests": mine,
             "balances": _balance_rows(request.user, me),
-            "has_reports": _has_reports(request.user),
         },
     )
 
@@ -123,7 +118,6 @@ def inbox(request: HttpRequest) -> HttpResponse:
             "delegations": Delegation.objects.filter(delegator=request.user)
             .select_related("delegate")
             .order_by("-starts_on")[:10],
-            "has_reports": _has_reports(request.user),
         },
     )
 
@@ -174,7 +168,6 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             "form": DecisionForm(),
             "balances": _balance_rows(request.user, subject),
             "chart": chart,
-            "has_reports": _has_reports(request.user),
         },
     )
 

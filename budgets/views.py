@@ -133,7 +133,6 @@ def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpRe
             if own
             else []
         ),
-        "has_reports": Employee.objects.filter(manager__user=request.user).exists(),
     }
     return render(request, "budgets/dashboard.html", context)
 
@@ -186,7 +185,7 @@ def team(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "budgets/team.html",
-        {"rows": rows, "fiscal_year": fiscal_year, "has_reports": True},
+        {"rows": rows, "fiscal_year": fiscal_year},
     )
 
 

@@ -35,6 +35,5 @@ def offer_list(request: HttpRequest) -> HttpResponse:
         {
             "offers": offers.prefetch_related("letters")[:200],
             "is_hr": user_is_hr(request.user),
-            "has_reports": is_manager,
         },
     )

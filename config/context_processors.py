@@ -9,6 +9,6 @@ def nav(request) -> dict:
         return {}
     return {
         "can_audit": can_audit(user),
-        # the "My team" and "Offers" links on every page, not only where a view passes it
+        # the "My team" and "Offers" links, for every page
         "has_reports": Employee.objects.filter(manager__user=user).exists(),
     }
