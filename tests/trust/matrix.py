@@ -9,7 +9,7 @@ happened, and the test checks it happened exactly for the roles whose status is 
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 START, END = "<!-- matrix:start -->", "<!-- matrix:end -->"
@@ -54,9 +54,10 @@ class Row:
     data: Callable[[dict], dict] | None = None
     json: bool = False
     effect: Callable[[dict], bool] | None = None  # did the write happen?
+    # who the write must happen for; None: every role whose status is a success
+    effect_roles: set[str] | None = None
     success: tuple[int, ...] = (200, 201, 302)
     notes: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def cells(default: int, **overrides: int) -> dict[str, int]:

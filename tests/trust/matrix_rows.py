@@ -313,7 +313,7 @@ ROWS: list[Row] = [
         data=lambda w: {"decision": "approve", "comment": "ok"},
         effect=lambda w: _request_state(w) == RequestState.APPROVED,
         notes="only the approver; the requester never",
-        extra={"effect_roles": {"manager"}},
+        effect_roles={"manager"},
     ),
     Row(
         ACTIONS,
@@ -323,7 +323,7 @@ ROWS: list[Row] = [
         web(302, other_manager=404),
         effect=lambda w: _request_state(w) == RequestState.WITHDRAWN,
         notes="only the requester withdraws",
-        extra={"effect_roles": {"engineer"}},
+        effect_roles={"engineer"},
     ),
     Row(
         ADMIN_ACTIONS,
@@ -348,7 +348,7 @@ ROWS: list[Row] = [
         data=lambda w: {"post": "yes"},
         effect=lambda w: not LedgerEntry.objects.filter(pk=w["entry"].pk).exists(),
         notes="nobody, superusers included",
-        extra={"effect_roles": set()},
+        effect_roles=set(),
     ),
     Row(
         ADMIN_ACTIONS,
@@ -362,7 +362,7 @@ ROWS: list[Row] = [
         },
         effect=lambda w: Budget.objects.filter(employee=w["newcomer"]).exists(),
         notes="whoever may post ledger entries: HR, finance, superusers",
-        extra={"effect_roles": {"hr", "finance", "superuser"}},
+        effect_roles={"hr", "finance", "superuser"},
     ),
     Row(
         OFFERS,
@@ -397,7 +397,7 @@ ROWS: list[Row] = [
         data=lambda w: {"decision": "approve", "comment": "ok"},
         effect=lambda w: _offer_state(w) == OfferState.APPROVED,
         notes="the hiring manager; HR, who made it, never",
-        extra={"effect_roles": {"manager"}},
+        effect_roles={"manager"},
     ),
     Row(
         ROLLOVER,
@@ -430,7 +430,7 @@ ROWS: list[Row] = [
             RolloverRun.objects.get(pk=w["rollover"].pk).state != RolloverState.PREVIEWED
         ),
         notes="finance only",
-        extra={"effect_roles": {"finance", "superuser"}},
+        effect_roles={"finance", "superuser"},
     ),
     Row(REPORTS, "/reports/", "GET", lambda w: "/reports/", FINANCE_ONLY),
     Row(
@@ -442,7 +442,7 @@ ROWS: list[Row] = [
         data=lambda w: {"fiscal_year": current_fiscal_year(), "quarter": 2},
         effect=lambda w: _report_runs() > 1,
         notes="the build runs in the worker",
-        extra={"effect_roles": {"finance", "superuser"}},
+        effect_roles={"finance", "superuser"},
     ),
     Row(REPORTS, "/reports/<id>/", "GET", lambda w: f"/reports/{w['report'].pk}/", FINANCE_ONLY),
     Row(

@@ -54,7 +54,7 @@ def test_permission_matrix(row):
 
     assert seen == row.expect
     if row.effect is not None:
-        wanted = row.extra.get("effect_roles")
+        wanted = row.effect_roles
         if wanted is None:
             wanted = {role for role, status in row.expect.items() if status in row.success}
         assert {role for role, happened in effects.items() if happened} == set(wanted)
