@@ -30,7 +30,8 @@ def broker_status() -> str | None:
     if url.startswith("filesystem://"):
         options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
         folder = Path(options.get("data_folder_in", settings.VAR_DIR / "broker" / "queue"))
-        return None if folder.is_dir() and _writable(folder) else "BrokerFolderUnavailable"
+        writable = folder.is_dir() and os.access(folder, os.W_OK)
+        return None if writable else "BrokerFolderUnavailable"
     try:
         with Connection(url, connect_timeout=BROKER_TIMEOUT_SECONDS) as broker:
             broker.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)
@@ -38,10 +39,6 @@ def broker_status() -> str | None:
     except Exception as exc:  # noqa: BLE001 - any broker failure means "not healthy"
         return exc.__class__.__name__
     return None
-
-
-def _writable(folder: Path) -> bool:
-    return os.access(folder, os.W_OK)
 
 
 @never_cache
