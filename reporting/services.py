@@ -35,6 +35,13 @@ def _check_quarter(*, fiscal_year: int, quarter: int) -> None:
         )
 
 
+def _enqueue(run: ReportRun) -> None:
+    """Build the run in a worker once the transaction that asked for it has committed."""
+    from reporting.tasks import report_build
+
+    transaction.on_commit(lambda: report_build.delay(run.pk), robust=True)
+
+
 def report_run_request(
     *,
     fiscal_year: int,
@@ -55,9 +62,7 @@ def report_run_request(
             trigger=trigger,
         )
     if enqueue:
-        from reporting.tasks import report_build
-
-        transaction.on_commit(lambda: report_build.delay(run.pk), robust=True)
+        _enqueue(run)
     return run
 
 
@@ -71,9 +76,7 @@ def report_run_retry(*, run: ReportRun, enqueue: bool = True) -> ReportRun:
     if not retried:
         raise AllotError("Only a failed report can be built again.", code="not_failed")
     if enqueue:
-        from reporting.tasks import report_build
-
-        transaction.on_commit(lambda: report_build.delay(run.pk), robust=True)
+        _enqueue(run)
     return run
 
 
