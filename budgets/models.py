@@ -361,12 +361,18 @@ class UsageEvent(models.Model):
         related_name="usage_events",
         help_text="The price version that priced it; empty when the gateway sent the cost.",
     )
+    # Which budget paid: always its ledger entry's budget (ingest writes both from one payer;
+    # tests/budgets/test_ingest_paths.py checks it). The database enforces the reference
+    # through the entry, whose own foreign key keeps the budget from being deleted, so a second
+    # constraint here would only check the same row again: at commit, once per event, about a
+    # quarter of a batch's foreign-key work (docs/performance.md, "Issue 3, third session").
     budget = models.ForeignKey(
         Budget,
         on_delete=models.PROTECT,
         related_name="usage_events",
         help_text="Which budget paid.",
         db_index=False,
+        db_constraint=False,
     )
     ledger_entry = models.OneToOneField(
         LedgerEntry, on_delete=models.PROTECT, related_name="usage_event"

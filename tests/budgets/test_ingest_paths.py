@@ -118,6 +118,8 @@ def test_writing_before_locking_stores_what_locking_first_stores(monkeypatch):
 
     first, locked = snapshots
     assert first == locked
+    # The event's budget has no foreign key of its own: it is its ledger entry's budget.
+    assert all(payer == entry_budget for _, payer, _, _, _, entry_budget, *_ in first["events"])
     assert first["result"][:2] == (17, 2)
     kinds = {payer[0] for _, payer, *_ in first["events"]}
     assert kinds == {"project", "employee", "team"}  # every branch of the drawdown was taken
@@ -206,3 +208,26 @@ def test_a_payer_that_fills_up_while_the_rows_are_written_is_decided_again():
     assert sorted(DailySpend.objects.values_list("budget_id", "spent_micros")) == sorted(
         [(personal.pk, 8 * 10**6), (pool.pk, 5 * 10**6)]
     )
+
+
+@pytest.mark.django_db
+def test_every_event_names_the_budget_of_its_ledger_entry():
+    """The database checks an event's budget only through its ledger entry's foreign key
+    (UsageEvent.budget has no constraint of its own), so the two must always be the same."""
+    year = current_fiscal_year()
+    team = TeamFactory(has_pool=True, pool_overflow=True)
+    alice = EmployeeFactory(user__email="alice@example.com", team=team)
+    project = ProjectFactory(code="apollo")
+    project.members.add(alice)
+    price("sonnet", input_usd="3", output_usd="15")
+    personal, _ = budget_create(fiscal_year=year, employee=alice, enforcement=Enforcement.HARD)
+    budget_allocate(budget=personal, amount_micros=10_000, acting_user=None)  # one event
+    pool, _ = budget_create(fiscal_year=year, team=team)
+    budget_allocate(budget=pool, amount_micros=50 * 10**6, acting_user=None)
+    batch = [_event(n, "alice@example.com") for n in range(6)]
+    batch += [_event(n, "alice@example.com", project="apollo") for n in range(6, 9)]
+    assert usage_ingest(events=batch, source="gw").accepted == 9
+
+    pairs = list(UsageEvent.objects.values_list("budget_id", "ledger_entry__budget_id"))
+    assert len(pairs) == 9 and all(paid == entry for paid, entry in pairs)
+    assert len({paid for paid, _ in pairs}) >= 2  # the personal budget filled, the pool paid
