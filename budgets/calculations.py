@@ -27,6 +27,19 @@ def usage_cost_micros(
     return divide_micros(numerator, TOKENS_PER_PRICE_UNIT)
 
 
+def limit_micros(
+    *, enforcement: str, allocated_micros: Micros, overdraft_percent: Decimal
+) -> Micros | None:
+    """Most a budget may commit (spent + reserved) under a hard limit; None when it is soft.
+    `enforcement` is an Enforcement value ("hard", "soft", "hard_overdraft")."""
+    if enforcement == "soft":
+        return None
+    overdraft = 0
+    if enforcement == "hard_overdraft":
+        overdraft = int(allocated_micros * overdraft_percent / 100)
+    return allocated_micros + overdraft
+
+
 def prorate_micros(annual_micros: Micros, *, start: date, period: Period) -> Micros:
     """The share of a year's amount from `start` (inclusive) to the period's end, by days.
 

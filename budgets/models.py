@@ -17,6 +17,7 @@ from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 from simple_history.models import HistoricalRecords
 
+from budgets.calculations import limit_micros
 from common.money import MicrosField, format_usd
 from people.models import Employee, Project, Team, validate_thresholds
 
@@ -164,12 +165,11 @@ class Budget(models.Model):
     @property
     def limit_micros(self) -> int | None:
         """Most that may be committed (spent + reserved) under a hard limit; None when soft."""
-        if self.enforcement == Enforcement.SOFT:
-            return None
-        overdraft = 0
-        if self.enforcement == Enforcement.HARD_OVERDRAFT:
-            overdraft = int(self.allocated_micros * self.overdraft_percent / 100)
-        return self.allocated_micros + overdraft
+        return limit_micros(
+            enforcement=self.enforcement,
+            allocated_micros=self.allocated_micros,
+            overdraft_percent=self.overdraft_percent,
+        )
 
     def thresholds(self, company_default: list[int]) -> list[int]:
         return self.alert_thresholds or company_default

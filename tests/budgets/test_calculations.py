@@ -54,3 +54,15 @@ def test_utilisation_and_tokens_left():
     # $100,000 at the essay's $0.0001 per token is one billion tokens
     assert tokens_at_rate(ANNUAL, Decimal("0.0001")) == 1_000_000_000
     assert tokens_at_rate(-1, Decimal("0.0001")) == 0
+
+
+def test_the_limit_rule_names_the_enforcement_values_the_model_stores():
+    from decimal import Decimal
+
+    from budgets.calculations import limit_micros
+    from budgets.models import Enforcement
+
+    rule = {"allocated_micros": 1_000_000, "overdraft_percent": Decimal("12.5")}
+    assert limit_micros(enforcement=Enforcement.SOFT, **rule) is None
+    assert limit_micros(enforcement=Enforcement.HARD, **rule) == 1_000_000
+    assert limit_micros(enforcement=Enforcement.HARD_OVERDRAFT, **rule) == 1_125_000
