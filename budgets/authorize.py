@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from budgets.calculations import usage_cost_micros
 from budgets.models import Budget, Enforcement, Reservation, ReservationState
+from budgets.rollover import FreedHold, freed_holds_forfeit
 from budgets.selectors import price_in_force
 from budgets.usage import drawdown_order, drawdown_payer
 from common.errors import AllotError
@@ -163,7 +164,8 @@ def authorize(
 
 def reservations_release_expired(*, now: datetime | None = None, batch: int = 1_000) -> int:
     """Give back the holds nobody settled in time. Each batch is one transaction; rows another
-    worker is releasing are skipped, so running this twice at once releases each hold once."""
+    worker is releasing are skipped, so running this twice at once releases each hold once.
+    A hold on a year the rollover has already closed is forfeited as it is released."""
     now = now or timezone.now()
     released = 0
     while True:
@@ -187,4 +189,7 @@ def reservations_release_expired(*, now: datetime | None = None, batch: int = 1_
                 Budget.objects.filter(pk=budget_id).update(
                     reserved_micros=F("reserved_micros") - per_budget[budget_id]
                 )
+            freed_holds_forfeit(
+                freed=[FreedHold(r.pk, r.budget_id, r.amount_micros) for r in expired], now=now
+            )
             released += len(expired)

@@ -102,6 +102,23 @@ def carryover_expiry(*, carried_micros: Micros, spent_before_expiry_micros: Micr
     return max(0, max(0, carried_micros) - max(0, spent_before_expiry_micros))
 
 
+def freed_hold_forfeitures(*, remaining_micros: Micros, freed_micros: list[Micros]) -> list[Micros]:
+    """What a budget whose year a rollover has closed forfeits for holds freed after the close,
+    hold by hold, given its remaining money (allocated - spent - reserved) once they are freed.
+
+    The close split all of the budget's unused money into carried and forfeited, so money a hold
+    frees later is forfeited: it is not carried, because carryover was decided at the close. It
+    is forfeited only as far as the budget has unused money to give: what late usage on the
+    closed year took stays spent, and an overspent budget forfeits nothing."""
+    available = max(0, remaining_micros)
+    forfeitures = []
+    for freed in freed_micros:
+        forfeited = min(max(0, freed), available)
+        available -= forfeited
+        forfeitures.append(forfeited)
+    return forfeitures
+
+
 def expiry_date(year_start: date, months: int) -> date | None:
     """The day carried-over money expires, `months` after the year's first day (None = never)."""
     if months <= 0:

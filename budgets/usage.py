@@ -42,6 +42,7 @@ from budgets.models import (
     UsageCategory,
     UsageEvent,
 )
+from budgets.rollover import FreedHold, freed_holds_forfeit
 from common.errors import AllotError
 from common.money import Micros, MoneyError, dollars_to_micros
 from common.rawsql import Columns, int_array, model_columns, text_array
@@ -627,6 +628,7 @@ class _Drawdown:
     rows: list = field(default_factory=list)  # (event, payer, reservation)
     touched: dict = field(default_factory=dict)  # budget id -> Budget with its new totals
     settled: list = field(default_factory=list)
+    freed: list = field(default_factory=list)  # FreedHold: what settled holds gave back
     daily: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
 
 
@@ -654,9 +656,11 @@ def _draw_down(
         payer = None
         if reservation is not None:
             held_on = budgets_by_id[reservation.budget_id]
+            freed = 0  # an expired hold was given back when it expired
             if reservation.state == ReservationState.HELD:
                 held_on.reserved_micros -= reservation.amount_micros
                 out.touched[held_on.id] = held_on
+                freed = reservation.amount_micros
             reservation.state = ReservationState.SETTLED
             reservation.closed_at = now
             out.settled.append(reservation)
@@ -664,6 +668,9 @@ def _draw_down(
             # another fiscal year (then the hold is just released and the usage drawn as usual).
             if held_on.fiscal_year == fiscal_year:
                 payer = held_on
+                freed -= event.cost_micros
+            if freed > 0:
+                out.freed.append(FreedHold(reservation.pk, held_on.id, freed))
         if payer is None:
             employee = event.employee
             project_budget = None
@@ -780,6 +787,8 @@ def _write(
     _save_totals(list(decided.touched.values()))
     if decided.settled:
         Reservation.objects.bulk_update(decided.settled, ["state", "closed_at"])
+    if decided.freed:  # only batches that settle holds for less look for a closed year
+        freed_holds_forfeit(freed=decided.freed, now=now)
     _add_daily_spend(decided.daily)
     result.accepted += len(decided.rows)
     return list(decided.touched)

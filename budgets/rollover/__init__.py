@@ -1,7 +1,8 @@
 """The annual rollover: close one fiscal year into the next, previewable and exactly once.
 
 `plan` says what happens to each owner (and the preview sums it), `commit` applies it in chunks,
-`expiry` takes back unspent carried-over money, `schedule` is the daily start, `admin` the pages.
+`expiry` takes back unspent carried-over money, `holds` forfeits what holds free on a closed year
+after its close, `schedule` is the daily start, `admin` the pages.
 """
 
 from budgets.rollover.commit import (
@@ -12,6 +13,7 @@ from budgets.rollover.commit import (
     user_may_confirm_rollover,
 )
 from budgets.rollover.expiry import carryover_expire_due
+from budgets.rollover.holds import FreedHold, closed_by_rollover, freed_holds_forfeit
 from budgets.rollover.plan import (
     CHUNK_SIZE,
     rollover_context,
@@ -23,7 +25,10 @@ from budgets.rollover.schedule import rollover_scheduled_step
 
 __all__ = [
     "CHUNK_SIZE",
+    "FreedHold",
     "carryover_expire_due",
+    "closed_by_rollover",
+    "freed_holds_forfeit",
     "rollover_confirm",
     "rollover_context",
     "rollover_enqueue",

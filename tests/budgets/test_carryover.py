@@ -13,6 +13,7 @@ from budgets.carryover import (
     carryover_expiry,
     carryover_split,
     expiry_date,
+    freed_hold_forfeitures,
     rate_after_price_change,
     rule_resolve,
 )
@@ -107,3 +108,30 @@ def test_a_price_fall_lowers_the_reference_rate_by_the_same_ratio():
     assert rate_after_price_change(
         Decimal("0.0001"), cost_at_old_prices=0, cost_at_new_prices=5
     ) == Decimal("0.0001")
+
+
+@given(
+    remaining=MICROS,
+    freed=st.lists(st.integers(min_value=-(10**12), max_value=10**12), max_size=10),
+)
+def test_holds_freed_after_the_close_forfeit_what_they_free_as_far_as_it_is_unused(
+    remaining, freed
+):
+    forfeited = freed_hold_forfeitures(remaining_micros=remaining, freed_micros=freed)
+
+    assert len(forfeited) == len(freed)
+    assert all(0 <= f <= max(0, h) for f, h in zip(forfeited, freed, strict=True))
+    assert sum(forfeited) == min(sum(max(0, h) for h in freed), max(0, remaining))
+
+
+def test_a_hold_freed_on_a_budget_the_close_left_at_zero_is_forfeited_whole():
+    # the close left allocated - spent - reserved at 0; a $6 hold expiring makes it $6
+    assert freed_hold_forfeitures(remaining_micros=6_000_000, freed_micros=[6_000_000]) == [
+        6_000_000
+    ]
+    # late usage on the closed year already took $4 of it: only $2 is unused to forfeit
+    assert freed_hold_forfeitures(remaining_micros=2_000_000, freed_micros=[6_000_000]) == [
+        2_000_000
+    ]
+    # an overspent budget has nothing to give
+    assert freed_hold_forfeitures(remaining_micros=-1, freed_micros=[6_000_000]) == [0]

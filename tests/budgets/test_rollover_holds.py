@@ -1,0 +1,282 @@
+"""Holds open when the year closes: what they free later is forfeited on the closed budget."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from budgets.authorize import authorize, reservations_release_expired
+from budgets.models import Budget, EntryKind, LedgerEntry, RolloverState
+from budgets.rollover import (
+    FreedHold,
+    freed_holds_forfeit,
+    rollover_confirm,
+    rollover_execute,
+    rollover_preview,
+)
+from budgets.rollover.holds import hold_forfeiture_key
+from budgets.services import budget_allocate, employee_allocate_from_level
+from budgets.usage import usage_ingest
+from people.models import CompanySettings
+from tests.budgets.test_ledger import assert_totals_match_entries
+from tests.factories import EmployeeFactory
+
+pytestmark = pytest.mark.django_db
+USD = 10**6
+MID = 100_000 * USD
+HELD_AT = datetime(2026, 12, 31, 15, tzinfo=UTC)  # the last day of FY2026
+AFTER_CLOSE = datetime(2027, 1, 4, 15, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def company():
+    row, _ = CompanySettings.objects.get_or_create(pk=1)
+    row.carryover_share_percent = Decimal(50)
+    row.carryover_cap_micros = None
+    row.carryover_expiry_months = 3
+    row.save()
+    return row
+
+
+@pytest.fixture(autouse=True)
+def after_the_new_year():
+    with time_machine.travel(AFTER_CLOSE):
+        yield
+
+
+def engineer():
+    employee = EmployeeFactory()
+    employee_allocate_from_level(employee=employee, fiscal_year=2026, acting_user=None)
+    return employee
+
+
+def hold(employee, dollars):
+    result = authorize(
+        employee=employee,
+        estimated_cost_micros=dollars * USD,
+        reserve=True,
+        hold_seconds=24 * 3600,
+        now=HELD_AT,
+    )
+    assert result.allowed and result.budget.fiscal_year == 2026
+    return result.reservation
+
+
+def close_fy2026(**kwargs):
+    run = rollover_preview(fiscal_year=2026, acting_user=None)
+    run = rollover_confirm(run=run, acting_user=None, enqueue=False)
+    return rollover_execute(run=run, **kwargs)
+
+
+def settle(employee, reservation, cost_usd: str, *, on: datetime, event_id: str = "settles"):
+    result = usage_ingest(
+        source="gateway",
+        events=[
+            {
+                "id": event_id,
+                "employee": employee.user.email,
+                "model": "m",
+                "input_tokens": 1,
+                "output_tokens": 1,
+                "cost_usd": cost_usd,
+                "occurred_at": on.isoformat(),
+                "reservation": str(reservation.pk),
+            }
+        ],
+    )
+    assert result.accepted == 1, result.rejected
+    return result
+
+
+def old_budget(employee) -> Budget:
+    return Budget.objects.get(employee=employee, fiscal_year=2026)
+
+
+def new_budget(employee) -> Budget:
+    return Budget.objects.get(employee=employee, fiscal_year=2027)
+
+
+def hold_forfeitures(budget: Budget) -> list[int]:
+    entries = budget.entries.filter(
+        kind=EntryKind.FORFEITURE, idempotency_key__startswith="hold-forfeiture:"
+    )
+    return list(entries.values_list("amount_micros", flat=True))
+
+
+def totals(budget: Budget) -> tuple[int, int, int, int]:
+    budget.refresh_from_db()
+    return (
+        budget.allocated_micros,
+        budget.spent_micros,
+        budget.reserved_micros,
+        budget.remaining_micros,
+    )
+
+
+def test_a_hold_that_expires_after_the_close_is_forfeited_once():
+    # given FY2026 closed while $6 of the budget was held
+    alice = engineer()
+    reservation = hold(alice, 6)
+    run = close_fy2026().run
+    old = old_budget(alice)
+    assert totals(old) == (6 * USD, 0, 6 * USD, 0)  # the close split all but the hold
+    carried = new_budget(alice).carried_over_micros
+    assert carried == (MID - 6 * USD) // 2
+
+    # when the hold expires
+    released = reservations_release_expired(now=HELD_AT + timedelta(days=2))
+
+    # then the $6 it frees is forfeited on the closed budget, for the run that closed it
+    assert released == 1
+    entry = old.entries.get(idempotency_key=hold_forfeiture_key(reservation.pk))
+    assert (entry.kind, entry.amount_micros) == (EntryKind.FORFEITURE, -6 * USD)
+    assert entry.rollover_run == run and entry.acting_user is None
+    assert totals(old) == (0, 0, 0, 0)  # back to what the close left
+    assert_totals_match_entries(old)
+    assert new_budget(alice).carried_over_micros == carried  # carryover was decided at the close
+
+    # and releasing again, or retrying the forfeiture, posts nothing more
+    budget_allocate(budget=old, amount_micros=10 * USD, acting_user=None)  # money it could take
+    entries = LedgerEntry.objects.count()
+    assert reservations_release_expired(now=HELD_AT + timedelta(days=3)) == 0
+    retried = freed_holds_forfeit(
+        freed=[FreedHold(reservation.pk, old.pk, 6 * USD)], now=timezone.now()
+    )
+    assert retried == []
+    assert LedgerEntry.objects.count() == entries
+    assert totals(old) == (10 * USD, 0, 0, 10 * USD)
+    assert hold_forfeitures(old) == [-6 * USD]
+
+
+def test_a_hold_settled_for_less_after_the_close_forfeits_the_difference():
+    # given a $6 hold open when FY2026 closed
+    alice = engineer()
+    reservation = hold(alice, 6)
+    close_fy2026()
+    carried = new_budget(alice).allocated_micros
+
+    # when the call, made in FY2026, is reported after the close and cost $4.25
+    settle(alice, reservation, "4.25", on=HELD_AT + timedelta(minutes=1))
+
+    # then the cost replaces the hold and the $1.75 left of it is forfeited
+    old = old_budget(alice)
+    assert hold_forfeitures(old) == [-1_750_000]
+    assert totals(old) == (4_250_000, 4_250_000, 0, 0)
+    assert_totals_match_entries(old)
+    assert new_budget(alice).allocated_micros == carried
+
+
+def test_a_hold_settled_by_usage_of_the_new_year_is_freed_whole_and_forfeited():
+    # given a $6 hold open when FY2026 closed
+    alice = engineer()
+    reservation = hold(alice, 6)
+    close_fy2026()
+    new = new_budget(alice)
+
+    # when usage of FY2027 settles it
+    settle(alice, reservation, "4.25", on=AFTER_CLOSE - timedelta(hours=1))
+
+    # then the old budget forfeits the whole hold and the new year pays the usage as usual
+    old = old_budget(alice)
+    assert hold_forfeitures(old) == [-6 * USD]
+    assert totals(old) == (0, 0, 0, 0)
+    assert_totals_match_entries(old)
+    assert totals(new) == (new.allocated_micros, 4_250_000, 0, new.allocated_micros - 4_250_000)
+    assert hold_forfeitures(new) == []
+    assert_totals_match_entries(new)
+
+
+def test_a_hold_settled_for_more_after_the_close_stays_usage_and_forfeits_nothing():
+    # given a $6 hold open when FY2026 closed
+    alice = engineer()
+    reservation = hold(alice, 6)
+    close_fy2026()
+
+    # when the FY2026 call is reported after the close at $8
+    settle(alice, reservation, "8", on=HELD_AT + timedelta(minutes=1))
+
+    # then it is recorded as usage on the closed budget, nothing invented
+    old = old_budget(alice)
+    assert hold_forfeitures(old) == []
+    assert totals(old) == (6 * USD, 8 * USD, 0, -2 * USD)
+    assert_totals_match_entries(old)
+
+
+def test_a_hold_released_on_a_year_not_closed_forfeits_nothing():
+    # given two holds on FY2026 and no rollover
+    alice = engineer()
+    expiring = hold(alice, 6)
+    settling = hold(alice, 3)
+    settling.expires_at = HELD_AT + timedelta(days=30)
+    settling.save(update_fields=["expires_at"])
+
+    # when one expires and the other is settled for less
+    assert reservations_release_expired(now=HELD_AT + timedelta(days=2)) == 1
+    settle(alice, settling, "1", on=HELD_AT + timedelta(minutes=1))
+
+    # then both are simply given back, as before
+    old = old_budget(alice)
+    assert not old.entries.filter(kind=EntryKind.FORFEITURE).exists()
+    assert totals(old) == (MID, USD, 0, MID - USD)
+    assert_totals_match_entries(old)
+    assert expiring.budget_id == settling.budget_id == old.pk
+
+
+def test_closed_means_the_budgets_own_chunk_committed_not_the_whole_run():
+    # given a rollover that has closed the first budget only (it is still running)
+    alice, bob = engineer(), engineer()
+    hold(alice, 6)
+    hold(bob, 6)
+    partial = close_fy2026(chunk_size=1, max_chunks=1)
+    assert partial.run.state == RolloverState.RUNNING
+    assert old_budget(alice).pk < old_budget(bob).pk
+
+    # when both holds expire
+    reservations_release_expired(now=HELD_AT + timedelta(days=2))
+
+    # then alice's (closed) is forfeited; bob's (not closed yet) is unused money for his close
+    assert hold_forfeitures(old_budget(alice)) == [-6 * USD]
+    assert hold_forfeitures(old_budget(bob)) == []
+    assert rollover_execute(run=partial.run, chunk_size=1).finished
+    for employee in (alice, bob):
+        old = old_budget(employee)
+        assert totals(old) == (0, 0, 0, 0)
+        assert_totals_match_entries(old)
+    assert new_budget(bob).carried_over_micros == MID // 2  # his close counted the freed $6
+    assert new_budget(alice).carried_over_micros == (MID - 6 * USD) // 2
+
+
+def test_only_batches_that_settle_a_hold_for_less_look_for_a_closed_year():
+    # given a budget whose year is open
+    alice = engineer()
+    reservation = hold(alice, 6)
+    exact = hold(alice, 2)
+
+    def rollover_lookups(events) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            result = usage_ingest(source="gateway", events=events)
+        assert result.accepted == len(events), result.rejected
+        return sum("rolloveritem" in query["sql"].lower() for query in queries)
+
+    def event(event_id, cost_usd, held=None) -> dict:
+        return {
+            "id": event_id,
+            "employee": alice.user.email,
+            "model": "m",
+            "input_tokens": 1,
+            "output_tokens": 1,
+            "cost_usd": cost_usd,
+            "occurred_at": (HELD_AT + timedelta(minutes=1)).isoformat(),
+            **({"reservation": str(held.pk)} if held else {}),
+        }
+
+    # then a batch without holds, and one settling a hold in full, run no new query
+    assert rollover_lookups([event("plain-1", "1"), event("plain-2", "2")]) == 0
+    assert rollover_lookups([event("exact", "2", exact)]) == 0
+    # and one settling a hold for less looks once
+    assert rollover_lookups([event("less", "1", reservation)]) == 1
+    assert not LedgerEntry.objects.filter(kind=EntryKind.FORFEITURE).exists()
