@@ -220,6 +220,33 @@ def load(
     )
 
 
+def process_cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) so far of this machine's PostgreSQL processes and gunicorn
+    processes, from /proc: the server side's work, which unlike a rate barely moves when the
+    machine is shared (a busy neighbour slows the clock, not the work). Empty where /proc is
+    not there or PostgreSQL runs elsewhere."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    totals: dict[str, float] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited while we looked
+        # PostgreSQL rewrites its backends' command line ("postgres: 15/main: ..."); gunicorn
+        # runs as "python .../gunicorn ...".
+        kind = "postgres" if Path(argv[0].split(" ")[0]).name.startswith("postgres") else None
+        if any(Path(arg).name == "gunicorn" for arg in argv[:2]):
+            kind = "gunicorn"
+        if kind:
+            totals[kind] = totals.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return totals
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {kind: after.get(kind, 0.0) - before.get(kind, 0.0) for kind in after}
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """Nearest rank: the smallest value with at least `fraction` of them at or below it."""
     ordered = sorted(values)
@@ -325,9 +352,19 @@ EVENT_COLUMNS = [
 ]
 
 
-def copy_rows(url: str, batch: list[Spec], found: Lookup) -> float:
+def backend_cpu_seconds(pid: int) -> float:
+    """CPU seconds so far of one PostgreSQL backend (0 where /proc cannot tell)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def copy_rows(url: str, batch: list[Spec], found: Lookup) -> tuple[float, float]:
     """COPY the same events (and their usage ledger entries) as budgets/demo.py writes them;
-    the rows are built before the clock starts. Returns the seconds of COPY + commit."""
+    the rows are built before the clock starts. Returns the seconds of COPY + commit, and the
+    CPU seconds its PostgreSQL backend spent on them (read before the connection closes)."""
     import psycopg
 
     now = datetime.now(UTC)
@@ -369,6 +406,8 @@ def copy_rows(url: str, batch: list[Spec], found: Lookup) -> float:
                     entry_id,
                 )
             )
+        backend = conn.info.backend_pid
+        cpu_started = backend_cpu_seconds(backend)
         started = time.perf_counter()
         with conn.cursor() as cursor:
             for table, columns, rows in (
@@ -383,12 +422,14 @@ def copy_rows(url: str, batch: list[Spec], found: Lookup) -> float:
                 [first_id + len(batch) - 1],
             )
         conn.commit()
-        return time.perf_counter() - started
+        return time.perf_counter() - started, backend_cpu_seconds(backend) - cpu_started
 
 
 def ingest_part(args, port: int, key: str, url: str, models: list[str]) -> list[str]:
     found = lookup(url)
     http_runs, copy_runs, problems = [], [], []
+    http_cpu: list[dict[str, float]] = []  # CPU seconds per run, by process kind
+    copy_cpu: list[dict[str, float]] = []
     batches = args.events // args.batch
     for repeat in range(args.repeats):
         rng = random.Random(f"{args.seed}-ingest-{repeat}")
@@ -399,7 +440,9 @@ def ingest_part(args, port: int, key: str, url: str, models: list[str]) -> list[
             batch_body(http_specs[i : i + args.batch])
             for i in range(0, len(http_specs), args.batch)
         ]
+        cpu_before = process_cpu_seconds()
         result = load(port, "/api/v1/usage/", bodies, key, args.in_flight, args.max_seconds)
+        http_cpu.append(cpu_used(cpu_before, process_cpu_seconds()))
         accepted = 0
         for status, answer in zip(result.statuses, result.bodies, strict=True):
             if status == 200:
@@ -415,7 +458,8 @@ def ingest_part(args, port: int, key: str, url: str, models: list[str]) -> list[
         )
 
         copy_specs = specs(rng, f"copy{args.tag}-{repeat}", len(http_specs), args.employees, models)
-        seconds = copy_rows(url, copy_specs, found)
+        seconds, backend_cpu = copy_rows(url, copy_specs, found)
+        copy_cpu.append({"postgres": backend_cpu})
         copy_runs.append((len(copy_specs), seconds))
         print(f"  COPY run {repeat + 1}: {len(copy_specs):,} rows in {seconds:.2f}s", flush=True)
 
@@ -439,6 +483,25 @@ def ingest_part(args, port: int, key: str, url: str, models: list[str]) -> list[
         f"{'met' if http_rate >= 10_000 else 'MISSED'}; >= 1/3 of COPY -> "
         f"{'met' if ratio >= 1 / 3 else 'MISSED'}.",
     ]
+    if any(http_cpu):
+
+        def per_thousand(runs: list[tuple[int, float]], cpu: list[dict], kind: str) -> float:
+            return statistics.median(
+                used.get(kind, 0.0) * 1000 / n * 1000
+                for (n, _), used in zip(runs, cpu, strict=True)
+            )
+
+        pg_http = per_thousand(http_runs, http_cpu, "postgres")
+        app_http = per_thousand(http_runs, http_cpu, "gunicorn")
+        pg_copy = per_thousand(copy_runs, copy_cpu, "postgres")
+        lines += [
+            "",
+            "Server CPU per 1,000 events (median; /proc, user + system): "
+            f"HTTP: PostgreSQL {pg_http:.0f} ms + gunicorn {app_http:.0f} ms = "
+            f"{pg_http + app_http:.0f} ms; COPY: its PostgreSQL backend {pg_copy:.0f} ms. "
+            f"At full use of {os.cpu_count()} cores that work allows about "
+            f"{os.cpu_count() * 1_000_000 / (pg_http + app_http):,.0f} events/s over HTTP.",
+        ]
     return lines + [f"Problem: {p}" for p in problems[:5]]
 
 

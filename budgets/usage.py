@@ -18,7 +18,7 @@ import math
 import uuid
 from bisect import bisect_right
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
@@ -599,10 +599,10 @@ class _BudgetRow:
     allocated_micros: int
     spent_micros: int
     reserved_micros: int
+    limit_micros: int | None = field(init=False)  # once: has_room asks for it per event
 
-    @property
-    def limit_micros(self) -> int | None:
-        return limit_micros(
+    def __post_init__(self) -> None:
+        self.limit_micros = limit_micros(
             enforcement=self.enforcement,
             allocated_micros=self.allocated_micros,
             overdraft_percent=self.overdraft_percent,
@@ -612,9 +612,9 @@ class _BudgetRow:
 @cache
 def _budget_columns() -> Columns:
     """The SELECT list of a _BudgetRow, in its fields' order."""
-    only = [name.removesuffix("_id") for name in _BudgetRow.__slots__]
-    columns = model_columns(Budget, "b", connection, only=only)
-    if columns.names != list(_BudgetRow.__slots__) or columns.converters:
+    read = [f.name for f in fields(_BudgetRow) if f.init]
+    columns = model_columns(Budget, "b", connection, only=[n.removesuffix("_id") for n in read])
+    if columns.names != read or columns.converters:
         raise TypeError(f"Budget's columns {columns.names} no longer fit _BudgetRow.")
     return columns
 

@@ -315,3 +315,20 @@ def test_usage_draws_the_project_then_personal_then_the_team_pool():
     assert spend("n3", 500) == personal  # nothing has room: personal pays, usage is never lost
     for budget in (project_budget, personal, pool):
         assert_totals_match_entries(budget)
+
+
+@pytest.mark.django_db
+def test_the_hot_tables_carry_no_index_nothing_reads():
+    """Each index is paid for on every usage event and ledger entry written: the pattern-ops
+    index Django adds beside a unique varchar (for LIKE 'x%', which nothing runs) is dropped by
+    migration 0007 and must not come back."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("Django adds pattern-ops indexes on PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = ANY(%s) AND indexdef LIKE %s",
+            [["budgets_ledgerentry", "budgets_usageevent"], "%pattern_ops%"],
+        )
+        assert cursor.fetchall() == []
