@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from budgets.models import AlertClaim, AlertKind, Budget, Notification
+from budgets.rollover.holds import closed_by_rollover
 from budgets.selectors import budget_burn
 from people.selectors import company_settings, company_today, fiscal_year_period
 
@@ -63,6 +64,11 @@ def budget_alerts_check(*, budget: Budget, today: date | None = None) -> list[Al
         "employee__user", "employee__manager__user", "team__lead__user", "project__lead__user"
     ).get(pk=budget.pk)
     if budget.allocated_micros <= 0:
+        return []
+    if closed_by_rollover(budget_ids=[budget.pk]):
+        # The close carried or forfeited its unused money, and a hold freed later is forfeited
+        # too, which leaves allocated close to spent: as a share that reads "100 % used" to a
+        # year nobody can spend in any more. Its alerts ended with the year.
         return []
     fired_already = set(budget.alerts.values_list("kind", "threshold"))
     fired = []

@@ -31,6 +31,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from budgets.calculations import limit_micros, usage_cost_micros
+from budgets.carryover import freed_hold_forfeitures
 from budgets.models import (
     Budget,
     DailySpend,
@@ -42,7 +43,7 @@ from budgets.models import (
     UsageCategory,
     UsageEvent,
 )
-from budgets.rollover import FreedHold, freed_holds_forfeit
+from budgets.rollover import FreedHold, closed_by_rollover, hold_forfeitures_post
 from common.errors import AllotError
 from common.money import Micros, MoneyError, dollars_to_micros
 from common.rawsql import Columns, int_array, model_columns, text_array
@@ -599,10 +600,10 @@ class _BudgetRow:
     allocated_micros: int
     spent_micros: int
     reserved_micros: int
-    limit_micros: int | None = field(init=False)  # once: has_room asks for it per event
 
-    def __post_init__(self) -> None:
-        self.limit_micros = limit_micros(
+    @property
+    def limit_micros(self) -> int | None:  # a hold forfeited mid-batch moves allocated
+        return limit_micros(
             enforcement=self.enforcement,
             allocated_micros=self.allocated_micros,
             overdraft_percent=self.overdraft_percent,
@@ -628,7 +629,7 @@ class _Drawdown:
     rows: list = field(default_factory=list)  # (event, payer, reservation)
     touched: dict = field(default_factory=dict)  # budget id -> Budget with its new totals
     settled: list = field(default_factory=list)
-    freed: list = field(default_factory=list)  # FreedHold: what settled holds gave back
+    freed: list = field(default_factory=list)  # FreedHold: forfeited from a closed year
     daily: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
 
 
@@ -644,19 +645,22 @@ def _draw_down(
     source: str,
     result: IngestResult,
     now: datetime,
+    closed: dict[int, int] | None = None,
 ) -> _Drawdown:
     """Decide who pays each event, in the order the calls happened, against `budgets` (whose
-    totals this moves)."""
+    totals this moves). `closed`: the reservations' budgets whose year a rollover has closed
+    (budget id -> run id); a hold settled on one of them forfeits what it gives back."""
     out = _Drawdown()
+    closed = closed or {}
     for event in sorted(events, key=lambda e: (e.occurred_at, e.index)):
         fiscal_year = fiscal_years[event.index]
         reservation = reservations.get(event.reservation_id) if event.reservation_id else None
         if event.reservation_id and not _reservation_usable(reservation, event, source, result):
             continue
-        payer = None
+        payer = held_on = None
+        freed = 0  # what a settled hold gives back (an expired one gave it back when it expired)
         if reservation is not None:
             held_on = budgets_by_id[reservation.budget_id]
-            freed = 0  # an expired hold was given back when it expired
             if reservation.state == ReservationState.HELD:
                 held_on.reserved_micros -= reservation.amount_micros
                 out.touched[held_on.id] = held_on
@@ -669,8 +673,6 @@ def _draw_down(
             if held_on.fiscal_year == fiscal_year:
                 payer = held_on
                 freed -= event.cost_micros
-            if freed > 0:
-                out.freed.append(FreedHold(reservation.pk, held_on.id, freed))
         if payer is None:
             employee = event.employee
             project_budget = None
@@ -690,6 +692,15 @@ def _draw_down(
             payer = drawdown_payer(order, event.cost_micros) or order[0]
         payer.spent_micros += event.cost_micros
         out.touched[payer.id] = payer
+        if freed > 0 and held_on.id in closed:
+            # Its year is closed: what the hold gave back is forfeited, as far as the budget
+            # has unused money at this moment (after this event's own cost), in call order, so
+            # the outcome does not depend on how a gateway split its batches.
+            remaining = held_on.allocated_micros - held_on.spent_micros - held_on.reserved_micros
+            forfeited = freed_hold_forfeitures(remaining_micros=remaining, freed_micros=[freed])
+            if forfeited[0]:
+                held_on.allocated_micros -= forfeited[0]
+                out.freed.append(FreedHold(reservation.pk, held_on.id, forfeited[0]))
         daily = out.daily[(payer.id, local_days[event.index])]
         daily[0] += event.cost_micros
         daily[1] += 1
@@ -775,8 +786,16 @@ def _write(
         written = {event.index: payer.id for event, payer, _ in guess.rows}
 
     budgets, budgets_by_id = _budgets_for(fresh, fiscal_years, extra_ids, lock=True)
+    # Under the budget locks, so a rollover chunk closed these years before, or closes them
+    # after and counts what the holds give back as unused. Only batches that settle holds ask.
+    closed = closed_by_rollover(budget_ids=extra_ids) if extra_ids else {}
     decided = _draw_down(
-        fresh, budgets=budgets, budgets_by_id=budgets_by_id, result=result, **context
+        fresh,
+        budgets=budgets,
+        budgets_by_id=budgets_by_id,
+        result=result,
+        closed=closed,
+        **context,
     )
     if not decided.rows:
         return []
@@ -787,8 +806,8 @@ def _write(
     _save_totals(list(decided.touched.values()))
     if decided.settled:
         Reservation.objects.bulk_update(decided.settled, ["state", "closed_at"])
-    if decided.freed:  # only batches that settle holds for less look for a closed year
-        freed_holds_forfeit(freed=decided.freed, now=now)
+    if decided.freed:
+        hold_forfeitures_post(forfeits=decided.freed, closed=closed, now=now)
     _add_daily_spend(decided.daily)
     result.accepted += len(decided.rows)
     return list(decided.touched)

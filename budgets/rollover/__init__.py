@@ -13,7 +13,12 @@ from budgets.rollover.commit import (
     user_may_confirm_rollover,
 )
 from budgets.rollover.expiry import carryover_expire_due
-from budgets.rollover.holds import FreedHold, closed_by_rollover, freed_holds_forfeit
+from budgets.rollover.holds import (
+    FreedHold,
+    closed_by_rollover,
+    freed_holds_forfeit,
+    hold_forfeitures_post,
+)
 from budgets.rollover.plan import (
     CHUNK_SIZE,
     rollover_context,
@@ -29,6 +34,7 @@ __all__ = [
     "carryover_expire_due",
     "closed_by_rollover",
     "freed_holds_forfeit",
+    "hold_forfeitures_post",
     "rollover_confirm",
     "rollover_context",
     "rollover_enqueue",

@@ -58,7 +58,9 @@ def closed_by_rollover(*, budget_ids: Iterable[int]) -> dict[int, int]:
 
 def freed_holds_forfeit(*, freed: list[FreedHold], now: datetime) -> list[LedgerEntry]:
     """Forfeit the money holds freed on budgets whose year is already closed (the rule is
-    budgets.carryover.freed_hold_forfeitures); holds on open years post nothing.
+    budgets.carryover.freed_hold_forfeitures), as far as each budget has unused money once they
+    are freed; holds on open years post nothing. For releases that free holds all at one moment
+    (expiry); ingest decides each settlement in call order and posts with hold_forfeitures_post.
 
     Call it in the transaction that frees the holds, after their budgets' totals are written:
     the budget rows are locked by then, so a rollover chunk either closed the budget before (and
@@ -68,49 +70,72 @@ def freed_holds_forfeit(*, freed: list[FreedHold], now: datetime) -> list[Ledger
     closed = closed_by_rollover(budget_ids={hold.budget_id for hold in freed})
     if not closed:
         return []
-    freed = [hold for hold in freed if hold.budget_id in closed]
-    posted = set(
-        LedgerEntry.objects.filter(
-            idempotency_key__in=[hold_forfeiture_key(hold.reservation_id) for hold in freed]
-        ).values_list("idempotency_key", flat=True)
-    )
     holds_by_budget: dict[int, list[FreedHold]] = defaultdict(list)
-    for hold in freed:
-        if hold_forfeiture_key(hold.reservation_id) not in posted:
-            holds_by_budget[hold.budget_id].append(hold)
-    budgets = {
-        pk: (fiscal_year, remaining)
-        for pk, fiscal_year, remaining in Budget.objects.filter(
-            pk__in=list(holds_by_budget)
-        ).values_list("pk", "fiscal_year", "remaining_micros")
-    }
+    for hold in _not_posted([hold for hold in freed if hold.budget_id in closed]):
+        holds_by_budget[hold.budget_id].append(hold)
+    remaining = dict(
+        Budget.objects.filter(pk__in=list(holds_by_budget)).values_list("pk", "remaining_micros")
+    )
+    forfeits = []
+    for budget_id, holds in sorted(holds_by_budget.items()):
+        amounts = freed_hold_forfeitures(
+            remaining_micros=remaining[budget_id],
+            freed_micros=[hold.freed_micros for hold in holds],
+        )
+        forfeits += [
+            FreedHold(hold.reservation_id, budget_id, forfeited)
+            for hold, forfeited in zip(holds, amounts, strict=True)
+            if forfeited
+        ]
+    return hold_forfeitures_post(forfeits=forfeits, closed=closed, now=now)
+
+
+def hold_forfeitures_post(
+    *, forfeits: list[FreedHold], closed: dict[int, int], now: datetime
+) -> list[LedgerEntry]:
+    """Post decided forfeitures (each FreedHold's amount is what is forfeited) on closed budgets
+    (`closed`: budget id -> the run that closed it): a FORFEITURE entry per hold pointing at the
+    run, like the close's own, and the budgets' allocated totals moved with them. A hold already
+    forfeited posts nothing again."""
+    forfeits = _not_posted([hold for hold in forfeits if hold.freed_micros > 0])
+    if not forfeits:
+        return []
+    years = dict(
+        Budget.objects.filter(pk__in={hold.budget_id for hold in forfeits}).values_list(
+            "pk", "fiscal_year"
+        )
+    )
     entries = []
     moves: dict[int, list] = {}  # budget id -> [allocated delta, carried delta, expires on]
-    for budget_id, holds in sorted(holds_by_budget.items()):
-        fiscal_year, remaining = budgets[budget_id]
-        amounts = freed_hold_forfeitures(
-            remaining_micros=remaining, freed_micros=[hold.freed_micros for hold in holds]
-        )
-        for hold, forfeited in zip(holds, amounts, strict=True):
-            if not forfeited:
-                continue
-            entries.append(
-                LedgerEntry(
-                    budget_id=budget_id,
-                    kind=EntryKind.FORFEITURE,
-                    amount_micros=-forfeited,
-                    memo=(
-                        f"FY{fiscal_year} closed: {format_usd(forfeited)} freed by a hold after "
-                        f"the close, forfeited (reservation {hold.reservation_id})"
-                    ),
-                    idempotency_key=hold_forfeiture_key(hold.reservation_id),
-                    rollover_run_id=closed[budget_id],
-                    created_at=now,
-                )
+    for hold in forfeits:
+        entries.append(
+            LedgerEntry(
+                budget_id=hold.budget_id,
+                kind=EntryKind.FORFEITURE,
+                amount_micros=-hold.freed_micros,
+                memo=(
+                    f"FY{years[hold.budget_id]} closed: {format_usd(hold.freed_micros)} freed by "
+                    f"a hold after the close, forfeited (reservation {hold.reservation_id})"
+                ),
+                idempotency_key=hold_forfeiture_key(hold.reservation_id),
+                rollover_run_id=closed[hold.budget_id],
+                created_at=now,
             )
-            moves.setdefault(budget_id, [0, 0, None])[0] -= forfeited
-    if entries:
-        with transaction.atomic():
-            LedgerEntry.objects.bulk_create(entries)
-            _apply_moves(moves)
+        )
+        moves.setdefault(hold.budget_id, [0, 0, None])[0] -= hold.freed_micros
+    with transaction.atomic():
+        LedgerEntry.objects.bulk_create(entries)
+        _apply_moves(moves)
     return entries
+
+
+def _not_posted(holds: list[FreedHold]) -> list[FreedHold]:
+    """The holds with no forfeiture entry yet: a retried release posts nothing more."""
+    if not holds:
+        return []
+    posted = set(
+        LedgerEntry.objects.filter(
+            idempotency_key__in=[hold_forfeiture_key(hold.reservation_id) for hold in holds]
+        ).values_list("idempotency_key", flat=True)
+    )
+    return [hold for hold in holds if hold_forfeiture_key(hold.reservation_id) not in posted]

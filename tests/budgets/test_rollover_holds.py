@@ -250,7 +250,7 @@ def test_closed_means_the_budgets_own_chunk_committed_not_the_whole_run():
     assert new_budget(alice).carried_over_micros == (MID - 6 * USD) // 2
 
 
-def test_only_batches_that_settle_a_hold_for_less_look_for_a_closed_year():
+def test_only_batches_that_settle_holds_look_for_a_closed_year():
     # given a budget whose year is open
     alice = engineer()
     reservation = hold(alice, 6)
@@ -274,9 +274,64 @@ def test_only_batches_that_settle_a_hold_for_less_look_for_a_closed_year():
             **({"reservation": str(held.pk)} if held else {}),
         }
 
-    # then a batch without holds, and one settling a hold in full, run no new query
+    # then a batch without holds runs no new query
     assert rollover_lookups([event("plain-1", "1"), event("plain-2", "2")]) == 0
-    assert rollover_lookups([event("exact", "2", exact)]) == 0
-    # and one settling a hold for less looks once
-    assert rollover_lookups([event("less", "1", reservation)]) == 1
+    # and one settling holds looks once, however many it settles
+    assert rollover_lookups([event("exact", "2", exact), event("less", "1", reservation)]) == 1
     assert not LedgerEntry.objects.filter(kind=EntryKind.FORFEITURE).exists()
+
+
+def _late_usage(employee, event_id: str, cost_usd: str, minutes: int, held=None) -> dict:
+    return {
+        "id": event_id,
+        "employee": employee.user.email,
+        "model": "m",
+        "input_tokens": 1,
+        "output_tokens": 1,
+        "cost_usd": cost_usd,
+        "occurred_at": (HELD_AT + timedelta(minutes=minutes)).isoformat(),
+        **({"reservation": str(held.pk)} if held else {}),
+    }
+
+
+@pytest.mark.parametrize("one_batch", [True, False], ids=["one batch", "two batches"])
+def test_what_is_forfeited_does_not_depend_on_how_the_gateway_batches(one_batch):
+    # given a $6 hold on FY2026, closed, then settled at $4 and followed by $2 of late usage
+    alice = engineer()
+    reservation = hold(alice, 6)
+    close_fy2026()
+    settles = _late_usage(alice, "settles", "4", 1, held=reservation)
+    late = _late_usage(alice, "late", "2", 2)
+    if one_batch:
+        assert usage_ingest(source="gateway", events=[late, settles]).accepted == 2
+    else:
+        assert usage_ingest(source="gateway", events=[settles]).accepted == 1
+        assert usage_ingest(source="gateway", events=[late]).accepted == 1
+    # then the $2 the hold gave back is forfeited when it is given back, in call order, and the
+    # late usage after it is spent beyond what is left, either way
+    old = old_budget(alice)
+    assert hold_forfeitures(old) == [-2 * USD]
+    assert old.remaining_micros == -2 * USD
+    assert_totals_match_entries(old)
+
+
+def test_a_closed_years_budget_raises_no_alerts_after_a_hold_is_forfeited(
+    django_capture_on_commit_callbacks,
+):
+    # given a hold on FY2026 that a settlement for less frees after the close
+    from budgets.models import AlertClaim, Notification
+
+    alice = engineer()
+    alice.manager = EmployeeFactory()
+    alice.save()
+    reservation = hold(alice, 6)
+    close_fy2026()
+    AlertClaim.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        settle(alice, reservation, "4.25", on=HELD_AT + timedelta(minutes=1))
+    # then the forfeiture leaves allocated == spent, which must not read as "100 % used"
+    old = old_budget(alice)
+    assert hold_forfeitures(old) == [-1_750_000]
+    assert old.allocated_micros == old.spent_micros
+    assert not AlertClaim.objects.filter(budget=old).exists()
+    assert not Notification.objects.exists()
