@@ -288,7 +288,7 @@ def usage_event_parse(raw: Any, *, index: int, now: datetime) -> ParsedEvent | d
     cost = _cost(raw, errors)
     occurred_at = _occurred_at(raw, errors, now)
     category = raw.get("category") or UsageCategory.OTHER
-    if category not in CATEGORIES:
+    if not isinstance(category, str) or category not in CATEGORIES:  # a list is unhashable
         errors["category"] = [f"Must be one of: {', '.join(UsageCategory.values)}."]
     project_code = _text(raw, "project", errors, max_length=40, required=False)
     metadata = raw.get("metadata") or {}
@@ -743,8 +743,10 @@ def _write(
         write_first = False
         reservations = {
             r.pk: r
-            for r in Reservation.objects.select_for_update()
-            .select_related("budget")
+            # Only the reservation rows: their budgets are locked with the others, in id order
+            # (joining them here locked them in reservation order, a deadlock with a batch
+            # locking the same budgets in id order).
+            for r in Reservation.objects.select_for_update(of=("self",))
             .filter(pk__in=wanted)
             .order_by("pk")
         }

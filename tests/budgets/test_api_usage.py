@@ -108,6 +108,8 @@ def test_one_bad_event_per_field_never_blocks_the_good_ones(gateway, engineer):
         event(19, occurred_at="2026-05-04T15:30:00"),
         event(20, occurred_at="yesterday"),
         event(21, category="gaming"),
+        event(26, category=["code_review"]),  # unhashable: was a 500 (found in review)
+        event(27, category={"a": 1}),
         event(22, project="no-such-project"),
         event(23, metadata={"blob": "x" * 5_000}),
         event(24, metadata=["not", "an", "object"]),
@@ -133,6 +135,8 @@ def test_one_bad_event_per_field_never_blocks_the_good_ones(gateway, engineer):
         "occurred_at",
         "occurred_at",
         "occurred_at",
+        "category",
+        "category",
         "category",
         "project",
         "metadata",
