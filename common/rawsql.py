@@ -20,34 +20,23 @@ class Columns:
     select: str
 
     def build(self, db: str, connection, values: tuple | list) -> models.Model:
-        return self.build_all(db, connection, [values])[0]
-
-    def build_all(self, db: str, connection, rows: list) -> list[models.Model]:
-        """Instances of `rows`. Pass the real connection (`connections[alias]`), not the
+        """An instance of one row. Pass the real connection (`connections[alias]`), not the
         `django.db.connection` proxy: each attribute of the proxy is a context-local lookup."""
-        model = self.model
-        if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
-            return [model.from_db(db, self.names, self._converted(connection, v)) for v in rows]
-        # What from_db does, without Model.__init__'s per-field work (a third of the cost of
-        # reading a thousand rows): the values as attributes, the fields not read deferred.
-        names, new, instances = self.names, model.__new__, []
-        for values in rows:
-            instance = new(model)
-            instance.__dict__.update(zip(names, self._converted(connection, values), strict=True))
-            state = instance._state = ModelState()
-            state.adding = False
-            state.db = db
-            instances.append(instance)
-        return instances
-
-    def _converted(self, connection, values: tuple | list) -> tuple | list:
-        if not self.converters:
-            return values
         values = list(values)
         for position, col, functions in self.converters:
             for function in functions:
                 values[position] = function(values[position], col, connection)
-        return values
+        model = self.model
+        if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
+            return model.from_db(db, self.names, values)
+        # What from_db does, without Model.__init__'s per-field work (a third of the cost of
+        # reading a thousand rows): the values as attributes, the fields not read deferred.
+        instance = model.__new__(model)
+        instance.__dict__.update(zip(self.names, values, strict=True))
+        instance._state = ModelState()
+        instance._state.adding = False
+        instance._state.db = db
+        return instance
 
 
 def model_columns(

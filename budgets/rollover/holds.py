@@ -73,13 +73,16 @@ def freed_holds_forfeit(*, freed: list[FreedHold], now: datetime) -> list[Ledger
     holds_by_budget: dict[int, list[FreedHold]] = defaultdict(list)
     for hold in _not_posted([hold for hold in freed if hold.budget_id in closed]):
         holds_by_budget[hold.budget_id].append(hold)
-    remaining = dict(
-        Budget.objects.filter(pk__in=list(holds_by_budget)).values_list("pk", "remaining_micros")
-    )
+    budgets = {
+        pk: (fiscal_year, remaining)
+        for pk, fiscal_year, remaining in Budget.objects.filter(
+            pk__in=list(holds_by_budget)
+        ).values_list("pk", "fiscal_year", "remaining_micros")
+    }
     forfeits = []
     for budget_id, holds in sorted(holds_by_budget.items()):
         amounts = freed_hold_forfeitures(
-            remaining_micros=remaining[budget_id],
+            remaining_micros=budgets[budget_id][1],
             freed_micros=[hold.freed_micros for hold in holds],
         )
         forfeits += [
@@ -87,7 +90,8 @@ def freed_holds_forfeit(*, freed: list[FreedHold], now: datetime) -> list[Ledger
             for hold, forfeited in zip(holds, amounts, strict=True)
             if forfeited
         ]
-    return hold_forfeitures_post(forfeits=forfeits, closed=closed, now=now)
+    years = {pk: fiscal_year for pk, (fiscal_year, _) in budgets.items()}
+    return _post(forfeits, closed=closed, years=years, now=now)
 
 
 def hold_forfeitures_post(
@@ -105,6 +109,16 @@ def hold_forfeitures_post(
             "pk", "fiscal_year"
         )
     )
+    return _post(forfeits, closed=closed, years=years, now=now)
+
+
+def _post(
+    forfeits: list[FreedHold], *, closed: dict[int, int], years: dict[int, int], now: datetime
+) -> list[LedgerEntry]:
+    """The entries and the allocated totals, for forfeitures already decided and not yet
+    posted (`years`: each budget's fiscal year, for the memo)."""
+    if not forfeits:
+        return []
     entries = []
     moves: dict[int, list] = {}  # budget id -> [allocated delta, carried delta, expires on]
     for hold in forfeits:

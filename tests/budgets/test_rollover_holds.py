@@ -72,21 +72,23 @@ def close_fy2026(**kwargs):
     return rollover_execute(run=run, **kwargs)
 
 
+def usage(employee, event_id: str, cost_usd: str, *, on: datetime, held=None) -> dict:
+    """A gateway event of `cost_usd` at `on`, settling the reservation `held` if given."""
+    return {
+        "id": event_id,
+        "employee": employee.user.email,
+        "model": "m",
+        "input_tokens": 1,
+        "output_tokens": 1,
+        "cost_usd": cost_usd,
+        "occurred_at": on.isoformat(),
+        **({"reservation": str(held.pk)} if held else {}),
+    }
+
+
 def settle(employee, reservation, cost_usd: str, *, on: datetime, event_id: str = "settles"):
     result = usage_ingest(
-        source="gateway",
-        events=[
-            {
-                "id": event_id,
-                "employee": employee.user.email,
-                "model": "m",
-                "input_tokens": 1,
-                "output_tokens": 1,
-                "cost_usd": cost_usd,
-                "occurred_at": on.isoformat(),
-                "reservation": str(reservation.pk),
-            }
-        ],
+        source="gateway", events=[usage(employee, event_id, cost_usd, on=on, held=reservation)]
     )
     assert result.accepted == 1, result.rejected
     return result
@@ -263,16 +265,7 @@ def test_only_batches_that_settle_holds_look_for_a_closed_year():
         return sum("rolloveritem" in query["sql"].lower() for query in queries)
 
     def event(event_id, cost_usd, held=None) -> dict:
-        return {
-            "id": event_id,
-            "employee": alice.user.email,
-            "model": "m",
-            "input_tokens": 1,
-            "output_tokens": 1,
-            "cost_usd": cost_usd,
-            "occurred_at": (HELD_AT + timedelta(minutes=1)).isoformat(),
-            **({"reservation": str(held.pk)} if held else {}),
-        }
+        return usage(alice, event_id, cost_usd, on=HELD_AT + timedelta(minutes=1), held=held)
 
     # then a batch without holds runs no new query
     assert rollover_lookups([event("plain-1", "1"), event("plain-2", "2")]) == 0
@@ -281,27 +274,14 @@ def test_only_batches_that_settle_holds_look_for_a_closed_year():
     assert not LedgerEntry.objects.filter(kind=EntryKind.FORFEITURE).exists()
 
 
-def _late_usage(employee, event_id: str, cost_usd: str, minutes: int, held=None) -> dict:
-    return {
-        "id": event_id,
-        "employee": employee.user.email,
-        "model": "m",
-        "input_tokens": 1,
-        "output_tokens": 1,
-        "cost_usd": cost_usd,
-        "occurred_at": (HELD_AT + timedelta(minutes=minutes)).isoformat(),
-        **({"reservation": str(held.pk)} if held else {}),
-    }
-
-
 @pytest.mark.parametrize("one_batch", [True, False], ids=["one batch", "two batches"])
 def test_what_is_forfeited_does_not_depend_on_how_the_gateway_batches(one_batch):
     # given a $6 hold on FY2026, closed, then settled at $4 and followed by $2 of late usage
     alice = engineer()
     reservation = hold(alice, 6)
     close_fy2026()
-    settles = _late_usage(alice, "settles", "4", 1, held=reservation)
-    late = _late_usage(alice, "late", "2", 2)
+    settles = usage(alice, "settles", "4", on=HELD_AT + timedelta(minutes=1), held=reservation)
+    late = usage(alice, "late", "2", on=HELD_AT + timedelta(minutes=2))
     if one_batch:
         assert usage_ingest(source="gateway", events=[late, settles]).accepted == 2
     else:

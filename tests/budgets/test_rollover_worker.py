@@ -55,40 +55,11 @@ def manage(env, *args, timeout=120):
 
 
 def test_a_real_worker_commits_a_rollover_sent_by_the_command(tmp_path):
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.local",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'allot.sqlite3'}",
-        CELERY_FILESYSTEM_BROKER_DIR=str(tmp_path / "broker"),
-        CELERY_RESULT_BACKEND=f"db+sqlite:///{tmp_path / 'results.sqlite3'}",
-        LOG_LEVEL="WARNING",
-    )
+    env = _worker_env(tmp_path, tmp_path / "allot.sqlite3")
     assert manage(env, "migrate", "--noinput").returncode == 0
     seeded = manage(env, "shell", "-c", SEED)
     assert seeded.returncode == 0, seeded.stderr
-    worker = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=solo",
-            "--loglevel=info",
-            f"--hostname=rollover-{os.getpid()}@%h",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "worker.log", "w"),  # noqa: SIM115
-    )
+    worker = _start_worker(env, tmp_path / "worker.log", "rollover")
     try:
         committed = manage(
             env,
@@ -170,6 +141,24 @@ print(json.dumps({
 """
 
 
+def _worker_env(tmp_path: Path, database: Path) -> dict[str, str]:
+    """This process's environment for a worker and shells on their own SQLite database and
+    filesystem broker (whatever DATABASE_URL and broker the suite itself runs on)."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        DATABASE_URL=f"sqlite:///{database}",
+        CELERY_FILESYSTEM_BROKER_DIR=str(tmp_path / "broker"),
+        CELERY_RESULT_BACKEND=f"db+sqlite:///{tmp_path / 'results.sqlite3'}",
+        LOG_LEVEL="WARNING",
+    )
+    return env
+
+
 def _start_worker(env, log_path, name):
     return subprocess.Popen(  # noqa: S603
         [
@@ -210,18 +199,7 @@ def test_a_worker_killed_mid_rollover_loses_nothing_and_the_next_one_finishes_ex
 
     count = 400
     database = tmp_path / "allot.sqlite3"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.local",
-        DATABASE_URL=f"sqlite:///{database}",
-        CELERY_FILESYSTEM_BROKER_DIR=str(tmp_path / "broker"),
-        CELERY_RESULT_BACKEND=f"db+sqlite:///{tmp_path / 'results.sqlite3'}",
-        LOG_LEVEL="WARNING",
-    )
+    env = _worker_env(tmp_path, database)
     assert manage(env, "migrate", "--noinput").returncode == 0
     seeded = manage(env, "shell", "-c", BULK_SEED.replace("COUNT", str(count)))
     assert seeded.returncode == 0, seeded.stderr
