@@ -122,23 +122,26 @@ class RolloverResult:
     finished: bool = False
 
 
-def _next_budget_ids(run: RolloverRun, after: int, size: int) -> list[int]:
-    """The next closed-year budgets this run has not done, locked; rows another runner holds
-    are skipped (it is doing them)."""
+def _next_budget_ids(run: RolloverRun, after: int, size: int, *, wait: bool) -> list[int]:
+    """The next closed-year budgets this run has not done, locked. Rows another transaction
+    holds are skipped (another runner is doing them, or usage is being written on them), unless
+    `wait`: the last pass waits for them, so none is left open."""
     done = RolloverItem.objects.filter(run=run, source_budget_id=OuterRef("pk"))
     query = (
         source_budgets(run.fiscal_year).filter(pk__gt=after).exclude(Exists(done)).order_by("pk")
     )
     if connection.vendor == "postgresql":
-        query = query.select_for_update(skip_locked=True)
+        query = query.select_for_update(skip_locked=not wait)
     return list(query.values_list("pk", flat=True)[:size])
 
 
-def _next_employee_rows(run: RolloverRun, context, after: int, size: int) -> list[dict]:
+def _next_employee_rows(
+    run: RolloverRun, context, after: int, size: int, *, wait: bool
+) -> list[dict]:
     items = RolloverItem.objects.filter(run=run, employee_id=OuterRef("pk"))
     query = employees_without_budget(context).filter(pk__gt=after).exclude(Exists(items))
-    if connection.vendor == "postgresql":  # as for budgets: another runner's rows are skipped
-        query = query.select_for_update(skip_locked=True, of=("self",))
+    if connection.vendor == "postgresql":  # as for budgets: held rows are skipped, or waited for
+        query = query.select_for_update(skip_locked=not wait, of=("self",))
     rows = query.order_by("pk").values(*EMPLOYEE_FIELDS.values())[:size]
     return [employee_row(row) for row in rows]
 
@@ -377,19 +380,20 @@ def _items(run: RolloverRun, plans: list[OwnerPlan], targets: dict[str, int], no
 
 
 def _rollover_chunk(
-    run: RolloverRun, context: RolloverContext, cursor: list[int], size: int
+    run: RolloverRun, context: RolloverContext, cursor: list[int], size: int, *, wait: bool
 ) -> tuple[int, int]:
     """One chunk in one transaction. `cursor` is [last budget id, last employee id] and moves on;
-    returns how many owners were done and how many candidates were looked at (0: none left)."""
+    returns how many owners were done and how many candidates were looked at (0: none left).
+    `wait`: wait for rows other transactions hold instead of skipping them."""
     with transaction.atomic():
-        budget_ids = _next_budget_ids(run, cursor[0], size)
+        budget_ids = _next_budget_ids(run, cursor[0], size, wait=wait)
         if budget_ids:
             cursor[0] = budget_ids[-1]
             rows = list(
                 Budget.objects.filter(pk__in=budget_ids).order_by("pk").values(*SOURCE_FIELDS)
             )
         else:
-            rows = _next_employee_rows(run, context, cursor[1], size)
+            rows = _next_employee_rows(run, context, cursor[1], size, wait=wait)
             if not rows:
                 return 0, 0
             cursor[1] = rows[-1]["employee_id"]
@@ -474,15 +478,19 @@ def rollover_execute(
     result = RolloverResult(run=run)
     cursor = [0, 0]
     done_this_pass = 0
+    wait = False  # passes skip rows others hold; the last one waits for them
     try:
         while max_chunks is None or result.chunks < max_chunks:
-            done, found = _chunk_with_retries(run, context, cursor, chunk_size)
+            done, found = _chunk_with_retries(run, context, cursor, chunk_size, wait=wait)
             if not found:
-                if done_this_pass == 0:  # a whole pass from the start found nothing to do
+                if done_this_pass == 0 and wait:  # a waiting pass found nothing to do
                     _finish(run)
                     result.finished = True
                     break
-                # One more pass from the start, for anything a crashed runner left behind.
+                # One more pass from the start, for anything a crashed runner left behind. When
+                # a pass did nothing, the next waits for the rows it skipped: a budget locked by
+                # a usage batch, or by a runner that dies mid-chunk, would otherwise never close.
+                wait = done_this_pass == 0
                 cursor[:] = [0, 0]
                 done_this_pass = 0
                 continue
@@ -499,11 +507,11 @@ def rollover_execute(
     return result
 
 
-def _chunk_with_retries(run, context, cursor, size) -> tuple[int, int]:
+def _chunk_with_retries(run, context, cursor, size, *, wait: bool) -> tuple[int, int]:
     for attempt in range(1, CHUNK_ATTEMPTS + 1):
         saved = list(cursor)
         try:
-            return _rollover_chunk(run, context, cursor, size)
+            return _rollover_chunk(run, context, cursor, size, wait=wait)
         except (IntegrityError, OperationalError) as error:
             # Another runner claimed one of these owners first (unique item), or a deadlock
             # with an ingest batch: nothing of this chunk was written; look again.

@@ -54,3 +54,43 @@ def test_concurrent_runners_never_do_an_owner_twice():
     ).count() == (owners)
     for budget in Budget.objects.filter(fiscal_year=2027):
         assert budget.allocated_micros == 100_000 * 10**6 + budget.carried_over_micros
+
+
+def test_a_budget_locked_by_usage_when_the_pass_reaches_it_is_still_closed():
+    # given FY2026 budgets, one of them locked by a usage batch when the runner gets to it
+    import threading
+
+    from django.db import transaction
+
+    employees = [EmployeeFactory() for _ in range(6)]
+    for employee in employees:
+        employee_allocate_from_level(employee=employee, fiscal_year=2026, acting_user=None)
+    locked_id = Budget.objects.filter(fiscal_year=2026).order_by("pk")[2].pk
+    run = rollover_preview(fiscal_year=2026, acting_user=None)
+    run = rollover_confirm(run=run, acting_user=None, enqueue=False)
+    locked, release = threading.Event(), threading.Event()
+
+    def usage_batch():
+        try:
+            with transaction.atomic():
+                Budget.objects.select_for_update().get(pk=locked_id)
+                locked.set()
+                release.wait(timeout=10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=usage_batch)
+    holder.start()
+    assert locked.wait(timeout=10)
+    threading.Timer(0.5, release.set).start()  # the batch commits while the runner goes on
+
+    # when one runner runs the whole rollover
+    result = rollover_execute(run=run, chunk_size=2)
+    holder.join()
+
+    # then it waited for the locked budget rather than finishing without it
+    assert result.finished
+    assert RolloverItem.objects.filter(run=run, source_budget_id=locked_id).exists()
+    assert RolloverItem.objects.filter(run=run).count() == len(employees)
+    assert Budget.objects.get(pk=locked_id).allocated_micros == 0  # carried and forfeited
+
