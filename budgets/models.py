@@ -814,6 +814,15 @@ class RolloverItem(models.Model):
     carried_micros = MicrosField(default=0)
     forfeited_micros = MicrosField(default=0)
     allocated_micros = MicrosField(default=0)
+    hold_forfeited_micros = MicrosField(
+        default=0,
+        db_default=0,  # the chunks COPY their items without this column
+        help_text=(
+            "Forfeited later: money reservation holds gave back to the closed budget after the "
+            "close (budgets.rollover.holds). Not part of unused = carried + forfeited, which is "
+            "what the close itself split."
+        ),
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

@@ -18,6 +18,7 @@ from budgets.rollover.holds import (
     closed_by_rollover,
     freed_holds_forfeit,
     hold_forfeitures_post,
+    run_hold_forfeited_micros,
 )
 from budgets.rollover.plan import (
     CHUNK_SIZE,
@@ -43,6 +44,7 @@ __all__ = [
     "rollover_preview",
     "rollover_preview_rows",
     "rollover_scheduled_step",
+    "run_hold_forfeited_micros",
     "rollover_year_open_error",
     "user_may_confirm_rollover",
 ]

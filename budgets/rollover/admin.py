@@ -26,6 +26,7 @@ from budgets.rollover import (
     rollover_preview,
     rollover_preview_rows,
     rollover_year_open_error,
+    run_hold_forfeited_micros,
     user_may_confirm_rollover,
 )
 from common.charts import bar_list
@@ -74,12 +75,18 @@ class _DoneItem:
         self.unused_micros = item.unused_micros
         self.carried_micros = item.carried_micros
         self.forfeited_micros = item.forfeited_micros
+        self.hold_forfeited_micros = item.hold_forfeited_micros
         self.allocation_micros = item.allocated_micros
         self.new_year_micros = item.carried_micros + item.allocated_micros
 
 
 class PreviewForm(forms.Form):
     fiscal_year = forms.IntegerField(label="Fiscal year to close", min_value=2000, max_value=2199)
+
+
+def _later(micros: int) -> str:
+    """Forfeited after the close, from holds it freed; blank when nothing was."""
+    return format_usd(micros) if micros else ""
 
 
 def _progress(run: RolloverRun) -> str:
@@ -217,6 +224,7 @@ class RolloverRunAdmin(admin.ModelAdmin):
                 "unused": format_usd(plan.unused_micros),
                 "carried": format_usd(plan.carried_micros),
                 "forfeited": format_usd(plan.forfeited_micros),
+                "forfeited_later": _later(getattr(plan, "hold_forfeited_micros", 0)),
                 "allocation": format_usd(plan.allocation_micros),
                 "total": format_usd(plan.new_year_micros),
                 "tokens_before": f"{tokens_at_rate(plan.new_year_micros, before):,}"
@@ -238,6 +246,7 @@ class RolloverRunAdmin(admin.ModelAdmin):
             for name, (owners, unused, carried, forfeited, allocated) in run.breakdown.items()
         ]
         items = run.breakdown.items()
+        hold_forfeited = run_hold_forfeited_micros(run.pk) if run.owners_done else 0
         price_change = None
         if before and after and after != before:
             price_change = ((before / after - 1) * HUNDRED).quantize(1)
@@ -261,6 +270,7 @@ class RolloverRunAdmin(admin.ModelAdmin):
                 "done_carried": format_usd(run.done_carried_micros),
                 "done_forfeited": format_usd(run.done_forfeited_micros),
                 "done_allocated": format_usd(run.done_allocated_micros),
+                "forfeited_later": _later(hold_forfeited),
             },
             "carried_chart": bar_list(
                 [(name, values[2]) for name, values in items],

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import F, Sum
 
 from budgets.carryover import freed_hold_forfeitures
 from budgets.models import Budget, EntryKind, LedgerEntry, RolloverItem
@@ -137,10 +138,29 @@ def _post(
             )
         )
         moves.setdefault(hold.budget_id, [0, 0, None])[0] -= hold.freed_micros
+    per_item: dict[tuple[int, int], Micros] = defaultdict(int)  # (run, source budget) -> sum
+    for hold in forfeits:
+        per_item[closed[hold.budget_id], hold.budget_id] += hold.freed_micros
     with transaction.atomic():
         LedgerEntry.objects.bulk_create(entries)
         _apply_moves(moves)
+        # The budget rows are locked by now (the caller's, or _apply_moves'), so each item's
+        # total moves in the order its budget's entries are posted.
+        for (run_id, budget_id), micros in sorted(per_item.items()):
+            RolloverItem.objects.filter(run_id=run_id, source_budget_id=budget_id).update(
+                hold_forfeited_micros=F("hold_forfeited_micros") + micros
+            )
     return entries
+
+
+def run_hold_forfeited_micros(run_id: int) -> Micros:
+    """What holds freed after the close have forfeited on the budgets this run closed: the sum
+    of its items' hold_forfeited_micros (each moved with its entries, so it equals the sum of
+    the run's hold-forfeiture entries)."""
+    total = RolloverItem.objects.filter(run_id=run_id, hold_forfeited_micros__gt=0).aggregate(
+        total=Sum("hold_forfeited_micros")
+    )["total"]
+    return total or 0
 
 
 def _not_posted(holds: list[FreedHold]) -> list[FreedHold]:

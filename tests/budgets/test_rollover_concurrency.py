@@ -94,3 +94,61 @@ def test_a_budget_locked_by_usage_when_the_pass_reaches_it_is_still_closed():
     assert RolloverItem.objects.filter(run=run).count() == len(employees)
     assert Budget.objects.get(pk=locked_id).allocated_micros == 0  # carried and forfeited
 
+
+def test_holds_expiring_while_the_rollover_runs_are_counted_once_either_way():
+    # given 12 engineers, each with a $6 hold open at the close of FY2026
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from budgets.authorize import reservations_release_expired
+    from people.models import CompanySettings
+    from tests.budgets.test_ledger import assert_totals_match_entries
+    from tests.budgets.test_rollover_holds import HELD_AT, MID, USD, hold, hold_forfeitures
+
+    company, _ = CompanySettings.objects.get_or_create(pk=1)
+    company.carryover_share_percent = Decimal(50)
+    company.carryover_cap_micros = None
+    company.save()
+    employees = [EmployeeFactory() for _ in range(12)]
+    for employee in employees:
+        employee_allocate_from_level(employee=employee, fiscal_year=2026, acting_user=None)
+        hold(employee, 6)
+    run = rollover_preview(fiscal_year=2026, acting_user=None)
+    run = rollover_confirm(run=run, acting_user=None, enqueue=False)
+    barrier = Barrier(2)
+
+    def rollover(_):
+        barrier.wait()
+        return rollover_execute(run=run, chunk_size=1).finished
+
+    def expiry(_):
+        barrier.wait()
+        return reservations_release_expired(now=HELD_AT + timedelta(days=2), batch=1) == 12
+
+    # when the holds expire one by one while the rollover closes budgets one by one
+    def each(task):
+        try:
+            return task(None)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        assert all(pool.map(each, [rollover, expiry]))
+
+    # then each hold was either unused money at its budget's close (half carried) or forfeited
+    # after it, never both and never neither, and every total equals its entries
+    later = 0
+    for employee in employees:
+        old = Budget.objects.get(employee=employee, fiscal_year=2026)
+        new = Budget.objects.get(employee=employee, fiscal_year=2027)
+        forfeited_later = -sum(hold_forfeitures(old))
+        assert forfeited_later in (0, 6 * USD)
+        assert new.carried_over_micros == (MID - forfeited_later) // 2
+        assert (old.allocated_micros, old.spent_micros, old.reserved_micros) == (0, 0, 0)
+        assert_totals_match_entries(old)
+        item = RolloverItem.objects.get(run=run, source_budget=old)
+        assert item.hold_forfeited_micros == forfeited_later
+        later += forfeited_later
+    run.refresh_from_db()
+    assert run.state == RolloverState.DONE
+    assert run.done_unused_micros + later == len(employees) * MID

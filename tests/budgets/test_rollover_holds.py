@@ -315,3 +315,41 @@ def test_a_closed_years_budget_raises_no_alerts_after_a_hold_is_forfeited(
     assert old.allocated_micros == old.spent_micros
     assert not AlertClaim.objects.filter(budget=old).exists()
     assert not Notification.objects.exists()
+
+
+def test_the_run_and_its_items_record_what_holds_forfeit_after_the_close(client):
+    # given two holds open when FY2026 closed
+    from budgets.models import RolloverItem
+    from budgets.rollover import run_hold_forfeited_micros
+    from tests.factories import finance_user
+
+    alice, bob = engineer(), engineer()
+    expiring = hold(alice, 6)
+    settling = hold(bob, 6)
+    run = close_fy2026().run
+    assert run_hold_forfeited_micros(run.pk) == 0
+
+    # when bob's is settled for $4.25 and alice's expires
+    settle(bob, settling, "4.25", on=HELD_AT + timedelta(minutes=1))
+    reservations_release_expired(now=HELD_AT + timedelta(days=2))
+
+    # then each closed budget's item holds what its holds forfeited, the run their sum, and the
+    # run's forfeiture entries add up to the close's forfeitures plus the later ones
+    items = {item.employee_id: item for item in RolloverItem.objects.filter(run=run)}
+    for employee, forfeited in ((alice, 6 * USD), (bob, 1_750_000)):
+        assert items[employee.pk].hold_forfeited_micros == forfeited
+        assert hold_forfeitures(old_budget(employee)) == [-forfeited]
+    assert run_hold_forfeited_micros(run.pk) == 7_750_000
+    run.refresh_from_db()
+    entries = LedgerEntry.objects.filter(rollover_run=run, kind=EntryKind.FORFEITURE)
+    assert -sum(entries.values_list("amount_micros", flat=True)) == (
+        run.done_forfeited_micros + 7_750_000
+    )
+    assert expiring.budget_id == items[alice.pk].source_budget_id
+
+    # and the run's page shows them apart from what the close itself forfeited
+    client.force_login(finance_user())
+    page = client.get(f"/admin/budgets/rolloverrun/{run.pk}/preview/").content.decode()
+    assert "Forfeited later: holds freed after the close" in page
+    assert "$7.75" in page
+    assert "+ $6.00 later (holds)" in page
