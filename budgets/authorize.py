@@ -90,6 +90,38 @@ def _warnings(budget: Budget, amount: Micros, thresholds: list[int]) -> list[str
     return []
 
 
+def _replayed(
+    replay: Reservation, employee: Employee, estimate: Micros, candidates: list[Budget]
+) -> AuthorizeResult:
+    """A retry of a call that already reserved: the same answer, while it is the same call and
+    its hold is still there. Anything else that reuses the request id is refused: "allowed"
+    would hold nothing, and would show the budget of whoever made the first call."""
+    if replay.employee_id != employee.pk or replay.amount_micros != estimate:
+        raise AllotError(
+            f"Request id {replay.request_id!r} was already used to reserve "
+            f"{format_usd(replay.amount_micros)} for another call (another employee or another "
+            "estimate); send a new request id for a new call.",
+            field="request_id",
+            code="conflict",
+        )
+    if replay.state != ReservationState.HELD:
+        raise AllotError(
+            f"Request id {replay.request_id!r} was already used: its reservation {replay.pk} is "
+            f"{replay.get_state_display().lower()}; send a new request id for a new call.",
+            field="request_id",
+            code="conflict",
+        )
+    budget = next((b for b in candidates if b.pk == replay.budget_id), replay.budget)
+    return AuthorizeResult(
+        True,
+        budget,
+        budget.allocated_micros - budget.spent_micros - budget.reserved_micros,
+        "Already reserved for this request id.",
+        [],
+        replay,
+    )
+
+
 @transaction.atomic
 def authorize(
     *,
@@ -118,15 +150,7 @@ def authorize(
         # Checked under the budget locks, so two retries racing each other hold once.
         replay = Reservation.objects.filter(source=source, request_id=request_id).first()
         if replay is not None:
-            budget = next((b for b in candidates if b.pk == replay.budget_id), replay.budget)
-            return AuthorizeResult(
-                True,
-                budget,
-                budget.allocated_micros - budget.spent_micros - budget.reserved_micros,
-                "Already reserved for this request id.",
-                [],
-                replay,
-            )
+            return _replayed(replay, employee, estimated_cost_micros, candidates)
     payer = drawdown_payer(candidates, estimated_cost_micros)
     if payer is None:
         first = candidates[0]

@@ -131,6 +131,61 @@ def test_a_retried_reservation_with_its_request_id_holds_once(engineer):
     assert budget.reserved_micros == 6 * 10**6
 
 
+def test_a_request_id_reused_for_another_call_is_refused_and_holds_nothing(engineer, client):
+    # given a $5 hold made with request id "call-1"
+    budget, _ = budget_create(fiscal_year=current_fiscal_year(), employee=engineer)
+    budget_allocate(budget=budget, amount_micros=10 * 10**6, acting_user=None)
+    first = authorize(
+        employee=engineer,
+        estimated_cost_micros=5 * 10**6,
+        reserve=True,
+        source="gw",
+        request_id="call-1",
+    )
+    # and someone else, whose hard budget has no money
+    broke = EmployeeFactory(user=UserFactory(email="broke@example.com"))
+    empty, _ = budget_create(fiscal_year=current_fiscal_year(), employee=broke)
+    Budget.objects.filter(pk=empty.pk).update(enforcement=Enforcement.HARD)
+
+    def call(employee: str, dollars: str) -> dict:
+        response = client.post(
+            "/api/v1/authorize/",
+            json.dumps(
+                {
+                    "employee": employee,
+                    "estimated_cost_usd": dollars,
+                    "reserve": True,
+                    "request_id": "call-1",
+                }
+            ),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Api-Key {api_key(source='gw')}",
+        )
+        return response.status_code, response.json()
+
+    # when the id comes back for another employee, or another estimate: a 409, nothing held,
+    # and nothing of the first call's budget in the answer
+    for employee, dollars in (("broke@example.com", "50"), ("eng@example.com", "7")):
+        code, body = call(employee, dollars)
+        assert code == 409, body
+        assert body["field"] == "request_id" and "new request id" in body["detail"]
+        assert "budget" not in body
+    assert Reservation.objects.count() == 1
+    # the same call is still answered with its hold
+    code, body = call("eng@example.com", "5")
+    assert code == 200 and body["reservation"]["id"] == str(first.reservation.pk)
+    # and once the hold is settled the id is spent: a retry is told so, not "allowed"
+    assert (
+        usage_ingest(source="gw", events=[good(1, reservation=str(first.reservation.pk))]).accepted
+        == 1
+    )
+    code, body = call("eng@example.com", "5")
+    assert code == 409 and "is settled" in body["detail"]
+    budget.refresh_from_db()
+    empty.refresh_from_db()
+    assert (budget.reserved_micros, empty.reserved_micros) == (0, 0)
+
+
 def test_another_keys_reservation_cannot_be_settled(engineer):
     budget, _ = budget_create(fiscal_year=current_fiscal_year(), employee=engineer)
     budget_allocate(budget=budget, amount_micros=10 * 10**6, acting_user=None)
