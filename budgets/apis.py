@@ -271,6 +271,11 @@ class BalanceApi(APIView):
                 return None  # transparency hides amounts from this viewer
             return str(micros_to_dollars(micros))
 
+        def usd_rate(rate) -> str | None:
+            return (
+                None if display is not None and not display.shows_dollars else str(rate.normalize())
+            )
+
         settings_row = company_settings()
         rate = settings_row.reference_rate_usd_per_token
         fiscal_year = fiscal_year_of(company_today(), settings_row=settings_row)
@@ -278,7 +283,8 @@ class BalanceApi(APIView):
             {
                 "employee": employee.user.email,
                 "fiscal_year": fiscal_year,
-                "reference_rate_usd_per_token": str(rate.normalize()),
+                # Hidden with the dollars: tokens times the rate would give them back.
+                "reference_rate_usd_per_token": usd_rate(rate),
                 "budgets": [
                     {
                         **_budget_ref(row.budget),

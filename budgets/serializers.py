@@ -121,5 +121,7 @@ class BudgetBalanceOut(serializers.Serializer):
 class BalanceOut(serializers.Serializer):
     employee = serializers.EmailField()
     fiscal_year = serializers.IntegerField()
-    reference_rate_usd_per_token = serializers.CharField()
+    reference_rate_usd_per_token = serializers.CharField(
+        allow_null=True, help_text="Null for a viewer whose transparency hides dollars."
+    )
     budgets = BudgetBalanceOut(many=True)

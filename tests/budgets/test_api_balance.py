@@ -95,9 +95,17 @@ def test_transparency_hides_amounts_from_a_signed_in_engineer(client, people):
     [personal] = client.get(url("eng@example.com")).json()["budgets"]
     assert personal["allocated_usd"] is None and personal["tokens_left"] is None
     assert personal["utilisation_percent"] == "0.00"
+    company.transparency_default = Transparency.TOKENS_ONLY
+    company.save()
+    tokens_only = client.get(url("eng@example.com")).json()
+    [personal] = tokens_only["budgets"]
+    assert personal["allocated_usd"] is None and personal["tokens_left"] > 0
+    # tokens times the rate would give the dollars back
+    assert tokens_only["reference_rate_usd_per_token"] is None
     client.force_login(finance_user())
-    [seen] = client.get(url("eng@example.com")).json()["budgets"]
-    assert seen["allocated_usd"] == "3000.000000"
+    seen = client.get(url("eng@example.com")).json()
+    assert seen["budgets"][0]["allocated_usd"] == "3000.000000"
+    assert seen["reference_rate_usd_per_token"] is not None
 
 
 def test_finance_sees_any_balance_and_anonymous_none(client, people):

@@ -68,9 +68,17 @@ def test_a_manager_sees_their_reports_and_only_them(client, org):
 @pytest.mark.parametrize(
     ("transparency", "shown", "hidden"),
     [
-        (Transparency.TRANSPARENT, ["$98,765.50", "tokens"], []),
-        (Transparency.TOKENS_ONLY, ["987,655,000 tokens"], ["$98,765.50", "$1,234.50"]),
-        (Transparency.ABSTRACTED, ["1.23%"], ["$98,765.50", "$1,234.50", "987,655,000"]),
+        (Transparency.TRANSPARENT, ["$98,765.50", "tokens", "reference rate of $"], []),
+        (
+            Transparency.TOKENS_ONLY,
+            ["987,655,000 tokens"],
+            ["$98,765.50", "$1,234.50", "reference rate of $"],
+        ),
+        (
+            Transparency.ABSTRACTED,
+            ["1.23%"],
+            ["$98,765.50", "$1,234.50", "987,655,000", "reference rate of $"],
+        ),
     ],
 )
 def test_transparency_decides_what_engineers_see(client, org, transparency, shown, hidden):
