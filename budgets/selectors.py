@@ -7,9 +7,10 @@ from functools import cache
 
 from django.db import connections
 from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
 
-from budgets.calculations import tokens_at_rate, utilisation_percent
-from budgets.models import Budget, DailySpend, OwnerKind, TokenPrice
+from budgets.calculations import tokens_at_rate, usage_cost_micros, utilisation_percent
+from budgets.models import Budget, DailySpend, OwnerKind, PriceCorrection, TokenPrice
 from common.money import Micros, divide_micros
 from common.rawsql import Columns, model_columns
 from people.models import Employee, Project
@@ -247,9 +248,12 @@ def employee_balance(
     ]
 
 
-def employee_monthly_spend(*, employee: Employee, fiscal_year: int) -> list[tuple[date, Micros]]:
+def employee_monthly_spend(
+    *, employee: Employee, fiscal_year: int, repriced: list["RepricedEvent"] | None = None
+) -> list[tuple[date, Micros]]:
     """The employee's own usage per month of the fiscal year (company zone), whichever budget
-    paid; months without usage are zero."""
+    paid, with what price corrections changed (`repriced`: repriced_events' answer, if the
+    caller has it); months without usage are zero."""
     from django.db.models.functions import TruncMonth
 
     from people.selectors import fiscal_year_period
@@ -265,6 +269,11 @@ def employee_monthly_spend(*, employee: Employee, fiscal_year: int) -> list[tupl
         .annotate(total=Sum("cost_micros"))
         .values_list("month", "total")
     }
+    if repriced is None:
+        repriced = repriced_events(employee=employee, fiscal_year=fiscal_year)
+    for row in repriced:
+        month = timezone.localtime(row.occurred_at).date().replace(day=1)
+        by_month[month] = by_month.get(month, 0) + row.delta_micros
     months, month = [], period.start
     while month < period.end:
         months.append((month, by_month.get(month, 0)))
@@ -273,9 +282,15 @@ def employee_monthly_spend(*, employee: Employee, fiscal_year: int) -> list[tupl
 
 
 def employee_spend_by(
-    *, employee: Employee, fiscal_year: int, field: str, limit: int = 8
+    *,
+    employee: Employee,
+    fiscal_year: int,
+    field: str,
+    limit: int = 8,
+    repriced: list["RepricedEvent"] | None = None,
 ) -> list[tuple[str, Micros]]:
-    """The employee's usage this year grouped by `category` or `model_name`, largest first."""
+    """The employee's usage this year grouped by `category` or `model_name`, largest first,
+    with what price corrections changed (`repriced` as for employee_monthly_spend)."""
     from people.selectors import fiscal_year_period
 
     if field not in ("category", "model_name"):
@@ -287,10 +302,76 @@ def employee_spend_by(
         )
         .values(field)
         .annotate(total=Sum("cost_micros"))
-        .order_by("-total")
         .values_list(field, "total")
     )
-    return list(rows[:limit])
+    totals = dict(rows)
+    if repriced is None:
+        repriced = repriced_events(employee=employee, fiscal_year=fiscal_year)
+    for row in repriced:
+        key = getattr(row, field)
+        totals[key] = totals.get(key, 0) + row.delta_micros
+    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class RepricedEvent:
+    event_id: int
+    occurred_at: datetime
+    category: str
+    model_name: str
+    delta_micros: Micros  # what price corrections added to the cost it was charged
+
+
+def repriced_events(*, employee: Employee, fiscal_year: int) -> list[RepricedEvent]:
+    """The employee's events of the year whose price was corrected after they were charged, and
+    by how much. History is not edited (budgets.pricing posts one correction entry per budget),
+    so what is charged per event stays; this adds what the corrections changed, to show the
+    employee's own spend by month, category and model with the same totals as their balance.
+
+    An event priced by a price version costs what that version's current rates give: each
+    correction posted new - old, so their sum is current - charged. One query on a small table
+    when nothing was ever corrected; otherwise one more for the events those prices priced."""
+    from people.selectors import fiscal_year_period
+
+    prices = {
+        price.pk: price
+        for price in TokenPrice.objects.filter(pk__in=PriceCorrection.objects.values("price_id"))
+    }
+    if not prices:
+        return []
+    period = fiscal_year_period(fiscal_year)
+    events = employee.usage_events.filter(
+        occurred_at__date__gte=period.start,
+        occurred_at__date__lt=period.end,
+        price_id__in=list(prices),
+    ).values_list(
+        "pk",
+        "occurred_at",
+        "category",
+        "model_name",
+        "price_id",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "cost_micros",
+    )
+    repriced = []
+    for pk, occurred_at, category, model_name, price_id, inputs, outputs, cached, cost in events:
+        price = prices[price_id]
+        delta = (
+            usage_cost_micros(
+                input_tokens=inputs,
+                output_tokens=outputs,
+                cached_input_tokens=cached,
+                input_per_million_micros=price.input_per_million_micros,
+                output_per_million_micros=price.output_per_million_micros,
+                cached_input_per_million_micros=price.cached_input_per_million_micros,
+            )
+            - cost
+        )
+        if delta:
+            repriced.append(RepricedEvent(pk, occurred_at, category, model_name, delta))
+    return repriced
 
 
 def employee_recent_usage(*, employee: Employee, limit: int = 10):

@@ -19,6 +19,7 @@ from budgets.selectors import (
     employee_recent_usage,
     employee_spend_by,
     personal_balances,
+    repriced_events,
 )
 from common.charts import bar_list, column_chart
 from people.models import Employee, Transparency
@@ -56,11 +57,16 @@ def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpRe
             return _percent(micros, allocated)
         return micros
 
-    months = employee_monthly_spend(employee=employee, fiscal_year=fiscal_year)
+    # Price corrections post per budget; the charts are the employee's own usage, so each
+    # event's share of them is added here (read once for the three charts and the list).
+    repriced = repriced_events(employee=employee, fiscal_year=fiscal_year)
+    spend = {"employee": employee, "fiscal_year": fiscal_year, "repriced": repriced}
+    months = employee_monthly_spend(**spend)
     year_end = fiscal_year_period(fiscal_year).end
     categories = dict(UsageCategory.choices)
-    by_category = employee_spend_by(employee=employee, fiscal_year=fiscal_year, field="category")
-    by_model = employee_spend_by(employee=employee, fiscal_year=fiscal_year, field="model_name")
+    by_category = employee_spend_by(**spend, field="category")
+    by_model = employee_spend_by(**spend, field="model_name")
+    corrected = {row.event_id: row.delta_micros for row in repriced}
     # Prices changed since last year: the rollover recorded both reference rates.
     rates = (
         RolloverRun.objects.filter(fiscal_year=fiscal_year - 1)
@@ -123,7 +129,8 @@ def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpRe
         "recent": [
             {
                 "event": event,
-                "cost": display.amount(event.cost_micros),
+                "cost": display.amount(event.cost_micros + corrected.get(event.pk, 0)),
+                "charged": event.pk in corrected and display.amount(event.cost_micros),
                 "paid_by": OwnerKind(event.budget.owner_kind).label,
             }
             for event in employee_recent_usage(employee=employee)

@@ -117,3 +117,54 @@ def test_hr_cannot_correct_prices(client):
     client.force_login(hr_user())
     url = reverse("admin:budgets_tokenprice_correct", args=[current.pk])
     assert client.get(url).status_code == 403
+
+
+def test_the_employees_own_charts_follow_price_corrections(client):
+    # given an employee's events priced by a model's price, one with its own cost, on a budget
+    # they share with no one
+    from budgets.selectors import employee_monthly_spend, employee_spend_by, repriced_events
+    from people.selectors import current_fiscal_year
+
+    employee = EmployeeFactory(user__email="a@example.com")
+    now = timezone.now()
+    current = price("m", input_usd="4", output_usd="4", since=now - timedelta(days=30))
+    events = [
+        {
+            "id": f"e{n}",
+            "employee": "a@example.com",
+            "model": "m",
+            "category": category,
+            "input_tokens": 500_000,
+            "output_tokens": 0,
+            "occurred_at": (now - timedelta(hours=n)).isoformat(),
+        }
+        for n, category in ((1, "code_review"), (2, "testing"), (3, "testing"))
+    ]
+    events.append({**events[0], "id": "own", "model": "x", "cost_usd": "9"})
+    assert usage_ingest(events=events).accepted == 4
+
+    # when the price is corrected twice ($4 -> $5 -> $4.50 a million tokens)
+    for dollars in (5, 4.5):
+        new = NewPrice(int(dollars * 10**6), int(dollars * 10**6), 0)
+        price_correct(price=current, new=new, reason="list price", acting_user=hr_user())
+
+    # then month, category and model each add up to what the balance says was spent
+    year = current_fiscal_year()
+    spent = Budget.objects.get(employee=employee).spent_micros
+    assert spent == 3 * 2_250_000 + 9 * 10**6
+    assert sum(v for _, v in employee_monthly_spend(employee=employee, fiscal_year=year)) == spent
+    for field in ("category", "model_name"):
+        by = dict(employee_spend_by(employee=employee, fiscal_year=year, field=field))
+        assert sum(by.values()) == spent, field
+    assert dict(employee_spend_by(employee=employee, fiscal_year=year, field="model_name")) == {
+        "x": 9 * 10**6,
+        "m": 6_750_000,
+    }
+    assert [r.delta_micros for r in repriced_events(employee=employee, fiscal_year=year)] == [
+        250_000
+    ] * 3
+    # and the dashboard lists each repriced event at its corrected cost, saying what was charged
+    client.force_login(employee.user)
+    page = client.get("/").content.decode()
+    assert page.count("repriced; charged $2.00") == 3
+    assert "$2.25" in page
