@@ -25,7 +25,7 @@ from common.errors import AllotError
 from common.money import Micros, format_usd
 from people.models import Employee, Project, Team
 from people.roles import FINANCE, HR
-from people.selectors import company_today, current_fiscal_year
+from people.selectors import company_today, current_fiscal_year, fiscal_year_of
 
 User = AbstractBaseUser
 GROUP_ROLES = {StepRole.FINANCE: FINANCE, StepRole.HR: HR}
@@ -170,12 +170,27 @@ def _delegators_of(user: AbstractBaseUser, day: date) -> list[int]:
     )
 
 
+def _decided_earlier(step: ApprovalStep, user: AbstractBaseUser) -> bool:
+    """Whether this person already approved an earlier step of the request, themselves or as
+    someone's delegate, or someone did on their behalf. A chain of several steps asks for that
+    many people: one person twice (a delegation from the next approver, or a skip-level who is
+    also in Finance) would be one person deciding a request that needs two."""
+    return (
+        step.request.steps.filter(index__lt=step.index, state=StepState.APPROVED)
+        .filter(Q(decided_by_id=user.pk) | Q(on_behalf_of_id=user.pk))
+        .exists()
+    )
+
+
 def may_decide(step: ApprovalStep, user: AbstractBaseUser, day: date | None = None):
-    """(allowed, on behalf of whom). Nobody decides their own request or one for themselves."""
+    """(allowed, on behalf of whom). Nobody decides their own request or one for themselves,
+    nor more than one step of a request."""
     request = step.request
     if user.pk == request.requester_id or (
         request.employee_id and request.employee.user_id == user.pk
     ):
+        return False, None
+    if _decided_earlier(step, user):
         return False, None
     if step.approver_id is None:
         group = GROUP_ROLES.get(step.role, FINANCE)
@@ -185,6 +200,31 @@ def may_decide(step: ApprovalStep, user: AbstractBaseUser, day: date | None = No
     if step.approver_id in _delegators_of(user, day or company_today()):
         return True, step.approver
     return False, None
+
+
+# Requests that add money to a fiscal year's budget: approving one after its year ended would
+# post into a year nobody can spend in (and, once rolled over, that nothing carries or forfeits).
+YEAR_BOUND_KINDS = frozenset(
+    {RequestKind.INCREASE, RequestKind.PROJECT_ALLOCATION, RequestKind.TEAM_TOPUP}
+)
+
+
+def request_ended(request: ApprovalRequest, *, today: date | None = None) -> str:
+    """Why this request may no longer be approved (empty when it may): its end date has passed,
+    or the fiscal year it adds money to has ended. Checked when deciding, in the company's zone,
+    so it holds before the nightly expiry gets to it."""
+    today = today or company_today()
+    if request.until is not None and request.until < today:
+        return (
+            f"This request ended on {request.until:%Y-%m-%d}: it can no longer be approved. "
+            "Ask again with a new end date."
+        )
+    if request.kind in YEAR_BOUND_KINDS and request.fiscal_year < fiscal_year_of(today):
+        return (
+            f"FY{request.fiscal_year} has ended: this request can no longer be approved. "
+            f"Ask again for FY{fiscal_year_of(today)}."
+        )
+    return ""
 
 
 @transaction.atomic
@@ -211,7 +251,15 @@ def request_decide(
     if not allowed:
         if last is not None and last.decided_by_id == user.pk and approve:
             return request  # approved the previous step already; the next one is someone else's
+        if _decided_earlier(step, user):
+            raise AllotError(
+                "You approved an earlier step of this request: someone else decides this one.",
+                code="forbidden",
+            )
         raise AllotError("You cannot decide this request.", code="forbidden")
+    ended = request_ended(request)
+    if ended and approve:
+        raise AllotError(ended)
     now = timezone.now()
     step.state = StepState.APPROVED if approve else StepState.REJECTED
     step.decided_by, step.on_behalf_of, step.decided_at = user, on_behalf_of, now
@@ -300,19 +348,27 @@ def approvals_escalate(*, now: datetime | None = None) -> int:
 
 
 def approvals_expire(*, today: date | None = None) -> int:
-    """Requests still in review after their end date expire."""
+    """Requests still in review after their end date, or after the fiscal year they add money
+    to, expire."""
     today = today or company_today()
     expired = 0
+    ended = Q(until__lt=today) | Q(kind__in=YEAR_BOUND_KINDS, fiscal_year__lt=fiscal_year_of(today))
     for request_id in ApprovalRequest.objects.filter(
-        state=RequestState.IN_REVIEW, until__lt=today
+        ended, state=RequestState.IN_REVIEW
     ).values_list("pk", flat=True):
         with transaction.atomic():
             request = ApprovalRequest.objects.select_for_update().get(pk=request_id)
-            if request.state != RequestState.IN_REVIEW:
+            why = request_ended(request, today=today)
+            if request.state != RequestState.IN_REVIEW or not why:
                 continue
-            request.expire(description=f"past its end date {request.until}")
+            past = (
+                f"past its end date {request.until}"
+                if request.until is not None and request.until < today
+                else f"FY{request.fiscal_year} ended"
+            )
+            request.expire(description=past)
             request.save()
-            _tell([request.requester], request, f"{request} expired unanswered.")
+            _tell([request.requester], request, f"{request} expired unanswered ({past}).")
             expired += 1
     return expired
 

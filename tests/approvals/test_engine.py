@@ -248,3 +248,78 @@ def test_the_beat_tasks_run_the_escalation_and_expiry_services(chain):
     with time_machine.travel(timezone.now() + timedelta(days=5)):
         assert escalate.delay().get() == 1
         assert expire.delay().get() == 1
+
+
+def test_one_person_never_decides_two_steps_of_a_request(chain, client):
+    # given a $20,000 increase (manager, then director) and the director's decisions delegated
+    # to the manager while away
+    from approvals.services import delegation_create
+
+    request = increase(chain, 20_000)
+    assert [email for _, email in steps_of(request)] == [
+        "manager@example.com",
+        "director@example.com",
+    ]
+    delegation_create(
+        delegator=chain["director"].user,
+        delegate_email="manager@example.com",
+        starts_on=company_today(),
+        ends_on=company_today() + timedelta(days=5),
+    )
+    request_decide(request=request, user=chain["manager"].user, approve=True)
+
+    # then the manager cannot also approve the director's step
+    with pytest.raises(AllotError, match="approved an earlier step"):
+        request_decide(request=request, user=chain["manager"].user, approve=False, comment="x")
+    # (a repeat approve, the second click of a double click, changes nothing)
+    request_decide(request=request, user=chain["manager"].user, approve=True)
+    request.refresh_from_db()
+    assert request.state == RequestState.IN_REVIEW and request.current_step == 1
+    assert not Budget.objects.filter(employee=chain["engineer"], allocated_micros__gt=0).exists()
+
+
+def test_a_skip_level_in_finance_decides_their_step_and_not_finances_too(chain, client):
+    # given an $80,000 increase (manager, director, finance) and a director who is in Finance
+    from django.urls import reverse
+
+    chain["director"].user.groups.add(Group.objects.get(name=FINANCE))
+    request = increase(chain, 80_000)
+    assert [role for role, _ in steps_of(request)][-1] == StepRole.FINANCE
+    request_decide(request=request, user=chain["manager"].user, approve=True)
+
+    # when the director double-clicks approve in the web form
+    client.force_login(chain["director"].user)
+    url = reverse("approvals:decide", args=[request.pk])
+    client.post(url, {"decision": "approve"})
+    client.post(url, {"decision": "approve"})
+
+    # then only their own step is approved; finance's waits for someone else in Finance
+    request.refresh_from_db()
+    assert request.state == RequestState.IN_REVIEW
+    assert request.steps.get(index=request.current_step).role == StepRole.FINANCE
+    request_decide(request=request, user=chain["finance"], approve=True)
+    request.refresh_from_db()
+    assert request.state == RequestState.APPROVED
+    assert Budget.objects.get(employee=chain["engineer"]).allocated_micros == 80_000 * K
+
+
+def test_a_request_past_its_end_date_or_its_fiscal_year_cannot_be_approved(chain):
+    from people.selectors import fiscal_year_period
+
+    # given a request ending today and one for this fiscal year
+    ending = increase(chain, 500, until=company_today())
+    this_year = increase(chain, 700)
+    end = fiscal_year_period(this_year.fiscal_year).end
+
+    # then the day after its end date it can no longer be approved, before the nightly expiry
+    with time_machine.travel(timezone.now() + timedelta(days=1)):
+        with pytest.raises(AllotError, match="can no longer be approved"):
+            request_decide(request=ending, user=chain["manager"].user, approve=True)
+    # and once the fiscal year is over, neither can the other: it would add money to a year
+    # nobody can spend in (and that the rollover may have closed); the nightly job expires it
+    with time_machine.travel(timezone.make_aware(timezone.datetime(end.year, end.month, 2, 12))):
+        with pytest.raises(AllotError, match=f"FY{this_year.fiscal_year} has ended"):
+            request_decide(request=this_year, user=chain["manager"].user, approve=True)
+        request_decide(request=this_year, user=chain["manager"].user, approve=False, comment="late")
+        assert approvals_expire() == 1  # the other one, past its end date
+    assert not LedgerEntry.objects.filter(kind=EntryKind.APPROVED_INCREASE).exists()
