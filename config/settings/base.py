@@ -158,7 +158,9 @@ if CELERY_BROKER_URL.startswith(FILESYSTEM_BROKER_URL):
 CELERY_RESULT_BACKEND = env(
     "CELERY_RESULT_BACKEND", default=f"db+sqlite:///{VAR_DIR / 'celery-results.sqlite3'}"
 )
-CELERY_TIMEZONE = "UTC"
+# The daily jobs' hours are the company's: expiry, escalation and the rollover are about the
+# company's days, and a UTC hour is the evening before west of Greenwich.
+CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_TASK_ACKS_LATE = True
@@ -202,9 +204,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "budgets.rollover_scheduled",
         "schedule": crontab(hour=5, minute=15),
     },
+    # Before the rollover: money due to expire goes before a close splits what is unused.
     "daily-carryover-expiry": {
         "task": "budgets.carryover_expire",
-        "schedule": crontab(hour=5, minute=45),
+        "schedule": crontab(hour=4, minute=45),
     },
 }
 
@@ -279,6 +282,9 @@ ALLOT_BASE_URL = env("ALLOT_BASE_URL", default="http://127.0.0.1:8000")
 ALLOT_APPROVAL_ESCALATE_AFTER_DAYS = env.int("ALLOT_APPROVAL_ESCALATE_AFTER_DAYS", default=3)
 # An unsettled reservation from authorize is released after this long.
 ALLOT_RESERVATION_TTL_SECONDS = env.int("ALLOT_RESERVATION_TTL_SECONDS", default=15 * 60)
+# Carried-over money expires this many days after its expiry date, so usage made before the
+# date and reported late still draws it (spending draws carried money first).
+ALLOT_CARRYOVER_EXPIRY_GRACE_DAYS = env.int("ALLOT_CARRYOVER_EXPIRY_GRACE_DAYS", default=1)
 
 # Demo sign-ins are made by `seed_demo` only where this is true (never in production).
 ALLOT_DEMO_ENABLED = False

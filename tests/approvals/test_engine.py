@@ -312,9 +312,11 @@ def test_a_request_past_its_end_date_or_its_fiscal_year_cannot_be_approved(chain
     end = fiscal_year_period(this_year.fiscal_year).end
 
     # then the day after its end date it can no longer be approved, before the nightly expiry
-    with time_machine.travel(timezone.now() + timedelta(days=1)):
-        with pytest.raises(AllotError, match="can no longer be approved"):
-            request_decide(request=ending, user=chain["manager"].user, approve=True)
+    with (
+        time_machine.travel(timezone.now() + timedelta(days=1)),
+        pytest.raises(AllotError, match="can no longer be approved"),
+    ):
+        request_decide(request=ending, user=chain["manager"].user, approve=True)
     # and once the fiscal year is over, neither can the other: it would add money to a year
     # nobody can spend in (and that the rollover may have closed); the nightly job expires it
     with time_machine.travel(timezone.make_aware(timezone.datetime(end.year, end.month, 2, 12))):

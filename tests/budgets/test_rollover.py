@@ -373,7 +373,9 @@ def test_carried_money_spent_first_expires_only_in_its_unspent_part(org):
     assert carryover_expire_due(today=date(2027, 3, 31)) == (0, 0)  # not yet
     with time_machine.travel(datetime(2027, 4, 5, tzinfo=UTC)):
         spend(org["alice"], 50 * K, on=datetime(2027, 4, 2, 12, tzinfo=UTC), event="apr")
-    expired = carryover_expire_due(today=date(2027, 4, 1))
+    # a day's grace after the expiry date, for usage before it reported late
+    assert carryover_expire_due(today=date(2027, 4, 1)) == (0, 0)
+    expired = carryover_expire_due(today=date(2027, 4, 2))
 
     bob_and_dan = sum(
         new_budget(employee=org[name]).carried_over_micros for name in ("bob", "dan")
@@ -384,7 +386,7 @@ def test_carried_money_spent_first_expires_only_in_its_unspent_part(org):
     entry = alice.entries.get(kind=EntryKind.EXPIRY)
     assert entry.amount_micros == -17 * K
     assert entry.rollover_run.fiscal_year == 2026
-    assert carryover_expire_due(today=date(2027, 4, 2)) == (0, 0)  # once
+    assert carryover_expire_due(today=date(2027, 4, 3)) == (0, 0)  # once
 
 
 def test_a_manual_allocation_of_the_new_year_is_not_posted_twice(org):
@@ -476,3 +478,40 @@ def test_the_daily_expiry_task_runs_the_service_and_is_idempotent(org):
 
     assert first == 3 and second == 0
     assert LedgerEntry.objects.filter(kind=EntryKind.EXPIRY).count() == 3
+
+
+def test_usage_before_the_expiry_date_reported_the_next_night_still_draws_carried_money(org):
+    # given alice's $30,000 carried into FY2027, expiring 2027-04-01
+    commit()
+    alice = new_budget(employee=org["alice"])
+    # when a call made at 23:30 on March 31 (company time) is reported after midnight, before
+    # the nightly expiry of April 1 and of April 2 run
+    with time_machine.travel(datetime(2027, 4, 1, 5, 0, tzinfo=UTC)):
+        assert carryover_expire_due(today=date(2027, 4, 1)) == (0, 0)
+        spend(org["alice"], 15 * K, on=datetime(2027, 4, 1, 3, 30, tzinfo=UTC), event="late")
+    carryover_expire_due(today=date(2027, 4, 2))
+    # then it counted as spent before the expiry date: $15,000 of the carryover expires, not all
+    assert alice.entries.get(kind=EntryKind.EXPIRY).amount_micros == -15 * K
+
+
+def test_carried_money_of_a_closed_year_is_not_taken_again_by_expiry(org, company):
+    # given FY2027's carryover expiring 12 months in, on the first day of FY2028
+    company.carryover_expiry_months = 12
+    company.save()
+    commit()
+    alice = new_budget(employee=org["alice"])
+    assert alice.carryover_expires_on == date(2028, 1, 1)
+    # when FY2027 is closed (its unused money, the unspent carryover in it, is split) and the
+    # expiry comes due afterwards
+    with time_machine.travel(datetime(2028, 1, 1, 12, tzinfo=UTC)):
+        assert commit(fiscal_year=2027).finished
+        alice.refresh_from_db()
+        assert alice.remaining_micros == 0
+        assert carryover_expire_due(today=date(2028, 1, 2)) == (0, 0)
+    # then nothing is taken twice: the budget stays at zero unused and equal to its entries
+    alice.refresh_from_db()
+    assert (alice.remaining_micros, alice.carryover_expired_on) == (0, date(2028, 1, 2))
+    assert not alice.entries.filter(kind=EntryKind.EXPIRY).exists()
+    from tests.budgets.test_ledger import assert_totals_match_entries
+
+    assert_totals_match_entries(alice)
