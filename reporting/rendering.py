@@ -97,8 +97,10 @@ def report_csv(snapshot: dict, *, table_key: str | None = None) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(
         [
-            f"{snapshot['company']} — token spend report FY{snapshot['fiscal_year']} "
-            f"Q{snapshot['quarter']}",
+            csv_text(
+                f"{snapshot['company']} — token spend report FY{snapshot['fiscal_year']} "
+                f"Q{snapshot['quarter']}"
+            ),
             f"{snapshot['quarter_start']} to {snapshot['quarter_end']}",
             f"generated {snapshot['generated_at']}",
         ]

@@ -187,10 +187,21 @@ def _spend_between(start: date, end: date) -> Micros:
     events = UsageEvent.objects.filter(
         occurred_at__gte=moment(start), occurred_at__lt=moment(end)
     ).aggregate(total=Sum("cost_micros", default=0))["total"]
-    corrections = LedgerEntry.objects.filter(
+    return events + _corrections_posted(start, end)
+
+
+def _corrections_posted(start: date, end: date) -> Micros:
+    """Price corrections posted in [start, end), on any fiscal year's budget: a correction of
+    last year's events posted this quarter is this quarter's (the quarter that held the events
+    was reported before it existed)."""
+    return LedgerEntry.objects.filter(
         kind=EntryKind.USAGE_CORRECTION, created_at__gte=moment(start), created_at__lt=moment(end)
     ).aggregate(total=Sum("amount_micros", default=0))["total"]
-    return events + corrections
+
+
+# The close of the fiscal year: what it carries out and forfeits is not part of the year's
+# budget (it is what was left of it), nor are holds forfeited after it.
+CLOSE_KINDS = (EntryKind.CARRYOVER_OUT, EntryKind.FORFEITURE)
 
 
 def _ledger_by_budget(period: ReportPeriod, as_of: datetime) -> dict[int, dict[str, int]]:
@@ -199,6 +210,7 @@ def _ledger_by_budget(period: ReportPeriod, as_of: datetime) -> dict[int, dict[s
     rows = (
         LedgerEntry.objects.filter(budget__fiscal_year=period.fiscal_year, created_at__lte=as_of)
         .exclude(kind=EntryKind.USAGE)
+        .exclude(kind__in=CLOSE_KINDS, rollover_run__fiscal_year=period.fiscal_year)
         .values("budget_id", "kind")
         .annotate(
             total=Sum("amount_micros", default=0),
@@ -343,8 +355,10 @@ def report_data(
         quarter_events += row["quarter_events"]
     quarter_usage = sum(quarter_by_employee.values())
     year_usage = sum(year_by_employee.values())
-    quarter_corrections = sum(entry["quarter_corrections"] for entry in ledger.values())
-    year_corrections = sum(entry["year_corrections"] for entry in ledger.values())
+    # Totals take every correction posted in the period, whichever year's budget it is on;
+    # per budget, only this year's budgets' own.
+    quarter_corrections = _corrections_posted(q_start, period.cutoff)
+    year_corrections = _corrections_posted(period.year_period.start, period.cutoff)
     for budget_id, entry in ledger.items():
         year_by_budget[budget_id] += entry["year_corrections"]
         quarter_by_budget[budget_id] += entry["quarter_corrections"]
