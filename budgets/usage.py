@@ -528,9 +528,25 @@ def _ensure_personal_budgets(events: list[ParsedEvent], fiscal_years: dict[int, 
                 "employee_id", "fiscal_year"
             )
         )
-    if pairs - have:
+    missing = sorted(pairs - have)
+    if missing:
+        # Usage can open a year before HR or the rollover does (the rollover then keeps the
+        # budget it finds): it takes the person's rules of the year before, so a hard limit
+        # stays hard, as the rollover would have made it.
+        before = {
+            (row.pop("employee_id"), row.pop("fiscal_year") + 1): row
+            for row in Budget.objects.filter(
+                employee_id__in={emp for emp, _ in missing},
+                fiscal_year__in={fy - 1 for _, fy in missing},
+            ).values(
+                "employee_id", "fiscal_year", "enforcement", "overdraft_percent", "alert_thresholds"
+            )
+        }
         Budget.objects.bulk_create(
-            [Budget(employee_id=emp, fiscal_year=fy) for emp, fy in sorted(pairs - have)],
+            [
+                Budget(employee_id=emp, fiscal_year=fy, **before.get((emp, fy), {}))
+                for emp, fy in missing
+            ],
             ignore_conflicts=True,
         )
 

@@ -353,3 +353,31 @@ def test_the_run_and_its_items_record_what_holds_forfeit_after_the_close(client)
     assert "Forfeited later: holds freed after the close" in page
     assert "$7.75" in page
     assert "+ $6.00 later (holds)" in page
+
+
+def test_usage_that_opens_the_new_year_keeps_last_years_hard_limit():
+    # given alice's FY2026 budget with a hard limit, overdraft and thresholds of its own
+    from budgets.models import Enforcement
+
+    alice = engineer()
+    Budget.objects.filter(pk=old_budget(alice).pk).update(
+        enforcement=Enforcement.HARD_OVERDRAFT,
+        overdraft_percent=Decimal(10),
+        alert_thresholds=[75, 100],
+    )
+    # when usage of FY2027 arrives before any FY2027 budget exists (before the rollover)
+    settle_free = usage(alice, "jan", "1", on=AFTER_CLOSE)
+    assert usage_ingest(source="gateway", events=[settle_free]).accepted == 1
+
+    # then the budget it opens has last year's rules, and the rollover keeps them
+    new = new_budget(alice)
+    assert (new.enforcement, new.overdraft_percent, new.alert_thresholds) == (
+        Enforcement.HARD_OVERDRAFT,
+        Decimal(10),
+        [75, 100],
+    )
+    close_fy2026()
+    new.refresh_from_db()
+    assert new.enforcement == Enforcement.HARD_OVERDRAFT
+    too_much = authorize(employee=alice, estimated_cost_micros=new.allocated_micros * 2)
+    assert not too_much.allowed
