@@ -73,7 +73,9 @@ def budget_alerts_check(*, budget: Budget, today: date | None = None) -> list[Al
     fired_already = set(budget.alerts.values_list("kind", "threshold"))
     fired = []
     used = budget.spent_micros * 100 // budget.allocated_micros
-    for threshold in budget.thresholds(company_settings().alert_thresholds):
+    # 100 % always: past it the manager is told, whatever thresholds the budget lists.
+    thresholds = sorted({*budget.thresholds(company_settings().alert_thresholds), 100})
+    for threshold in thresholds:
         if used < threshold or (AlertKind.THRESHOLD, threshold) in fired_already:
             continue
         # Percentages only: the message goes to people whose transparency may hide amounts.

@@ -5,7 +5,7 @@ from django.core import mail
 from django.utils import timezone
 
 from budgets.alerts import budget_alerts_check
-from budgets.models import AlertClaim, AlertKind, Notification
+from budgets.models import AlertClaim, AlertKind, Budget, Notification
 from budgets.services import budget_allocate, budget_create
 from budgets.tasks import alerts_check
 from budgets.usage import usage_ingest
@@ -74,6 +74,23 @@ def test_past_100_percent_the_manager_is_told_too(engineer, django_capture_on_co
     told = set(alert.notifications.values_list("user__email", flat=True))
     assert told == {"eng@example.com", "manager@example.com"}
     assert {m.to[0] for m in mail.outbox} >= {"eng@example.com", "manager@example.com"}
+
+
+def test_the_manager_is_told_past_100_percent_whatever_thresholds_the_budget_lists(
+    engineer, django_capture_on_commit_callbacks
+):
+    _, budget = engineer
+    Budget.objects.filter(pk=budget.pk).update(alert_thresholds=[50, 80])
+    with django_capture_on_commit_callbacks(execute=True):
+        spend("120", "over")
+    assert set(AlertClaim.objects.filter(budget=budget).values_list("threshold", flat=True)) == {
+        50,
+        80,
+        100,
+    }
+    alert = AlertClaim.objects.get(budget=budget, threshold=100)
+    told = set(alert.notifications.values_list("user__email", flat=True))
+    assert told == {"eng@example.com", "manager@example.com"}
 
 
 def test_a_budget_burning_too_fast_gets_a_projection_alert(engineer):
