@@ -41,6 +41,9 @@ def test_engineer_asks_manager_approves_and_the_dashboard_shows_it(client, org):
     client.force_login(org["manager"].user)
     inbox = client.get(reverse("approvals:inbox")).content.decode()
     assert f"/requests/{request.pk}/" in inbox and "$5,000.00" in inbox
+    # the title is the title (it once held the delegation form, CSRF token and all)
+    assert "<title>Approvals · Allot</title>" in inbox
+    assert inbox.count("Away? Let someone decide for you") == 1
     detail = client.get(request.get_absolute_url()).content.decode()
     assert "Your decision" in detail and "<svg" in detail
     client.post(reverse("approvals:decide", args=[request.pk]), {"decision": "approve"})
