@@ -177,7 +177,8 @@ def letter_pdf(html: str) -> bytes:
 
 
 def package_hash(offer: Offer) -> str:
-    snapshot = offer.package_snapshot()
-    snapshot["candidate"] = [offer.candidate.full_name, offer.candidate.email]
-    snapshot["response_deadline"] = str(offer.response_deadline)
-    return hashlib.sha256(json.dumps(snapshot, sort_keys=True).encode()).hexdigest()
+    """Of everything the letter prints: the package, and also the hiring manager, the names of
+    level, team and project, the company's settings it quotes and the date. A stored letter is
+    reused only while each of them is what it says."""
+    printed = {"package": offer.package_snapshot(), "letter": letter_context(offer)}
+    return hashlib.sha256(json.dumps(printed, sort_keys=True, default=str).encode()).hexdigest()

@@ -351,6 +351,15 @@ def offer_accept(*, offer: Offer, acting_user: User) -> Employee:
     offer = _locked(offer)
     if offer.employee_id is not None:
         raise AllotError(f"Offer #{offer.pk} was already accepted.", code="conflict")
+    late = offer.response_deadline is not None and offer.response_deadline < company_today()
+    if offer.state == OfferState.SENT and late:
+        # As the nightly expiry would have it, in the company's zone, whenever it runs.
+        raise AllotError(
+            f"Offer #{offer.pk} had to be answered by {offer.response_deadline:%Y-%m-%d}: it has "
+            "expired. Accepting it needs a new round (record a counter-offer) with a new "
+            "deadline, or a new offer.",
+            code="conflict",
+        )
     _move(offer, "accept", by=acting_user)
     candidate = offer.candidate
     users = get_user_model().objects

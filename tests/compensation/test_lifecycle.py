@@ -131,6 +131,19 @@ def test_sent_offers_can_be_accepted(org):
     assert offer.state == OfferState.ACCEPTED
 
 
+def test_an_offer_past_its_deadline_cannot_be_accepted_before_the_nightly_expiry(org):
+    # given a sent offer whose answer was due yesterday, not yet expired by the nightly job
+    offer = sent_offer(org)
+    Offer.objects.filter(pk=offer.pk).update(response_deadline=company_today() - timedelta(days=1))
+    offer.refresh_from_db()
+    assert offer.state == OfferState.SENT
+    # then accepting it is refused, and no one is hired
+    with pytest.raises(AllotError, match="had to be answered by"):
+        offer_accept(offer=offer, acting_user=org["hr"])
+    offer.refresh_from_db()
+    assert offer.state == OfferState.SENT and offer.employee_id is None
+
+
 @pytest.mark.parametrize("state_maker", ["sent", "countered"])
 def test_sent_or_countered_offers_can_be_declined(org, state_maker):
     offer = sent_offer(org)
