@@ -19,7 +19,10 @@ class UsageEventIn(serializers.Serializer):
         max_digits=18,
         decimal_places=10,
         required=False,
-        help_text="Decimal string; when absent the price table prices the call.",
+        help_text=(
+            "Decimal string; when absent the price table prices the call. Charged rounded "
+            "half-up to the micro-dollar (6 places); the digits sent count for idempotency."
+        ),
     )
     occurred_at = serializers.DateTimeField(help_text="ISO 8601 with a zone; not in the future.")
     category = serializers.ChoiceField(choices=UsageCategory.choices, required=False)

@@ -83,6 +83,9 @@ class ParsedEvent:
     project: Project | None = None
     price: TokenPrice | None = None
     cost_given: bool = False
+    # cost_usd as sent when it has digits below the micro-dollar (cost_micros is rounded): the
+    # fingerprint keeps them, so a replay with other digits is another payload, not a duplicate
+    cost_text: str | None = None
 
 
 @dataclass
@@ -174,26 +177,31 @@ def metadata_problem(metadata: Any) -> str | None:
     return None
 
 
-def _cost(raw: dict, errors: dict) -> int | None:
+def _cost(raw: dict, errors: dict) -> tuple[int | None, str | None]:
+    """cost_usd in micro-dollars, rounded half-up, and the amount as sent when it had digits
+    below the micro (None otherwise)."""
     value = raw.get("cost_usd")
     if value is None:
-        return None
+        return None, None
     if isinstance(value, float):
         errors["cost_usd"] = ['Send money as a decimal string, e.g. "0.0123".']
-        return None
+        return None, None
     if isinstance(value, bool) or not isinstance(value, str | int):
         errors["cost_usd"] = ['Must be a decimal string, e.g. "0.0123".']
-        return None
+        return None, None
     try:
-        micros = dollars_to_micros(Decimal(str(value).strip()), exact=False)
+        amount = Decimal(str(value).strip())
+        micros = dollars_to_micros(amount, exact=False)
     except (ArithmeticError, MoneyError, ValueError):
         errors["cost_usd"] = [f"{value!r} is not a decimal amount of dollars."]
-        return None
-    if micros < 0:
+        return None, None
+    if micros < 0 or amount < 0:
         errors["cost_usd"] = ["Cannot be negative."]
     elif micros > MAX_COST_MICROS_PER_EVENT:
         errors["cost_usd"] = ["More than $100,000 for one call is not plausible."]
-    return micros
+    elif amount.scaleb(6) != micros:
+        return micros, f"{amount.normalize():f}"
+    return micros, None
 
 
 def _occurred_at(raw: dict, errors: dict, now: datetime) -> datetime | None:
@@ -235,7 +243,7 @@ def payload_canonical_json(event: ParsedEvent) -> str:
             event.input_tokens,
             event.output_tokens,
             event.cached_input_tokens,
-            event.cost_micros,
+            event.cost_micros if event.cost_text is None else event.cost_text,
             event.occurred_at.astimezone(UTC).isoformat(),
             event.category,
             event.project_code,
@@ -253,7 +261,11 @@ def _payload_canonical(event: ParsedEvent) -> str:
     the definition. tests/budgets/test_payload_hash.py checks the two agree."""
     counts = (event.input_tokens, event.output_tokens, event.cached_input_tokens)
     cost = event.cost_micros
-    if any(type(n) is not int for n in counts) or not (cost is None or type(cost) is int):
+    if (
+        any(type(n) is not int for n in counts)
+        or not (cost is None or type(cost) is int)
+        or event.cost_text is not None
+    ):
         return payload_canonical_json(event)
     quote = _json_string
     project = event.project_code
@@ -285,7 +297,7 @@ def usage_event_parse(raw: Any, *, index: int, now: datetime) -> ParsedEvent | d
     input_tokens = _tokens(raw, "input_tokens", errors, required=True)
     output_tokens = _tokens(raw, "output_tokens", errors, required=True)
     cached = _tokens(raw, "cached_input_tokens", errors, required=False)
-    cost = _cost(raw, errors)
+    cost, cost_text = _cost(raw, errors)
     occurred_at = _occurred_at(raw, errors, now)
     category = raw.get("category") or UsageCategory.OTHER
     if not isinstance(category, str) or category not in CATEGORIES:  # a list is unhashable
@@ -319,6 +331,7 @@ def usage_event_parse(raw: Any, *, index: int, now: datetime) -> ParsedEvent | d
         reservation_id=reservation_id,
     )
     parsed.cost_given = cost is not None
+    parsed.cost_text = cost_text
     parsed.payload_hash = payload_hash(parsed)
     return parsed
 

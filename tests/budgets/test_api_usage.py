@@ -94,6 +94,22 @@ def test_the_same_id_with_other_contents_is_rejected_clearly(gateway, engineer):
     assert "different contents" in response["rejected"][0]["errors"]["id"][0]
 
 
+def test_costs_below_a_micro_dollar_are_rounded_but_still_tell_payloads_apart(gateway, engineer):
+    # given an event whose cost has digits below the micro-dollar
+    sent = event(1, cost_usd="0.1234561")
+    assert gateway([sent]).json()["accepted"] == 1
+    assert UsageEvent.objects.get(event_id="evt-1").cost_micros == 123_456  # half-up
+    # then the same digits again are a duplicate, and other digits that round the same are not
+    assert gateway([sent]).json()["duplicates"] == 1
+    other = gateway([{**sent, "cost_usd": "0.1234564"}]).json()
+    assert other["accepted"] == other["duplicates"] == 0
+    assert "different contents" in other["rejected"][0]["errors"]["id"][0]
+    # a cost that rounds to zero is recorded as zero; a negative one is refused however small
+    assert gateway([event(2, cost_usd="0.0000004")]).json()["accepted"] == 1
+    tiny_negative = gateway([event(3, cost_usd="-0.0000001")]).json()
+    assert "cost_usd" in tiny_negative["rejected"][0]["errors"]
+
+
 def test_one_bad_event_per_field_never_blocks_the_good_ones(gateway, engineer):
     bad = [
         event(10, id=""),

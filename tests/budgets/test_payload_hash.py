@@ -95,3 +95,13 @@ def test_the_fast_text_equals_the_definition_for_any_event(
 def test_unusual_types_go_through_the_definition():
     odd = event(input_tokens=True, reservation_id=uuid.UUID(int=7))
     assert _payload_canonical(odd) == payload_canonical_json(odd)
+
+
+def test_digits_below_a_micro_dollar_are_part_of_the_hashed_text():
+    # an exact cost keeps the text stored since the first release; finer digits are kept as sent
+    exact = event(cost_micros=123_456)
+    finer = event(cost_micros=123_456, cost_text="0.1234561")
+    assert ",0,123456," in payload_canonical_json(exact)
+    assert ',0,"0.1234561",' in payload_canonical_json(finer)
+    assert payload_hash(exact) != payload_hash(finer)
+    assert _payload_canonical(finer) == payload_canonical_json(finer)
