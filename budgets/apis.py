@@ -157,6 +157,10 @@ class AuthorizeApi(IntegrationApi):
             200: s.AuthorizeOut,
             **ERROR_RESPONSES,
             404: OpenApiResponse(description="Unknown employee"),
+            409: OpenApiResponse(
+                description="The request id was already used for another call, or its hold "
+                "is settled or expired: send a new one"
+            ),
         },
         examples=[
             OpenApiExample(
@@ -178,6 +182,27 @@ class AuthorizeApi(IntegrationApi):
                     "project": "checkout-v2",
                 },
                 request_only=True,
+            ),
+            OpenApiExample(
+                "Allowed, with a hold",
+                value={
+                    "allowed": True,
+                    "budget": {
+                        "id": 41,
+                        "kind": "employee",
+                        "owner": "Ana Lima",
+                        "fiscal_year": 2026,
+                    },
+                    "remaining_usd": "41234.500000",
+                    "reason": "Within budget.",
+                    "warnings": ["Ana Lima will be at 81% of its budget (alert at 80%)."],
+                    "reservation": {
+                        "id": "0f8e6a0c-3d5b-4c1e-9a57-2b9f1f0f4c11",
+                        "amount_usd": "1.250000",
+                        "expires_at": "2026-05-04T15:45:00Z",
+                    },
+                },
+                response_only=True,
             ),
         ],
     )
@@ -257,6 +282,34 @@ class BalanceApi(APIView):
             **ERROR_RESPONSES,
             404: OpenApiResponse(description="No such employee, or not one you may see"),
         },
+        examples=[
+            OpenApiExample(
+                "A personal budget",
+                value={
+                    "employee": "ana@example.com",
+                    "fiscal_year": 2026,
+                    "reference_rate_usd_per_token": "0.000004",
+                    "budgets": [
+                        {
+                            "id": 41,
+                            "kind": "employee",
+                            "owner": "Ana Lima",
+                            "fiscal_year": 2026,
+                            "enforcement": "hard",
+                            "allocated_usd": "150000.000000",
+                            "spent_usd": "108765.500000",
+                            "reserved_usd": "1.250000",
+                            "remaining_usd": "41233.250000",
+                            "utilisation_percent": "72.51",
+                            "burn_rate_usd_per_day": "412.330000",
+                            "projected_exhaustion_date": "2026-09-12",
+                            "tokens_left": 10308312500,
+                        }
+                    ],
+                },
+                response_only=True,
+            ),
+        ],
     )
     def get(self, request, email: str):
         employee = employee_by_key(email)

@@ -69,6 +69,17 @@ def test_the_openapi_schema_documents_every_endpoint_and_the_docs_render(client)
     )
     usage = paths["/api/v1/usage/"]["post"]
     assert usage["requestBody"]["content"]["application/json"]["examples"]
+    # every endpoint shows an answer too
+    for path, method in (
+        ("/api/v1/usage/", "post"),
+        ("/api/v1/authorize/", "post"),
+        ("/api/v1/employees/{email}/balance/", "get"),
+    ):
+        ok = paths[path][method]["responses"]["200"]["content"]["application/json"]
+        assert ok["examples"], path
+    authorize = paths["/api/v1/authorize/"]["post"]
+    assert authorize["requestBody"]["content"]["application/json"]["examples"]
+    assert "409" in authorize["responses"]
     assert "ApiKey" in json.dumps(schema.json()["components"]["securitySchemes"])
     docs = client.get("/api/v1/docs/")
     assert docs.status_code == 200 and b"swagger-ui" in docs.content
