@@ -1098,6 +1098,12 @@ def _dedupe_within_batch(events: list[ParsedEvent], result: IngestResult) -> lis
     return kept
 
 
+# Tries of a batch that met a concurrent one (an id stored between our check and our insert,
+# or a deadlock): each try sees more of the others committed, so several batches sharing ids
+# settle in a few; the count only bounds a pathological case.
+INGEST_ATTEMPTS = 5
+
+
 def ingest_parsed(
     parsed: list[ParsedEvent], *, source: str, now: datetime, result: IngestResult
 ) -> IngestResult:
@@ -1133,7 +1139,7 @@ def ingest_parsed(
             # nothing of ours was written. Once more sees it as a duplicate or a conflict.
             retryable = isinstance(error, IntegrityError) or _is_deadlock(error)
             conflicts += 1
-            if not retryable or conflicts == 2:
+            if not retryable or conflicts == INGEST_ATTEMPTS:
                 raise
             continue
         break

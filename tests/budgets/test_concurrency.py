@@ -83,3 +83,52 @@ def test_the_same_allocation_sent_at_once_from_many_threads_posts_once():
     assert len({entry.pk for entry in results}) == 1
     budget.refresh_from_db()
     assert budget.allocated_micros == 42
+
+
+def test_batches_sharing_ids_sent_at_once_store_each_event_once():
+    # given 300 events, and six gateways' retries each sending all of them, in its own order
+    import random
+
+    from django.utils import timezone
+
+    from budgets.models import UsageEvent
+    from budgets.usage import usage_ingest
+    from people.selectors import current_fiscal_year
+
+    engineer = EmployeeFactory(user__email="eng@example.com")
+    budget, _ = budget_create(fiscal_year=current_fiscal_year(), employee=engineer)
+    budget_allocate(budget=budget, amount_micros=10**12, acting_user=None)
+    now = timezone.now()
+    events = [
+        {
+            "id": f"e{n}",
+            "employee": "eng@example.com",
+            "model": "m",
+            "input_tokens": 1,
+            "output_tokens": 1,
+            "cost_usd": f"0.{n:04d}",
+            "occurred_at": now.isoformat(),
+        }
+        for n in range(300)
+    ]
+
+    def send(index):
+        batch = events[:]
+        random.Random(index).shuffle(batch)
+        return usage_ingest(source="gateway", events=batch)
+
+    # when they all arrive together
+    results = run_together(send, count=6)
+
+    # then no batch failed, each event was accepted once and a duplicate everywhere else
+    assert all(result is not None and not result.rejected for result in results)
+    assert sum(result.accepted for result in results) == 300
+    assert all(result.accepted + result.duplicates == 300 for result in results)
+    assert UsageEvent.objects.count() == 300
+    budget.refresh_from_db()
+    assert budget.spent_micros == sum(n * 100 for n in range(300))
+    assert budget.spent_micros == sum(
+        LedgerEntry.objects.filter(budget=budget, kind=EntryKind.USAGE).values_list(
+            "amount_micros", flat=True
+        )
+    )
