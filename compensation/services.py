@@ -331,15 +331,22 @@ def offer_decline(*, offer: Offer, acting_user: User, reason: str = "") -> Offer
 
 @transaction.atomic
 def offer_withdraw(*, offer: Offer, acting_user: User, reason: str = "") -> Offer:
-    """Withdraw the offer; an approval still in review is withdrawn with it."""
+    """Withdraw the offer; an approval still in review is withdrawn with it.
+
+    The approval request is locked before the offer, the order a decision takes them in
+    (request_decide, then offer_approved): the other way round, a withdrawal and a final
+    approval at the same moment could deadlock."""
+    request_id = Offer.objects.filter(pk=offer.pk).values_list("approval_request_id", flat=True)
+    request_id = request_id.first()
+    request = ApprovalRequest.objects.select_for_update().get(pk=request_id) if request_id else None
     offer = _locked(offer)
+    if offer.approval_request_id != request_id:  # resubmitted in between: a new request
+        raise AllotError(f"Offer #{offer.pk} changed meanwhile; try again.", code="conflict")
     _move(offer, "withdraw", by=acting_user, description=reason.strip() or "withdrawn")
     offer.save()
-    if offer.approval_request_id:
-        request = ApprovalRequest.objects.select_for_update().get(pk=offer.approval_request_id)
-        if request.state == RequestState.IN_REVIEW:
-            request.withdraw(by=acting_user, description=f"offer #{offer.pk} withdrawn")
-            request.save()
+    if request is not None and request.state == RequestState.IN_REVIEW:
+        request.withdraw(by=acting_user, description=f"offer #{offer.pk} withdrawn")
+        request.save()
     return offer
 
 
