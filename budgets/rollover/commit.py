@@ -530,9 +530,11 @@ def _transient(error: OperationalError) -> bool:
 
 
 def _finish(run: RolloverRun) -> None:
-    finished = RolloverRun.objects.filter(pk=run.pk, state=RolloverState.RUNNING).update(
-        state=RolloverState.DONE, finished_at=timezone.now()
-    )
+    """Called when a waiting pass found no owner left: the run is done, even if another runner
+    failed meanwhile (its chunk rolled back, and this pass found its owners done or did them)."""
+    finished = RolloverRun.objects.filter(
+        pk=run.pk, state__in=(RolloverState.RUNNING, RolloverState.FAILED)
+    ).update(state=RolloverState.DONE, finished_at=timezone.now())
     if finished:
         run.refresh_from_db()
         logger.info(

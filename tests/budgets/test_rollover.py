@@ -265,6 +265,25 @@ def test_a_crash_mid_chunk_leaves_nothing_of_that_chunk_and_resuming_matches_a_c
     assert ledger_signature() == clean
 
 
+def test_a_runner_that_finishes_after_another_failed_marks_the_run_done(org, monkeypatch):
+    # given a run whose other runner fails while this one is still going
+    calls = []
+
+    def another_runner_fails(run, plans):
+        calls.append(run.pk)
+        if len(calls) == 2:
+            rollover_module._fail(run, RuntimeError("the other worker was killed"))
+
+    monkeypatch.setattr(rollover_module, "_rollover_chunk_hook", another_runner_fails)
+    # when this runner goes on to the end (its own chunks commit; the other's rolled back)
+    result = commit(chunk_size=3)
+    # then its waiting pass found nothing left, so the run is done, not left failed
+    assert result.finished
+    run = RolloverRun.objects.get(fiscal_year=2026)
+    assert run.state == RolloverState.DONE
+    assert run.owners_done == RolloverItem.objects.filter(run=run).count() == run.owners_total
+
+
 def test_the_preview_moves_nothing_and_matches_what_the_commit_does(org):
     before = ledger_signature()
     out = StringIO()
