@@ -68,6 +68,9 @@ class RequestForm(forms.Form):
 
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    # The step the page showed: a second click after the request moved on is told apart from
+    # a decision on the next step.
+    step = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
     comment = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,

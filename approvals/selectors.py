@@ -1,5 +1,5 @@
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from approvals.models import ApprovalRequest, ApprovalStep, Delegation, RequestState, StepState
 from approvals.services import GROUP_ROLES
@@ -18,11 +18,16 @@ def inbox_steps(*, user: AbstractBaseUser) -> QuerySet[ApprovalStep]:
     mine = Q(approver=user) | Q(approver_id__in=delegators)
     if roles:
         mine |= Q(approver__isnull=True, role__in=roles)
+    # Not a step of a request they approved an earlier step of: one person, one step.
+    approved_before = ApprovalStep.objects.filter(
+        request_id=OuterRef("request_id"), index__lt=OuterRef("index"), state=StepState.APPROVED
+    ).filter(Q(decided_by=user) | Q(on_behalf_of=user))
     return (
         ApprovalStep.objects.filter(mine, state=StepState.PENDING)
         .filter(request__state=RequestState.IN_REVIEW)
         .exclude(request__requester=user)
         .exclude(request__employee__user=user)
+        .exclude(Exists(approved_before))
         .select_related("request__requester", "request__employee__user", "approver")
         .order_by("assigned_at")
     )

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from approvals.models import (
@@ -170,13 +170,19 @@ def _delegators_of(user: AbstractBaseUser, day: date) -> list[int]:
     )
 
 
+def _earlier_approvals(step: ApprovalStep):
+    return ApprovalStep.objects.filter(
+        request_id=step.request_id, index__lt=step.index, state=StepState.APPROVED
+    )
+
+
 def _decided_earlier(step: ApprovalStep, user: AbstractBaseUser) -> bool:
     """Whether this person already approved an earlier step of the request, themselves or as
     someone's delegate, or someone did on their behalf. A chain of several steps asks for that
     many people: one person twice (a delegation from the next approver, or a skip-level who is
     also in Finance) would be one person deciding a request that needs two."""
     return (
-        step.request.steps.filter(index__lt=step.index, state=StepState.APPROVED)
+        _earlier_approvals(step)
         .filter(Q(decided_by_id=user.pk) | Q(on_behalf_of_id=user.pk))
         .exists()
     )
@@ -229,14 +235,36 @@ def request_ended(request: ApprovalRequest, *, today: date | None = None) -> str
 
 @transaction.atomic
 def request_decide(
-    *, request: ApprovalRequest, user: AbstractBaseUser, approve: bool, comment: str = ""
+    *,
+    request: ApprovalRequest,
+    user: AbstractBaseUser,
+    approve: bool,
+    comment: str = "",
+    step_index: int | None = None,
 ) -> ApprovalRequest:
     """Approve or reject the current step. The request row is locked first, so two approvers,
-    two tabs or a double click decide once: a repeat of the same decision is a no-op."""
+    two tabs or a double click decide once: a repeat of the same decision is a no-op.
+
+    `step_index` is the step the decider was shown (the web form sends it): if the request has
+    moved past it, this is their second click when they decided that step the same way, and
+    is refused otherwise, rather than read as a decision on the step after."""
     request = ApprovalRequest.objects.select_for_update().get(pk=request.pk)
     if not approve and not comment.strip():
         raise AllotError("Say why you reject it: the requester will read this.", field="comment")
     last = request.steps.exclude(decided_by=None).order_by("-index").first()
+    if step_index is not None and (
+        request.state != RequestState.IN_REVIEW or step_index != request.current_step
+    ):
+        shown = request.steps.filter(index=step_index).first()
+        if (
+            shown is not None
+            and shown.decided_by_id == user.pk
+            and (shown.state == StepState.APPROVED) == approve
+        ):
+            return request  # the second click of a double click
+        raise AllotError(
+            "This request has moved on since you opened it; look at it again.", code="conflict"
+        )
     if request.state != RequestState.IN_REVIEW:
         same = (
             last is not None
@@ -249,12 +277,12 @@ def request_decide(
     step = request.steps.select_related("request__employee").get(index=request.current_step)
     allowed, on_behalf_of = may_decide(step, user)
     if not allowed:
-        if last is not None and last.decided_by_id == user.pk and approve:
-            return request  # approved the previous step already; the next one is someone else's
         if _decided_earlier(step, user):
+            if step_index is None and last.decided_by_id == user.pk and approve:
+                return request  # a repeat of their approval, from a caller without a step
             raise AllotError(
                 "You approved an earlier step of this request: someone else decides this one.",
-                code="forbidden",
+                code="conflict",
             )
         raise AllotError("You cannot decide this request.", code="forbidden")
     ended = request_ended(request)
@@ -388,7 +416,13 @@ def _tell_group(step: ApprovalStep, request: ApprovalRequest, excluded: set[int]
         return
     group = Group.objects.filter(name=GROUP_ROLES.get(step.role, FINANCE)).first()
     if group:
-        members = group.user_set.exclude(pk__in=excluded)[:50]
+        members = group.user_set.exclude(pk__in=excluded).exclude(
+            Exists(
+                _earlier_approvals(step).filter(
+                    Q(decided_by=OuterRef("pk")) | Q(on_behalf_of=OuterRef("pk"))
+                )
+            )
+        )[:50]
         _tell(list(members), request, f"{request} waits for {group.name}.")
 
 

@@ -187,6 +187,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
             user=request.user,
             approve=form.cleaned_data["decision"] == "approve",
             comment=form.cleaned_data["comment"],
+            step_index=form.cleaned_data["step"],
         )
     except AllotError as error:
         if error.code == "forbidden":

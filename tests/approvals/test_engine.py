@@ -287,16 +287,28 @@ def test_a_skip_level_in_finance_decides_their_step_and_not_finances_too(chain, 
     assert [role for role, _ in steps_of(request)][-1] == StepRole.FINANCE
     request_decide(request=request, user=chain["manager"].user, approve=True)
 
-    # when the director double-clicks approve in the web form
+    # when the director double-clicks approve in the web form (both posts carry the step the
+    # page showed)
     client.force_login(chain["director"].user)
     url = reverse("approvals:decide", args=[request.pk])
-    client.post(url, {"decision": "approve"})
-    client.post(url, {"decision": "approve"})
+    page = client.get(request.get_absolute_url()).content.decode()
+    assert 'name="step" value="1"' in page
+    client.post(url, {"decision": "approve", "step": 1})
+    second = client.post(url, {"decision": "approve", "step": 1}, follow=True)
+    assert "Your decision is recorded." in second.content.decode()  # harmless: nothing more
 
-    # then only their own step is approved; finance's waits for someone else in Finance
+    # then only their own step is approved; finance's waits for someone else in Finance,
+    # is not in the director's inbox, and deciding it on purpose is refused, saying why
     request.refresh_from_db()
     assert request.state == RequestState.IN_REVIEW
     assert request.steps.get(index=request.current_step).role == StepRole.FINANCE
+    inbox = client.get(reverse("approvals:inbox")).content.decode()
+    assert "Nothing waits for you." in inbox
+    on_purpose = client.post(url, {"decision": "approve", "step": 2}, follow=True)
+    text = on_purpose.content.decode()
+    assert "approved an earlier step" in text and "Your decision is recorded." not in text
+    request.refresh_from_db()
+    assert request.state == RequestState.IN_REVIEW
     request_decide(request=request, user=chain["finance"], approve=True)
     request.refresh_from_db()
     assert request.state == RequestState.APPROVED
