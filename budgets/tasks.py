@@ -136,10 +136,19 @@ def rollover_scheduled() -> str:
 
 @shared_task(name="budgets.carryover_expire", soft_time_limit=1800, time_limit=1900)
 def carryover_expire() -> int:
-    """Daily: unspent carried-over money whose expiry date has come expires (once per budget)."""
-    from budgets.rollover import carryover_expire_due
+    """Daily: unspent carried-over money whose expiry date has come expires (once per budget),
+    and what late-reported usage from before the date drew of recent expiries is given back."""
+    from budgets.rollover import carryover_expire_due, carryover_expiry_late_usage
     from people.selectors import company_today
 
-    budgets, total = carryover_expire_due(today=company_today())
-    logger.info("carryover_expire: %d budgets, %d micro-dollars expired", budgets, total)
+    today = company_today()
+    returned, back = carryover_expiry_late_usage(today=today)
+    budgets, total = carryover_expire_due(today=today)
+    logger.info(
+        "carryover_expire: %d budgets, %d micro-dollars expired; %d given back %d for late usage",
+        budgets,
+        total,
+        returned,
+        back,
+    )
     return budgets

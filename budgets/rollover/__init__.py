@@ -12,7 +12,7 @@ from budgets.rollover.commit import (
     rollover_year_open_error,
     user_may_confirm_rollover,
 )
-from budgets.rollover.expiry import carryover_expire_due
+from budgets.rollover.expiry import carryover_expire_due, carryover_expiry_late_usage
 from budgets.rollover.holds import (
     FreedHold,
     closed_by_rollover,
@@ -33,6 +33,7 @@ __all__ = [
     "CHUNK_SIZE",
     "FreedHold",
     "carryover_expire_due",
+    "carryover_expiry_late_usage",
     "closed_by_rollover",
     "freed_holds_forfeit",
     "hold_forfeitures_post",

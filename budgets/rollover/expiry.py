@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Sum
+from django.db.models import Count, F, Sum
 
 from budgets.carryover import carryover_expiry
 from budgets.models import (
@@ -26,22 +26,22 @@ logger = logging.getLogger(__name__)
 # -- expiry of carried-over money ----------------------------------------------------------------
 
 
-def carryover_expire_due(*, today: date, grace_days: int | None = None) -> tuple[int, Micros]:
+def carryover_expire_due(*, today: date) -> tuple[int, Micros]:
     """Expire the unspent carried-over money of every budget whose expiry date has come: what
     is left of it is max(0, carried - spent before the expiry date) (spending draws carried
     money first). One expiry entry per budget, once (a key and the expired-on date say so).
 
-    `grace_days` (ALLOT_CARRYOVER_EXPIRY_GRACE_DAYS, 1 by default) after the expiry date, so
-    usage made before it and reported late (a gateway's delay, a hold settled after midnight)
-    is counted as drawing the carried money; the decision is final once made.
+    Usage made before the date but reported after the expiry ran (a gateway's delay, a hold
+    settled after midnight) gives back what it should have drawn from the carried money, for
+    ALLOT_CARRYOVER_LATE_USAGE_DAYS after the expiry (carryover_expiry_late_usage, run by the
+    same task).
 
     A budget whose year the rollover has already closed is only marked expired: the close split
-    all its unused money, the unspent carryover with it, into carried and forfeited."""
-    if grace_days is None:
-        grace_days = settings.ALLOT_CARRYOVER_EXPIRY_GRACE_DAYS
+    all its unused money, the unspent carryover with it, into carried and forfeited. The beat
+    runs this before the rollover, so money due on the close's day expires first."""
     due = list(
         Budget.objects.filter(
-            carryover_expires_on__lte=today - timedelta(days=grace_days),
+            carryover_expires_on__lte=today,
             carryover_expired_on__isnull=True,
             carried_over_micros__gt=0,
         )
@@ -51,38 +51,14 @@ def carryover_expire_due(*, today: date, grace_days: int | None = None) -> tuple
     expired_budgets = expired_total = 0
     for start in range(0, len(due), CHUNK_SIZE):
         with transaction.atomic():
-            budgets = Budget.objects.filter(
-                pk__in=due[start : start + CHUNK_SIZE], carryover_expired_on__isnull=True
-            ).order_by("pk")
-            if connection.vendor == "postgresql":
-                budgets = budgets.select_for_update()
-            budgets = list(budgets)
-            # Under the budget locks: a chunk closed these before, or closes them after (and
-            # then splits what this leaves).
-            closed = closed_by_rollover(budget_ids=[budget.pk for budget in budgets])
-            runs = {
-                run.fiscal_year: run
-                for run in RolloverRun.objects.filter(
-                    fiscal_year__in={b.fiscal_year - 1 for b in budgets}
-                )
-            }
-            for budget in budgets:
-                if budget.pk in closed:
+            budgets = _locked_open(due[start : start + CHUNK_SIZE], expired=False)
+            runs = _runs_of_the_close([budget for budget, _ in budgets])
+            for budget, closed in budgets:
+                if closed:
                     Budget.objects.filter(pk=budget.pk).update(carryover_expired_on=today)
                     continue
-                period = fiscal_year_period(budget.fiscal_year)
-                spent_before = (
-                    DailySpend.objects.filter(
-                        budget=budget, day__gte=period.start, day__lt=budget.carryover_expires_on
-                    ).aggregate(total=Sum("spent_micros"))["total"]
-                    or 0
-                )
-                amount = carryover_expiry(
-                    carried_micros=budget.carried_over_micros,
-                    spent_before_expiry_micros=spent_before,
-                )
+                amount = _expiry_due(budget)
                 if amount:
-                    run = runs.get(budget.fiscal_year - 1)
                     LedgerEntry.objects.create(
                         budget=budget,
                         kind=EntryKind.EXPIRY,
@@ -92,7 +68,7 @@ def carryover_expire_due(*, today: date, grace_days: int | None = None) -> tuple
                             f"{format_usd(amount)} of {format_usd(budget.carried_over_micros)}"
                         ),
                         idempotency_key=f"carryover-expiry:budget:{budget.pk}",
-                        rollover_run=run,
+                        rollover_run=runs.get(budget.fiscal_year - 1),
                     )
                     expired_budgets += 1
                     expired_total += amount
@@ -100,3 +76,91 @@ def carryover_expire_due(*, today: date, grace_days: int | None = None) -> tuple
                     allocated_micros=F("allocated_micros") - amount, carryover_expired_on=today
                 )
     return expired_budgets, expired_total
+
+
+def carryover_expiry_late_usage(*, today: date, days: int | None = None) -> tuple[int, Micros]:
+    """Give back carried-over money that expired while usage made before the expiry date was
+    still on its way: for budgets expired in the last `days` (ALLOT_CARRYOVER_LATE_USAGE_DAYS),
+    what should have expired is computed again from the usage now recorded before the date,
+    and the difference is posted back as a (positive) expiry entry. Never on a closed year."""
+    days = settings.ALLOT_CARRYOVER_LATE_USAGE_DAYS if days is None else days
+    recent = list(
+        Budget.objects.filter(
+            carryover_expired_on__gte=today - timedelta(days=days),
+            carryover_expired_on__lte=today,
+            carried_over_micros__gt=0,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    returned_budgets = returned_total = 0
+    for start in range(0, len(recent), CHUNK_SIZE):
+        with transaction.atomic():
+            budgets = _locked_open(recent[start : start + CHUNK_SIZE], expired=True)
+            chunk = [budget for budget, closed in budgets if not closed]
+            posted = {
+                budget_id: (total, entries)
+                for budget_id, total, entries in LedgerEntry.objects.filter(
+                    budget__in=chunk, kind=EntryKind.EXPIRY
+                )
+                .values("budget_id")
+                .annotate(total=Sum("amount_micros"), entries=Count("id"))
+                .values_list("budget_id", "total", "entries")
+            }
+            runs = _runs_of_the_close(chunk)
+            for budget in chunk:
+                total, entries = posted.get(budget.pk, (0, 0))
+                back = -total - _expiry_due(budget)
+                if back <= 0:
+                    continue
+                LedgerEntry.objects.create(
+                    budget=budget,
+                    kind=EntryKind.EXPIRY,
+                    amount_micros=back,
+                    memo=(
+                        f"Usage before {budget.carryover_expires_on} reported after the expiry "
+                        f"drew {format_usd(back)} of the carried-over money: given back"
+                    ),
+                    idempotency_key=f"carryover-expiry:budget:{budget.pk}:late:{entries}",
+                    rollover_run=runs.get(budget.fiscal_year - 1),
+                )
+                Budget.objects.filter(pk=budget.pk).update(
+                    allocated_micros=F("allocated_micros") + back
+                )
+                returned_budgets += 1
+                returned_total += back
+    return returned_budgets, returned_total
+
+
+def _runs_of_the_close(budgets: list[Budget]) -> dict[int, RolloverRun]:
+    """The runs that carried these budgets' money in, by the fiscal year they closed."""
+    years = {budget.fiscal_year - 1 for budget in budgets}
+    return {run.fiscal_year: run for run in RolloverRun.objects.filter(fiscal_year__in=years)}
+
+
+def _locked_open(ids: list[int], *, expired: bool) -> list[tuple[Budget, bool]]:
+    """These budgets, locked in id order (on PostgreSQL), each with whether a rollover has closed
+    its year: under the locks, so a chunk closed it before, or closes it after and splits what
+    is left. `expired`: the ones already expired, else the ones not yet."""
+    budgets = Budget.objects.filter(pk__in=ids, carryover_expired_on__isnull=not expired)
+    budgets = budgets.order_by("pk")
+    if connection.vendor == "postgresql":
+        budgets = budgets.select_for_update()
+    budgets = list(budgets)
+    closed = closed_by_rollover(budget_ids=[budget.pk for budget in budgets])
+    return [(budget, budget.pk in closed) for budget in budgets]
+
+
+def _expiry_due(budget: Budget) -> Micros:
+    """What of the budget's carried-over money expires, from the usage recorded before the date
+    (spending draws carried money first)."""
+    period = fiscal_year_period(budget.fiscal_year)
+    spent_before = (
+        DailySpend.objects.filter(
+            budget=budget, day__gte=period.start, day__lt=budget.carryover_expires_on
+        ).aggregate(total=Sum("spent_micros"))["total"]
+        or 0
+    )
+    return carryover_expiry(
+        carried_micros=budget.carried_over_micros, spent_before_expiry_micros=spent_before
+    )

@@ -282,9 +282,9 @@ ALLOT_BASE_URL = env("ALLOT_BASE_URL", default="http://127.0.0.1:8000")
 ALLOT_APPROVAL_ESCALATE_AFTER_DAYS = env.int("ALLOT_APPROVAL_ESCALATE_AFTER_DAYS", default=3)
 # An unsettled reservation from authorize is released after this long.
 ALLOT_RESERVATION_TTL_SECONDS = env.int("ALLOT_RESERVATION_TTL_SECONDS", default=15 * 60)
-# Carried-over money expires this many days after its expiry date, so usage made before the
-# date and reported late still draws it (spending draws carried money first).
-ALLOT_CARRYOVER_EXPIRY_GRACE_DAYS = env.int("ALLOT_CARRYOVER_EXPIRY_GRACE_DAYS", default=1)
+# For this many days after carried-over money expired, usage made before its expiry date and
+# reported late gives back what it should have drawn from it (spending draws carried money first).
+ALLOT_CARRYOVER_LATE_USAGE_DAYS = env.int("ALLOT_CARRYOVER_LATE_USAGE_DAYS", default=3)
 
 # Demo sign-ins are made by `seed_demo` only where this is true (never in production).
 ALLOT_DEMO_ENABLED = False

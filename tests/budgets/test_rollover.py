@@ -392,9 +392,7 @@ def test_carried_money_spent_first_expires_only_in_its_unspent_part(org):
     assert carryover_expire_due(today=date(2027, 3, 31)) == (0, 0)  # not yet
     with time_machine.travel(datetime(2027, 4, 5, tzinfo=UTC)):
         spend(org["alice"], 50 * K, on=datetime(2027, 4, 2, 12, tzinfo=UTC), event="apr")
-    # a day's grace after the expiry date, for usage before it reported late
-    assert carryover_expire_due(today=date(2027, 4, 1)) == (0, 0)
-    expired = carryover_expire_due(today=date(2027, 4, 2))
+    expired = carryover_expire_due(today=date(2027, 4, 1))
 
     bob_and_dan = sum(
         new_budget(employee=org[name]).carried_over_micros for name in ("bob", "dan")
@@ -405,7 +403,7 @@ def test_carried_money_spent_first_expires_only_in_its_unspent_part(org):
     entry = alice.entries.get(kind=EntryKind.EXPIRY)
     assert entry.amount_micros == -17 * K
     assert entry.rollover_run.fiscal_year == 2026
-    assert carryover_expire_due(today=date(2027, 4, 3)) == (0, 0)  # once
+    assert carryover_expire_due(today=date(2027, 4, 2)) == (0, 0)  # once
 
 
 def test_a_manual_allocation_of_the_new_year_is_not_posted_twice(org):
@@ -499,18 +497,31 @@ def test_the_daily_expiry_task_runs_the_service_and_is_idempotent(org):
     assert LedgerEntry.objects.filter(kind=EntryKind.EXPIRY).count() == 3
 
 
-def test_usage_before_the_expiry_date_reported_the_next_night_still_draws_carried_money(org):
-    # given alice's $30,000 carried into FY2027, expiring 2027-04-01
+def test_usage_before_the_expiry_date_reported_after_the_expiry_gets_the_carried_money_back(org):
+    # given alice's $30,000 carried into FY2027, unspent, expiring 2027-04-01: the nightly run
+    # (04:45 company time) expires all of it
+    from budgets.rollover import carryover_expiry_late_usage
+    from tests.budgets.test_ledger import assert_totals_match_entries
+
     commit()
     alice = new_budget(employee=org["alice"])
-    # when a call made at 23:30 on March 31 (company time) is reported after midnight, before
-    # the nightly expiry of April 1 and of April 2 run
-    with time_machine.travel(datetime(2027, 4, 1, 5, 0, tzinfo=UTC)):
-        assert carryover_expire_due(today=date(2027, 4, 1)) == (0, 0)
+    with time_machine.travel(datetime(2027, 4, 1, 9, 0, tzinfo=UTC)):
+        assert carryover_expire_due(today=date(2027, 4, 1))[0] == 3  # alice, bob and dan
+        assert alice.entries.get(kind=EntryKind.EXPIRY).amount_micros == -30 * K
+        # when a call made at 23:30 on March 31 (company time) is reported in the morning
         spend(org["alice"], 15 * K, on=datetime(2027, 4, 1, 3, 30, tzinfo=UTC), event="late")
-    carryover_expire_due(today=date(2027, 4, 2))
-    # then it counted as spent before the expiry date: $15,000 of the carryover expires, not all
-    assert alice.entries.get(kind=EntryKind.EXPIRY).amount_micros == -15 * K
+    # then the next night gives back what it drew of the carried money, once
+    assert carryover_expiry_late_usage(today=date(2027, 4, 2)) == (1, 15 * K)
+    assert carryover_expiry_late_usage(today=date(2027, 4, 3)) == (0, 0)
+    alice.refresh_from_db()
+    expiry = alice.entries.filter(kind=EntryKind.EXPIRY).values_list("amount_micros", flat=True)
+    assert sorted(expiry) == [-30 * K, 15 * K]
+    assert alice.allocated_micros == MID + 15 * K  # the carried $15,000 it drew stays spent
+    assert_totals_match_entries(alice)
+    # and usage after the expiry date draws nothing back
+    with time_machine.travel(datetime(2027, 4, 3, 12, tzinfo=UTC)):
+        spend(org["alice"], 5 * K, on=datetime(2027, 4, 2, 12, tzinfo=UTC), event="after")
+    assert carryover_expiry_late_usage(today=date(2027, 4, 3)) == (0, 0)
 
 
 def test_carried_money_of_a_closed_year_is_not_taken_again_by_expiry(org, company):
