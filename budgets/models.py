@@ -171,6 +171,9 @@ class Budget(models.Model):
             overdraft_percent=self.overdraft_percent,
         )
 
+    # What a budget's owner decided about it, which the next year's budget starts from.
+    RULES = ("enforcement", "overdraft_percent", "alert_thresholds")
+
     def thresholds(self, company_default: list[int]) -> list[int]:
         return self.alert_thresholds or company_default
 

@@ -14,7 +14,6 @@ from budgets.calculations import prorate_micros
 from budgets.models import (
     SPENT_KINDS,
     Budget,
-    Enforcement,
     EntryKind,
     LedgerEntry,
 )
@@ -134,19 +133,31 @@ def budget_create(
     employee: Employee | None = None,
     team: Team | None = None,
     project: Project | None = None,
-    enforcement: str = Enforcement.SOFT,
+    enforcement: str | None = None,
     acting_user: User | None = None,
 ) -> tuple[Budget, bool]:
-    """The owner's budget for a year, created if missing (one per owner per year, by constraint)."""
+    """The owner's budget for a year, created if missing (one per owner per year, by constraint).
+
+    A new budget takes the owner's rules of the year before (enforcement, overdraft, alert
+    thresholds), as the rollover would: whoever opens a year first (HR's allocation, an approved
+    increase, usage) must not turn a hard limit soft, since the rollover keeps the budget it
+    finds. `enforcement`, when given, wins; with no year before, soft."""
     owners = {"employee": employee, "team": team, "project": project}
     if sum(owner is not None for owner in owners.values()) != 1:
         raise AllotError("A budget has exactly one owner: an employee, a team or a project.")
     lookup = {name: owner for name, owner in owners.items() if owner is not None}
+    existing = Budget.objects.filter(fiscal_year=fiscal_year, **lookup).first()
+    if existing is not None:
+        return existing, False
+    rules = (
+        Budget.objects.filter(fiscal_year=fiscal_year - 1, **lookup).values(*Budget.RULES).first()
+        or {}
+    )
+    if enforcement is not None:
+        rules["enforcement"] = enforcement
     try:
         with transaction.atomic():
-            return Budget.objects.get_or_create(
-                fiscal_year=fiscal_year, **lookup, defaults={"enforcement": enforcement}
-            )
+            return Budget.objects.get_or_create(fiscal_year=fiscal_year, **lookup, defaults=rules)
     except IntegrityError:
         return Budget.objects.get(fiscal_year=fiscal_year, **lookup), False
 

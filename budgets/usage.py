@@ -551,9 +551,7 @@ def _ensure_personal_budgets(events: list[ParsedEvent], fiscal_years: dict[int, 
             for row in Budget.objects.filter(
                 employee_id__in={emp for emp, _ in missing},
                 fiscal_year__in={fy - 1 for _, fy in missing},
-            ).values(
-                "employee_id", "fiscal_year", "enforcement", "overdraft_percent", "alert_thresholds"
-            )
+            ).values("employee_id", "fiscal_year", *Budget.RULES)
         }
         Budget.objects.bulk_create(
             [

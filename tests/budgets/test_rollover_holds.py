@@ -355,9 +355,11 @@ def test_the_run_and_its_items_record_what_holds_forfeit_after_the_close(client)
     assert "+ $6.00 later (holds)" in page
 
 
-def test_usage_that_opens_the_new_year_keeps_last_years_hard_limit():
+@pytest.mark.parametrize("opened_by", ["usage", "hr_allocation", "approved_increase"])
+def test_whoever_opens_the_new_year_keeps_last_years_hard_limit(opened_by):
     # given alice's FY2026 budget with a hard limit, overdraft and thresholds of its own
     from budgets.models import Enforcement
+    from budgets.services import budget_create
 
     alice = engineer()
     Budget.objects.filter(pk=old_budget(alice).pk).update(
@@ -365,9 +367,14 @@ def test_usage_that_opens_the_new_year_keeps_last_years_hard_limit():
         overdraft_percent=Decimal(10),
         alert_thresholds=[75, 100],
     )
-    # when usage of FY2027 arrives before any FY2027 budget exists (before the rollover)
-    settle_free = usage(alice, "jan", "1", on=AFTER_CLOSE)
-    assert usage_ingest(source="gateway", events=[settle_free]).accepted == 1
+    # when something opens FY2027 before the rollover does
+    if opened_by == "usage":
+        settle_free = usage(alice, "jan", "1", on=AFTER_CLOSE)
+        assert usage_ingest(source="gateway", events=[settle_free]).accepted == 1
+    elif opened_by == "hr_allocation":
+        employee_allocate_from_level(employee=alice, fiscal_year=2027, acting_user=None)
+    else:  # approvals/effects.py: an increase approved for FY2027
+        budget_create(fiscal_year=2027, employee=alice)
 
     # then the budget it opens has last year's rules, and the rollover keeps them
     new = new_budget(alice)
