@@ -96,11 +96,16 @@ def _replayed(
     """A retry of a call that already reserved: the same answer, while it is the same call and
     its hold is still there. Anything else that reuses the request id is refused: "allowed"
     would hold nothing, and would show the budget of whoever made the first call."""
-    if replay.employee_id != employee.pk or replay.amount_micros != estimate:
+    candidate_ids = {budget.pk for budget in candidates}
+    if (
+        replay.employee_id != employee.pk
+        or replay.amount_micros != estimate
+        or replay.budget_id not in candidate_ids  # another project's, or another year's
+    ):
         raise AllotError(
             f"Request id {replay.request_id!r} was already used to reserve "
-            f"{format_usd(replay.amount_micros)} for another call (another employee or another "
-            "estimate); send a new request id for a new call.",
+            f"{format_usd(replay.amount_micros)} for another call (another employee, estimate "
+            "or project); send a new request id for a new call.",
             field="request_id",
             code="conflict",
         )
@@ -111,7 +116,7 @@ def _replayed(
             field="request_id",
             code="conflict",
         )
-    budget = next((b for b in candidates if b.pk == replay.budget_id), replay.budget)
+    budget = next(b for b in candidates if b.pk == replay.budget_id)
     return AuthorizeResult(
         True,
         budget,

@@ -11,6 +11,7 @@ from budgets.authorize import authorize
 from budgets.models import Budget, Enforcement, Reservation, UsageEvent
 from budgets.services import budget_allocate, budget_create
 from budgets.usage import usage_ingest
+from common.errors import AllotError
 from people.selectors import current_fiscal_year
 from tests.factories import EmployeeFactory, UserFactory, api_key
 
@@ -171,6 +172,30 @@ def test_a_request_id_reused_for_another_call_is_refused_and_holds_nothing(engin
         assert body["field"] == "request_id" and "new request id" in body["detail"]
         assert "budget" not in body
     assert Reservation.objects.count() == 1
+    # nor for a project the first call was not about
+    from tests.factories import ProjectFactory
+
+    project = ProjectFactory(code="checkout")
+    project.members.add(engineer)
+    project_budget, _ = budget_create(fiscal_year=current_fiscal_year(), project=project)
+    budget_allocate(budget=project_budget, amount_micros=10 * 10**6, acting_user=None)
+    on_project = authorize(
+        employee=engineer,
+        estimated_cost_micros=10**6,
+        project=project,
+        reserve=True,
+        source="gw",
+        request_id="call-2",
+    )
+    assert on_project.budget.pk == project_budget.pk
+    with pytest.raises(AllotError, match="another call"):  # the same id, without the project
+        authorize(
+            employee=engineer,
+            estimated_cost_micros=10**6,
+            reserve=True,
+            source="gw",
+            request_id="call-2",
+        )
     # the same call is still answered with its hold
     code, body = call("eng@example.com", "5")
     assert code == 200 and body["reservation"]["id"] == str(first.reservation.pk)
@@ -183,7 +208,9 @@ def test_a_request_id_reused_for_another_call_is_refused_and_holds_nothing(engin
     assert code == 409 and "is settled" in body["detail"]
     budget.refresh_from_db()
     empty.refresh_from_db()
+    project_budget.refresh_from_db()
     assert (budget.reserved_micros, empty.reserved_micros) == (0, 0)
+    assert project_budget.reserved_micros == 10**6  # call-2's hold, once
 
 
 def test_another_keys_reservation_cannot_be_settled(engineer):
