@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from budgets.calculations import usage_cost_micros
+from budgets.calculations import cost_at
 from budgets.models import Budget, Enforcement, Reservation, ReservationState
 from budgets.rollover import FreedHold, freed_holds_forfeit
 from budgets.selectors import price_in_force
@@ -45,13 +45,11 @@ def estimate_cost(
             field="model",
             code="unknown_model",
         )
-    return usage_cost_micros(
+    return cost_at(
+        price,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cached_input_tokens=cached_input_tokens,
-        input_per_million_micros=price.input_per_million_micros,
-        output_per_million_micros=price.output_per_million_micros,
-        cached_input_per_million_micros=price.cached_input_per_million_micros,
     )
 
 

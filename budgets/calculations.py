@@ -2,6 +2,7 @@
 
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
+from typing import Protocol
 
 from common.fiscal import Period
 from common.money import MICROS_PER_DOLLAR, Micros, divide_micros
@@ -25,6 +26,28 @@ def usage_cost_micros(
         + cached_input_tokens * cached_input_per_million_micros
     )
     return divide_micros(numerator, TOKENS_PER_PRICE_UNIT)
+
+
+class Rates(Protocol):
+    """A price's rates per million tokens: a TokenPrice, or a correction's new ones."""
+
+    input_per_million_micros: Micros
+    output_per_million_micros: Micros
+    cached_input_per_million_micros: Micros
+
+
+def cost_at(
+    rates: Rates, *, input_tokens: int, output_tokens: int, cached_input_tokens: int
+) -> Micros:
+    """usage_cost_micros at a price's three rates."""
+    return usage_cost_micros(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_input_tokens=cached_input_tokens,
+        input_per_million_micros=rates.input_per_million_micros,
+        output_per_million_micros=rates.output_per_million_micros,
+        cached_input_per_million_micros=rates.cached_input_per_million_micros,
+    )
 
 
 def limit_micros(

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from budgets.calculations import usage_cost_micros
+from budgets.calculations import cost_at
 from budgets.models import Budget, DailySpend, EntryKind, LedgerEntry, PriceCorrection, TokenPrice
 from common.errors import AllotError
 from common.money import Micros
@@ -43,13 +43,11 @@ class RepricePreview:
 
 
 def _cost(row: dict, price: NewPrice | TokenPrice) -> Micros:
-    return usage_cost_micros(
+    return cost_at(
+        price,
         input_tokens=row["input_tokens"],
         output_tokens=row["output_tokens"],
         cached_input_tokens=row["cached_input_tokens"],
-        input_per_million_micros=price.input_per_million_micros,
-        output_per_million_micros=price.output_per_million_micros,
-        cached_input_per_million_micros=price.cached_input_per_million_micros,
     )
 
 

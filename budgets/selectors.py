@@ -6,10 +6,14 @@ from decimal import Decimal
 from functools import cache
 
 from django.db import connections
-from django.db.models import Q, QuerySet, Sum
-from django.utils import timezone
+from django.db.models import BigIntegerField, ExpressionWrapper, F, Q, QuerySet, Sum
 
-from budgets.calculations import tokens_at_rate, usage_cost_micros, utilisation_percent
+from budgets.calculations import (
+    TOKENS_PER_PRICE_UNIT,
+    cost_at,
+    tokens_at_rate,
+    utilisation_percent,
+)
 from budgets.models import Budget, DailySpend, OwnerKind, PriceCorrection, TokenPrice
 from common.money import Micros, divide_micros
 from common.rawsql import Columns, model_columns
@@ -249,10 +253,10 @@ def employee_balance(
 
 
 def employee_monthly_spend(
-    *, employee: Employee, fiscal_year: int, repriced: list["RepricedEvent"] | None = None
+    *, employee: Employee, fiscal_year: int, repriced: list["RepricedSpend"] | None = None
 ) -> list[tuple[date, Micros]]:
     """The employee's own usage per month of the fiscal year (company zone), whichever budget
-    paid, with what price corrections changed (`repriced`: repriced_events' answer, if the
+    paid, with what price corrections changed (`repriced`: repriced_spend's answer, if the
     caller has it); months without usage are zero."""
     from django.db.models.functions import TruncMonth
 
@@ -270,10 +274,9 @@ def employee_monthly_spend(
         .values_list("month", "total")
     }
     if repriced is None:
-        repriced = repriced_events(employee=employee, fiscal_year=fiscal_year)
+        repriced = repriced_spend(employee=employee, fiscal_year=fiscal_year)
     for row in repriced:
-        month = timezone.localtime(row.occurred_at).date().replace(day=1)
-        by_month[month] = by_month.get(month, 0) + row.delta_micros
+        by_month[row.month] = by_month.get(row.month, 0) + row.delta_micros
     months, month = [], period.start
     while month < period.end:
         months.append((month, by_month.get(month, 0)))
@@ -287,7 +290,7 @@ def employee_spend_by(
     fiscal_year: int,
     field: str,
     limit: int = 8,
-    repriced: list["RepricedEvent"] | None = None,
+    repriced: list["RepricedSpend"] | None = None,
 ) -> list[tuple[str, Micros]]:
     """The employee's usage this year grouped by `category` or `model_name`, largest first,
     with what price corrections changed (`repriced` as for employee_monthly_spend)."""
@@ -306,7 +309,7 @@ def employee_spend_by(
     )
     totals = dict(rows)
     if repriced is None:
-        repriced = repriced_events(employee=employee, fiscal_year=fiscal_year)
+        repriced = repriced_spend(employee=employee, fiscal_year=fiscal_year)
     for row in repriced:
         key = getattr(row, field)
         totals[key] = totals.get(key, 0) + row.delta_micros
@@ -314,70 +317,91 @@ def employee_spend_by(
 
 
 @dataclass(frozen=True, slots=True)
-class RepricedEvent:
-    event_id: int
-    occurred_at: datetime
+class RepricedSpend:
+    month: date  # first day, company zone
     category: str
     model_name: str
-    delta_micros: Micros  # what price corrections added to the cost it was charged
+    delta_micros: Micros  # what price corrections added to what these events were charged
 
 
-def repriced_events(*, employee: Employee, fiscal_year: int) -> list[RepricedEvent]:
-    """The employee's events of the year whose price was corrected after they were charged, and
-    by how much. History is not edited (budgets.pricing posts one correction entry per budget),
-    so what is charged per event stays; this adds what the corrections changed, to show the
-    employee's own spend by month, category and model with the same totals as their balance.
+def corrected_price_ids() -> set[int]:
+    """The price versions a correction changed after they priced events (a small table)."""
+    return set(PriceCorrection.objects.values_list("price_id", flat=True).distinct())
 
-    An event priced by a price version costs what that version's current rates give: each
-    correction posted new - old, so their sum is current - charged. One query on a small table
-    when nothing was ever corrected; otherwise one more for the events those prices priced."""
+
+def _cost_now() -> ExpressionWrapper:
+    """An event's cost at its price version's current rates, rounded half-up to the micro as
+    budgets.calculations.usage_cost_micros does (every term is non-negative, so adding half
+    and dividing as integers is half-up)."""
+    numerator = (
+        F("input_tokens") * F("price__input_per_million_micros")
+        + F("output_tokens") * F("price__output_per_million_micros")
+        + F("cached_input_tokens") * F("price__cached_input_per_million_micros")
+    )
+    return ExpressionWrapper(
+        (numerator + TOKENS_PER_PRICE_UNIT // 2) / TOKENS_PER_PRICE_UNIT,
+        output_field=BigIntegerField(),
+    )
+
+
+def repriced_spend(
+    *, employee: Employee, fiscal_year: int, price_ids: set[int] | None = None
+) -> list[RepricedSpend]:
+    """What price corrections added to the employee's own usage of the year, by month, category
+    and model. History is not edited (budgets.pricing posts one correction entry per budget),
+    so the events keep what they were charged; this is the difference to show their spend with
+    the same totals as their balance.
+
+    An event priced by a price version costs what the version's current rates give: each
+    correction posted new - old, so their sum is current - charged. Summed in the database over
+    the events those prices priced; nothing when no price was ever corrected (`price_ids`:
+    corrected_price_ids(), if the caller has it)."""
+    from django.db.models.functions import TruncMonth
+
     from people.selectors import fiscal_year_period
 
-    prices = {
-        price.pk: price
-        for price in TokenPrice.objects.filter(pk__in=PriceCorrection.objects.values("price_id"))
-    }
-    if not prices:
+    price_ids = corrected_price_ids() if price_ids is None else price_ids
+    if not price_ids:
         return []
     period = fiscal_year_period(fiscal_year)
-    events = employee.usage_events.filter(
-        occurred_at__date__gte=period.start,
-        occurred_at__date__lt=period.end,
-        price_id__in=list(prices),
-    ).values_list(
-        "pk",
-        "occurred_at",
-        "category",
-        "model_name",
-        "price_id",
-        "input_tokens",
-        "output_tokens",
-        "cached_input_tokens",
-        "cost_micros",
-    )
-    repriced = []
-    for pk, occurred_at, category, model_name, price_id, inputs, outputs, cached, cost in events:
-        price = prices[price_id]
-        delta = (
-            usage_cost_micros(
-                input_tokens=inputs,
-                output_tokens=outputs,
-                cached_input_tokens=cached,
-                input_per_million_micros=price.input_per_million_micros,
-                output_per_million_micros=price.output_per_million_micros,
-                cached_input_per_million_micros=price.cached_input_per_million_micros,
-            )
-            - cost
+    rows = (
+        employee.usage_events.filter(
+            occurred_at__date__gte=period.start,
+            occurred_at__date__lt=period.end,
+            price_id__in=sorted(price_ids),
         )
-        if delta:
-            repriced.append(RepricedEvent(pk, occurred_at, category, model_name, delta))
-    return repriced
+        .annotate(month=TruncMonth("occurred_at"))
+        .values("month", "category", "model_name")
+        .annotate(delta=Sum(_cost_now() - F("cost_micros")))
+        .order_by()
+        .values_list("month", "category", "model_name", "delta")
+    )
+    return [
+        RepricedSpend(
+            month.date() if isinstance(month, datetime) else month, category, model, delta
+        )
+        for month, category, model, delta in rows
+        if delta
+    ]
+
+
+def event_cost_now(event, price_ids: set[int]) -> Micros:
+    """One event's cost with the corrections of its price (what the charts add up), for the
+    few events a page lists; `event.price` is read when its price was corrected."""
+    if event.price_id is None or event.price_id not in price_ids:
+        return event.cost_micros
+    return cost_at(
+        event.price,
+        input_tokens=event.input_tokens,
+        output_tokens=event.output_tokens,
+        cached_input_tokens=event.cached_input_tokens,
+    )
 
 
 def employee_recent_usage(*, employee: Employee, limit: int = 10):
-    return employee.usage_events.select_related("budget__project", "budget__team").order_by(
-        "-occurred_at"
-    )[:limit]
+    return employee.usage_events.select_related(
+        "budget__project", "budget__team", "price"
+    ).order_by("-occurred_at")[:limit]
 
 
 def personal_balances(*, employees: list[Employee], fiscal_year: int) -> dict[int, BudgetBalance]:

@@ -30,7 +30,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from budgets.calculations import limit_micros, usage_cost_micros
+from budgets.calculations import cost_at, limit_micros
 from budgets.carryover import freed_hold_forfeitures
 from budgets.models import (
     Budget,
@@ -466,13 +466,11 @@ def _price(events: list[ParsedEvent], result: IngestResult) -> list[ParsedEvent]
                 continue
             price = versions[event.model_name][position - 1]
             event.price = price
-            event.cost_micros = usage_cost_micros(
+            event.cost_micros = cost_at(
+                price,
                 input_tokens=event.input_tokens,
                 output_tokens=event.output_tokens,
                 cached_input_tokens=event.cached_input_tokens,
-                input_per_million_micros=price.input_per_million_micros,
-                output_per_million_micros=price.output_per_million_micros,
-                cached_input_per_million_micros=price.cached_input_per_million_micros,
             )
             if event.cost_micros > MAX_COST_MICROS_PER_EVENT:
                 result.reject(

@@ -14,12 +14,14 @@ from budgets.calculations import tokens_at_rate
 from budgets.display import money_display_for, viewer_sees_everything
 from budgets.models import Notification, OwnerKind, RolloverRun, UsageCategory
 from budgets.selectors import (
+    corrected_price_ids,
     employee_balance,
     employee_monthly_spend,
     employee_recent_usage,
     employee_spend_by,
+    event_cost_now,
     personal_balances,
-    repriced_events,
+    repriced_spend,
 )
 from common.charts import bar_list, column_chart
 from people.models import Employee, Transparency
@@ -59,14 +61,14 @@ def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpRe
 
     # Price corrections post per budget; the charts are the employee's own usage, so each
     # event's share of them is added here (read once for the three charts and the list).
-    repriced = repriced_events(employee=employee, fiscal_year=fiscal_year)
+    price_ids = corrected_price_ids()
+    repriced = repriced_spend(employee=employee, fiscal_year=fiscal_year, price_ids=price_ids)
     spend = {"employee": employee, "fiscal_year": fiscal_year, "repriced": repriced}
     months = employee_monthly_spend(**spend)
     year_end = fiscal_year_period(fiscal_year).end
     categories = dict(UsageCategory.choices)
     by_category = employee_spend_by(**spend, field="category")
     by_model = employee_spend_by(**spend, field="model_name")
-    corrected = {row.event_id: row.delta_micros for row in repriced}
     # Prices changed since last year: the rollover recorded both reference rates.
     rates = (
         RolloverRun.objects.filter(fiscal_year=fiscal_year - 1)
@@ -129,11 +131,12 @@ def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpRe
         "recent": [
             {
                 "event": event,
-                "cost": display.amount(event.cost_micros + corrected.get(event.pk, 0)),
-                "charged": event.pk in corrected and display.amount(event.cost_micros),
+                "cost": display.amount(cost),
+                "charged": cost != event.cost_micros and display.amount(event.cost_micros),
                 "paid_by": OwnerKind(event.budget.owner_kind).label,
             }
             for event in employee_recent_usage(employee=employee)
+            for cost in [event_cost_now(event, price_ids)]
         ],
         "notifications": (
             Notification.objects.filter(user=employee.user).order_by("read_at", "-created_at")[:10]
