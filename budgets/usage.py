@@ -18,7 +18,7 @@ import math
 import uuid
 from bisect import bisect_right
 from collections import defaultdict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
@@ -233,6 +233,14 @@ def payload_hash(event: ParsedEvent) -> str:
     return hashlib.sha256(_payload_canonical(event).encode()).hexdigest()
 
 
+def _rounded_cost_hash(event: ParsedEvent) -> str:
+    """The hash an event with digits below the micro-dollar was stored with before those
+    digits were kept (its cost rounded): its replays are still duplicates."""
+    return hashlib.sha256(
+        payload_canonical_json(replace(event, cost_text=None)).encode()
+    ).hexdigest()
+
+
 def payload_canonical_json(event: ParsedEvent) -> str:
     """The definition of the hashed text: the event's fields as a compact JSON list, keys
     sorted, non-ASCII escaped."""
@@ -261,11 +269,7 @@ def _payload_canonical(event: ParsedEvent) -> str:
     the definition. tests/budgets/test_payload_hash.py checks the two agree."""
     counts = (event.input_tokens, event.output_tokens, event.cached_input_tokens)
     cost = event.cost_micros
-    if (
-        any(type(n) is not int for n in counts)
-        or not (cost is None or type(cost) is int)
-        or event.cost_text is not None
-    ):
+    if any(type(n) is not int for n in counts) or not (cost is None or type(cost) is int):
         return payload_canonical_json(event)
     quote = _json_string
     project = event.project_code
@@ -274,7 +278,7 @@ def _payload_canonical(event: ParsedEvent) -> str:
         quote(event.employee_key),
         quote(event.model_name),
         *counts,
-        "null" if cost is None else cost,
+        "null" if cost is None else cost if event.cost_text is None else quote(event.cost_text),
         quote(event.occurred_at.astimezone(UTC).isoformat()),
         quote(event.category),
         "null" if project is None else quote(project),
@@ -753,7 +757,10 @@ def _write(
     fresh = []
     for event in events:
         if event.event_id in existing:
-            if existing[event.event_id] == event.payload_hash:
+            stored = existing[event.event_id]
+            if stored == event.payload_hash or (
+                event.cost_text is not None and stored == _rounded_cost_hash(event)
+            ):
                 result.duplicates += 1
             else:
                 result.reject(event.index, event.event_id, _conflict_error())

@@ -104,6 +104,15 @@ def test_costs_below_a_micro_dollar_are_rounded_but_still_tell_payloads_apart(ga
     other = gateway([{**sent, "cost_usd": "0.1234564"}]).json()
     assert other["accepted"] == other["duplicates"] == 0
     assert "different contents" in other["rejected"][0]["errors"]["id"][0]
+    # an event stored before the digits were kept (its hash from the rounded cost) still
+    # replays as a duplicate
+    from budgets.usage import _rounded_cost_hash, usage_event_parse
+
+    old = {**sent, "id": "evt-old"}
+    assert gateway([old]).json()["accepted"] == 1
+    parsed = usage_event_parse(old, index=0, now=timezone.now())
+    UsageEvent.objects.filter(event_id="evt-old").update(payload_hash=_rounded_cost_hash(parsed))
+    assert gateway([old]).json()["duplicates"] == 1
     # a cost that rounds to zero is recorded as zero; a negative one is refused however small
     assert gateway([event(2, cost_usd="0.0000004")]).json()["accepted"] == 1
     tiny_negative = gateway([event(3, cost_usd="-0.0000001")]).json()

@@ -56,6 +56,7 @@ def test_the_hash_of_a_plain_event_is_the_one_stored_since_the_first_release():
     model_name=st.text(min_size=1),
     counts=st.tuples(*[st.integers(min_value=0, max_value=10**12)] * 3),
     cost=st.none() | st.integers(min_value=0, max_value=10**15),
+    cost_text=st.none() | st.decimals(min_value=0, max_value=10**5, places=9).map(str),
     occurred_at=st.datetimes(
         min_value=datetime(2001, 1, 1),  # noqa: DTZ001 (hypothesis wants naive bounds)
         timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30))]),
@@ -70,6 +71,7 @@ def test_the_fast_text_equals_the_definition_for_any_event(
     model_name,
     counts,
     cost,
+    cost_text,
     occurred_at,
     category,
     project_code,
@@ -89,6 +91,7 @@ def test_the_fast_text_equals_the_definition_for_any_event(
         metadata=metadata,
         reservation_id=reservation,
     )
+    parsed.cost_text = cost_text if cost is not None else None
     assert _payload_canonical(parsed) == payload_canonical_json(parsed)
 
 
