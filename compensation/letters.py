@@ -161,10 +161,13 @@ def letter_context(offer: Offer) -> dict:
     }
 
 
-def letter_html(offer: Offer, template: OfferLetterTemplate | None = None) -> str:
-    """The whole letter as HTML: the HR template's body inside the paged-media frame."""
+def letter_html(
+    offer: Offer, template: OfferLetterTemplate | None = None, context: dict | None = None
+) -> str:
+    """The whole letter as HTML: the HR template's body inside the paged-media frame
+    (`context`: letter_context(offer), if the caller has it)."""
     template = template or letter_template()
-    context = letter_context(offer)
+    context = context or letter_context(offer)
     body = Template(template.body).render(Context(context, autoescape=True))
     return render_to_string(
         "compensation/pdf/letter.html",
@@ -176,9 +179,9 @@ def letter_pdf(html: str) -> bytes:
     return pdf_from_html(html)
 
 
-def package_hash(offer: Offer) -> str:
-    """Of everything the letter prints: the package, and also the hiring manager, the names of
-    level, team and project, the company's settings it quotes and the date. A stored letter is
-    reused only while each of them is what it says."""
-    printed = {"package": offer.package_snapshot(), "letter": letter_context(offer)}
+def package_hash(offer: Offer, context: dict | None = None) -> str:
+    """Of everything the letter prints (`context`: letter_context(offer)): the package, and
+    also the hiring manager, the names of level, team and project, the company's settings it
+    quotes and the date. A stored letter is reused only while each of them is what it says."""
+    printed = {"package": offer.package_snapshot(), "letter": context or letter_context(offer)}
     return hashlib.sha256(json.dumps(printed, sort_keys=True, default=str).encode()).hexdigest()

@@ -246,10 +246,10 @@ def offer_reopen(*, offer: Offer, acting_user: User) -> Offer:
     return offer
 
 
-def _letter_hash(offer: Offer, template) -> str:
+def _letter_hash(offer: Offer, template, context: dict) -> str:
     body = hashlib.sha256(template.body.encode()).hexdigest()
     return hashlib.sha256(
-        f"{letters.package_hash(offer)}:{template.pk}:{body}".encode()
+        f"{letters.package_hash(offer, context)}:{template.pk}:{body}".encode()
     ).hexdigest()
 
 
@@ -261,11 +261,12 @@ def letter_generate(*, offer: Offer, acting_user: User | None) -> OfferLetter:
         if offer.state in CLOSED_STATES:
             raise AllotError(f"Offer #{offer.pk} is closed; no new letter is made.")
         template = letters.letter_template()
-        key = _letter_hash(offer, template)
+        context = letters.letter_context(offer)  # once: the date hashed is the date printed
+        key = _letter_hash(offer, template, context)
         existing = offer.letters.filter(round_number=offer.round_number, package_hash=key).first()
         if existing:
             return existing
-        html = letters.letter_html(offer, template)
+        html = letters.letter_html(offer, template, context)
         return OfferLetter.objects.create(
             offer=offer,
             round_number=offer.round_number,
