@@ -288,7 +288,7 @@ class BalanceApi(APIView):
                 value={
                     "employee": "ana@example.com",
                     "fiscal_year": 2026,
-                    "reference_rate_usd_per_token": "0.000004",
+                    "reference_rate_usd_per_token": "0.000004",  # nosec B105 - a price, not a secret
                     "budgets": [
                         {
                             "id": 41,
