@@ -104,3 +104,18 @@ def price(model_name: str = "m", *, input_usd: str = "3", output_usd: str = "15"
         cached_input_per_million_micros=0,
         effective_from=since or datetime(2020, 1, 1, tzinfo=UTC),
     )
+
+
+def carry_half(*, expiry_months: int = 3):
+    """The company's carryover rule of the rollover tests: half of what is unused, no cap,
+    expiring `expiry_months` into the new year."""
+    from decimal import Decimal
+
+    from people.models import CompanySettings
+
+    row, _ = CompanySettings.objects.get_or_create(pk=1)
+    row.carryover_share_percent = Decimal(50)
+    row.carryover_cap_micros = None
+    row.carryover_expiry_months = expiry_months
+    row.save()
+    return row

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, Q, Sum
 
 from budgets.carryover import carryover_expiry
 from budgets.models import (
@@ -53,11 +53,12 @@ def carryover_expire_due(*, today: date) -> tuple[int, Micros]:
         with transaction.atomic():
             budgets = _locked_open(due[start : start + CHUNK_SIZE], expired=False)
             runs = _runs_of_the_close([budget for budget, _ in budgets])
+            due_now = _expiries_due([budget for budget, closed in budgets if not closed])
             for budget, closed in budgets:
                 if closed:
                     Budget.objects.filter(pk=budget.pk).update(carryover_expired_on=today)
                     continue
-                amount = _expiry_due(budget)
+                amount = due_now[budget.pk]
                 if amount:
                     LedgerEntry.objects.create(
                         budget=budget,
@@ -108,9 +109,10 @@ def carryover_expiry_late_usage(*, today: date, days: int | None = None) -> tupl
                 .values_list("budget_id", "total", "entries")
             }
             runs = _runs_of_the_close(chunk)
+            due_now = _expiries_due(chunk)
             for budget in chunk:
                 total, entries = posted.get(budget.pk, (0, 0))
-                back = -total - _expiry_due(budget)
+                back = -total - due_now[budget.pk]
                 if back <= 0:
                     continue
                 LedgerEntry.objects.create(
@@ -151,16 +153,28 @@ def _locked_open(ids: list[int], *, expired: bool) -> list[tuple[Budget, bool]]:
     return [(budget, budget.pk in closed) for budget in budgets]
 
 
-def _expiry_due(budget: Budget) -> Micros:
-    """What of the budget's carried-over money expires, from the usage recorded before the date
-    (spending draws carried money first)."""
-    period = fiscal_year_period(budget.fiscal_year)
-    spent_before = (
-        DailySpend.objects.filter(
-            budget=budget, day__gte=period.start, day__lt=budget.carryover_expires_on
-        ).aggregate(total=Sum("spent_micros"))["total"]
-        or 0
+def _expiries_due(budgets: list[Budget]) -> dict[int, Micros]:
+    """What of each budget's carried-over money expires (budget id -> micros), from the usage
+    recorded from its year's start to its expiry date (spending draws carried money first).
+    One grouped query for the chunk."""
+    if not budgets:
+        return {}
+    in_year = Q()
+    for fiscal_year in {budget.fiscal_year for budget in budgets}:
+        in_year |= Q(
+            budget__fiscal_year=fiscal_year, day__gte=fiscal_year_period(fiscal_year).start
+        )
+    spent_before = dict(
+        DailySpend.objects.filter(in_year, budget__in=budgets)
+        .filter(day__lt=F("budget__carryover_expires_on"))
+        .values("budget_id")
+        .annotate(total=Sum("spent_micros"))
+        .values_list("budget_id", "total")
     )
-    return carryover_expiry(
-        carried_micros=budget.carried_over_micros, spent_before_expiry_micros=spent_before
-    )
+    return {
+        budget.pk: carryover_expiry(
+            carried_micros=budget.carried_over_micros,
+            spent_before_expiry_micros=spent_before.get(budget.pk) or 0,
+        )
+        for budget in budgets
+    }

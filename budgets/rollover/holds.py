@@ -122,6 +122,7 @@ def _post(
         return []
     entries = []
     moves: dict[int, list] = {}  # budget id -> [allocated delta, carried delta, expires on]
+    per_item: dict[tuple[int, int], Micros] = defaultdict(int)  # (run, source budget) -> sum
     for hold in forfeits:
         entries.append(
             LedgerEntry(
@@ -138,8 +139,6 @@ def _post(
             )
         )
         moves.setdefault(hold.budget_id, [0, 0, None])[0] -= hold.freed_micros
-    per_item: dict[tuple[int, int], Micros] = defaultdict(int)  # (run, source budget) -> sum
-    for hold in forfeits:
         per_item[closed[hold.budget_id], hold.budget_id] += hold.freed_micros
     with transaction.atomic():
         LedgerEntry.objects.bulk_create(entries)

@@ -67,9 +67,7 @@ SOURCE_FIELDS = [
     "allocated_micros",
     "spent_micros",
     "reserved_micros",
-    "enforcement",
-    "overdraft_percent",
-    "alert_thresholds",
+    *Budget.RULES,  # the new year's budget starts from them
     "employee__user__email",
     "employee__level_id",
     "employee__level__name",
@@ -203,11 +201,7 @@ def owner_plan(row: dict, context: RolloverContext, allocated_employees: set[int
     """The plan of one owner from its closed-year budget row (or, for an employee without one,
     from the employee's row with no amounts)."""
     unused = row["allocated_micros"] - row["spent_micros"] - row["reserved_micros"]
-    settings = {
-        "enforcement": row.get("enforcement"),
-        "overdraft_percent": row.get("overdraft_percent"),
-        "alert_thresholds": row.get("alert_thresholds"),
-    }
+    settings = {name: row.get(name) for name in Budget.RULES}
     if row["employee_id"]:
         return _employee_plan(row, context, allocated_employees, unused, settings)
     if row["team_id"]:

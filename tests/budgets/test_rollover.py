@@ -30,11 +30,12 @@ from budgets.rollover import commit as rollover_module
 from budgets.services import budget_allocate, budget_create, employee_allocate_from_level
 from budgets.usage import usage_post
 from common.errors import AllotError
-from people.models import CompanySettings, Level
+from people.models import Level
 from tests.factories import (
     EmployeeFactory,
     ProjectFactory,
     TeamFactory,
+    carry_half,
     finance_user,
     hr_user,
 )
@@ -60,12 +61,7 @@ def spend(employee, micros, *, on=datetime(2026, 6, 1, 12, tzinfo=UTC), event=No
 
 @pytest.fixture
 def company():
-    row, _ = CompanySettings.objects.get_or_create(pk=1)
-    row.carryover_share_percent = Decimal(50)
-    row.carryover_cap_micros = None
-    row.carryover_expiry_months = 3
-    row.save()
-    return row
+    return carry_half()
 
 
 @pytest.fixture

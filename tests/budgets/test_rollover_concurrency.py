@@ -9,7 +9,7 @@ from django.db import close_old_connections, connection
 from budgets.models import Budget, EntryKind, LedgerEntry, RolloverItem, RolloverState
 from budgets.rollover import rollover_confirm, rollover_execute, rollover_preview
 from budgets.services import employee_allocate_from_level
-from tests.factories import EmployeeFactory
+from tests.factories import EmployeeFactory, carry_half
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -98,17 +98,12 @@ def test_a_budget_locked_by_usage_when_the_pass_reaches_it_is_still_closed():
 def test_holds_expiring_while_the_rollover_runs_are_counted_once_either_way():
     # given 12 engineers, each with a $6 hold open at the close of FY2026
     from datetime import timedelta
-    from decimal import Decimal
 
     from budgets.authorize import reservations_release_expired
-    from people.models import CompanySettings
     from tests.budgets.test_ledger import assert_totals_match_entries
     from tests.budgets.test_rollover_holds import HELD_AT, MID, USD, hold, hold_forfeitures
 
-    company, _ = CompanySettings.objects.get_or_create(pk=1)
-    company.carryover_share_percent = Decimal(50)
-    company.carryover_cap_micros = None
-    company.save()
+    carry_half()
     employees = [EmployeeFactory() for _ in range(12)]
     for employee in employees:
         employee_allocate_from_level(employee=employee, fiscal_year=2026, acting_user=None)

@@ -21,9 +21,8 @@ from budgets.rollover import (
 from budgets.rollover.holds import hold_forfeiture_key
 from budgets.services import budget_allocate, employee_allocate_from_level
 from budgets.usage import usage_ingest
-from people.models import CompanySettings
 from tests.budgets.test_ledger import assert_totals_match_entries
-from tests.factories import EmployeeFactory
+from tests.factories import EmployeeFactory, carry_half
 
 pytestmark = pytest.mark.django_db
 USD = 10**6
@@ -34,12 +33,7 @@ AFTER_CLOSE = datetime(2027, 1, 4, 15, tzinfo=UTC)
 
 @pytest.fixture(autouse=True)
 def company():
-    row, _ = CompanySettings.objects.get_or_create(pk=1)
-    row.carryover_share_percent = Decimal(50)
-    row.carryover_cap_micros = None
-    row.carryover_expiry_months = 3
-    row.save()
-    return row
+    return carry_half()
 
 
 @pytest.fixture(autouse=True)
