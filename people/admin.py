@@ -4,6 +4,7 @@ budgets/admin.py, which extends EmployeeAdmin, so that this app never imports bu
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -18,6 +19,80 @@ from people.roles import ENGINEERS
 from people.services import managers_group_sync
 
 User = get_user_model()
+
+# What HR may change on a person's sign-in. Everything else on a user grants access (staff,
+# superuser, groups, permissions, the password) and is a superuser's alone.
+PERSON_FIELDS = ("first_name", "last_name", "email", "is_active")
+
+
+admin.site.unregister(User)  # Django's own UserAdmin, replaced by the one below
+
+
+@admin.register(User)
+class AccountAdmin(UserAdmin):
+    """Django's user admin, with access kept to superusers.
+
+    HR (who holds `auth.user` change to keep people's names, emails and active flag right) edits
+    only accounts that grant nothing: a staff or superuser account is read-only to anyone but a
+    superuser, so nobody below a superuser can take one over by its email or switch it off.
+    Setting a password in the admin is a superuser's alone: a password someone else sets is a
+    sign-in they hold, and a manager's sign-in decides money. People set their own through the
+    password-reset page.
+    """
+
+    person_fieldsets = (
+        (None, {"fields": ("username",)}),
+        ("Personal info", {"fields": ("first_name", "last_name", "email")}),
+        ("Status", {"fields": ("is_active",)}),
+        ("Access (set by a superuser)", {"fields": ("is_staff", "is_superuser", "roles")}),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
+    )
+
+    def get_fieldsets(self, request, obj=None):
+        if request.user.is_superuser or obj is None:
+            return super().get_fieldsets(request, obj)
+        return self.person_fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().get_readonly_fields(request, obj)
+        return ("username", "is_staff", "is_superuser", "roles", "last_login", "date_joined")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if not super().has_change_permission(request, obj):
+            return False
+        if request.user.is_superuser or obj is None:
+            return True
+        return not (obj.is_staff or obj.is_superuser)
+
+    def has_add_permission(self, request) -> bool:
+        # A new account is made with its password and access: employees come in through the
+        # employee admin (no usable password until they reset it).
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def user_change_password(self, request, id, form_url=""):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
+
+    def save_model(self, request, obj, form, change):
+        # The form of a non-superuser has only the person's fields; this holds even if a form
+        # class changes later.
+        if not request.user.is_superuser and set(form.changed_data) - set(PERSON_FIELDS):
+            raise PermissionDenied
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        if not request.user.is_superuser and {"groups", "user_permissions"} & set(form.fields):
+            raise PermissionDenied
+        super().save_related(request, form, formsets, change)
+
+    @admin.display(description="Roles")
+    def roles(self, user) -> str:
+        return ", ".join(user.groups.order_by("name").values_list("name", flat=True)) or "–"
 
 
 @admin.register(Level)
@@ -158,6 +233,13 @@ class EmployeeAdmin(SimpleHistoryAdmin):
         if obj is None:
             return ["email", "first_name", "last_name", *EmployeeCreationForm.Meta.fields]
         return super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        # Pointing an employee at another sign-in would hand that person the employee's place
+        # (their reports' approvals, their budget): a superuser's repair, never HR's edit.
+        if obj is not None and not request.user.is_superuser:
+            return ["user", *super().get_readonly_fields(request, obj)]
+        return super().get_readonly_fields(request, obj)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

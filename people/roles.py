@@ -14,7 +14,7 @@ _CRUD = ("add", "change", "delete", "view")
 
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     HR: {
-        "auth.user": ("add", "change", "view"),
+        "auth.user": ("change", "view"),  # people's names, emails, active; see AccountAdmin
         "people.level": _CRUD,
         "people.department": _CRUD,
         "people.team": _CRUD,

@@ -1,7 +1,8 @@
 """The rows of the permission matrix (see tests/trust/matrix.py), and the world they run in."""
 
 from django.contrib import admin
-from django.contrib.auth.models import Group
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
@@ -24,6 +25,7 @@ from people.models import Employee
 from people.roles import FINANCE, HR, MANAGERS, ROLE_PERMISSIONS
 from people.selectors import current_fiscal_year
 from tests.factories import EmployeeFactory, TeamFactory, UserFactory, api_key, price
+from tests.trust.forms import form_data
 from tests.trust.matrix import ROLES, Row, admin_page, api, cells, web
 
 
@@ -189,7 +191,39 @@ ADMIN_ACTIONS = "Admin pages and actions"
 OFFERS = "Offers"
 REPORTS = "Finance reports"
 ROLLOVER = "Annual rollover"
+ACCESS = "Accounts and access (admin writes)"
 FINANCE_ONLY = web(403, finance=200, superuser=200)
+
+
+def _user(world, role):
+    return get_user_model().objects.get(pk=world["users"][role].pk)
+
+
+def _has_power(user) -> bool:
+    """More than an engineer's sign-in: staff, superuser, a staff role or a permission."""
+    return (
+        user.is_staff
+        or user.is_superuser
+        or user.groups.filter(name__in=[HR, FINANCE]).exists()
+        or user.user_permissions.exists()
+    )
+
+
+def _grant_everything(world, role) -> dict:
+    """The user's change page as a superuser sees it, with every box of power ticked."""
+    target = world["users"][role]
+    return form_data(
+        f"/admin/auth/user/{target.pk}/change/",
+        world["users"]["superuser"],
+        is_staff="on",
+        is_superuser="on",
+        groups=[str(Group.objects.get(name=FINANCE).pk)],
+        user_permissions=[str(Permission.objects.get(codename="change_group").pk)],
+    )
+
+
+def _managers_record(world) -> Employee:
+    return Employee.objects.get(pk=world["engineer"].manager_id)
 
 
 def _report_runs() -> int:
@@ -496,6 +530,134 @@ ROWS: list[Row] = [
         "GET",
         lambda w: "/admin/reporting/productivitymetric/export/",
         admin_page(finance=200),
+    ),
+    Row(
+        ACCESS,
+        "/admin/auth/user/<HR's own>/change/ (make HR a superuser in Finance)",
+        "POST",
+        lambda w: f"/admin/auth/user/{w['users']['hr'].pk}/change/",
+        admin_page(superuser=302),
+        data=lambda w: _grant_everything(w, "hr"),
+        effect=lambda w: _user(w, "hr").is_superuser,
+        notes="access is a superuser's; a staff account is read-only to HR",
+        effect_roles={"superuser"},
+    ),
+    Row(
+        ACCESS,
+        "/admin/auth/user/<engineer>/change/ (tick staff, superuser, groups, permissions)",
+        "POST",
+        lambda w: f"/admin/auth/user/{w['users']['engineer'].pk}/change/",
+        admin_page(hr=302, superuser=302),
+        data=lambda w: _grant_everything(w, "engineer"),
+        effect=lambda w: _has_power(_user(w, "engineer")),
+        notes="HR's save keeps only name, email, active",
+        effect_roles={"superuser"},
+    ),
+    Row(
+        ACCESS,
+        "/admin/auth/user/<engineer>/change/ (rename)",
+        "POST",
+        lambda w: f"/admin/auth/user/{w['users']['engineer'].pk}/change/",
+        admin_page(hr=302, superuser=302),
+        data=lambda w: form_data(
+            f"/admin/auth/user/{w['users']['engineer'].pk}/change/",
+            w["users"]["superuser"],
+            first_name="Renamed",
+        ),
+        effect=lambda w: _user(w, "engineer").first_name == "Renamed",
+        notes="HR edits people",
+        effect_roles={"hr", "superuser"},
+    ),
+    Row(
+        ACCESS,
+        "/admin/auth/user/<superuser>/password/",
+        "POST",
+        lambda w: f"/admin/auth/user/{w['users']['superuser'].pk}/password/",
+        admin_page(superuser=302),
+        data=lambda w: {"password1": "Taken-over-42", "password2": "Taken-over-42"},
+        effect=lambda w: _user(w, "superuser").check_password("Taken-over-42"),
+        effect_roles={"superuser"},
+    ),
+    Row(
+        ACCESS,
+        "/admin/auth/user/<manager>/password/",
+        "POST",
+        lambda w: f"/admin/auth/user/{w['users']['manager'].pk}/password/",
+        admin_page(superuser=302),
+        data=lambda w: {"password1": "Taken-over-42", "password2": "Taken-over-42"},
+        effect=lambda w: _user(w, "manager").check_password("Taken-over-42"),
+        notes="a password someone else sets is a sign-in they hold",
+        effect_roles={"superuser"},
+    ),
+    Row(
+        ACCESS,
+        "/admin/auth/user/add/",
+        "POST",
+        lambda w: "/admin/auth/user/add/",
+        admin_page(superuser=302),
+        data=lambda w: {
+            "username": "backdoor",
+            "usable_password": "true",
+            "password1": "Quiet-Lantern-81",
+            "password2": "Quiet-Lantern-81",
+        },
+        effect=lambda w: get_user_model().objects.filter(username="backdoor").exists(),
+        notes="people come in through the employee admin",
+        effect_roles={"superuser"},
+    ),
+    Row(
+        ACCESS,
+        "/admin/auth/group/add/",
+        "POST",
+        lambda w: "/admin/auth/group/add/",
+        admin_page(superuser=302),
+        data=lambda w: {
+            "name": "Backdoor",
+            "permissions": [str(Permission.objects.get(codename="change_group").pk)],
+        },
+        effect=lambda w: Group.objects.filter(name="Backdoor").exists(),
+        effect_roles={"superuser"},
+    ),
+    Row(
+        ACCESS,
+        "/admin/auth/group/<Finance>/change/ (add permissions)",
+        "POST",
+        lambda w: f"/admin/auth/group/{Group.objects.get(name=FINANCE).pk}/change/",
+        admin_page(superuser=302),
+        data=lambda w: {
+            "name": FINANCE,
+            "permissions": [str(Permission.objects.get(codename="change_group").pk)],
+        },
+        effect=lambda w: Group.objects.filter(
+            name=FINANCE, permissions__codename="change_group"
+        ).exists(),
+        effect_roles={"superuser"},
+    ),
+    Row(
+        ACCESS,
+        "/admin/auth/permission/add/",
+        "POST",
+        lambda w: "/admin/auth/permission/add/",
+        admin_page(hr=404, finance=404, superuser=404),
+        data=lambda w: {"name": "x", "codename": "x", "content_type": "1"},
+        effect=lambda w: Permission.objects.filter(codename="x").exists(),
+        notes="permissions have no admin page: 404 for staff",
+        effect_roles=set(),
+    ),
+    Row(
+        ACCESS,
+        "/admin/people/employee/<manager>/change/ (point the manager's record at HR's sign-in)",
+        "POST",
+        lambda w: f"/admin/people/employee/{_managers_record(w).pk}/change/",
+        admin_page(hr=302, finance=403, superuser=302),
+        data=lambda w: form_data(
+            f"/admin/people/employee/{_managers_record(w).pk}/change/",
+            w["users"]["superuser"],
+            user=str(w["users"]["hr"].pk),
+        ),
+        effect=lambda w: _managers_record(w).user_id == w["users"]["hr"].pk,
+        notes="the sign-in of an employee is a superuser's repair",
+        effect_roles={"superuser"},
     ),
     *_admin_rows(),
 ]
