@@ -238,7 +238,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Throttle counters live in the cache: set CACHE_URL (e.g. redis://127.0.0.1:6379/2) when more
-# than one web process serves the API, so the limit holds across them.
+# than one web process serves the API, so the limit holds across them. Production requires one
+# of these (django-redis, or Django's own Redis backend).
+SHARED_CACHE_BACKENDS = ("django_redis.", "django.core.cache.backends.redis.")
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # Content Security Policy on every response (django-csp). Scripts only from our own origin (no

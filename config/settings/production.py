@@ -1,7 +1,9 @@
 """Production: every secret and address comes from the environment, with no default."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
-from .base import env
+from .base import SHARED_CACHE_BACKENDS, env
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")
@@ -12,6 +14,22 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL)
 EMAIL_CONFIG = env.email_url("EMAIL_URL")
 vars().update(EMAIL_CONFIG)
+# Throttle counters must be shared by every web process on every machine: a cache in each
+# process's memory would let each one allow the whole rate.
+CACHES = {"default": env.cache("CACHE_URL")}
+if not CACHES["default"]["BACKEND"].startswith(SHARED_CACHE_BACKENDS):
+    raise ImproperlyConfigured(
+        f"CACHE_URL must name a shared cache (redis://...), not {CACHES['default']['BACKEND']}: "
+        "API rate limits are counted there across processes."
+    )
+if CACHES["default"]["BACKEND"].startswith("django_redis."):
+    # A cache that is down must not take the API down with it: reads miss and counts are skipped
+    # (and logged) until it answers again, within a second, not a hung request.
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1}
+    )
+    DJANGO_REDIS_IGNORE_EXCEPTIONS = True
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -2,6 +2,10 @@
 
 import io
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.hashers import make_password
@@ -151,3 +155,46 @@ def test_the_configured_log_handler_keeps_emails_out_of_request_logs(client):
     output = stream.getvalue()
     assert "[email]" in output
     assert "@example" not in output
+
+
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "SECRET_KEY": "deployment-test-" + "x" * 50,
+    "ALLOWED_HOSTS": "allot.example.com",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "EMAIL_URL": "smtp://localhost:25",
+}
+
+
+SHOW_CACHE = (
+    "import django; django.setup(); from django.conf import settings; "
+    "print(settings.CACHES['default']['BACKEND'])"
+)
+
+
+def _production_settings_load(**env: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k not in ("CACHE_URL", *PRODUCTION_ENV)}
+    return subprocess.run(  # noqa: S603 - our own interpreter and arguments
+        [sys.executable, "-c", SHOW_CACHE],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**environment, **PRODUCTION_ENV, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("cache_url", [None, "locmemcache://", "dummycache://"])
+def test_production_refuses_to_start_without_a_shared_cache(cache_url):
+    started = _production_settings_load(**({"CACHE_URL": cache_url} if cache_url else {}))
+
+    assert started.returncode != 0
+    assert "CACHE_URL" in started.stderr
+
+
+def test_production_starts_on_redis_through_django_redis():
+    started = _production_settings_load(CACHE_URL="redis://127.0.0.1:6379/2")
+
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == "django_redis.cache.RedisCache"
