@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -161,7 +161,8 @@ def person(request: HttpRequest, employee_id: int) -> HttpResponse:
     if employee.user_id == request.user.pk:
         return redirect("dashboard")
     if not user_can_see_employee(request.user, employee):
-        raise PermissionDenied("You can see only your own budget and your reports'.")
+        # The same answer as for an id that does not exist: nobody learns who works here.
+        raise Http404("No such person among those you can see.")
     return _dashboard(request, employee, own=False)
 
 

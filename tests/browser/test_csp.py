@@ -32,6 +32,17 @@ def test_pages_render_under_the_policy(browser, live_server):
     ]:
         page.goto(f"{live_server.url}{path}")
         page.wait_for_load_state("networkidle")
+    page.goto(f"{live_server.url}/admin/reporting/productivitymetric/import/")
+    page.wait_for_load_state("networkidle")
+    # The export page's "Select all" toggle works from its script file, not an inline handler.
+    page.goto(f"{live_server.url}/admin/reporting/productivitymetric/export/")
+    page.wait_for_load_state("networkidle")
+    fields = page.locator('.selectable-field-export-row input[type="checkbox"]')
+    assert fields.count() > 0
+    page.uncheck("input.select-toggle")
+    assert not any(fields.nth(i).is_checked() for i in range(fields.count()))
+    page.check("input.select-toggle")
+    assert all(fields.nth(i).is_checked() for i in range(fields.count()))
     page.goto(f"{live_server.url}/api/v1/docs/")
     page.wait_for_selector(".swagger-ui .info", timeout=15_000)  # the docs' script ran
 

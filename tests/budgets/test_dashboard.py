@@ -51,7 +51,9 @@ def test_anonymous_people_are_sent_to_sign_in(client, org):
 
 def test_an_engineer_cannot_open_someone_elses_dashboard(client, org):
     client.force_login(org["peer"].user)
-    assert client.get(reverse("person", args=[org["engineer"].pk])).status_code == 403
+    theirs = client.get(reverse("person", args=[org["engineer"].pk]))
+    nobody = client.get(reverse("person", args=[999_999]))
+    assert theirs.status_code == nobody.status_code == 404
     assert client.get(reverse("team")).status_code == 403
 
 
@@ -62,7 +64,7 @@ def test_a_manager_sees_their_reports_and_only_them(client, org):
     assert org["engineer"].display_name in team.content.decode()
     report = client.get(reverse("person", args=[org["engineer"].pk]))
     assert report.status_code == 200 and "$1,234.50" in report.content.decode()
-    assert client.get(reverse("person", args=[org["peer"].pk])).status_code == 403
+    assert client.get(reverse("person", args=[org["peer"].pk])).status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -247,8 +247,16 @@ ROWS: list[Row] = [
         "/team/<engineer>/",
         "GET",
         lambda w: f"/team/{w['engineer'].pk}/",
-        web(200, engineer=302, other_manager=403),
-        notes="own page redirects to /",
+        web(200, engineer=302, other_manager=404),
+        notes="own page redirects to /; someone else's is 404, as for no such person",
+    ),
+    Row(
+        WEB,
+        "/team/<no such person>/",
+        "GET",
+        lambda w: "/team/999999/",
+        web(404),
+        notes="the same answer as someone you may not see",
     ),
     Row(WEB, "/requests/", "GET", lambda w: "/requests/", web(200)),
     Row(

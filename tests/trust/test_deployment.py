@@ -2,6 +2,7 @@
 
 import io
 import logging
+import re
 import os
 import subprocess
 import sys
@@ -198,3 +199,20 @@ def test_production_starts_on_redis_through_django_redis():
 
     assert started.returncode == 0, started.stderr
     assert started.stdout.strip() == "django_redis.cache.RedisCache"
+
+
+def test_no_page_may_be_framed_by_either_header(client):
+    response = client.get("/accounts/login/")
+
+    assert response["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("page", ["import", "export"])
+def test_the_import_export_admin_pages_have_no_inline_script(client, page):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    html = client.get(f"/admin/reporting/productivitymetric/{page}/").content.decode()
+
+    assert not re.search(r"\son[a-z]+\s*=", html), re.search(r".{60}\son[a-z]+\s*=.{60}", html)
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
