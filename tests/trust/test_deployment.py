@@ -2,8 +2,8 @@
 
 import io
 import logging
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
