@@ -1,9 +1,14 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from simple_history.admin import SimpleHistoryAdmin
 
+from approvals.manual_entries import manual_entry_post
 from approvals.models import ApprovalRequest, ApprovalRule, ApprovalStep, Delegation
+from budgets.admin import LedgerEntryAdmin as BudgetsLedgerEntryAdmin
+from budgets.models import LedgerEntry
 from common.admin import ReadOnlyAdmin
 from common.money import format_usd
+from people.selectors import company_settings
 
 
 @admin.register(ApprovalRule)
@@ -62,3 +67,54 @@ class DelegationAdmin(SimpleHistoryAdmin):
     list_display = ["delegator", "delegate", "starts_on", "ends_on", "reason"]
     search_fields = ["delegator__email", "delegate__email"]
     autocomplete_fields = ["delegator", "delegate"]
+
+
+admin.site.unregister(LedgerEntry)
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(BudgetsLedgerEntryAdmin):
+    """The ledger's admin with a second pair of eyes: an entry above the company's threshold is
+    not posted but opened as a request that someone else decides (approvals.manual_entries)."""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None:
+            threshold = format_usd(company_settings().manual_entry_approval_above_micros)
+            form.base_fields["amount"].help_text = (
+                f"Up to {threshold} either way it is posted now; above, someone else approves "
+                "it first (a request of its own in /approvals/)."
+            )
+        return form
+
+    def post_entry(self, request, data: dict) -> LedgerEntry | None:
+        posted = manual_entry_post(
+            budget=data["budget"],
+            kind=data["kind"],
+            amount_micros=data["amount"],
+            memo=data["memo"],
+            acting_user=request.user,
+        )
+        if isinstance(posted, ApprovalRequest):
+            request.allot_opened_request = posted
+            return None
+        return posted
+
+    def log_addition(self, request, obj, message):
+        # A request opened instead of an entry is audited by the request's own trail.
+        if getattr(request, "allot_opened_request", None) is None:
+            return super().log_addition(request, obj, message)
+        return None
+
+    def response_add(self, request, obj, post_url_continue=None):
+        opened = getattr(request, "allot_opened_request", None)
+        if opened is None:
+            return super().response_add(request, obj, post_url_continue)
+        threshold = format_usd(company_settings().manual_entry_approval_above_micros)
+        self.message_user(
+            request,
+            f"Nothing is posted yet: above {threshold} someone else approves. {opened} waits "
+            "for them; the entry is posted on their approval.",
+            messages.WARNING,
+        )
+        return HttpResponseRedirect(opened.get_absolute_url())

@@ -3,9 +3,10 @@ transaction, each with the request as its idempotency key (so it can never be po
 
 from django.contrib.auth.models import AbstractBaseUser
 
+from approvals.manual_entries import manual_entry_apply
 from approvals.models import ApprovalRequest, RequestKind
 from approvals.services import effect_register
-from budgets.models import Enforcement, EntryKind
+from budgets.models import Budget, Enforcement, EntryKind
 from budgets.services import budget_allocate, budget_create
 from people.models import Employee
 
@@ -54,7 +55,21 @@ def team_topup_post(request: ApprovalRequest, user: AbstractBaseUser) -> None:
     )
 
 
+def ledger_entry_post(request: ApprovalRequest, user: AbstractBaseUser) -> None:
+    """The entry its author asked for, posted by the approver's decision."""
+    details = request.details
+    manual_entry_apply(
+        budget=Budget.objects.get(pk=details["budget"]),
+        kind=details["entry_kind"],
+        amount_micros=details["amount_micros"],
+        memo=f"{request.reason} (asked by {request.requester}, request #{request.pk})"[:500],
+        acting_user=user,
+        idempotency_key=_key(request),
+    )
+
+
 def register() -> None:
     effect_register(RequestKind.INCREASE, increase_post)
     effect_register(RequestKind.PROJECT_ALLOCATION, project_allocation_post)
     effect_register(RequestKind.TEAM_TOPUP, team_topup_post)
+    effect_register(RequestKind.LEDGER_ENTRY, ledger_entry_post)

@@ -23,6 +23,7 @@ class RequestKind(models.TextChoices):
     PROJECT_ALLOCATION = "project_allocation", "Project allocation"
     TEAM_TOPUP = "team_topup", "Team pool top-up"
     OFFER = "offer", "Offer"
+    LEDGER_ENTRY = "ledger_entry", "Manual ledger entry"
 
 
 class StepRole(models.TextChoices):

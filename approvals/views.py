@@ -141,7 +141,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         and may_decide(step, request.user)[0]
     )
     subject = approval.employee
-    if subject is None and approval.kind != RequestKind.OFFER:
+    if subject is None and approval.kind not in (RequestKind.OFFER, RequestKind.LEDGER_ENTRY):
         # a team top-up or project allocation: the requester's own budgets give the context
         subject = Employee.objects.filter(user=approval.requester).first()
     if subject is not None and not user_can_see_employee(request.user, subject):

@@ -180,11 +180,11 @@ class LedgerEntryForm(forms.ModelForm):
             return data
         if kind != EntryKind.ADJUSTMENT and amount <= 0:
             self.add_error("amount", "An allocation adds money: give an amount above zero.")
+        if not data.get("memo", "").strip():
+            self.add_error("memo", "Say why: every entry posted by hand needs its reason.")
         if kind == EntryKind.ADJUSTMENT:
             if amount == 0:
                 self.add_error("amount", "An adjustment of zero changes nothing.")
-            if not data.get("memo", "").strip():
-                self.add_error("memo", "Say why the budget is adjusted.")
             if amount < 0 and budget.allocated_micros + amount < 0:
                 self.add_error(
                     "amount",
@@ -238,8 +238,9 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     def amount(self, entry: LedgerEntry) -> str:
         return format_usd(entry.amount_micros)
 
-    def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
+    def post_entry(self, request, data: dict) -> LedgerEntry | None:
+        """Post the form's entry; None when it was not posted now (approvals/admin.py routes
+        large ones through a second person)."""
         common = {
             "budget": data["budget"],
             "amount_micros": data["amount"],
@@ -247,11 +248,14 @@ class LedgerEntryAdmin(admin.ModelAdmin):
             "memo": data["memo"],
         }
         if data["kind"] == EntryKind.ADJUSTMENT:
-            entry = budget_adjust(**common)
-        else:
-            entry = budget_allocate(kind=data["kind"], **common)
-        # The admin goes on with `obj` (log entry, message, redirect): make it the posted entry.
-        obj.__dict__.update(entry.__dict__)
+            return budget_adjust(**common)
+        return budget_allocate(kind=data["kind"], **common)
+
+    def save_model(self, request, obj, form, change):
+        entry = self.post_entry(request, form.cleaned_data)
+        if entry is not None:
+            # The admin goes on with `obj` (log entry, message, redirect): make it the entry.
+            obj.__dict__.update(entry.__dict__)
 
     def add_view(self, request, form_url="", extra_context=None):
         try:

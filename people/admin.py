@@ -290,7 +290,14 @@ class CompanySettingsAdmin(SimpleHistoryAdmin):
             },
         ),
         ("Alerts", {"fields": ["alert_thresholds"]}),
+        ("Controls", {"fields": ["manual_entry_approval_above_micros"]}),
     ]
+    # Controls on the people who edit this page are not theirs to loosen.
+    superuser_fields = ("manual_entry_approval_above_micros",)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return fields if request.user.is_superuser else [*fields, *self.superuser_fields]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from common.money import MicrosField, format_usd
+from common.money import MICROS_PER_DOLLAR, MicrosField, format_usd
 
 DEFAULT_ALERT_THRESHOLDS = [50, 80, 90, 100]
 
@@ -247,6 +247,13 @@ class CompanySettings(models.Model):
         "automatic rollover",
         default=False,
         help_text="Commit the year-end rollover without waiting for finance to confirm.",
+    )
+    manual_entry_approval_above_micros = MicrosField(
+        "manual entries above this need a second person (USD)",
+        default=10_000 * MICROS_PER_DOLLAR,
+        validators=[MinValueValidator(0)],
+        help_text="A ledger entry posted by hand in the admin for more than this (either sign) "
+        "becomes a request that someone else approves. Only a superuser changes it.",
     )
     history = HistoricalRecords()
 

@@ -6,11 +6,13 @@ from django.contrib.auth.models import Group, Permission
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
+from approvals.manual_entries import manual_entry_post
 from approvals.models import ApprovalRequest, RequestKind, RequestState
 from approvals.services import request_decide, request_submit
 from budgets.models import (
     Budget,
     Enforcement,
+    EntryKind,
     LedgerEntry,
     Reservation,
     RolloverRun,
@@ -60,11 +62,19 @@ def build_world() -> dict:
         reason="Agent-heavy migration this quarter",
     )
     pending_offer, offer_request, letter = _offers(team, manager, hr)
+    manual_request = manual_entry_post(
+        budget=Budget.objects.get(employee=engineer, fiscal_year=year),
+        kind=EntryKind.ALLOCATION,
+        amount_micros=20_000 * 10**6,
+        memo="Matrix: asked by HR",
+        acting_user=hr,
+    )
     return {
         "rollover": _closed_year_preview(engineer, year - 1, finance),
         "report": _report(finance),
         "pending_offer": pending_offer,
         "offer_request": offer_request,
+        "manual_request": manual_request,
         "letter": letter,
         "users": {
             "engineer": engineer.user,
@@ -224,6 +234,21 @@ def _grant_everything(world, role) -> dict:
 
 def _managers_record(world) -> Employee:
     return Employee.objects.get(pk=world["engineer"].manager_id)
+
+
+def _manual_entry(world, dollars: int) -> dict:
+    return {
+        "budget": world["budget"].pk,
+        "kind": "allocation",
+        "amount": str(dollars),
+        "memo": "Matrix: by hand",
+    }
+
+
+def _posted_by_hand(world, dollars: int) -> bool:
+    return LedgerEntry.objects.filter(
+        budget=world["budget"], amount_micros=dollars * 10**6, memo="Matrix: by hand"
+    ).exists()
 
 
 def _report_runs() -> int:
@@ -405,6 +430,39 @@ ROWS: list[Row] = [
         effect=lambda w: Budget.objects.filter(employee=w["newcomer"]).exists(),
         notes="whoever may post ledger entries: HR, finance, superusers",
         effect_roles={"hr", "finance", "superuser"},
+    ),
+    Row(
+        ADMIN_ACTIONS,
+        "/admin/budgets/ledgerentry/add/ ($10,000: at the threshold)",
+        "POST",
+        lambda w: "/admin/budgets/ledgerentry/add/",
+        admin_page(hr=302, finance=302, superuser=302),
+        data=lambda w: _manual_entry(w, 10_000),
+        effect=lambda w: _posted_by_hand(w, 10_000),
+        notes="posted at once, with its reason",
+        effect_roles={"hr", "finance", "superuser"},
+    ),
+    Row(
+        ADMIN_ACTIONS,
+        "/admin/budgets/ledgerentry/add/ ($10,000.01: above the threshold)",
+        "POST",
+        lambda w: "/admin/budgets/ledgerentry/add/",
+        admin_page(hr=302, finance=302, superuser=302),
+        data=lambda w: {**_manual_entry(w, 10_000), "amount": "10000.01"},
+        effect=lambda w: LedgerEntry.objects.filter(memo__contains="Matrix: by hand").exists(),
+        notes="nobody posts it alone, superusers included: a request opens instead",
+        effect_roles=set(),
+    ),
+    Row(
+        ADMIN_ACTIONS,
+        "/requests/<manual entry above the threshold>/decide/ (approve)",
+        "POST",
+        lambda w: f"/requests/{w['manual_request'].pk}/decide/",
+        web(404, finance=302),
+        data=lambda w: {"decision": "approve", "comment": "second pair of eyes"},
+        effect=lambda w: LedgerEntry.objects.filter(memo__contains="Matrix: asked by HR").exists(),
+        notes="someone in Finance other than its author; HR, who asked, never",
+        effect_roles={"finance"},
     ),
     Row(
         OFFERS,
