@@ -5,14 +5,15 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from django.template import Context, Template
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from budgets.calculations import tokens_at_rate
+from common.errors import AllotError
 from common.money import format_usd, micros_to_dollars
 from common.pdf import css_string, pdf_from_html
 from compensation.calculations import TradeDirection, first_year_budget
+from compensation.letter_engine import letter_body_render
 from compensation.models import AllocationBasis, Offer, OfferLetterTemplate
 from people.models import CompanySettings
 from people.selectors import company_settings, company_today
@@ -164,11 +165,19 @@ def letter_context(offer: Offer) -> dict:
 def letter_html(
     offer: Offer, template: OfferLetterTemplate | None = None, context: dict | None = None
 ) -> str:
-    """The whole letter as HTML: the HR template's body inside the paged-media frame
-    (`context`: letter_context(offer), if the caller has it)."""
+    """The whole letter as HTML: the HR template's body, rendered in the letters' sandbox,
+    inside the paged-media frame (`context`: letter_context(offer), if the caller has it).
+    AllotError when the template cannot make a letter (one stored before it was checked)."""
     template = template or letter_template()
     context = context or letter_context(offer)
-    body = Template(template.body).render(Context(context, autoescape=True))
+    try:
+        body = letter_body_render(template.body, context)
+    except AllotError as exc:
+        raise AllotError(
+            f"The letter template “{template.name}” cannot make a letter: {exc.message} "
+            "Correct it under Offer letter templates.",
+            field="template",
+        ) from exc
     return render_to_string(
         "compensation/pdf/letter.html",
         {**context, "body": mark_safe(body)},  # nosec B308 B703  # noqa: S308

@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.utils.html import format_html
-from import_export import fields, resources
-from import_export.admin import ImportExportModelAdmin
+from import_export import fields
 from import_export.widgets import DateWidget, ForeignKeyWidget
 
 from common.admin import ReadOnlyAdmin
+from common.exports import SpreadsheetExportAdmin, SpreadsheetSafeResource
 from people.models import Team
 from reporting.models import ProductivityMetric, ReportRun
 
@@ -51,7 +51,7 @@ class FirstOfMonthWidget(DateWidget):
         return day
 
 
-class ProductivityMetricResource(resources.ModelResource):
+class ProductivityMetricResource(SpreadsheetSafeResource):
     """CSV columns: team, month, metric, value. A row for a team, month and metric already
     recorded updates it (importing the same file twice changes nothing)."""
 
@@ -68,7 +68,7 @@ class ProductivityMetricResource(resources.ModelResource):
 
 
 @admin.register(ProductivityMetric)
-class ProductivityMetricAdmin(ImportExportModelAdmin):
+class ProductivityMetricAdmin(SpreadsheetExportAdmin):
     resource_classes = [ProductivityMetricResource]
     list_display = ["month", "team", "metric", "value", "recorded_at"]
     list_filter = ["metric", "month", "team__department"]

@@ -17,7 +17,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from common.charts import bar_list, column_chart, line_chart
-from common.csvsafe import csv_text
+from common.csvsafe import spreadsheet_row
 from common.money import format_usd, micros_to_dollars, quantize_cents
 from common.pdf import css_string, pdf_from_html
 
@@ -75,14 +75,13 @@ def format_cell(value, kind: str) -> str:
 
 
 def csv_cell(value, kind: str) -> str:
-    """A cell for spreadsheets: money as dollars to the cent, numbers without separators."""
+    """A cell for spreadsheets: money as dollars to the cent, numbers without separators (made
+    formula-safe where the row is written)."""
     if value is None:
         return ""
     if kind == "money":
         return str(quantize_cents(micros_to_dollars(value)))
-    if kind in ("percent", "decimal", "count", "tokens"):
-        return str(value)
-    return csv_text(value)
+    return str(value)
 
 
 def _header_label(column: dict) -> str:
@@ -92,15 +91,17 @@ def _header_label(column: dict) -> str:
 
 def report_csv(snapshot: dict, *, table_key: str | None = None) -> str:
     """Every table of the report (or the one named) as CSV: a title line, the header, the rows
-    and the total; a blank line between tables."""
+    and the total; a blank line between tables. Every cell is formula-safe (spreadsheet_row)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(
+
+    def write(cells: list) -> None:
+        writer.writerow(spreadsheet_row(cells))
+
+    write(
         [
-            csv_text(
-                f"{snapshot['company']} — token spend report FY{snapshot['fiscal_year']} "
-                f"Q{snapshot['quarter']}"
-            ),
+            f"{snapshot['company']} — token spend report FY{snapshot['fiscal_year']} "
+            f"Q{snapshot['quarter']}",
             f"{snapshot['quarter_start']} to {snapshot['quarter_end']}",
             f"generated {snapshot['generated_at']}",
         ]
@@ -108,15 +109,15 @@ def report_csv(snapshot: dict, *, table_key: str | None = None) -> str:
     for table in snapshot["tables"]:
         if table_key and table["key"] != table_key:
             continue
-        writer.writerow([])
-        writer.writerow([f"[{table['key']}]", table["title"]])
-        writer.writerow([_header_label(c) or "Item" for c in table["columns"]])
+        write([])
+        write([f"[{table['key']}]", table["title"]])
+        write([_header_label(c) or "Item" for c in table["columns"]])
         for index, row in enumerate(table["rows"]):
             kinds = cell_kinds(table, index)
-            writer.writerow([csv_cell(v, k) for v, k in zip(row, kinds, strict=True)])
+            write([csv_cell(v, k) for v, k in zip(row, kinds, strict=True)])
         if table.get("total"):
             kinds = cell_kinds(table, None)
-            writer.writerow([csv_cell(v, k) for v, k in zip(table["total"], kinds, strict=True)])
+            write([csv_cell(v, k) for v, k in zip(table["total"], kinds, strict=True)])
     return out.getvalue()
 
 

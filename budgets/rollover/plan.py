@@ -13,7 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef, Sum
 from django.utils import timezone
 
-from budgets.calculations import prorate_micros
+from budgets.calculations import prorate_micros, tokens_at_rate
 from budgets.carryover import (
     RUNNING_PROJECT_RULE,
     TEAM_POOL_RULE,
@@ -35,9 +35,10 @@ from budgets.models import (
     UsageEvent,
 )
 from budgets.services import level_allocation_key_for_id
+from common.csvsafe import spreadsheet_row
 from common.errors import AllotError
 from common.fiscal import Period
-from common.money import Micros, format_usd
+from common.money import Micros, format_usd, micros_to_dollars
 from people.models import AllocationModel, Employee
 from people.selectors import company_settings, fiscal_year_period
 
@@ -520,20 +521,18 @@ PREVIEW_CSV_HEADER = [
 ]
 
 
-def plan_csv_row(plan: OwnerPlan, run: RolloverRun) -> list[str]:
-    from budgets.calculations import tokens_at_rate
-    from common.csvsafe import csv_text
-    from common.money import micros_to_dollars
-
+def plan_csv_row(plan: OwnerPlan, run: RolloverRun) -> list[object]:
+    """One owner's line of the preview: names as they are, dollars as Decimals, tokens as ints
+    (rollover_preview_rows makes each cell formula-safe)."""
     before = run.reference_rate_before or company_settings().reference_rate_usd_per_token
     after = run.reference_rate_after or before
     return [
         plan.kind,
-        csv_text(plan.label),
-        csv_text(plan.group),
+        plan.label,
+        plan.group,
         plan.outcome + (" (allocation already posted)" if plan.already_allocated else ""),
         *(
-            str(micros_to_dollars(value))
+            micros_to_dollars(value)
             for value in (
                 plan.unused_micros,
                 plan.carried_micros,
@@ -542,14 +541,15 @@ def plan_csv_row(plan: OwnerPlan, run: RolloverRun) -> list[str]:
                 plan.new_year_micros,
             )
         ),
-        str(tokens_at_rate(plan.new_year_micros, before)),
-        str(tokens_at_rate(plan.new_year_micros, after)),
+        tokens_at_rate(plan.new_year_micros, before),
+        tokens_at_rate(plan.new_year_micros, after),
     ]
 
 
-def rollover_preview_rows(run: RolloverRun) -> Iterator[list[str]]:
-    """The preview, owner by owner, as CSV rows (header first); computed as it is read."""
-    yield PREVIEW_CSV_HEADER
+def rollover_preview_rows(run: RolloverRun) -> Iterator[list[object]]:
+    """The preview, owner by owner, as formula-safe CSV rows (header first); computed as it is
+    read."""
+    yield spreadsheet_row(PREVIEW_CSV_HEADER)
     context = rollover_context(fiscal_year=run.fiscal_year)
     for plan in rollover_plans(context):
-        yield plan_csv_row(plan, run)
+        yield spreadsheet_row(plan_csv_row(plan, run))

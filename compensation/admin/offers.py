@@ -3,9 +3,9 @@ letters (HTML preview, stored PDFs) and one action per lifecycle step. Every act
 service in compensation.services; a refused move shows its reason as a message."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.contenttypes.admin import GenericTabularInline
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import path, reverse
@@ -15,6 +15,7 @@ from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from approvals.models import ApprovalRequest
+from common.errors import AllotError
 from common.money import format_usd
 from compensation import letters, services
 from compensation.admin.actions import LEGAL_FROM, STATE_ACTIONS, OfferActionsMixin
@@ -313,7 +314,12 @@ class OfferAdmin(OfferActionsMixin, SimpleHistoryAdmin):
         offer = get_object_or_404(Offer, pk=pk)
         if not self.has_view_permission(request, offer):
             return HttpResponse(status=403)
-        return HttpResponse(letters.letter_html(offer))
+        try:
+            html = letters.letter_html(offer)
+        except AllotError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:compensation_offer_change", args=[pk]))
+        return HttpResponse(html)
 
     # Columns and read-only blocks.
     @admin.display(description="Approval")

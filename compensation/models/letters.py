@@ -9,6 +9,8 @@ from django.db.models import Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from common.errors import AllotError
+from compensation.letter_engine import letter_body_check
 from compensation.models.offers import Offer
 
 
@@ -40,12 +42,12 @@ class OfferLetterTemplate(models.Model):
         return self.name + (" (default)" if self.is_default else "")
 
     def clean(self) -> None:
-        from django.template import Template, TemplateSyntaxError
-
+        """A sample letter is rendered with the text, in the letters' sandbox: a tag that would
+        reach other templates or the project, or any error, is shown on the body."""
         try:
-            Template(self.body)
-        except TemplateSyntaxError as exc:
-            raise ValidationError({"body": f"The template does not parse: {exc}"}) from exc
+            letter_body_check(self.body)
+        except AllotError as exc:
+            raise ValidationError({"body": exc.message}) from exc
 
 
 class LetterImmutableError(Exception):

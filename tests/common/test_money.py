@@ -43,13 +43,3 @@ def test_display_rounds_to_the_cent_with_separators():
     assert format_usd(1_234_567_890) == "$1,234.57"
     assert format_usd(-5_000_000) == "-$5.00"
     assert format_usd(None) == "$0.00"
-
-
-def test_csv_text_keeps_formulas_from_running_in_spreadsheets():
-    """Found by review: model names come from gateways, names from HR, into finance's CSVs."""
-    from common.csvsafe import csv_text
-
-    assert csv_text('=HYPERLINK("http://x","y")') == '\'=HYPERLINK("http://x","y")'
-    assert csv_text("+1") == "'+1" and csv_text("@SUM(A1)") == "'@SUM(A1)"
-    assert csv_text("-cmd") == "'-cmd"
-    assert csv_text("gpt-4o") == "gpt-4o" and csv_text(None) == ""

@@ -69,3 +69,23 @@ def test_finance_uploads_in_the_admin(client, teams):
     assert response.status_code == 200
     assert "confirm" in response.content.decode().lower()
     assert client.get(reverse("admin:reporting_productivitymetric_changelist")).status_code == 200
+
+
+def test_an_export_quotes_formula_like_names_and_imports_back_unchanged(db):
+    # given a metric whose department, team and name start like spreadsheet formulas
+    team = TeamFactory(name="=Core", department=Department.objects.create(name="+Data"))
+    ProductivityMetric.objects.create(
+        team=team, month=date(2026, 4, 1), metric="@merged", value=Decimal("4")
+    )
+    # when it is exported as CSV
+    exported = ProductivityMetricResource().export()
+    # then each such cell is quoted, so a spreadsheet shows it as text
+    assert exported.dict[0]["team"] == "'+Data / =Core"
+    assert exported.dict[0]["metric"] == "'@merged"
+    # and the file imported back names the same team and metric: nothing new, nothing changed
+    again = tablib.Dataset().load(exported.csv, format="csv")
+    result = ProductivityMetricResource().import_data(again, dry_run=False)
+    assert not result.has_errors() and not result.has_validation_errors()
+    assert list(ProductivityMetric.objects.values_list("team", "metric", "value")) == [
+        (team.pk, "@merged", Decimal("4"))
+    ]
