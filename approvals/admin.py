@@ -1,9 +1,14 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from simple_history.admin import SimpleHistoryAdmin
 
+from approvals.delegation import delegation_refusal
 from approvals.models import ApprovalRequest, ApprovalRule, ApprovalStep, Delegation
+from approvals.services import delegation_create, delegation_end, delegation_validate
 from common.admin import ReadOnlyAdmin
+from common.errors import AllotError
 from common.money import format_usd
+from people.selectors import company_today
 
 
 @admin.register(ApprovalRule)
@@ -57,8 +62,77 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         return format_usd(request_row.amount_micros)
 
 
+class DelegationForm(forms.ModelForm):
+    """A new delegation goes through the same rules as the approvers' own form: the error shows
+    on the field it is about."""
+
+    class Meta:
+        model = Delegation
+        fields = ["delegator", "delegate", "starts_on", "ends_on", "reason"]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors or self.instance.pk:
+            return data
+        try:
+            delegation_validate(
+                delegator=data["delegator"],
+                delegate_email=data["delegate"].email,
+                starts_on=data["starts_on"],
+                ends_on=data["ends_on"],
+            )
+        except AllotError as error:
+            self.add_error(error.field if error.field in self.fields else None, error.message)
+        return data
+
+
 @admin.register(Delegation)
 class DelegationAdmin(SimpleHistoryAdmin):
-    list_display = ["delegator", "delegate", "starts_on", "ends_on", "reason"]
+    """HR makes a delegation for an approver, or ends one early; a delegation is not edited or
+    deleted (its history says who stood in when)."""
+
+    form = DelegationForm
+    list_display = ["delegator", "delegate", "starts_on", "ends_on", "ended_at", "in_force"]
+    list_select_related = ["delegator", "delegate"]
     search_fields = ["delegator__email", "delegate__email"]
     autocomplete_fields = ["delegator", "delegate"]
+    readonly_fields = ["ended_at", "ended_by"]
+    actions = ["end_now"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        return ["delegator", "delegate", "starts_on", "ends_on", "reason", *self.readonly_fields]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # end it instead: the history stays
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            return  # nothing on a stored delegation is edited here
+        data = form.cleaned_data
+        made = delegation_create(
+            delegator=data["delegator"],
+            delegate_email=data["delegate"].email,
+            starts_on=data["starts_on"],
+            ends_on=data["ends_on"],
+            reason=data.get("reason") or "",
+            acting_user=request.user,
+        )
+        obj.pk = made.pk
+
+    @admin.display(description="In force today")
+    def in_force(self, delegation: Delegation) -> str:
+        return delegation_refusal(delegation, day=company_today()) or "yes"
+
+    @admin.action(description="End the selected delegations now", permissions=["change"])
+    def end_now(self, request, queryset) -> None:
+        ended = 0
+        for delegation in queryset:
+            try:
+                delegation_end(delegation=delegation, acting_user=request.user)
+            except AllotError as error:
+                self.message_user(request, f"{delegation}: {error.message}", messages.WARNING)
+            else:
+                ended += 1
+        self.message_user(request, f"{ended} delegation(s) ended.")

@@ -14,7 +14,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from common.money import format_usd
 from people.models import CompanySettings, Department, Employee, Level, Project, Team
-from people.roles import ENGINEERS
+from people.roles import ENGINEERS, HR, has_role
 from people.services import managers_group_sync
 
 User = get_user_model()
@@ -208,7 +208,22 @@ class CompanySettingsAdmin(SimpleHistoryAdmin):
             },
         ),
         ("Alerts", {"fields": ["alert_thresholds"]}),
+        (
+            "Delegation (HR's)",
+            {
+                "fields": ["delegation_max_days", "delegation_stand_ins"],
+                "description": "How long an approver's stand-in may decide for them, and who "
+                "qualifies. Checked when a delegation is made and again whenever it would decide.",
+            },
+        ),
     ]
+    HR_FIELDS = ["delegation_max_days", "delegation_stand_ins"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Finance sets the calendar and money policies here too; who may stand in is HR's call.
+        if has_role(request.user, HR):
+            return super().get_readonly_fields(request, obj)
+        return [*super().get_readonly_fields(request, obj), *self.HR_FIELDS]
 
     def has_add_permission(self, request) -> bool:
         return False
