@@ -301,3 +301,19 @@ def test_finance_reads_but_does_not_set_who_may_stand_in(client, org):
     assert 'name="delegation_max_days"' not in page and "Delegation (HR&#x27;s)" in page
     client.force_login(org["hr"])
     assert 'name="delegation_max_days"' in client.get(url).content.decode()
+
+
+def test_hr_ends_a_delegation_with_the_admin_action_and_cannot_edit_or_delete_it(client, org):
+    made = delegate(org, "peer@example.com")
+    client.force_login(org["hr"])
+    changelist = reverse("admin:approvals_delegation_changelist")
+
+    client.post(changelist, {"action": "end_now", "_selected_action": [made.pk]})
+    page = client.get(reverse("admin:approvals_delegation_change", args=[made.pk]))
+
+    made.refresh_from_db()
+    assert made.ended_by == org["hr"] and made.ended_at is not None
+    assert 'name="ends_on"' not in page.content.decode()  # read-only once stored
+    delete = reverse("admin:approvals_delegation_delete", args=[made.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    assert Delegation.objects.filter(pk=made.pk).exists()
