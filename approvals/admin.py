@@ -4,6 +4,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from approvals.delegation import delegation_refusal
 from approvals.models import ApprovalRequest, ApprovalRule, ApprovalStep, Delegation
+from approvals.selectors import requests_visible_to
 from approvals.services import delegation_create, delegation_end, delegation_validate
 from common.admin import ReadOnlyAdmin
 from common.errors import AllotError
@@ -56,6 +57,10 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
     search_fields = ["reason", "requester__email", "employee__user__email"]
     list_select_related = ["requester", "employee__user"]
     inlines = [StepInline]
+
+    def get_queryset(self, request):
+        # The one rule of who sees which request: an offer's package is HR's, not finance's.
+        return requests_visible_to(request.user, super().get_queryset(request))
 
     @admin.display(description="Amount", ordering="amount_micros")
     def amount(self, request_row: ApprovalRequest) -> str:

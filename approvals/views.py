@@ -15,6 +15,7 @@ from approvals.selectors import (
     decided_by,
     delegations_given,
     inbox_steps,
+    requests_visible_to,
     user_can_see_request,
 )
 from approvals.services import (
@@ -81,7 +82,8 @@ def requests_mine(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"{created} is submitted and waits for its first approver.")
             return redirect("approvals:detail", pk=created.pk)
     mine = (
-        ApprovalRequest.objects.filter(requester=request.user)
+        requests_visible_to(request.user)
+        .filter(requester=request.user)
         .select_related("employee__user")
         .prefetch_related("steps__approver")
     )
