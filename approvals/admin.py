@@ -1,14 +1,19 @@
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from simple_history.admin import SimpleHistoryAdmin
 
+from approvals.delegation import delegation_refusal
 from approvals.manual_entries import manual_entry_post
 from approvals.models import ApprovalRequest, ApprovalRule, ApprovalStep, Delegation
+from approvals.selectors import requests_visible_to
+from approvals.services import delegation_create, delegation_end, delegation_validate
 from budgets.admin import LedgerEntryAdmin as BudgetsLedgerEntryAdmin
 from budgets.models import LedgerEntry
 from common.admin import ReadOnlyAdmin
+from common.errors import AllotError
 from common.money import format_usd
-from people.selectors import company_settings
+from people.selectors import company_settings, company_today
 
 
 @admin.register(ApprovalRule)
@@ -57,16 +62,89 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
     list_select_related = ["requester", "employee__user"]
     inlines = [StepInline]
 
+    def get_queryset(self, request):
+        # The one rule of who sees which request: an offer's package is HR's, not finance's.
+        return requests_visible_to(request.user, super().get_queryset(request))
+
     @admin.display(description="Amount", ordering="amount_micros")
     def amount(self, request_row: ApprovalRequest) -> str:
         return format_usd(request_row.amount_micros)
 
 
+class DelegationForm(forms.ModelForm):
+    """A new delegation goes through the same rules as the approvers' own form: the error shows
+    on the field it is about."""
+
+    class Meta:
+        model = Delegation
+        fields = ["delegator", "delegate", "starts_on", "ends_on", "reason"]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors or self.instance.pk:
+            return data
+        try:
+            delegation_validate(
+                delegator=data["delegator"],
+                delegate_email=data["delegate"].email,
+                starts_on=data["starts_on"],
+                ends_on=data["ends_on"],
+            )
+        except AllotError as error:
+            self.add_error(error.field if error.field in self.fields else None, error.message)
+        return data
+
+
 @admin.register(Delegation)
 class DelegationAdmin(SimpleHistoryAdmin):
-    list_display = ["delegator", "delegate", "starts_on", "ends_on", "reason"]
+    """HR makes a delegation for an approver, or ends one early; a delegation is not edited or
+    deleted (its history says who stood in when)."""
+
+    form = DelegationForm
+    list_display = ["delegator", "delegate", "starts_on", "ends_on", "ended_at", "in_force"]
+    list_select_related = ["delegator", "delegate"]
     search_fields = ["delegator__email", "delegate__email"]
     autocomplete_fields = ["delegator", "delegate"]
+    readonly_fields = ["ended_at", "ended_by"]
+    actions = ["end_now"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        return ["delegator", "delegate", "starts_on", "ends_on", "reason", *self.readonly_fields]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # end it instead: the history stays
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            return  # nothing on a stored delegation is edited here
+        data = form.cleaned_data
+        made = delegation_create(
+            delegator=data["delegator"],
+            delegate_email=data["delegate"].email,
+            starts_on=data["starts_on"],
+            ends_on=data["ends_on"],
+            reason=data.get("reason") or "",
+            acting_user=request.user,
+        )
+        obj.pk = made.pk
+
+    @admin.display(description="In force today")
+    def in_force(self, delegation: Delegation) -> str:
+        return delegation_refusal(delegation, day=company_today()) or "yes"
+
+    @admin.action(description="End the selected delegations now", permissions=["change"])
+    def end_now(self, request, queryset) -> None:
+        ended = 0
+        for delegation in queryset:
+            try:
+                delegation_end(delegation=delegation, acting_user=request.user)
+            except AllotError as error:
+                self.message_user(request, f"{delegation}: {error.message}", messages.WARNING)
+            else:
+                ended += 1
+        self.message_user(request, f"{ended} delegation(s) ended.")
 
 
 admin.site.unregister(LedgerEntry)

@@ -26,6 +26,11 @@ class RequestKind(models.TextChoices):
     LEDGER_ENTRY = "ledger_entry", "Manual ledger entry"
 
 
+# Kinds whose requests carry what only HR may read (an offer's whole package): seen by HR, the
+# people the subject's app names (the hiring manager) and the approvers whose step it is.
+HR_KINDS = frozenset({RequestKind.OFFER})
+
+
 class StepRole(models.TextChoices):
     MANAGER = "manager", "Manager"
     SKIP_LEVEL = "skip_level", "Skip-level manager"
@@ -245,6 +250,17 @@ class Delegation(models.Model):
     starts_on = models.DateField()
     ends_on = models.DateField()
     reason = models.CharField(max_length=200, blank=True)
+    ended_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Ended early: from then on, no power."
+    )
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+    )
     history = HistoricalRecords()
 
     class Meta:

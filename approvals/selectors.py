@@ -1,21 +1,103 @@
+"""Reads for requests: who sees which (one rule, for every page, list and trail that shows a
+request, its steps or its transitions), and whose decision waits."""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from approvals.models import ApprovalRequest, ApprovalStep, Delegation, RequestState, StepState
+from approvals.delegation import StandingIn, delegation_refusal, standing_in_for
+from approvals.models import (
+    HR_KINDS,
+    ApprovalRequest,
+    ApprovalStep,
+    Delegation,
+    RequestState,
+    StepState,
+)
 from approvals.services import GROUP_ROLES
-from people.selectors import company_today, user_can_see_employee
+from people.roles import FINANCE, HR, has_role
+from people.selectors import company_today, employee_ids_below
+
+# Who, besides HR and the request's approvers, sees a request of a kind that is HR's (an offer:
+# its hiring manager). The app that owns the subject registers it, as it registers the effect.
+SubjectViewers = Callable[[AbstractBaseUser], Q]
+_SUBJECT_VIEWERS: dict[str, SubjectViewers] = {}
+
+
+def subject_viewers_register(kind: str, viewers: SubjectViewers) -> None:
+    _SUBJECT_VIEWERS[kind] = viewers
+
+
+def _group_roles(user: AbstractBaseUser) -> list[str]:
+    groups = set(user.groups.values_list("name", flat=True))
+    return [role for role, group in GROUP_ROLES.items() if group in groups]
+
+
+def _stand_in_steps(standing_in: StandingIn) -> Q:
+    """Steps a stand-in may decide for the people they stand in for today."""
+    return (Q(approver_id__in=standing_in.delegators) & ~Q(request__kind__in=HR_KINDS)) | Q(
+        approver_id__in=standing_in.offer_delegators, request__kind__in=HR_KINDS
+    )
+
+
+def _routed_to(user: AbstractBaseUser) -> QuerySet[ApprovalStep]:
+    """Steps that are this person's: routed to them (or their group) and reached, decided by
+    them, or waiting for them as a stand-in in force today."""
+    reached = ~Q(state=StepState.WAITING)
+    mine = (Q(approver_id=user.pk) & reached) | Q(decided_by_id=user.pk)
+    roles = _group_roles(user)
+    if roles:
+        mine |= Q(approver__isnull=True, role__in=roles) & reached
+    standing_in = standing_in_for(user=user, day=company_today())
+    mine |= Q(state=StepState.PENDING) & _stand_in_steps(standing_in)
+    return ApprovalStep.objects.filter(mine)
+
+
+def requests_visible_to(
+    user: AbstractBaseUser, requests: QuerySet[ApprovalRequest] | None = None
+) -> QuerySet[ApprovalRequest]:
+    """The requests (of `requests`, default all) this person may see.
+
+    Offers are HR's: HR, the offer's hiring manager and an approver whose step it is (reached,
+    or a stand-in in force) see one; nobody else, finance included. Any other request: the
+    requester, the person it is for and those above them, HR and finance, and its approvers."""
+    requests = ApprovalRequest.objects.all() if requests is None else requests
+    if not user.is_authenticated or not user.is_active:
+        return requests.none()
+    if user.is_superuser:
+        return requests
+    routed = Q(pk__in=_routed_to(user).values("request_id"))
+    if has_role(user, HR):
+        hr_kinds = Q(kind__in=HR_KINDS)
+    else:
+        hr_kinds = Q(kind__in=HR_KINDS) & routed
+        for kind in HR_KINDS:
+            if kind in _SUBJECT_VIEWERS:
+                hr_kinds |= Q(kind=kind) & _SUBJECT_VIEWERS[kind](user)
+    if has_role(user, HR, FINANCE):
+        others = ~Q(kind__in=HR_KINDS)
+    else:
+        others = ~Q(kind__in=HR_KINDS) & (
+            Q(requester_id=user.pk)
+            | Q(employee__user_id=user.pk)
+            | Q(employee_id__in=employee_ids_below(user))
+            | routed
+        )
+    return requests.filter(hr_kinds | others)
+
+
+def user_can_see_request(user: AbstractBaseUser, request: ApprovalRequest) -> bool:
+    return requests_visible_to(user, ApprovalRequest.objects.filter(pk=request.pk)).exists()
 
 
 def inbox_steps(*, user: AbstractBaseUser) -> QuerySet[ApprovalStep]:
-    """Steps waiting for this person: theirs, those of people they stand in for today, and
-    group steps of their groups; never their own requests or requests for themselves."""
-    today = company_today()
-    delegators = Delegation.objects.filter(
-        delegate=user, starts_on__lte=today, ends_on__gte=today
-    ).values("delegator_id")
-    groups = list(user.groups.values_list("name", flat=True))
-    roles = [role for role, group in GROUP_ROLES.items() if group in groups]
-    mine = Q(approver=user) | Q(approver_id__in=delegators)
+    """Steps waiting for this person: theirs, those of people they stand in for today (while
+    the delegation still qualifies), and group steps of their groups; never their own requests
+    or requests for themselves."""
+    mine = Q(approver_id=user.pk) | _stand_in_steps(standing_in_for(user=user, day=company_today()))
+    roles = _group_roles(user)
     if roles:
         mine |= Q(approver__isnull=True, role__in=roles)
     # Not a step of a request they approved an earlier step of: one person, one step.
@@ -41,15 +123,27 @@ def decided_by(*, user: AbstractBaseUser, limit: int = 20) -> QuerySet[ApprovalS
     )
 
 
-def user_can_see_request(user: AbstractBaseUser, request: ApprovalRequest) -> bool:
-    """The requester, the person it is for and those who can see them (their managers, HR,
-    finance), and anyone it was routed to (or their delegate)."""
-    if not user.is_authenticated:
-        return False
-    if user.pk == request.requester_id or user.is_superuser:
-        return True
-    if request.employee_id and user_can_see_employee(user, request.employee):
-        return True
-    if request.steps.filter(Q(approver=user) | Q(decided_by=user)).exists():
-        return True
-    return inbox_steps(user=user).filter(request=request).exists()
+class GivenDelegation(NamedTuple):
+    delegation: Delegation
+    status: str  # "in force", or why it gives no power today
+    may_end: bool  # not ended and not over yet: the delegator can still end it
+
+
+def delegations_given(*, user: AbstractBaseUser, limit: int = 10) -> list[GivenDelegation]:
+    """This person's delegations, newest first, each with whether it gives power today."""
+    today = company_today()
+    rows = []
+    for delegation in (
+        Delegation.objects.filter(delegator_id=user.pk)
+        .select_related("delegator", "delegate")
+        .order_by("-starts_on", "-pk")[:limit]
+    ):
+        refusal = delegation_refusal(delegation, day=today)
+        rows.append(
+            GivenDelegation(
+                delegation=delegation,
+                status=refusal or "In force today.",
+                may_end=delegation.ended_at is None and delegation.ends_on >= today,
+            )
+        )
+    return rows

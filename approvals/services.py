@@ -6,12 +6,19 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from approvals.delegation import (
+    stand_in_refusal,
+    standing_in_for,
+    window_refusal,
+)
 from approvals.models import (
+    HR_KINDS,
     ApprovalRequest,
     ApprovalRule,
     ApprovalStep,
@@ -24,7 +31,7 @@ from approvals.models import (
 from common.errors import AllotError
 from common.money import Micros, format_usd
 from people.models import Employee, Project, Team
-from people.roles import FINANCE, HR
+from people.roles import FINANCE, HR, has_role
 from people.selectors import company_today, current_fiscal_year, fiscal_year_of
 
 User = AbstractBaseUser
@@ -161,15 +168,6 @@ def request_submit(
     return request
 
 
-def _delegators_of(user: AbstractBaseUser, day: date) -> list[int]:
-    """Whose approvals `user` may give today, as their delegate."""
-    return list(
-        Delegation.objects.filter(delegate=user, starts_on__lte=day, ends_on__gte=day).values_list(
-            "delegator_id", flat=True
-        )
-    )
-
-
 def _earlier_approvals(step: ApprovalStep):
     return ApprovalStep.objects.filter(
         request_id=step.request_id, index__lt=step.index, state=StepState.APPROVED
@@ -190,7 +188,8 @@ def _decided_earlier(step: ApprovalStep, user: AbstractBaseUser) -> bool:
 
 def may_decide(step: ApprovalStep, user: AbstractBaseUser, day: date | None = None):
     """(allowed, on behalf of whom). Nobody decides their own request or one for themselves,
-    nor more than one step of a request."""
+    nor more than one step of a request. A stand-in decides only while their delegation is in
+    force under the company's rules of today (and an offer step only if they may see offers)."""
     request = step.request
     if user.pk == request.requester_id or (
         request.employee_id and request.employee.user_id == user.pk
@@ -203,7 +202,11 @@ def may_decide(step: ApprovalStep, user: AbstractBaseUser, day: date | None = No
         return user.groups.filter(name=group).exists(), None
     if step.approver_id == user.pk:
         return True, None
-    if step.approver_id in _delegators_of(user, day or company_today()):
+    standing_in = standing_in_for(user=user, day=day or company_today())
+    delegators = (
+        standing_in.offer_delegators if request.kind in HR_KINDS else standing_in.delegators
+    )
+    if step.approver_id in delegators:
         return True, step.approver
     return False, None
 
@@ -426,6 +429,41 @@ def _tell_group(step: ApprovalStep, request: ApprovalRequest, excluded: set[int]
         _tell(list(members), request, f"{request} waits for {group.name}.")
 
 
+def delegation_validate(
+    *,
+    delegator: AbstractBaseUser,
+    delegate_email: str,
+    starts_on: date,
+    ends_on: date,
+) -> AbstractBaseUser:
+    """The stand-in a delegation would go to, or an AllotError on the field that is wrong: the
+    stand-in must qualify under the company's rule, for at most its longest window."""
+    delegate = (
+        get_user_model()
+        .objects.filter(email__iexact=delegate_email.strip(), employee__is_active=True)
+        .first()
+    )
+    if delegate is None:
+        raise AllotError(f"No active colleague signs in as {delegate_email!r}.", field="delegate")
+    if not Employee.objects.filter(user_id=delegator.pk).exists():
+        raise AllotError(
+            "Only someone in the organisation chart has approvals to hand on.", field="delegator"
+        )
+    if delegate.pk == delegator.pk:
+        raise AllotError("Choose someone other than yourself.", field="delegate")
+    refusal = stand_in_refusal(delegator=delegator, delegate=delegate)
+    if refusal:
+        raise AllotError(refusal, field="delegate")
+    if ends_on < starts_on:
+        raise AllotError("The last day comes before the first.", field="ends_on")
+    if ends_on < company_today():
+        raise AllotError("That range is already over.", field="ends_on")
+    too_long = window_refusal(starts_on=starts_on, ends_on=ends_on)
+    if too_long:
+        raise AllotError(too_long, field="ends_on")
+    return delegate
+
+
 @transaction.atomic
 def delegation_create(
     *,
@@ -434,27 +472,42 @@ def delegation_create(
     starts_on: date,
     ends_on: date,
     reason: str = "",
+    acting_user: AbstractBaseUser | None = None,
 ) -> Delegation:
-    """An approver hands their decisions to someone else for a date range (out of office)."""
-    from django.contrib.auth import get_user_model
-
-    delegate = (
-        get_user_model()
-        .objects.filter(email__iexact=delegate_email.strip(), employee__is_active=True)
-        .first()
+    """An approver hands their decisions to someone else for a date range (out of office). HR
+    may make one for an approver in the admin (`acting_user`); the rules are the same."""
+    delegate = delegation_validate(
+        delegator=delegator, delegate_email=delegate_email, starts_on=starts_on, ends_on=ends_on
     )
-    if delegate is None:
-        raise AllotError(f"No active colleague signs in as {delegate_email!r}.", field="delegate")
-    if delegate.pk == delegator.pk:
-        raise AllotError("Choose someone other than yourself.", field="delegate")
-    if ends_on < starts_on:
-        raise AllotError("The last day comes before the first.", field="ends_on")
-    if ends_on < company_today():
-        raise AllotError("That range is already over.", field="ends_on")
-    return Delegation.objects.create(
+    delegation = Delegation(
         delegator=delegator,
         delegate=delegate,
         starts_on=starts_on,
         ends_on=ends_on,
         reason=reason.strip()[:200],
     )
+    delegation._history_user = acting_user or delegator
+    delegation.save()
+    return delegation
+
+
+def may_end_delegation(*, delegation: Delegation, user: AbstractBaseUser) -> bool:
+    """The delegator ends their own delegation; HR (and superusers) any."""
+    return user.is_authenticated and (user.pk == delegation.delegator_id or has_role(user, HR))
+
+
+@transaction.atomic
+def delegation_end(*, delegation: Delegation, acting_user: AbstractBaseUser) -> Delegation:
+    """End a delegation now, before its last day: from this moment the stand-in decides
+    nothing more for the delegator. Ending it twice changes nothing."""
+    delegation = Delegation.objects.select_for_update().get(pk=delegation.pk)
+    if not may_end_delegation(delegation=delegation, user=acting_user):
+        raise AllotError("Only the approver who delegated, or HR, ends it.", code="forbidden")
+    if delegation.ended_at is not None:
+        return delegation
+    if delegation.ends_on < company_today():
+        raise AllotError("That delegation is already over.")
+    delegation.ended_at, delegation.ended_by = timezone.now(), acting_user
+    delegation._history_user = acting_user
+    delegation.save(update_fields=["ended_at", "ended_by"])
+    return delegation

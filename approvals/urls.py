@@ -7,6 +7,7 @@ app_name = "approvals"
 urlpatterns = [
     path("approvals/", views.inbox, name="inbox"),
     path("approvals/delegate/", views.delegate, name="delegate"),
+    path("approvals/delegations/<int:pk>/end/", views.delegation_end_view, name="delegation-end"),
     path("requests/", views.requests_mine, name="requests"),
     path("requests/<int:pk>/", views.detail, name="detail"),
     path("requests/<int:pk>/decide/", views.decide, name="decide"),

@@ -8,11 +8,19 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from approvals.delegation import stand_in_refusal
 from approvals.forms import DecisionForm, DelegationForm, RequestForm
 from approvals.models import ApprovalRequest, Delegation, RequestKind, RequestState
-from approvals.selectors import decided_by, inbox_steps, user_can_see_request
+from approvals.selectors import (
+    decided_by,
+    delegations_given,
+    inbox_steps,
+    requests_visible_to,
+    user_can_see_request,
+)
 from approvals.services import (
     delegation_create,
+    delegation_end,
     may_decide,
     request_decide,
     request_submit,
@@ -24,7 +32,7 @@ from common.charts import column_chart
 from common.errors import AllotError
 from common.money import format_usd
 from people.models import Employee
-from people.selectors import user_can_see_employee
+from people.selectors import company_settings, user_can_see_employee
 
 
 def _me(request: HttpRequest) -> Employee | None:
@@ -74,7 +82,8 @@ def requests_mine(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"{created} is submitted and waits for its first approver.")
             return redirect("approvals:detail", pk=created.pk)
     mine = (
-        ApprovalRequest.objects.filter(requester=request.user)
+        requests_visible_to(request.user)
+        .filter(requester=request.user)
         .select_related("employee__user")
         .prefetch_related("steps__approver")
     )
@@ -89,8 +98,7 @@ def requests_mine(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
-def inbox(request: HttpRequest) -> HttpResponse:
+def _inbox_page(request: HttpRequest, delegation_form: DelegationForm) -> HttpResponse:
     steps = inbox_steps(user=request.user)
     kind = request.GET.get("kind")
     if kind in RequestKind.values:
@@ -114,12 +122,16 @@ def inbox(request: HttpRequest) -> HttpResponse:
             "decided": decided_by(user=request.user),
             "kinds": RequestKind.choices,
             "kind": kind,
-            "delegation_form": DelegationForm(),
-            "delegations": Delegation.objects.filter(delegator=request.user)
-            .select_related("delegate")
-            .order_by("-starts_on")[:10],
+            "delegation_form": delegation_form,
+            "delegations": delegations_given(user=request.user),
+            "policy": company_settings(),
         },
     )
+
+
+@login_required
+def inbox(request: HttpRequest) -> HttpResponse:
+    return _inbox_page(request, DelegationForm())
 
 
 def _visible_request(request: HttpRequest, pk: int) -> ApprovalRequest:
@@ -201,11 +213,10 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def delegate(request: HttpRequest) -> HttpResponse:
+    """Make a delegation; a refusal shows on the form's field, on the approvals page."""
     form = DelegationForm(request.POST)
     if not form.is_valid():
-        for field, errors in form.errors.items():
-            messages.error(request, f"{field}: {' '.join(errors)}")
-        return redirect("approvals:inbox")
+        return _inbox_page(request, form)
     data = form.cleaned_data
     try:
         made = delegation_create(
@@ -214,12 +225,36 @@ def delegate(request: HttpRequest) -> HttpResponse:
             starts_on=data["starts_on"],
             ends_on=data["ends_on"],
             reason=data["reason"],
+            acting_user=request.user,
         )
     except AllotError as error:
+        form.add_error(error.field if error.field in form.fields else None, error.message)
+        return _inbox_page(request, form)
+    messages.success(
+        request, f"From {made.starts_on} to {made.ends_on}, {made.delegate} decides for you."
+    )
+    no_offers = stand_in_refusal(delegator=made.delegator, delegate=made.delegate, offers=True)
+    if no_offers:
+        messages.warning(request, no_offers)
+    return redirect("approvals:inbox")
+
+
+@login_required
+@require_POST
+def delegation_end_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """End a delegation early: its delegator, or HR. Anyone else is told it does not exist."""
+    delegation = get_object_or_404(
+        Delegation.objects.select_related("delegator", "delegate"), pk=pk
+    )
+    try:
+        delegation_end(delegation=delegation, acting_user=request.user)
+    except AllotError as error:
+        if error.code == "forbidden":
+            raise Http404("No such delegation among yours.") from error
         messages.error(request, error.message)
     else:
         messages.success(
-            request, f"From {made.starts_on} to {made.ends_on}, {made.delegate} decides for you."
+            request, f"{delegation.delegate} no longer stands in for {delegation.delegator}."
         )
     return redirect("approvals:inbox")
 

@@ -12,6 +12,8 @@ from django_fsm_log.models import StateLog
 from simple_history.models import HistoricalChanges
 from simple_history.utils import get_history_model_for_model
 
+from approvals.models import ApprovalRequest
+from approvals.selectors import requests_visible_to
 from budgets.models import LedgerEntry
 
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
@@ -125,6 +127,12 @@ def _transition_rows(*, user, who, since, until, limit) -> list[Pending]:
             if user.has_perm(f"{ct.app_label}.view_{ct.model}")
         ]
         qs = qs.filter(content_type__in=visible)
+        # and of requests, only those the one rule of requests lets them see (an offer's
+        # request names its package's total: HR's)
+        requests = ContentType.objects.get_for_model(ApprovalRequest)
+        qs = qs.exclude(
+            Q(content_type=requests) & ~Q(object_id__in=requests_visible_to(user).values("pk"))
+        )
     if who:
         qs = qs.filter(_user_filter("by", who))
     return [

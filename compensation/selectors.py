@@ -1,6 +1,7 @@
 """Reads for offers: who may see which, and the rounds side by side."""
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
 
 from common.money import format_usd
@@ -28,6 +29,15 @@ def offers_visible_to(user: AbstractBaseUser) -> QuerySet[Offer]:
 
 def user_can_see_offer(user: AbstractBaseUser, offer: Offer) -> bool:
     return offers_visible_to(user).filter(pk=offer.pk).exists()
+
+
+def offer_request_viewers(user: AbstractBaseUser) -> Q:
+    """Approval requests of offers this person is the hiring manager of (a Q over
+    ApprovalRequest; HR and the approvers whose step it is see them through the engine's rule)."""
+    return Q(
+        subject_type=ContentType.objects.get_for_model(Offer),
+        subject_id__in=Offer.objects.filter(hiring_manager__user_id=user.pk).values("pk"),
+    )
 
 
 FIELD_LABELS = {

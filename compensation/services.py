@@ -13,6 +13,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from approvals.models import ApprovalRequest, RequestKind, RequestState
+from approvals.selectors import subject_viewers_register
 from approvals.services import effect_register, request_submit
 from budgets.models import EntryKind, Notification
 from budgets.services import budget_allocate, budget_create, level_allocation_key
@@ -36,6 +37,7 @@ from compensation.models import (
     OfferState,
     policy,
 )
+from compensation.selectors import offer_request_viewers
 from people.models import Employee
 from people.roles import ENGINEERS
 from people.selectors import company_settings, company_today
@@ -228,6 +230,7 @@ def offer_approved(request: ApprovalRequest, user: User) -> None:
 
 def register() -> None:
     effect_register(RequestKind.OFFER, offer_approved)
+    subject_viewers_register(RequestKind.OFFER, offer_request_viewers)
 
 
 @transaction.atomic

@@ -15,7 +15,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from common.money import format_usd
 from people.models import CompanySettings, Department, Employee, Level, Project, Team
-from people.roles import ENGINEERS
+from people.roles import ENGINEERS, HR, has_role
 from people.services import managers_group_sync
 
 User = get_user_model()
@@ -291,13 +291,27 @@ class CompanySettingsAdmin(SimpleHistoryAdmin):
         ),
         ("Alerts", {"fields": ["alert_thresholds"]}),
         ("Controls", {"fields": ["manual_entry_approval_above_micros"]}),
+        (
+            "Delegation (HR's)",
+            {
+                "fields": ["delegation_max_days", "delegation_stand_ins"],
+                "description": "How long an approver's stand-in may decide for them, and who "
+                "qualifies. Checked when a delegation is made and again whenever it would decide.",
+            },
+        ),
     ]
+    HR_FIELDS = ["delegation_max_days", "delegation_stand_ins"]
     # Controls on the people who edit this page are not theirs to loosen.
-    superuser_fields = ("manual_entry_approval_above_micros",)
+    SUPERUSER_FIELDS = ["manual_entry_approval_above_micros"]
 
     def get_readonly_fields(self, request, obj=None):
-        fields = super().get_readonly_fields(request, obj)
-        return fields if request.user.is_superuser else [*fields, *self.superuser_fields]
+        fields = list(super().get_readonly_fields(request, obj))
+        # Finance sets the calendar and money policies here too; who may stand in is HR's call.
+        if not has_role(request.user, HR):
+            fields += self.HR_FIELDS
+        if not request.user.is_superuser:
+            fields += self.SUPERUSER_FIELDS
+        return fields
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -196,6 +196,23 @@ class AllocationModel(models.TextChoices):
     BOTH = "both", "Both (level bands and project allocations)"
 
 
+DEFAULT_DELEGATION_MAX_DAYS = 90
+
+
+class StandInRule(models.TextChoices):
+    """Who may decide for an approver while they are away (HR's choice, in the settings)."""
+
+    CHAIN = "chain", "Only someone above the approver in their management chain"
+    MANAGERS_AT_LEVEL = (
+        "managers_at_level",
+        "A manager at the approver's level or above, or someone above them in the chain",
+    )
+    ANYONE_AT_LEVEL = (
+        "anyone_at_level",
+        "Anyone at the approver's level or above, or someone above them in the chain",
+    )
+
+
 class CompanySettings(models.Model):
     """One row (pk=1): the company's calendar and policies. Read it with `company_settings()`."""
 
@@ -254,6 +271,21 @@ class CompanySettings(models.Model):
         validators=[MinValueValidator(0)],
         help_text="A ledger entry posted by hand in the admin for more than this (either sign) "
         "becomes a request that someone else approves. Only a superuser changes it.",
+    )
+    delegation_max_days = models.PositiveSmallIntegerField(
+        "longest delegation (days)",
+        default=DEFAULT_DELEGATION_MAX_DAYS,
+        validators=[MinValueValidator(1), MaxValueValidator(366)],
+        help_text="A stand-in decides for an approver for at most this many days from its first "
+        "day; a stored delegation gives no power past them.",
+    )
+    delegation_stand_ins = models.CharField(
+        "who may stand in",
+        max_length=20,
+        choices=StandInRule.choices,
+        default=StandInRule.MANAGERS_AT_LEVEL,
+        help_text="Checked when a delegation is made and whenever it would decide. Offer steps "
+        "go only to a stand-in who may see offers: HR or a manager.",
     )
     history = HistoricalRecords()
 

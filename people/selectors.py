@@ -93,3 +93,19 @@ def employee_reports(manager: Employee) -> list[Employee]:
         level = [e.pk for e in rows]
         seen.update(level)
     return sorted(found, key=lambda e: (not e.is_active, e.display_name.lower()))
+
+
+def employee_ids_below(user) -> list[int]:
+    """The ids of everyone below this person in the management chain, direct and indirect
+    (one query per level): the people whose records their manager may see."""
+    level = list(Employee.objects.filter(user_id=user.pk).values_list("pk", flat=True))
+    seen, below = set(level), []
+    while level:
+        level = [
+            pk
+            for pk in Employee.objects.filter(manager_id__in=level).values_list("pk", flat=True)
+            if pk not in seen
+        ]
+        seen.update(level)
+        below.extend(level)
+    return below

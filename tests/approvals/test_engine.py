@@ -129,7 +129,8 @@ def test_a_rejection_needs_a_comment_and_moves_no_money(chain):
 
 
 def test_delegation_applies_inside_its_window_and_not_outside(chain):
-    stand_in = EmployeeFactory(user__email="standin@example.com")
+    stand_in = EmployeeFactory(user__email="standin@example.com")  # a manager at their level
+    EmployeeFactory(manager=stand_in)
     today = company_today()
     Delegation.objects.create(
         delegator=chain["manager"].user,

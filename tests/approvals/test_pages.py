@@ -127,7 +127,8 @@ def test_an_approver_delegates_while_away_and_the_stand_in_decides(client, org):
 
     from people.selectors import company_today
 
-    stand_in = EmployeeFactory(user__email="standin@example.com")
+    stand_in = EmployeeFactory(user__email="standin@example.com")  # a manager at their level
+    EmployeeFactory(manager=stand_in)
     client.force_login(org["engineer"].user)
     submit(client, org["engineer"])
     request = ApprovalRequest.objects.get()

@@ -6,10 +6,13 @@ prints the Markdown that docs/security.md holds; a test fails when the two diffe
 
 Cells are HTTP statuses. Rows that change something also say how to tell that the change
 happened, and the test checks it happened exactly for the roles whose status is a success.
+Rows about what a page shows (an offer's request in a list, say) name a text that marks it, and
+the test checks exactly the roles the row names find it there: their 200 cells read "200 shown",
+everyone else's "200 hidden" (or the row's own words, e.g. "200 refused" for a form's error).
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 START, END = "<!-- matrix:start -->", "<!-- matrix:end -->"
@@ -58,6 +61,16 @@ class Row:
     effect_roles: set[str] | None = None
     success: tuple[int, ...] = (200, 201, 302)
     notes: str = ""
+    # what the page shows when it shows the thing the row is about, and who must find it there
+    reveals: Callable[[dict], str] | None = None
+    revealed_to: set[str] = field(default_factory=set)
+    marks: tuple[str, str] = ("shown", "hidden")  # how a 200 cell reads: found, not found
+
+    def cell(self, role: str) -> str:
+        status = self.expect[role]
+        if self.reveals is None or status != 200:
+            return str(status)
+        return f"{status} {self.marks[0] if role in self.revealed_to else self.marks[1]}"
 
 
 def cells(default: int, **overrides: int) -> dict[str, int]:
@@ -114,7 +127,7 @@ def markdown(rows: list[Row]) -> str:
                 "|---|" + "---:|" * len(ROLES),
             ]
         label = f"{row.method} {row.name}" + (f" ({row.notes})" if row.notes else "")
-        out.append(f"| {label} | " + " | ".join(str(row.expect[r]) for r in ROLES) + " |")
+        out.append(f"| {label} | " + " | ".join(row.cell(r) for r in ROLES) + " |")
     return "\n".join(out).strip() + "\n"
 
 

@@ -1,5 +1,7 @@
 """The rows of the permission matrix (see tests/trust/matrix.py), and the world they run in."""
 
+from datetime import timedelta
+
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
@@ -7,8 +9,8 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from approvals.manual_entries import manual_entry_post
-from approvals.models import ApprovalRequest, RequestKind, RequestState
-from approvals.services import request_decide, request_submit
+from approvals.models import ApprovalRequest, Delegation, RequestKind, RequestState
+from approvals.services import delegation_create, request_decide, request_submit
 from budgets.models import (
     Budget,
     Enforcement,
@@ -25,7 +27,7 @@ from compensation.models import Offer, OfferState
 from compensation.services import offer_send, offer_submit
 from people.models import Employee
 from people.roles import FINANCE, HR, MANAGERS, ROLE_PERMISSIONS
-from people.selectors import current_fiscal_year
+from people.selectors import company_today, current_fiscal_year
 from tests.factories import EmployeeFactory, TeamFactory, UserFactory, api_key, price
 from tests.trust.forms import form_data
 from tests.trust.matrix import ROLES, Row, admin_page, api, cells, web
@@ -40,7 +42,9 @@ def build_world() -> dict:
     manager = EmployeeFactory(user__email="manager@example.com", team=team, manager=skip)
     engineer = EmployeeFactory(user__email="eng@example.com", team=team, manager=manager)
     other_manager = EmployeeFactory(user__email="other@example.com", team=other_team, manager=skip)
-    EmployeeFactory(user__email="theirs@example.com", team=other_team, manager=other_manager)
+    theirs = EmployeeFactory(
+        user__email="theirs@example.com", team=other_team, manager=other_manager
+    )
     newcomer = EmployeeFactory(user__email="new@example.com", team=team, manager=manager)
     for person in (skip, manager, other_manager):
         person.user.groups.add(Group.objects.get(name=MANAGERS))
@@ -69,7 +73,16 @@ def build_world() -> dict:
         memo="Matrix: asked by HR",
         acting_user=hr,
     )
+    # booked leave: from tomorrow the skip-level decides for the manager (no power today)
+    leave = delegation_create(
+        delegator=manager.user,
+        delegate_email=skip.user.email,
+        starts_on=company_today() + timedelta(days=1),
+        ends_on=company_today() + timedelta(days=7),
+    )
     return {
+        "delegation": leave,
+        "other_engineer": theirs,
         "rollover": _closed_year_preview(engineer, year - 1, finance),
         "report": _report(finance),
         "pending_offer": pending_offer,
@@ -144,6 +157,32 @@ def _offer_state(world) -> str:
     return Offer.objects.get(pk=world["pending_offer"].pk).state
 
 
+def _delegation_ended(world) -> bool:
+    return Delegation.objects.get(pk=world["delegation"].pk).ended_at is not None
+
+
+def _unbounded_delegation(world) -> dict:
+    """The delegation of the incident: to an engineer of another team, for all time."""
+    return {
+        "delegate": world["other_engineer"].user.email,
+        "starts_on": "0001-01-01",
+        "ends_on": "9999-12-31",
+    }
+
+
+def _unbounded_delegation_in_admin(world) -> dict:
+    """The same, made by HR in the admin for the manager."""
+    return {
+        **_unbounded_delegation(world),
+        "delegator": world["users"]["manager"].pk,
+        "delegate": world["other_engineer"].user.pk,
+    }
+
+
+def _stored_to_other_engineer(world) -> bool:
+    return Delegation.objects.filter(delegate=world["other_engineer"].user).exists()
+
+
 def _event(world):
     return {
         "events": [
@@ -199,6 +238,7 @@ API = "API"
 ACTIONS = "Actions (writes)"
 ADMIN_ACTIONS = "Admin pages and actions"
 OFFERS = "Offers"
+DELEGATION = "Delegation"
 REPORTS = "Finance reports"
 ROLLOVER = "Annual rollover"
 ACCESS = "Accounts and access (admin writes)"
@@ -498,6 +538,108 @@ ROWS: list[Row] = [
         effect=lambda w: _offer_state(w) == OfferState.APPROVED,
         notes="the hiring manager; HR, who made it, never",
         effect_roles={"manager"},
+    ),
+    Row(
+        OFFERS,
+        "/requests/<offer request>/",
+        "GET",
+        lambda w: f"/requests/{w['offer_request'].pk}/",
+        web(404, manager=200, hr=200, superuser=200),
+        notes="HR, the hiring manager and an approver whose step it is; finance 404",
+    ),
+    Row(
+        OFFERS,
+        "/admin/approvals/approvalrequest/<offer request>/change/",
+        "GET",
+        lambda w: f"/admin/approvals/approvalrequest/{w['offer_request'].pk}/change/",
+        admin_page(hr=200, finance=302, superuser=200),
+        reveals=lambda w: "Base salary",
+        revealed_to={"hr", "superuser"},
+        notes="the package is HR's: finance is sent away as if there were no such request",
+    ),
+    Row(
+        OFFERS,
+        "/admin/approvals/approvalrequest/ (the offer's request listed)",
+        "GET",
+        lambda w: "/admin/approvals/approvalrequest/",
+        admin_page(hr=200, finance=200, superuser=200),
+        reveals=lambda w: f"/admin/approvals/approvalrequest/{w['offer_request'].pk}/change/",
+        revealed_to={"hr", "superuser"},
+    ),
+    Row(
+        OFFERS,
+        "/audit/?what=transitions (the offer request's state changes)",
+        "GET",
+        lambda w: "/audit/?what=transitions",
+        web(403, finance=200, superuser=200),
+        reveals=lambda w: f"Offer #{w['offer_request'].pk}:",
+        revealed_to={"superuser"},
+    ),
+    Row(
+        OFFERS,
+        "/approvals/ (the offer waiting)",
+        "GET",
+        lambda w: "/approvals/",
+        web(200),
+        reveals=lambda w: f"/requests/{w['offer_request'].pk}/",
+        revealed_to={"manager"},
+        notes="only its approver's inbox",
+    ),
+    Row(
+        OFFERS,
+        "/requests/ (the offer listed)",
+        "GET",
+        lambda w: "/requests/",
+        web(200),
+        reveals=lambda w: f"/requests/{w['offer_request'].pk}/",
+        revealed_to={"hr"},
+        notes="the requester's list: HR made it",
+    ),
+    Row(
+        DELEGATION,
+        "/approvals/delegate/ (to an engineer of another team, 0001-01-01 to 9999-12-31)",
+        "POST",
+        lambda w: "/approvals/delegate/",
+        web(200),
+        data=_unbounded_delegation,
+        effect=_stored_to_other_engineer,
+        effect_roles=set(),
+        reveals=lambda w: 'class="errorlist',
+        marks=("refused", "not refused"),
+        revealed_to={
+            "engineer",
+            "manager",
+            "skip_level",
+            "other_manager",
+            "hr",
+            "finance",
+            "superuser",
+        },
+        notes="nothing stored for anyone; the form says why on its field",
+    ),
+    Row(
+        DELEGATION,
+        "/admin/approvals/delegation/add/ (the same, in the admin)",
+        "POST",
+        lambda w: "/admin/approvals/delegation/add/",
+        admin_page(hr=200, superuser=200),
+        data=_unbounded_delegation_in_admin,
+        effect=_stored_to_other_engineer,
+        effect_roles=set(),
+        reveals=lambda w: 'class="errorlist',
+        marks=("refused", "not refused"),
+        revealed_to={"hr", "superuser"},
+        notes="the same service refuses it, on the field",
+    ),
+    Row(
+        DELEGATION,
+        "/approvals/delegations/<id>/end/ (end a delegation early)",
+        "POST",
+        lambda w: f"/approvals/delegations/{w['delegation'].pk}/end/",
+        web(404, manager=302, hr=302, superuser=302),
+        effect=_delegation_ended,
+        effect_roles={"manager", "hr", "superuser"},
+        notes="the delegator, or HR; anyone else 404",
     ),
     Row(
         ROLLOVER,

@@ -2,7 +2,11 @@
 
 import pytest
 
+from approvals.models import RequestKind
+from approvals.services import request_submit
 from budgets.services import budget_allocate, budget_create
+from compensation.services import offer_submit
+from tests.compensation.conftest import make_offer
 from tests.factories import EmployeeFactory, UserFactory, finance_user, hr_user
 
 pytestmark = pytest.mark.django_db
@@ -111,3 +115,33 @@ def test_only_the_page_shown_is_built_so_deep_pages_cost_no_more_queries(db):
     assert newest[0].at > older[0].at
     assert all(row.changes for row in newest + older)
     assert len(deep.captured_queries) <= len(first.captured_queries) + 1
+
+
+def test_finance_does_not_see_the_transitions_of_offer_requests(client, db):
+    """An offer's request is named by the package's total ("Offer #7: $265,000.00") and its
+    transitions by the chain that decides it: HR's, not finance's."""
+    # given an offer submitted for approval, and an engineer's increase
+    hr = hr_user()
+    manager = EmployeeFactory()
+    engineer = EmployeeFactory(manager=manager)
+    offer_request = offer_submit(
+        offer=make_offer({"team": manager.team, "manager": manager, "hr": hr}), acting_user=hr
+    )
+    increase = request_submit(
+        kind=RequestKind.INCREASE,
+        requester=engineer.user,
+        employee=engineer,
+        amount_micros=5_000_000_000,
+        reason="agents",
+    )
+
+    # when finance, then a superuser, read the state changes
+    client.force_login(finance_user())
+    for_finance = client.get("/audit/", {"what": "transitions"}).content.decode()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    for_superuser = client.get("/audit/", {"what": "transitions"}).content.decode()
+
+    # then finance sees the increase's and not the offer's; the superuser both
+    assert f"Offer #{offer_request.pk}:" not in for_finance
+    assert f"Budget increase #{increase.pk}:" in for_finance
+    assert f"Offer #{offer_request.pk}:" in for_superuser

@@ -31,7 +31,7 @@ class Rollback(Exception):
 @pytest.mark.parametrize("row", ROWS, ids=[f"{r.method} {r.name}" for r in ROWS])
 def test_permission_matrix(row):
     world = build_world()
-    seen, effects = {}, {}
+    seen, effects, revealed = {}, {}, {}
     for role in ROLES:
         try:
             with transaction.atomic():  # each role starts from the same world
@@ -46,6 +46,8 @@ def test_permission_matrix(row):
                 else:
                     response = client.post(row.path(world), data or {})
                 seen[role] = response.status_code
+                if row.reveals is not None:
+                    revealed[role] = row.reveals(world) in response.content.decode()
                 if row.effect is not None:
                     effects[role] = row.effect(world)
                 raise Rollback
@@ -53,6 +55,8 @@ def test_permission_matrix(row):
             pass
 
     assert seen == row.expect
+    if row.reveals is not None:
+        assert {role for role, found in revealed.items() if found} == row.revealed_to
     if row.effect is not None:
         wanted = row.effect_roles
         if wanted is None:
