@@ -191,7 +191,7 @@ class LedgerEntryAdmin(BudgetsLedgerEntryAdmin):
         threshold = format_usd(company_settings().manual_entry_approval_above_micros)
         self.message_user(
             request,
-            f"Nothing is posted yet: above {threshold} someone else approves. {opened} waits "
+            f"Nothing is posted yet: above {threshold}, someone else approves. {opened} waits "
             "for them; the entry is posted on their approval.",
             messages.WARNING,
         )
