@@ -1,25 +1,50 @@
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
-from simple_history.admin import SimpleHistoryAdmin
 
 from approvals.delegation import delegation_refusal
 from approvals.manual_entries import manual_entry_post
-from approvals.models import ApprovalRequest, ApprovalRule, ApprovalStep, Delegation
+from approvals.models import ApprovalRequest, ApprovalRule, ApprovalStep, Delegation, RequestKind
 from approvals.selectors import requests_visible_to
 from approvals.services import delegation_create, delegation_end, delegation_validate
 from budgets.admin import LedgerEntryAdmin as BudgetsLedgerEntryAdmin
 from budgets.models import LedgerEntry
-from common.admin import ReadOnlyAdmin
+from common.admin import HistoryAdmin, ReadOnlyAdmin
 from common.errors import AllotError
 from common.money import format_usd
 from people.selectors import company_settings, company_today
 
 
 @admin.register(ApprovalRule)
-class ApprovalRuleAdmin(SimpleHistoryAdmin):
+class ApprovalRuleAdmin(HistoryAdmin):
+    """HR and finance edit the chains of requests; the rules of manual ledger entries (the
+    second pair of eyes on their own hand-made entries) are a superuser's."""
+
     list_display = ["kind", "ceiling", "steps"]
     list_filter = ["kind"]
+    SUPERUSER_KINDS = (RequestKind.LEDGER_ENTRY,)
+
+    def _controls_the_editor(self, request, obj) -> bool:
+        return (
+            obj is not None and obj.kind in self.SUPERUSER_KINDS and not request.user.is_superuser
+        )
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and not self._controls_the_editor(
+            request, obj
+        )
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and not self._controls_the_editor(
+            request, obj
+        )
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "kind" and not request.user.is_superuser:
+            kwargs["choices"] = [
+                choice for choice in db_field.choices if choice[0] not in self.SUPERUSER_KINDS
+            ]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
 
     @admin.display(description="Up to", ordering="max_amount_micros")
     def ceiling(self, rule: ApprovalRule) -> str:
@@ -79,6 +104,8 @@ class DelegationForm(forms.ModelForm):
         model = Delegation
         fields = ["delegator", "delegate", "starts_on", "ends_on", "reason"]
 
+    acting_user = None  # set by DelegationAdmin.get_form: who makes it
+
     def clean(self):
         data = super().clean()
         if self.errors or self.instance.pk:
@@ -89,6 +116,7 @@ class DelegationForm(forms.ModelForm):
                 delegate_email=data["delegate"].email,
                 starts_on=data["starts_on"],
                 ends_on=data["ends_on"],
+                acting_user=self.acting_user,
             )
         except AllotError as error:
             self.add_error(error.field if error.field in self.fields else None, error.message)
@@ -96,7 +124,7 @@ class DelegationForm(forms.ModelForm):
 
 
 @admin.register(Delegation)
-class DelegationAdmin(SimpleHistoryAdmin):
+class DelegationAdmin(HistoryAdmin):
     """HR makes a delegation for an approver, or ends one early; a delegation is not edited or
     deleted (its history says who stood in when)."""
 
@@ -115,6 +143,11 @@ class DelegationAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # end it instead: the history stays
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.acting_user = request.user
+        return form
 
     def save_model(self, request, obj, form, change) -> None:
         if change:
@@ -160,8 +193,9 @@ class LedgerEntryAdmin(BudgetsLedgerEntryAdmin):
         if obj is None:
             threshold = format_usd(company_settings().manual_entry_approval_above_micros)
             form.base_fields["amount"].help_text = (
-                f"Up to {threshold} either way it is posted now; above, someone else approves "
-                "it first (a request of its own in /approvals/)."
+                f"Up to {threshold} either way, with what you posted alone in the last 24 "
+                "hours, it is posted now; above, someone else approves it first (a request of "
+                "its own in /approvals/)."
             )
         return form
 

@@ -435,9 +435,11 @@ def delegation_validate(
     delegate_email: str,
     starts_on: date,
     ends_on: date,
+    acting_user: AbstractBaseUser | None = None,
 ) -> AbstractBaseUser:
     """The stand-in a delegation would go to, or an AllotError on the field that is wrong: the
-    stand-in must qualify under the company's rule, for at most its longest window."""
+    stand-in must qualify under the company's rule, for at most its longest window. Someone who
+    makes a delegation for another approver (HR, in the admin) never names themselves."""
     delegate = (
         get_user_model()
         .objects.filter(email__iexact=delegate_email.strip(), employee__is_active=True)
@@ -451,6 +453,12 @@ def delegation_validate(
         )
     if delegate.pk == delegator.pk:
         raise AllotError("Choose someone other than yourself.", field="delegate")
+    appoints_self = acting_user is not None and delegate.pk == acting_user.pk
+    if appoints_self and acting_user.pk != delegator.pk:
+        raise AllotError(
+            "You cannot make yourself someone's stand-in: they delegate to you themselves.",
+            field="delegate",
+        )
     refusal = stand_in_refusal(delegator=delegator, delegate=delegate)
     if refusal:
         raise AllotError(refusal, field="delegate")
@@ -477,7 +485,11 @@ def delegation_create(
     """An approver hands their decisions to someone else for a date range (out of office). HR
     may make one for an approver in the admin (`acting_user`); the rules are the same."""
     delegate = delegation_validate(
-        delegator=delegator, delegate_email=delegate_email, starts_on=starts_on, ends_on=ends_on
+        delegator=delegator,
+        delegate_email=delegate_email,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        acting_user=acting_user,
     )
     delegation = Delegation(
         delegator=delegator,

@@ -12,7 +12,6 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
-from simple_history.admin import SimpleHistoryAdmin
 
 from budgets.calculations import utilisation_percent
 from budgets.models import (
@@ -30,7 +29,7 @@ from budgets.models import (
 from budgets.pricing import NewPrice, price_correct, price_correction_preview
 from budgets.selectors import employee_balance
 from budgets.services import budget_adjust, budget_allocate, employee_allocate_from_level
-from common.admin import ReadOnlyAdmin
+from common.admin import HistoryAdmin, ReadOnlyAdmin
 from common.errors import AllotError
 from common.money import DollarsFormField, format_usd
 from people.admin import EmployeeAdmin as PeopleEmployeeAdmin
@@ -89,6 +88,10 @@ class BudgetTotalsColumns:
         return format_usd(budget.allocated_micros - budget.spent_micros - budget.reserved_micros)
 
 
+# What the budget's page edits once it exists: its rules, never its owner or its totals.
+BUDGET_RULES = ("enforcement", "overdraft_percent", "alert_thresholds")
+
+
 class BudgetForm(forms.ModelForm):
     class Meta:
         model = Budget
@@ -97,14 +100,12 @@ class BudgetForm(forms.ModelForm):
             "team",
             "project",
             "fiscal_year",
-            "enforcement",
-            "overdraft_percent",
-            "alert_thresholds",
+            *BUDGET_RULES,
         ]
 
 
 @admin.register(Budget)
-class BudgetAdmin(BudgetTotalsColumns, SimpleHistoryAdmin):
+class BudgetAdmin(BudgetTotalsColumns, HistoryAdmin):
     form = BudgetForm
     list_display = [
         "owner_label",
@@ -136,7 +137,7 @@ class BudgetAdmin(BudgetTotalsColumns, SimpleHistoryAdmin):
     def get_fieldsets(self, request, obj=None):
         fieldsets = [
             ("Owner", {"fields": ["employee", "team", "project", "fiscal_year"]}),
-            ("Enforcement", {"fields": ["enforcement", "overdraft_percent", "alert_thresholds"]}),
+            ("Enforcement", {"fields": list(BUDGET_RULES)}),
         ]
         if obj:
             fieldsets.append(
@@ -144,6 +145,14 @@ class BudgetAdmin(BudgetTotalsColumns, SimpleHistoryAdmin):
             )
             fieldsets.append(("Ledger", {"fields": ["recent_entries"]}))
         return fieldsets
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        # Only the rules the form changed: the row's running totals were read when the page
+        # opened, and usage posted since must not be written over (totals move by ledger only).
+        obj.save(update_fields=[name for name in form.changed_data if name in BUDGET_RULES])
+        return None
 
     @admin.display(description="Used")
     def utilisation(self, budget: Budget) -> str:
@@ -295,7 +304,7 @@ PRICE_FIELDS = [
 
 
 @admin.register(TokenPrice)
-class TokenPriceAdmin(SimpleHistoryAdmin):
+class TokenPriceAdmin(HistoryAdmin):
     """A price already used to price events is corrected through "Correct this price", which
     previews and posts the difference; its fields cannot be edited in place."""
 

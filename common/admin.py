@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from simple_history.admin import SimpleHistoryAdmin
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -13,3 +15,20 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class HistoryAdmin(SimpleHistoryAdmin):
+    """django-simple-history's admin, with history to read and never to write back.
+
+    Its "revert" page saves a past version whole on POST, checking only that the user may view
+    the record, and writing back fields the change form keeps read-only (a price, an agreed
+    budget, a control on the company settings). A change goes through the change form and its
+    services instead, for everyone, superusers included."""
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method != "GET":
+            raise PermissionDenied("Past versions are for reading: change the record itself.")
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def revert_disabled(self, request, obj=None) -> bool:
+        return True

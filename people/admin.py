@@ -5,14 +5,15 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from simple_history.admin import SimpleHistoryAdmin
 
+from common.admin import HistoryAdmin
 from common.money import format_usd
 from people.models import CompanySettings, Department, Employee, Level, Project, Team
 from people.roles import ENGINEERS, HR, has_role
@@ -28,6 +29,20 @@ PERSON_FIELDS = ("first_name", "last_name", "email", "is_active")
 admin.site.unregister(User)  # Django's own UserAdmin, replaced by the one below
 
 
+def is_claimed(user) -> bool:
+    """Someone signs in with this account (a password set, or a sign-in made): its email is
+    where a password reset goes, so changing it would hand the account to whoever reads it."""
+    return user.has_usable_password() or user.last_login is not None
+
+
+class AccountChangeForm(UserChangeForm):
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip()
+        if email and User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError("Someone already signs in with this email.")
+        return email
+
+
 @admin.register(User)
 class AccountAdmin(UserAdmin):
     """Django's user admin, with access kept to superusers.
@@ -37,8 +52,11 @@ class AccountAdmin(UserAdmin):
     superuser, so nobody below a superuser can take one over by its email or switch it off.
     Setting a password in the admin is a superuser's alone: a password someone else sets is a
     sign-in they hold, and a manager's sign-in decides money. People set their own through the
-    password-reset page.
+    password-reset page, so the email of an account someone signs in with is a superuser's to
+    change too (HR corrects it only before its owner first signs in). An email names one person.
     """
+
+    form = AccountChangeForm
 
     person_fieldsets = (
         (None, {"fields": ("username",)}),
@@ -56,7 +74,8 @@ class AccountAdmin(UserAdmin):
     def get_readonly_fields(self, request, obj=None):
         if request.user.is_superuser:
             return super().get_readonly_fields(request, obj)
-        return ("username", "is_staff", "is_superuser", "roles", "last_login", "date_joined")
+        fixed = ("username", "is_staff", "is_superuser", "roles", "last_login", "date_joined")
+        return (*fixed, "email") if obj is not None and is_claimed(obj) else fixed
 
     def has_change_permission(self, request, obj=None) -> bool:
         if not super().has_change_permission(request, obj):
@@ -81,8 +100,10 @@ class AccountAdmin(UserAdmin):
     def save_model(self, request, obj, form, change):
         # The form of a non-superuser has only the person's fields; this holds even if a form
         # class changes later.
-        if not request.user.is_superuser and set(form.changed_data) - set(PERSON_FIELDS):
-            raise PermissionDenied
+        if not request.user.is_superuser:
+            allowed = set(PERSON_FIELDS) - ({"email"} if is_claimed(form.instance) else set())
+            if set(form.changed_data) - allowed:
+                raise PermissionDenied
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):
@@ -96,7 +117,7 @@ class AccountAdmin(UserAdmin):
 
 
 @admin.register(Level)
-class LevelAdmin(SimpleHistoryAdmin):
+class LevelAdmin(HistoryAdmin):
     list_display = ["name", "rank", "default_budget", "employee_count"]
     search_fields = ["name"]
     ordering = ["rank"]
@@ -122,7 +143,7 @@ class TeamInline(admin.TabularInline):
 
 
 @admin.register(Department)
-class DepartmentAdmin(SimpleHistoryAdmin):
+class DepartmentAdmin(HistoryAdmin):
     list_display = ["name", "head", "team_count"]
     search_fields = ["name"]
     autocomplete_fields = ["head"]
@@ -138,7 +159,7 @@ class DepartmentAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Team)
-class TeamAdmin(SimpleHistoryAdmin):
+class TeamAdmin(HistoryAdmin):
     list_display = ["name", "department", "lead", "has_pool", "pool_overflow", "transparency"]
     list_filter = ["department", "has_pool", "pool_overflow", "transparency"]
     search_fields = ["name", "department__name"]
@@ -188,7 +209,7 @@ class EmployeeCreationForm(forms.ModelForm):
 
 
 @admin.register(Employee)
-class EmployeeAdmin(SimpleHistoryAdmin):
+class EmployeeAdmin(HistoryAdmin):
     list_display = [
         "display_name",
         "email",
@@ -226,20 +247,39 @@ class EmployeeAdmin(SimpleHistoryAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
             kwargs["form"] = EmployeeCreationForm
-            kwargs["fields"] = None
+            kwargs["fields"] = [
+                name
+                for name in EmployeeCreationForm.Meta.fields
+                if request.user.is_superuser or name not in self.SUPERUSER_FIELDS
+            ]
         return super().get_form(request, obj, change=change, **kwargs)
+
+    # Below a superuser, fields that move money or hand over a place are not edited here:
+    # - the sign-in: pointing an employee at another one would hand that person the employee's
+    #   place (their reports' approvals, their budget);
+    # - the agreed annual budget: each year's allocation posts it with no second person, so it
+    #   comes from an accepted offer (approved) or a superuser, never from one HR edit.
+    SUPERUSER_FIELDS = ["user", "annual_budget_micros"]
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["email", "first_name", "last_name", *EmployeeCreationForm.Meta.fields]
+            fields = ["email", "first_name", "last_name", *EmployeeCreationForm.Meta.fields]
+            if not request.user.is_superuser:
+                fields.remove("annual_budget_micros")
+            return fields
         return super().get_fields(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
-        # Pointing an employee at another sign-in would hand that person the employee's place
-        # (their reports' approvals, their budget): a superuser's repair, never HR's edit.
         if obj is not None and not request.user.is_superuser:
-            return ["user", *super().get_readonly_fields(request, obj)]
+            return [*self.SUPERUSER_FIELDS, *super().get_readonly_fields(request, obj)]
         return super().get_readonly_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Nobody below a superuser edits their own record (their manager picks who approves
+        # their requests; their level and budget are their pay).
+        if obj is not None and obj.user_id == request.user.pk and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -255,7 +295,7 @@ class EmployeeAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Project)
-class ProjectAdmin(SimpleHistoryAdmin):
+class ProjectAdmin(HistoryAdmin):
     list_display = ["code", "name", "lead", "starts_on", "ends_on", "member_count"]
     list_filter = ["starts_on", "ends_on"]
     search_fields = ["code", "name", "justification"]
@@ -271,7 +311,7 @@ class ProjectAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(CompanySettings)
-class CompanySettingsAdmin(SimpleHistoryAdmin):
+class CompanySettingsAdmin(HistoryAdmin):
     """One row: the list goes straight to it, and it can be neither added twice nor deleted."""
 
     fieldsets = [

@@ -14,7 +14,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from budgets.calculations import tokens_at_rate
 from budgets.carryover import HUNDRED
@@ -29,6 +28,7 @@ from budgets.rollover import (
     run_hold_forfeited_micros,
     user_may_confirm_rollover,
 )
+from common.admin import HistoryAdmin
 from common.charts import bar_list
 from common.errors import AllotError
 from common.money import format_usd
@@ -38,7 +38,7 @@ PAGE_SIZE = 100
 
 
 @admin.register(CarryoverPolicy)
-class CarryoverPolicyAdmin(SimpleHistoryAdmin):
+class CarryoverPolicyAdmin(HistoryAdmin):
     list_display = ["__str__", "share", "cap", "cap_percent_of_allocation", "expiry_months"]
     list_filter = ["applies_to"]
     list_select_related = ["level", "team"]

@@ -12,9 +12,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from simple_history.admin import SimpleHistoryAdmin
 
 from approvals.models import ApprovalRequest
+from common.admin import HistoryAdmin
 from common.errors import AllotError
 from common.money import format_usd
 from compensation import letters, services
@@ -224,7 +224,7 @@ COMPUTED = ["state", "round_number", "summary", "bands", "rounds_side_by_side", 
 
 
 @admin.register(Offer)
-class OfferAdmin(OfferActionsMixin, SimpleHistoryAdmin):
+class OfferAdmin(OfferActionsMixin, HistoryAdmin):
     form = OfferForm
     fieldsets = PACKAGE_FIELDSETS
     list_display = [

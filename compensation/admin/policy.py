@@ -4,9 +4,8 @@ the generated letters (read-only)."""
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
-from common.admin import ReadOnlyAdmin
+from common.admin import HistoryAdmin, ReadOnlyAdmin
 from common.money import format_usd
 from compensation import letters
 from compensation.models import (
@@ -20,7 +19,7 @@ from compensation.models import (
 
 
 @admin.register(LevelBand)
-class LevelBandAdmin(SimpleHistoryAdmin):
+class LevelBandAdmin(HistoryAdmin):
     list_display = ["level", "salary_band", "token_band"]
     list_select_related = ["level"]
     ordering = ["level__rank"]
@@ -49,7 +48,7 @@ class LevelBandAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(CompensationPolicy)
-class CompensationPolicyAdmin(SimpleHistoryAdmin):
+class CompensationPolicyAdmin(HistoryAdmin):
     list_display = ["__str__", "stock_to_token_rate", "token_to_stock_rate", "max_trade_percent"]
 
     def has_add_permission(self, request) -> bool:
@@ -60,7 +59,7 @@ class CompensationPolicyAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(OfferLetterTemplate)
-class OfferLetterTemplateAdmin(SimpleHistoryAdmin):
+class OfferLetterTemplateAdmin(HistoryAdmin):
     list_display = ["name", "is_default"]
     actions = ["restore_built_in_text"]
 
@@ -85,7 +84,7 @@ class OfferOfCandidateInline(admin.TabularInline):
 
 
 @admin.register(Candidate)
-class CandidateAdmin(SimpleHistoryAdmin):
+class CandidateAdmin(HistoryAdmin):
     list_display = ["full_name", "email", "created_at"]
     search_fields = ["first_name", "last_name", "email"]
     inlines = [OfferOfCandidateInline]
