@@ -331,6 +331,52 @@ def test_an_api_key_with_a_nul_is_refused_as_no_key(client, engineer):
     assert response.status_code == 401
 
 
+@pytest.mark.parametrize("path", ["/api/v1/usage/", "/api/v1/authorize/"])
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", json.dumps({"events": [good(n) for n in range(40)]})),
+        ("application/x-www-form-urlencoded", "events=" + "x" * 3_000),
+        ("multipart/form-data; boundary=B", "--B\r\n" + "x" * 3_000 + "\r\n--B--\r\n"),
+        ("text/plain", "x" * 3_000),
+    ],
+)
+def test_a_body_over_the_limit_of_any_type_is_a_json_413_naming_the_limit(
+    client, engineer, settings, path, content_type, body
+):
+    # given a limit of 2,000 bytes (25 MiB in production)
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_000
+    key = api_key()
+
+    # when a larger body is posted, with a key and without
+    response = client.post(
+        path, body, content_type=content_type, HTTP_AUTHORIZATION=f"Api-Key {key}"
+    )
+    anonymous = client.post(path, body, content_type=content_type)
+
+    # then the key's caller is told the limit in JSON, as for 5,001 events; nobody else is
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "too_large"
+    assert "limit of 2,000 bytes" in response.json()["detail"]
+    assert anonymous.status_code == 401
+    assert not UsageEvent.objects.exists()
+
+
+def test_the_production_limit_is_named_in_mib(client, engineer, settings):
+    body = json.dumps({"events": []}) + " " * (25 * 2**20)
+
+    response = client.post(
+        "/api/v1/usage/",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Api-Key {api_key()}",
+    )
+
+    assert response.status_code == 413
+    assert "limit of 26,214,400 bytes (25 MiB)" in response.json()["detail"]
+
+
 @pytest.mark.parametrize("amount", ["1_000", "1e3", "1E3", " 1000", "1,000", "١٠٠٠", "0x10"])
 def test_money_that_is_not_a_plain_decimal_string_is_refused_by_usage_and_authorize(
     client, engineer, amount
