@@ -331,6 +331,21 @@ def test_an_api_key_with_a_nul_is_refused_as_no_key(client, engineer):
     assert response.status_code == 401
 
 
+def test_a_body_that_is_not_utf_8_is_a_400_and_writes_nothing(client, engineer):
+    # a lone surrogate sent raw, as a careless client encodes it
+    body = json.dumps({"events": [good(1, model="m\ud800")]}, ensure_ascii=False)
+
+    response = client.post(
+        "/api/v1/usage/",
+        body.encode("utf-8", "surrogatepass"),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Api-Key {api_key()}",
+    )
+
+    assert response.status_code == 400 and "JSON parse error" in response.json()["detail"]
+    assert not UsageEvent.objects.exists()
+
+
 @pytest.mark.parametrize("path", ["/api/v1/usage/", "/api/v1/authorize/"])
 @pytest.mark.parametrize(
     ("content_type", "body"),
