@@ -9,6 +9,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 
 from budgets.models import IntegrationKey
+from common.text import is_storable
 
 logger = logging.getLogger(__name__)
 KEYWORD = "Api-Key"
@@ -36,6 +37,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         key = header[len(KEYWORD) + 1 :].strip()
         try:
+            if not is_storable(key):  # a NUL cannot be looked up, so it is no key of ours
+                raise IntegrationKey.DoesNotExist
             api_key = IntegrationKey.objects.get_from_key(key)
         except IntegrationKey.DoesNotExist:
             # Log which key was tried by its public prefix only, never the secret.

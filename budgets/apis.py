@@ -57,6 +57,9 @@ ERROR_RESPONSES = {
     400: OpenApiResponse(description="Bad input: what was wrong, by field"),
     401: OpenApiResponse(description="Missing, wrong or revoked key"),
     403: OpenApiResponse(description="The key or the signed-in person may not do this"),
+    413: OpenApiResponse(
+        description="The request body is over the size limit (the answer says it)"
+    ),
     429: OpenApiResponse(description="Too many requests for this key; wait for Retry-After"),
 }
 
@@ -105,7 +108,9 @@ class UsageApi(IntegrationApi):
             200: s.UsageBatchOut,
             **ERROR_RESPONSES,
             400: OpenApiResponse(description="Malformed JSON or events not a list"),
-            413: OpenApiResponse(description="More than 5,000 events"),
+            413: OpenApiResponse(
+                description="More than 5,000 events, or a body over the size limit"
+            ),
         },
         examples=[
             OpenApiExample("Two events", value=USAGE_EXAMPLE, request_only=True),

@@ -4,18 +4,19 @@ budgets.usage.usage_event_parse, which is faster for 5,000 at a time; these desc
 from rest_framework import serializers
 
 from budgets.models import UsageCategory
+from common.api import DollarsField, TextField
 
 
 class UsageEventIn(serializers.Serializer):
-    id = serializers.CharField(max_length=200, help_text="Unique per source (your API key).")
-    employee = serializers.CharField(help_text="Email or the HR system's external id.")
-    model = serializers.CharField(max_length=100)
+    id = TextField(max_length=200, help_text="Unique per source (your API key).")
+    employee = TextField(help_text="Email or the HR system's external id.")
+    model = TextField(max_length=100)
     input_tokens = serializers.IntegerField(min_value=0, max_value=1_000_000_000)
     output_tokens = serializers.IntegerField(min_value=0, max_value=1_000_000_000)
     cached_input_tokens = serializers.IntegerField(
         min_value=0, max_value=1_000_000_000, required=False
     )
-    cost_usd = serializers.DecimalField(
+    cost_usd = DollarsField(
         max_digits=18,
         decimal_places=10,
         required=False,
@@ -26,7 +27,7 @@ class UsageEventIn(serializers.Serializer):
     )
     occurred_at = serializers.DateTimeField(help_text="ISO 8601 with a zone; not in the future.")
     category = serializers.ChoiceField(choices=UsageCategory.choices, required=False)
-    project = serializers.CharField(required=False, help_text="Project code.")
+    project = TextField(required=False, help_text="Project code.")
     metadata = serializers.DictField(required=False, help_text="At most 4,096 bytes of JSON.")
     reservation = serializers.UUIDField(required=False, help_text="Settles this reservation.")
 
@@ -37,7 +38,9 @@ class UsageBatchIn(serializers.Serializer):
 
 class RejectedEventOut(serializers.Serializer):
     index = serializers.IntegerField()
-    id = serializers.CharField(allow_null=True)
+    id = serializers.CharField(
+        allow_null=True, help_text="The event's id; null when the id itself is what was wrong."
+    )
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 
@@ -48,23 +51,23 @@ class UsageBatchOut(serializers.Serializer):
 
 
 class AuthorizeIn(serializers.Serializer):
-    employee = serializers.CharField(help_text="Email or external id.")
-    estimated_cost_usd = serializers.DecimalField(
+    employee = TextField(help_text="Email or external id.")
+    estimated_cost_usd = DollarsField(
         max_digits=16, decimal_places=6, min_value=0, max_value=10**9, required=False
     )
-    request_id = serializers.CharField(
+    request_id = TextField(
         max_length=100,
         required=False,
         help_text="With reserve: your id for this call; a retry with the same id returns the "
         "same reservation instead of holding twice.",
     )
-    model = serializers.CharField(required=False, help_text="With estimated tokens, instead.")
+    model = TextField(required=False, help_text="With estimated tokens, instead.")
     input_tokens = serializers.IntegerField(min_value=0, max_value=1_000_000_000, required=False)
     output_tokens = serializers.IntegerField(min_value=0, max_value=1_000_000_000, required=False)
     cached_input_tokens = serializers.IntegerField(
         min_value=0, max_value=1_000_000_000, required=False
     )
-    project = serializers.CharField(required=False)
+    project = TextField(required=False)
     reserve = serializers.BooleanField(
         default=False, help_text="Hold the estimate until a usage event settles it."
     )

@@ -45,8 +45,9 @@ from budgets.models import (
 )
 from budgets.rollover import FreedHold, closed_by_rollover, hold_forfeitures_post
 from common.errors import AllotError
-from common.money import Micros, MoneyError, dollars_to_micros
+from common.money import Micros, MoneyError, dollars_to_micros, parse_decimal_string
 from common.rawsql import Columns, int_array, model_columns, text_array
+from common.text import is_storable, text_problem
 from people.models import Employee, Project
 from people.selectors import company_settings
 
@@ -55,6 +56,7 @@ MAX_TOKENS_PER_EVENT = 1_000_000_000  # an event may sum a session; more is a ga
 MAX_COST_MICROS_PER_EVENT = 100_000 * 10**6
 MAX_METADATA_BYTES = 4_096
 MAX_METADATA_DEPTH = 16
+ID_MAX_LENGTH = 200
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 DEFAULT_SOURCE = "default"
 # PostgreSQL: COPY a batch's rows before taking the budget locks (see _write). Off, the rows are
@@ -128,46 +130,48 @@ def _text(raw: dict, name: str, errors: dict, *, max_length: int, required: bool
     if not isinstance(value, str):
         errors[name] = ["Must be a string."]
         return None
+    if not is_storable(value):
+        errors[name] = [text_problem(value, name)]
+        return None
     value = value.strip()
-    if not value or len(value) > max_length or not _storable(value):
-        errors[name] = [f"Must be 1 to {max_length} printable characters."]
+    if not value or len(value) > max_length:
+        errors[name] = [f"Must be 1 to {max_length} characters."]
         return None
     return value
 
 
-def _storable(text: str) -> bool:
-    """Text a database can store: valid UTF-8 (no lone surrogates) and no NUL."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+def _refusal(value: Any, name: str, otherwise: str) -> list[str]:
+    """Why a field that is not free text (a choice, an amount, a date) was refused: a NUL or a
+    lone surrogate named as such, else `otherwise`. Asked only once its own check failed, so
+    the usual event pays nothing for it."""
+    return [(isinstance(value, str) and text_problem(value, name)) or otherwise]
 
 
 def metadata_problem(metadata: Any) -> str | None:
     """Why metadata cannot be stored as it is, or None: a JSON object of at most 4 KiB, at most
-    16 levels deep, with no NaN, NUL or lone surrogates (PostgreSQL's jsonb refuses them)."""
+    16 levels deep, with no NaN, NUL or lone surrogates (PostgreSQL's jsonb refuses them) in
+    its keys or values; a refusal names where in the metadata it is."""
     if not isinstance(metadata, dict):
         return "Must be a JSON object."
     if not metadata:
         return None  # most events carry none: nothing to walk or measure
-    stack = [(metadata, 1)]
+    stack: list[tuple[Any, tuple]] = [(metadata, ())]
     while stack:
-        value, depth = stack.pop()
-        if depth > MAX_METADATA_DEPTH:
+        value, path = stack.pop()
+        if len(path) >= MAX_METADATA_DEPTH:
             return f"Is nested more than {MAX_METADATA_DEPTH} levels deep."
         if isinstance(value, dict):
             for key, item in value.items():
-                if not isinstance(key, str) or not _storable(key):
-                    return "Keys must be printable strings."
-                stack.append((item, depth + 1))
+                if not isinstance(key, str):
+                    return f"The keys of {_metadata_place(path)} must be strings."
+                if not is_storable(key):
+                    return text_problem(key, f"A key of {_metadata_place(path)} ({ascii(key)})")
+                stack.append((item, (*path, key)))
         elif isinstance(value, list):
-            stack.extend((item, depth + 1) for item in value)
+            stack.extend((item, (*path, index)) for index, item in enumerate(value))
         elif isinstance(value, str):
-            if not _storable(value):
-                return "Strings must be printable text (no NUL, valid Unicode)."
+            if not is_storable(value):
+                return text_problem(value, _metadata_place(path))
         elif isinstance(value, float) and not math.isfinite(value):
             return "NaN and Infinity are not JSON."
         elif value is not None and not isinstance(value, bool | int | float):
@@ -175,6 +179,13 @@ def metadata_problem(metadata: Any) -> str | None:
     if len(json.dumps(metadata, separators=(",", ":"), allow_nan=False)) > MAX_METADATA_BYTES:
         return f"Is larger than {MAX_METADATA_BYTES:,} bytes."
     return None
+
+
+def _metadata_place(path: tuple) -> str:
+    """Where in the metadata, as a client would write it: metadata["tool"][0]."""
+    return "metadata" + "".join(
+        f"[{json.dumps(step)}]" if isinstance(step, str) else f"[{step}]" for step in path
+    )
 
 
 def _cost(raw: dict, errors: dict) -> tuple[int | None, str | None]:
@@ -190,10 +201,10 @@ def _cost(raw: dict, errors: dict) -> tuple[int | None, str | None]:
         errors["cost_usd"] = ['Must be a decimal string, e.g. "0.0123".']
         return None, None
     try:
-        amount = Decimal(str(value).strip())
+        amount = parse_decimal_string(value) if isinstance(value, str) else Decimal(value)
         micros = dollars_to_micros(amount, exact=False)
-    except (ArithmeticError, MoneyError, ValueError):
-        errors["cost_usd"] = [f"{value!r} is not a decimal amount of dollars."]
+    except MoneyError as exc:
+        errors["cost_usd"] = _refusal(value, "cost_usd", str(exc))
         return None, None
     if micros < 0 or amount < 0:
         errors["cost_usd"] = ["Cannot be negative."]
@@ -210,11 +221,14 @@ def _occurred_at(raw: dict, errors: dict, now: datetime) -> datetime | None:
         errors["occurred_at"] = ["This field is required."]
         return None
     try:
-        moment = parse_datetime(value) if isinstance(value, str) else None
+        # Django's parser skips a NUL; refused here like everywhere else
+        moment = parse_datetime(value) if isinstance(value, str) and is_storable(value) else None
     except ValueError:
         moment = None
     if moment is None:
-        errors["occurred_at"] = ["Must be an ISO 8601 date and time, e.g. 2026-05-04T15:30:00Z."]
+        errors["occurred_at"] = _refusal(
+            value, "occurred_at", "Must be an ISO 8601 date and time, e.g. 2026-05-04T15:30:00Z."
+        )
         return None
     if timezone.is_naive(moment):
         errors["occurred_at"] = ["Needs a time zone (Z or an offset such as +02:00)."]
@@ -295,7 +309,7 @@ def usage_event_parse(raw: Any, *, index: int, now: datetime) -> ParsedEvent | d
     if not isinstance(raw, dict):
         return {"non_field_errors": ["Each event must be a JSON object."]}
     errors: dict[str, list[str]] = {}
-    event_id = _text(raw, "id", errors, max_length=200)
+    event_id = _text(raw, "id", errors, max_length=ID_MAX_LENGTH)
     employee_key = _text(raw, "employee", errors, max_length=254)
     model_name = _text(raw, "model", errors, max_length=100)
     input_tokens = _tokens(raw, "input_tokens", errors, required=True)
@@ -305,7 +319,9 @@ def usage_event_parse(raw: Any, *, index: int, now: datetime) -> ParsedEvent | d
     occurred_at = _occurred_at(raw, errors, now)
     category = raw.get("category") or UsageCategory.OTHER
     if not isinstance(category, str) or category not in CATEGORIES:  # a list is unhashable
-        errors["category"] = [f"Must be one of: {', '.join(UsageCategory.values)}."]
+        errors["category"] = _refusal(
+            category, "category", f"Must be one of: {', '.join(UsageCategory.values)}."
+        )
     project_code = _text(raw, "project", errors, max_length=40, required=False)
     metadata = raw.get("metadata") or {}
     problem = metadata_problem(metadata)
@@ -316,7 +332,9 @@ def usage_event_parse(raw: Any, *, index: int, now: datetime) -> ParsedEvent | d
         try:
             reservation_id = uuid.UUID(str(raw["reservation"]))
         except ValueError:
-            errors["reservation"] = ["Must be a reservation id returned by authorize."]
+            errors["reservation"] = _refusal(
+                raw["reservation"], "reservation", "Must be a reservation id returned by authorize."
+            )
     if errors:
         return errors
     parsed = ParsedEvent(
@@ -1075,11 +1093,18 @@ def usage_ingest(
     for index, raw in enumerate(events):
         outcome = usage_event_parse(raw, index=index, now=now)
         if isinstance(outcome, dict):
-            event_id = raw.get("id") if isinstance(raw, dict) else None
-            result.reject(index, event_id, outcome)
+            result.reject(index, _rejected_id(raw), outcome)
         else:
             parsed.append(outcome)
     return ingest_parsed(parsed, source=source, now=now, result=result)
+
+
+def _rejected_id(raw: Any) -> str | None:
+    """The id a refused event is answered with: as it would have been stored, or None when the
+    id itself is wrong (echoing it as sent could put a lone surrogate in the answer)."""
+    if not isinstance(raw, dict):
+        return None
+    return _text(raw, "id", {}, max_length=ID_MAX_LENGTH)
 
 
 def _dedupe_within_batch(events: list[ParsedEvent], result: IngestResult) -> list[ParsedEvent]:

@@ -4,6 +4,7 @@ Integers keep every sum exact on every database (SQLite would store a DECIMAL co
 Decimal is used only at the edges: forms, the API, reports. Never float, never round().
 """
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TypeAlias
 
@@ -20,10 +21,25 @@ CENT = Decimal("0.01")
 # Ledger amounts are bounded so a sum over a whole company fits in a 64-bit integer.
 MAX_MICROS = 10**15  # one billion dollars in a single entry
 ROUNDING = ROUND_HALF_UP
+# Money as text (the API, forms): an optional sign, ASCII digits and at most one point. Decimal()
+# alone also takes "1_000", "1e3", " 5 ", "NaN" and other scripts' digits ("١٢٣").
+DECIMAL_STRING = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+MAX_DECIMAL_STRING_LENGTH = 40  # far more digits than any amount Allot accepts
 
 
 class MoneyError(ValueError):
     """A value that is not an exact amount of money."""
+
+
+def parse_decimal_string(text: str) -> Decimal:
+    """The one parser of money sent as text: digits, at most one point, an optional sign."""
+    if len(text) > MAX_DECIMAL_STRING_LENGTH or DECIMAL_STRING.fullmatch(text) is None:
+        shown = text if len(text) <= MAX_DECIMAL_STRING_LENGTH else text[:20] + "..."
+        raise MoneyError(
+            f"{shown!r} is not a decimal amount: send digits with at most one point and an "
+            'optional sign, e.g. "1000.50" (no exponent, spaces or separators).'
+        )
+    return Decimal(text)
 
 
 def dollars_to_micros(amount: Decimal | str | int, *, exact: bool = True) -> Micros:
@@ -34,10 +50,13 @@ def dollars_to_micros(amount: Decimal | str | int, *, exact: bool = True) -> Mic
     """
     if isinstance(amount, float):
         raise MoneyError("money must not be a float; pass a Decimal or a decimal string")
-    try:
-        value = Decimal(amount)
-    except (InvalidOperation, TypeError, ValueError) as exc:
-        raise MoneyError(f"{amount!r} is not a decimal amount of dollars") from exc
+    if isinstance(amount, str):
+        value = parse_decimal_string(amount)
+    else:
+        try:
+            value = Decimal(amount)
+        except (InvalidOperation, TypeError, ValueError) as exc:
+            raise MoneyError(f"{amount!r} is not a decimal amount of dollars") from exc
     if not value.is_finite():
         raise MoneyError(f"{amount!r} is not a finite amount")
     # Refuse huge exponents before scaling: "1e999990" would build a million-digit integer.
@@ -91,6 +110,17 @@ class DollarsFormField(forms.DecimalField):
         if isinstance(value, int) and not isinstance(value, bool):
             return micros_to_dollars(value).normalize()
         return value
+
+    def to_python(self, value):
+        """What was typed, through the one decimal-string parser (spaces around it forgiven)."""
+        if value in self.empty_values:
+            return None
+        if isinstance(value, Decimal):
+            return value
+        try:
+            return parse_decimal_string(str(value).strip())
+        except MoneyError as exc:
+            raise ValidationError(str(exc), code="invalid") from exc
 
     def clean(self, value):
         dollars = super().clean(value)

@@ -1,9 +1,12 @@
 from django.contrib import admin
+from django.contrib.auth.views import LoginView
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.views import healthz
+from people.forms import AdminSignInForm, SignInForm
 
+admin.site.login_form = AdminSignInForm
 admin.site.site_header = "Allot administration"
 admin.site.site_title = "Allot"
 admin.site.index_title = "Token budgets, people and policies"
@@ -14,6 +17,7 @@ urlpatterns = [
     path("", include("audit.urls")),
     path("", include("compensation.urls")),
     path("reports/", include("reporting.urls")),
+    path("accounts/login/", LoginView.as_view(authentication_form=SignInForm), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -1,9 +1,11 @@
 from datetime import date
 
 from django.core.cache import cache
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from common import fiscal
+from common.text import is_storable
 from people.models import CompanySettings, Employee
 
 SETTINGS_CACHE_KEY = "allot:company-settings"
@@ -44,10 +46,11 @@ def employee_by_key(key: str) -> Employee | None:
     """An employee by sign-in email (any case) or by the HR system's external id.
 
     Two indexed lookups rather than one OR across a join (which scans every user): the
-    external id's unique index, then the index on LOWER(email) (migration people 0003)."""
-    from django.db.models.functions import Lower
-
+    external id's unique index, then the index on LOWER(email) (migration people 0003). A key
+    no database could store (a NUL, a lone surrogate) names nobody."""
     key = key.strip()
+    if not is_storable(key):
+        return None
     employees = Employee.objects.select_related("user", "team", "manager")
     found = employees.filter(external_id=key).first()
     if found is None and "@" in key:

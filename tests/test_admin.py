@@ -160,6 +160,23 @@ def test_an_adjustment_past_the_allocation_is_shown_on_the_form(client, objects)
     assert not LedgerEntry.objects.filter(kind=EntryKind.ADJUSTMENT).exists()
 
 
+@pytest.mark.parametrize("amount", ["1_000", "1e3", "١٠٠٠"])
+def test_an_amount_that_is_not_a_plain_decimal_is_refused_on_the_form(client, objects, amount):
+    # given HR allocating money in the admin
+    client.force_login(hr_user())
+
+    # when the amount is one Python's Decimal() would read as 1,000
+    response = client.post(
+        reverse("admin:budgets_ledgerentry_add"),
+        {"budget": objects[Budget].pk, "kind": EntryKind.ALLOCATION, "amount": amount},
+    )
+
+    # then the form says so and nothing is posted
+    assert response.status_code == 200
+    assert b"is not a decimal amount" in response.content
+    assert LedgerEntry.objects.filter(kind=EntryKind.ALLOCATION).count() == 1  # the fixture's
+
+
 def test_hr_adds_an_employee_and_their_sign_in_in_one_form(client, objects):
     client.force_login(hr_user())
     team = objects[Team]

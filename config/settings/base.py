@@ -224,8 +224,10 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"api": env("ALLOT_API_RATE", default="60000/min")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["common.api.SafeJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "common.api.BodyLimitNegotiation",
 }
-# A batch of 5,000 events with metadata is well under this; more is a 413 before parsing.
+# A batch of 5,000 events with metadata is well under this; a larger API body of any content
+# type is a JSON 413 naming the limit (common.api), before it is parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
 SPECTACULAR_SETTINGS = {
     "TITLE": "Allot API",

@@ -8,12 +8,12 @@ import pytest
 from django.utils import timezone
 
 from budgets.authorize import authorize
-from budgets.models import Budget, Enforcement, Reservation, UsageEvent
+from budgets.models import Budget, Enforcement, LedgerEntry, Reservation, UsageEvent
 from budgets.services import budget_allocate, budget_create
 from budgets.usage import usage_ingest
 from common.errors import AllotError
 from people.selectors import current_fiscal_year
-from tests.factories import EmployeeFactory, UserFactory, api_key
+from tests.factories import EmployeeFactory, ProjectFactory, UserFactory, api_key
 
 pytestmark = pytest.mark.django_db
 
@@ -173,8 +173,6 @@ def test_a_request_id_reused_for_another_call_is_refused_and_holds_nothing(engin
         assert "budget" not in body
     assert Reservation.objects.count() == 1
     # nor for a project the first call was not about
-    from tests.factories import ProjectFactory
-
     project = ProjectFactory(code="checkout")
     project.members.add(engineer)
     project_budget, _ = budget_create(fiscal_year=current_fiscal_year(), project=project)
@@ -219,3 +217,195 @@ def test_another_keys_reservation_cannot_be_settled(engineer):
     held = authorize(employee=engineer, estimated_cost_micros=10**6, reserve=True, source="gw-a")
     result = usage_ingest(source="gw-b", events=[good(1, reservation=str(held.reservation.pk))])
     assert "reservation" in result.rejected[0]["errors"]
+
+
+def post_usage(client, events, **headers):
+    return client.post(
+        "/api/v1/usage/",
+        json.dumps({"events": events}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Api-Key {api_key()}",
+        **headers,
+    )
+
+
+def test_a_lone_surrogate_as_an_id_is_refused_by_field_and_the_answer_renders(client, engineer):
+    # given a batch of a good event and one whose id is a lone surrogate
+    batch = [good(1), good(2, id="\ud800")]
+
+    # when it is posted, and retried
+    first = post_usage(client, batch)
+    retry = post_usage(client, batch)
+
+    # then both answers render: the good event once, the bad one refused on its id, echoed as null
+    assert (first.status_code, retry.status_code) == (200, 200)
+    assert (first.json()["accepted"], retry.json()["duplicates"]) == (1, 1)
+    for answer in (first.json(), retry.json()):
+        (refused,) = answer["rejected"]
+        assert (refused["index"], refused["id"]) == (1, None)
+        assert "id contains a lone surrogate (U+D800" in refused["errors"]["id"][0]
+    assert list(UsageEvent.objects.values_list("event_id", flat=True)) == ["ok-1"]
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\ud800", "\udfff"])
+@pytest.mark.parametrize(
+    ("field", "event"),
+    [
+        ("id", lambda bad: good(2, id=f"ok-{bad}")),
+        ("employee", lambda bad: good(2, employee=f"eng@example.com{bad}")),
+        ("model", lambda bad: good(2, model=f"m{bad}")),
+        ("category", lambda bad: good(2, category=f"testing{bad}")),
+        ("project", lambda bad: good(2, project=f"checkout{bad}")),
+        ("occurred_at", lambda bad: good(2, occurred_at=f"2026-05-04T15:30:00Z{bad}")),
+        ("cost_usd", lambda bad: good(2, cost_usd=f"0.01{bad}")),
+        ("reservation", lambda bad: good(2, reservation=bad)),
+        ("metadata", lambda bad: good(2, metadata={"repo": {f"k{bad}": 1}})),
+        ("metadata", lambda bad: good(2, metadata={"repo": ["ok", f"v{bad}"]})),
+    ],
+)
+def test_nul_and_surrogates_are_refused_in_every_string_field_naming_it(
+    client, engineer, field, event, bad
+):
+    ProjectFactory(code="checkout").members.add(engineer)
+
+    response = post_usage(client, [good(1), event(bad)])
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["accepted"] == 1
+    (refused,) = answer["rejected"]
+    assert list(refused["errors"]) == [field]
+    message = refused["errors"][field][0]
+    assert ("NUL character" if bad == "\x00" else "lone surrogate") in message
+    assert message.startswith(field) or "metadata[" in message or "A key of metadata" in message
+    assert UsageEvent.objects.count() == LedgerEntry.objects.filter(kind="usage").count() == 1
+
+
+def test_the_place_in_metadata_is_named():
+    result = usage_ingest(events=[good(1, metadata={"tool": [{"args": "a\x00"}]})])
+
+    assert result.rejected[0]["errors"]["metadata"] == [
+        'metadata["tool"][0]["args"] contains a NUL character (at character 2); '
+        "send text without it."
+    ]
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\ud800"])
+@pytest.mark.parametrize("field", ["employee", "model", "project", "request_id"])
+def test_authorize_refuses_nul_and_surrogates_naming_the_field(client, engineer, field, bad):
+    payload = {"employee": "eng@example.com", "estimated_cost_usd": "1", "reserve": True}
+    if field == "model":
+        payload = {"employee": "eng@example.com", "input_tokens": 10, "reserve": True}
+    payload[field] = f"x{bad}"
+
+    response = client.post(
+        "/api/v1/authorize/",
+        json.dumps(payload),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Api-Key {api_key()}",
+    )
+
+    assert response.status_code == 400
+    assert response.json()[field][0].startswith(f"{field} contains a ")
+    assert not Reservation.objects.exists()
+
+
+@pytest.mark.parametrize("key", ["a%00b", "eng@example.com%00", "a%ED%A0%80b"])
+def test_a_balance_asked_with_a_nul_or_broken_unicode_is_a_404(client, engineer, key):
+    response = client.get(
+        f"/api/v1/employees/{key}/balance/",
+        HTTP_AUTHORIZATION=f"Api-Key {api_key('read_balances')}",
+    )
+
+    assert response.status_code == 404
+
+
+def test_an_api_key_with_a_nul_is_refused_as_no_key(client, engineer):
+    response = client.post(
+        "/api/v1/authorize/",
+        json.dumps({"employee": "eng@example.com", "estimated_cost_usd": "1"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Api-Key {api_key().partition('.')[0]}\x00.x",
+    )
+
+    assert response.status_code == 401
+
+
+def test_a_body_that_is_not_utf_8_is_a_400_and_writes_nothing(client, engineer):
+    # a lone surrogate sent raw, as a careless client encodes it
+    body = json.dumps({"events": [good(1, model="m\ud800")]}, ensure_ascii=False)
+
+    response = client.post(
+        "/api/v1/usage/",
+        body.encode("utf-8", "surrogatepass"),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Api-Key {api_key()}",
+    )
+
+    assert response.status_code == 400 and "JSON parse error" in response.json()["detail"]
+    assert not UsageEvent.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/usage/", "/api/v1/authorize/"])
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", json.dumps({"events": [good(n) for n in range(40)]})),
+        ("application/x-www-form-urlencoded", "events=" + "x" * 3_000),
+        ("multipart/form-data; boundary=B", "--B\r\n" + "x" * 3_000 + "\r\n--B--\r\n"),
+        ("text/plain", "x" * 3_000),
+    ],
+)
+def test_a_body_over_the_limit_of_any_type_is_a_json_413_naming_the_limit(
+    client, engineer, settings, path, content_type, body
+):
+    # given a limit of 2,000 bytes (25 MiB in production)
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_000
+    key = api_key()
+
+    # when a larger body is posted, with a key and without
+    response = client.post(
+        path, body, content_type=content_type, HTTP_AUTHORIZATION=f"Api-Key {key}"
+    )
+    anonymous = client.post(path, body, content_type=content_type)
+
+    # then the key's caller is told the limit in JSON, as for 5,001 events; nobody else is
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "too_large"
+    assert "limit of 2,000 bytes" in response.json()["detail"]
+    assert anonymous.status_code == 401
+    assert not UsageEvent.objects.exists()
+
+
+def test_the_production_limit_is_named_in_mib(client, engineer, settings):
+    body = json.dumps({"events": []}) + " " * (25 * 2**20)
+
+    response = client.post(
+        "/api/v1/usage/",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Api-Key {api_key()}",
+    )
+
+    assert response.status_code == 413
+    assert "limit of 26,214,400 bytes (25 MiB)" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("amount", ["1_000", "1e3", "1E3", " 1000", "1,000", "١٠٠٠", "0x10"])
+def test_money_that_is_not_a_plain_decimal_string_is_refused_by_usage_and_authorize(
+    client, engineer, amount
+):
+    usage = post_usage(client, [good(1, cost_usd=amount)])
+    authorized = client.post(
+        "/api/v1/authorize/",
+        json.dumps({"employee": "eng@example.com", "estimated_cost_usd": amount}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Api-Key {api_key()}",
+    )
+
+    assert usage.json()["accepted"] == 0
+    assert "is not a decimal amount" in usage.json()["rejected"][0]["errors"]["cost_usd"][0]
+    assert authorized.status_code == 400
+    assert "is not a decimal amount" in authorized.json()["estimated_cost_usd"][0]
+    assert not UsageEvent.objects.exists()

@@ -8,7 +8,14 @@ from django.db.models import Sum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from budgets.models import Budget, EntryKind, LedgerEntry, LedgerImmutableError, TokenPrice
+from budgets.models import (
+    Budget,
+    EntryKind,
+    LedgerEntry,
+    LedgerImmutableError,
+    ReservationState,
+    TokenPrice,
+)
 from budgets.services import (
     budget_adjust,
     budget_allocate,
@@ -24,6 +31,7 @@ WHEN = datetime(2026, 5, 4, 15, 30, tzinfo=UTC)
 
 
 def assert_totals_match_entries(budget: Budget) -> None:
+    """Allocated and spent are the sums of the budget's entries; reserved, of its open holds."""
     budget.refresh_from_db()
     allocated = (
         budget.entries.exclude(kind=EntryKind.USAGE).aggregate(total=Sum("amount_micros"))["total"]
@@ -33,9 +41,12 @@ def assert_totals_match_entries(budget: Budget) -> None:
         budget.entries.filter(kind=EntryKind.USAGE).aggregate(total=Sum("amount_micros"))["total"]
         or 0
     )
+    held = budget.reservations.filter(state=ReservationState.HELD)
+    reserved = held.aggregate(total=Sum("amount_micros"))["total"] or 0
     assert budget.allocated_micros == allocated
     assert budget.spent_micros == spent
-    assert budget.remaining_micros == allocated - spent
+    assert budget.reserved_micros == reserved
+    assert budget.remaining_micros == allocated - spent - reserved
 
 
 amounts = st.integers(min_value=1, max_value=10**12)

@@ -90,6 +90,28 @@ def test_a_good_sign_in_still_works_with_the_lockout_on(client):
     assert client.session["_auth_user_id"]
 
 
+@override_settings(AXES_ENABLED=True)
+@pytest.mark.parametrize(
+    ("url", "refusal"),
+    [
+        ("/accounts/login/", b"That email and password did not match."),
+        ("/admin/login/", b"Please enter the correct username and password"),
+    ],
+)
+def test_a_username_longer_than_any_account_is_a_normal_failed_sign_in(client, url, refusal):
+    # given a real account, for comparison
+    UserFactory(username="fine@example.com", password="right-password", is_staff=True)
+
+    # when someone signs in with a 300-character name (axes keeps names in a varchar(255))
+    too_long = client.post(url, {"username": "x" * 300, "password": "nope"})
+    wrong = client.post(url, {"username": "fine@example.com", "password": "nope"})
+
+    # then they get the form again with the same refusal as a wrong password
+    assert (too_long.status_code, wrong.status_code) == (200, 200)
+    assert refusal in too_long.content and refusal in wrong.content
+    assert "_auth_user_id" not in client.session
+
+
 def test_healthz_is_ok_when_database_and_broker_answer(client):
     response = client.get("/healthz")
 
