@@ -140,10 +140,17 @@ def standing_in_for(*, user: AbstractBaseUser, day: date) -> StandingIn:
         delegate_id=user.pk, ended_at__isnull=True, starts_on__lte=day, ends_on__gte=day
     ).select_related("delegator", "delegate")
     delegators, offer_delegators = [], []
+    sees_offers = None  # whether the stand-in may see offers anyway: asked once, not per delegation
     for delegation in stored:
         if delegation_refusal(delegation, day=day):
             continue
         delegators.append(delegation.delegator_id)
-        if not delegation_refusal(delegation, day=day, offers=True):
+        if sees_offers is None:
+            sees_offers = has_role(user, HR) or _manages_anyone(user)
+        if sees_offers or not delegation_refusal(delegation, day=day, offers=True):
             offer_delegators.append(delegation.delegator_id)
     return StandingIn(delegators, offer_delegators)
+
+
+def _manages_anyone(user: AbstractBaseUser) -> bool:
+    return Employee.objects.filter(manager__user_id=user.pk, is_active=True).exists()

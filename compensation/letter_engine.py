@@ -37,7 +37,6 @@ LETTER_TAGS = (
     "for",
     "if",
     "ifchanged",
-    "lorem",
     "now",
     "regroup",
     "resetcycle",
@@ -58,11 +57,51 @@ REFUSED_TAGS = {
     "url": "a letter cannot look up the project's addresses",
     "csrf_token": "a letter is not a web form",  # nosec B105: a tag's name, not a password
     "querystring": "a letter is not a web page",
+    "lorem": "it writes placeholder text of any length",
 }
+# Django's filters a letter may use: text and dates, each bounded by what it is given. Left out:
+# those that build text as long as an argument asks (ljust, rjust, center, stringformat,
+# floatformat) and those that reach the project or turn text into markup (safe, pprint, ...).
+LETTER_FILTERS = (
+    "add",
+    "capfirst",
+    "cut",
+    "date",
+    "default",
+    "default_if_none",
+    "divisibleby",
+    "escape",
+    "first",
+    "force_escape",
+    "join",
+    "last",
+    "length",
+    "linebreaks",
+    "linebreaksbr",
+    "lower",
+    "pluralize",
+    "slice",
+    "time",
+    "title",
+    "truncatechars",
+    "truncatewords",
+    "upper",
+    "wordcount",
+    "yesno",
+)
+# A letter is a page or two: HR's text, every loop's items together and the letter it makes are
+# bounded, so no text can hold a worker for long or fill its memory.
+MAX_BODY_CHARS = 50_000
+MAX_LOOP_ITEMS = 200  # a letter's lines are about ten
+MAX_LETTER_CHARS = 1_000_000
 
 
 class RefusedTagError(TemplateSyntaxError):
     """A tag a letter may not use."""
+
+
+class LetterTooLarge(Exception):
+    """A letter template that would make more than a letter."""
 
 
 def _refused(name: str, reason: str):
@@ -72,12 +111,37 @@ def _refused(name: str, reason: str):
     return compile_refused
 
 
+class _CountedItems:
+    """A for loop's sequence that counts its items against the letter's loop budget (nested
+    loops add up: their inner sequence is resolved once per outer item)."""
+
+    def __init__(self, sequence):
+        self.sequence = sequence
+
+    def resolve(self, context, ignore_failures=False):
+        values = self.sequence.resolve(context, ignore_failures=ignore_failures)
+        values = list(values) if values is not None and not hasattr(values, "__len__") else values
+        counted = context.render_context.get("letter_loop_items", 0) + len(values or ())
+        if counted > MAX_LOOP_ITEMS:
+            raise LetterTooLarge(f"its loops go over more than {MAX_LOOP_ITEMS:,} items")
+        context.render_context["letter_loop_items"] = counted
+        return values
+
+
+def _bounded_for(parser, token):
+    node = defaulttags.do_for(parser, token)
+    node.sequence = _CountedItems(node.sequence)
+    return node
+
+
 register = Library()
 for _name in LETTER_TAGS:
     register.tag(_name, defaulttags.register.tags[_name])
+register.tag("for", _bounded_for)
 for _name, _reason in REFUSED_TAGS.items():
     register.tag(_name, _refused(_name, _reason))
-register.filters.update(defaultfilters.register.filters)
+for _name in LETTER_FILTERS:
+    register.filter(_name, defaultfilters.register.filters[_name])
 register.filters.update(allot_money.register.filters)  # usd
 
 
@@ -100,6 +164,10 @@ LETTER_ENGINE = LetterEngine(
 
 def letter_body_template(body: str) -> Template:
     """HR's text compiled in the sandbox, or AllotError saying what is wrong and where."""
+    if len(body) > MAX_BODY_CHARS:
+        raise AllotError(
+            f"A letter template holds at most {MAX_BODY_CHARS:,} characters.", field="body"
+        )
     try:
         return LETTER_ENGINE.from_string(body)
     except RefusedTagError as exc:
@@ -114,12 +182,20 @@ def letter_body_render(body: str, context: dict) -> str:
     """HR's text rendered with a letter's plain-values context, autoescaped."""
     template = letter_body_template(body)
     try:
-        return template.render(Context(context, autoescape=True))
+        letter = template.render(Context(context, autoescape=True))
+    except LetterTooLarge as exc:
+        raise AllotError(f"The template makes more than a letter: {exc}.", field="body") from exc
     # HR's text is free to do anything a template can (unpack a line into two names, say), so
     # whatever it raises is a fault of the text, told to HR rather than a 500.
     except Exception as exc:
         logger.warning("letter_body_render: the template failed: %s", type(exc).__name__)
         raise AllotError(f"The template does not render: {exc}", field="body") from exc
+    if len(letter) > MAX_LETTER_CHARS:
+        raise AllotError(
+            f"The template makes more than a letter: over {MAX_LETTER_CHARS:,} characters.",
+            field="body",
+        )
+    return letter
 
 
 def letter_body_check(body: str) -> None:

@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.template import Context, Template
 from django.urls import reverse
 
+from common.errors import AllotError
+from compensation.letter_engine import letter_body_check
 from compensation.letters import default_body, letter_context, letter_html, letter_template
 from compensation.models import OfferLetter, OfferLetterTemplate
 from tests.compensation.conftest import make_offer
@@ -124,3 +126,28 @@ def test_a_stored_bad_template_stops_letter_generation_with_a_message(client, or
     assert page.status_code == 200
     assert "cannot make a letter: The template does not render" in page.content.decode()
     assert not OfferLetter.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ("{% lorem 2000000 w %}", "lorem"),
+        ('{{ "x"|ljust:"2000000000" }}', "ljust"),
+        ('{{ 1|stringformat:"0999999999d" }}', "stringformat"),
+        (
+            '{% for a in "0123456789" %}{% for b in "0123456789" %}{% for c in "0123456789" %}'
+            "{% endfor %}{% endfor %}{% endfor %}",
+            "more than 200 items",
+        ),
+        ("x" * 50_001, "at most 50,000 characters"),
+    ],
+)
+def test_a_letter_template_cannot_hold_a_worker_or_fill_its_memory(body, why):
+    with pytest.raises(AllotError, match=why):
+        letter_body_check(body)
+
+
+def test_a_letter_may_still_loop_over_its_lines():
+    letter_body_check(
+        "{% for line in lines %}{{ line.label|upper }}: {{ line.amount }}{% endfor %}"
+    )

@@ -145,3 +145,12 @@ def test_finance_does_not_see_the_transitions_of_offer_requests(client, db):
     assert f"Offer #{offer_request.pk}:" not in for_finance
     assert f"Budget increase #{increase.pk}:" in for_finance
     assert f"Offer #{offer_request.pk}:" in for_superuser
+
+
+@pytest.mark.parametrize("query", ["until=9999-12-31", "since=0001-01-01", "until=9999-12-30"])
+def test_the_calendars_last_and_first_days_are_a_clear_answer_not_a_500(client, query):
+    client.force_login(finance_user())
+
+    response = client.get(f"/audit/?{query}")
+
+    assert response.status_code == 200
