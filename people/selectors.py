@@ -81,28 +81,10 @@ def user_can_see_employee(user, employee: Employee) -> bool:
     return False
 
 
-def employee_reports(manager: Employee) -> list[Employee]:
-    """Everyone below a manager, direct and indirect, active first (one query per level)."""
-    found: list[Employee] = []
-    level = [manager.pk]
-    seen = {manager.pk}
-    while level:
-        rows = list(
-            Employee.objects.select_related("user", "team", "level", "manager__user")
-            .filter(manager_id__in=level)
-            .exclude(pk__in=seen)
-        )
-        found.extend(rows)
-        level = [e.pk for e in rows]
-        seen.update(level)
-    return sorted(found, key=lambda e: (not e.is_active, e.display_name.lower()))
-
-
-def employee_ids_below(user) -> list[int]:
-    """The ids of everyone below this person in the management chain, direct and indirect
-    (one query per level): the people whose records their manager may see."""
-    level = list(Employee.objects.filter(user_id=user.pk).values_list("pk", flat=True))
-    seen, below = set(level), []
+def _ids_below(employee_ids: list[int]) -> list[int]:
+    """The ids of everyone below these people in the management chain, direct and indirect
+    (one query per level)."""
+    level, seen, below = list(employee_ids), set(employee_ids), []
     while level:
         level = [
             pk
@@ -112,3 +94,17 @@ def employee_ids_below(user) -> list[int]:
         seen.update(level)
         below.extend(level)
     return below
+
+
+def employee_reports(manager: Employee) -> list[Employee]:
+    """Everyone below a manager, direct and indirect, active first."""
+    found = Employee.objects.select_related("user", "team", "level", "manager__user").filter(
+        pk__in=_ids_below([manager.pk])
+    )
+    return sorted(found, key=lambda e: (not e.is_active, e.display_name.lower()))
+
+
+def employee_ids_below(user) -> list[int]:
+    """The ids of everyone below this person in the management chain: the people whose
+    records their manager may see."""
+    return _ids_below(list(Employee.objects.filter(user_id=user.pk).values_list("pk", flat=True)))
