@@ -1,0 +1,60 @@
+"""Threshold alerts claimed once per budget, and the in-app notifications."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from budgets.models.budget import Budget
+
+
+class AlertKind(models.TextChoices):
+    THRESHOLD = "threshold", "Threshold reached"
+    PROJECTED = "projected", "Projected to run out"
+
+
+class AlertClaim(models.Model):
+    """One row per alert that fired: the unique constraint makes each fire once per budget, even
+    with several workers checking at the same time. Budgets are per fiscal year, so is this."""
+
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=20, choices=AlertKind.choices)
+    threshold = models.PositiveSmallIntegerField(
+        default=0, help_text="Percent for threshold alerts; 0 for projections."
+    )
+    message = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["budget", "kind", "threshold"], name="alert_fires_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Notification(models.Model):
+    """What the web app shows a person (their alerts); email carries the same text."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    alert = models.ForeignKey(
+        AlertClaim, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    message = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "alert"], name="notification_once_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return self.message
