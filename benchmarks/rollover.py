@@ -158,7 +158,8 @@ def naive(sample: int) -> float:
 
     from budgets.carryover import CarryoverRule, carryover_split
     from budgets.models import Budget, EntryKind
-    from budgets.services import _ledger_post, budget_allocate, budget_create
+    from budgets.ledger import entry_post
+    from budgets.services import budget_allocate, budget_create
 
     rule = CarryoverRule(share_percent=50)
     started = time.perf_counter()
@@ -178,7 +179,7 @@ def naive(sample: int) -> float:
                 (EntryKind.FORFEITURE, split.forfeited_micros),
             ):
                 if amount:
-                    _ledger_post(budget=budget, kind=kind, amount_micros=-amount, acting_user=None)
+                    entry_post(budget=budget, kind=kind, amount_micros=-amount, acting_user=None)
             if employee.is_active:
                 new, _ = budget_create(fiscal_year=2025, employee=employee)
                 if split.carried_micros:

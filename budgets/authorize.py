@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from budgets.calculations import cost_at
+from budgets.ledger import reserved_add, reserved_release
 from budgets.models import Budget, Enforcement, Reservation, ReservationState
 from budgets.rollover import FreedHold, freed_holds_forfeit
 from budgets.selectors import price_in_force
@@ -170,10 +171,7 @@ def authorize(
     reservation = None
     if reserve:
         ttl = hold_seconds or settings.ALLOT_RESERVATION_TTL_SECONDS
-        Budget.objects.filter(pk=payer.pk).update(
-            reserved_micros=F("reserved_micros") + estimated_cost_micros
-        )
-        payer.reserved_micros += estimated_cost_micros
+        reserved_add(budget=payer, amount_micros=estimated_cost_micros)
         reservation = Reservation.objects.create(
             budget=payer,
             employee=employee,
@@ -212,10 +210,7 @@ def reservations_release_expired(*, now: datetime | None = None, batch: int = 1_
                 reservation.state = ReservationState.EXPIRED
                 reservation.closed_at = now
             Reservation.objects.bulk_update(expired, ["state", "closed_at"])
-            for budget_id in sorted(per_budget):
-                Budget.objects.filter(pk=budget_id).update(
-                    reserved_micros=F("reserved_micros") - per_budget[budget_id]
-                )
+            reserved_release(per_budget)
             freed_holds_forfeit(
                 freed=[FreedHold(r.pk, r.budget_id, r.amount_micros) for r in expired], now=now
             )

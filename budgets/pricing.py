@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from budgets.calculations import cost_at
-from budgets.models import Budget, DailySpend, EntryKind, LedgerEntry, PriceCorrection, TokenPrice
+from budgets.ledger import DaySpend, daily_spend_add, entry_post
+from budgets.ledger.keys import price_correction_key
+from budgets.models import Budget, EntryKind, PriceCorrection, TokenPrice
 from common.errors import AllotError
 from common.money import Micros
 
@@ -107,20 +108,17 @@ def price_correct(
     )
     memo = f"Repricing of {price} (correction {correction.pk}): {reason}"[:500]
     for budget_id in sorted(preview.per_budget):  # id order: no deadlock with other writers
-        delta = preview.per_budget[budget_id]
-        Budget.objects.filter(pk=budget_id).update(spent_micros=F("spent_micros") + delta)
-        LedgerEntry.objects.create(
-            budget_id=budget_id,
+        entry_post(
+            budget=Budget(pk=budget_id),
             kind=EntryKind.USAGE_CORRECTION,
-            amount_micros=delta,
+            amount_micros=preview.per_budget[budget_id],
             acting_user=acting_user,
             memo=memo,
-            idempotency_key=f"price-correction:{correction.pk}:budget:{budget_id}",
+            idempotency_key=price_correction_key(correction_id=correction.pk, budget_id=budget_id),
         )
-    for (budget_id, day), delta in sorted(preview.per_budget_day.items()):
-        DailySpend.objects.filter(budget_id=budget_id, day=day).update(
-            spent_micros=F("spent_micros") + delta
-        )
+    daily_spend_add(
+        {key: DaySpend(spent_micros=delta) for key, delta in preview.per_budget_day.items()}
+    )
     price.input_per_million_micros = new.input_per_million_micros
     price.output_per_million_micros = new.output_per_million_micros
     price.cached_input_per_million_micros = new.cached_input_per_million_micros

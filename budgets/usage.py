@@ -32,11 +32,20 @@ from django.utils.dateparse import parse_datetime
 
 from budgets.calculations import cost_at, limit_micros
 from budgets.carryover import freed_hold_forfeitures
+from budgets.ledger import (
+    DaySpend,
+    EntryRow,
+    Owner,
+    budgets_open,
+    copy_rows,
+    daily_spend_add,
+    entries_copy,
+    totals_set,
+)
 from budgets.models import (
     Budget,
-    DailySpend,
     EntryKind,
-    LedgerEntry,
+    OwnerKind,
     Reservation,
     ReservationState,
     TokenPrice,
@@ -562,24 +571,11 @@ def _ensure_personal_budgets(events: list[ParsedEvent], fiscal_years: dict[int, 
             )
         )
     missing = sorted(pairs - have)
-    if missing:
-        # Usage can open a year before HR or the rollover does (the rollover then keeps the
-        # budget it finds): it takes the person's rules of the year before, so a hard limit
-        # stays hard, as the rollover would have made it.
-        before = {
-            (row.pop("employee_id"), row.pop("fiscal_year") + 1): row
-            for row in Budget.objects.filter(
-                employee_id__in={emp for emp, _ in missing},
-                fiscal_year__in={fy - 1 for _, fy in missing},
-            ).values("employee_id", "fiscal_year", *Budget.RULES)
-        }
-        Budget.objects.bulk_create(
-            [
-                Budget(employee_id=emp, fiscal_year=fy, **before.get((emp, fy), {}))
-                for emp, fy in missing
-            ],
-            ignore_conflicts=True,
-        )
+    by_year: dict[int, list[Owner]] = defaultdict(list)
+    for employee_id, fiscal_year in missing:
+        by_year[fiscal_year].append(Owner(OwnerKind.EMPLOYEE, employee_id))
+    for fiscal_year, owners in sorted(by_year.items()):
+        budgets_open(fiscal_year=fiscal_year, owners=owners)
 
 
 def _budgets_for(
@@ -677,7 +673,7 @@ class _Drawdown:
     touched: dict = field(default_factory=dict)  # budget id -> Budget with its new totals
     settled: list = field(default_factory=list)
     freed: list = field(default_factory=list)  # FreedHold: forfeited from a closed year
-    daily: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    daily: dict[tuple[int, date], DaySpend] = field(default_factory=lambda: defaultdict(DaySpend))
 
 
 def _draw_down(
@@ -749,8 +745,8 @@ def _draw_down(
                 held_on.allocated_micros -= forfeited[0]
                 out.freed.append(FreedHold(reservation.pk, held_on.id, forfeited[0]))
         daily = out.daily[(payer.id, local_days[event.index])]
-        daily[0] += event.cost_micros
-        daily[1] += 1
+        daily.spent_micros += event.cost_micros
+        daily.events += 1
         out.rows.append((event, payer, reservation))
     return out
 
@@ -855,12 +851,12 @@ def _write(
         _insert_usage(decided.rows, source, now)
     elif written != {event.index: payer.id for event, payer, _ in decided.rows}:
         raise _PayersMoved
-    _save_totals(list(decided.touched.values()))
+    totals_set(list(decided.touched.values()))
     if decided.settled:
         Reservation.objects.bulk_update(decided.settled, ["state", "closed_at"])
     if decided.freed:
         hold_forfeitures_post(forfeits=decided.freed, closed=closed, now=now)
-    _add_daily_spend(decided.daily)
+    daily_spend_add(decided.daily)
     result.accepted += len(decided.rows)
     return list(decided.touched)
 
@@ -910,65 +906,29 @@ EVENT_COLUMNS = [
 
 
 def _insert_usage(rows: list, source: str, now: datetime) -> None:
-    """The usage ledger entries and the events, in bulk: on PostgreSQL with COPY (ledger ids
-    drawn from the sequence first, so each event can point at its entry), elsewhere with
-    bulk_create. Unique violations still raise IntegrityError (the caller retries)."""
-    memos = [f"{event.model_name} {source}:{event.event_id}"[:500] for event, _, _ in rows]
-    postgres = connection.vendor == "postgresql"  # once: `connection` is a context-local proxy
-    if not postgres:
-        entries = LedgerEntry.objects.bulk_create(
-            [
-                LedgerEntry(
-                    budget_id=payer.pk,
-                    kind=EntryKind.USAGE,
-                    amount_micros=event.cost_micros,
-                    created_at=now,
-                    memo=memo,
-                )
-                for (event, payer, _), memo in zip(rows, memos, strict=True)
-            ],
-            batch_size=1_000,
-        )
-        entry_ids = [entry.pk for entry in entries]
-    else:
-        ledger_table = LedgerEntry._meta.db_table
-        with connection.cursor() as cursor, connection.wrap_database_errors:
-            cursor.execute(
-                f"SELECT nextval(pg_get_serial_sequence('{ledger_table}', 'id')) "  # nosec B608  # noqa: S608
-                "FROM generate_series(1, %s)",
-                [len(rows)],
-            )
-            entry_ids = [row[0] for row in cursor.fetchall()]
-            with cursor.cursor.copy(
-                f"COPY {ledger_table} (id, budget_id, kind, amount_micros, created_at, memo) "
-                "FROM STDIN"
-            ) as copy:
-                usage = EntryKind.USAGE.value
-                for entry_id, (event, payer, _), memo in zip(entry_ids, rows, memos, strict=True):
-                    copy.write_row((entry_id, payer.id, usage, event.cost_micros, now, memo))
-            event_table = UsageEvent._meta.db_table
-            with cursor.cursor.copy(
-                f"COPY {event_table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
-            ) as copy:
-                for entry_id, (event, payer, reservation) in zip(entry_ids, rows, strict=True):
-                    copy.write_row(
-                        _event_row(event, payer, reservation, source, now, entry_id, postgres)
-                    )
-        return
-    UsageEvent.objects.bulk_create(
+    """The usage ledger entries and the events, in bulk, each event pointing at its entry.
+    Unique violations still raise IntegrityError (the caller retries)."""
+    entry_ids = entries_copy(
         [
-            UsageEvent(
-                **dict(
-                    zip(
-                        EVENT_COLUMNS,
-                        _event_row(event, payer, reservation, source, now, entry_id, postgres),
-                        strict=True,
-                    )
-                )
+            EntryRow(
+                payer.id,
+                EntryKind.USAGE,
+                event.cost_micros,
+                f"{event.model_name} {source}:{event.event_id}"[:500],
+                now,
             )
-            for entry_id, (event, payer, reservation) in zip(entry_ids, rows, strict=True)
+            for event, payer, _ in rows
         ],
-        batch_size=1_000,
+        with_ids=True,
+    )
+    postgres = connection.vendor == "postgresql"  # once: `connection` is a context-local proxy
+    copy_rows(
+        UsageEvent,
+        EVENT_COLUMNS,
+        (
+            _event_row(event, payer, reservation, source, now, entry_id, postgres)
+            for entry_id, (event, payer, reservation) in zip(entry_ids, rows, strict=True)
+        ),
     )
 
 
@@ -1008,58 +968,6 @@ def _reservation_usable(reservation, event: ParsedEvent, source: str, result: In
         return True
     result.reject(event.index, event.event_id, {"reservation": [error]})
     return False
-
-
-def _save_totals(budgets: list[Budget]) -> None:
-    """Write the new totals of the locked budgets in one statement: on PostgreSQL an UPDATE
-    joined to unnest() of three arrays (three parameters, however many budgets; the CASE per
-    row that bulk_update builds was ~30x slower, a VALUES list of 3,000 placeholders ~3x)."""
-    if connection.vendor != "postgresql":
-        Budget.objects.bulk_update(budgets, ["spent_micros", "reserved_micros"])
-        return
-    budgets = sorted(budgets, key=lambda b: b.id)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Budget._meta.db_table} AS b "  # nosec B608  # noqa: S608
-            "SET spent_micros = v.spent, reserved_micros = v.reserved "
-            "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS v(id, spent, reserved) "
-            "WHERE b.id = v.id",
-            [
-                int_array([b.id for b in budgets]),
-                int_array([b.spent_micros for b in budgets]),
-                int_array([b.reserved_micros for b in budgets]),
-            ],
-        )
-
-
-def _add_daily_spend(daily: dict[tuple[int, Any], list[int]]) -> None:
-    """Add this batch to the per-day rollup: one additive upsert (rows are covered by the budget
-    locks we hold, and the addition is done by the database, so it is right either way)."""
-    table = DailySpend._meta.db_table
-    rows = [(b, day, spent, count) for (b, day), (spent, count) in sorted(daily.items())]
-    upsert = (
-        f"ON CONFLICT (budget_id, day) DO UPDATE SET "  # nosec B608
-        f"spent_micros = {table}.spent_micros + excluded.spent_micros, "
-        f"events = {table}.events + excluded.events"
-    )
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (budget_id, day, spent_micros, events) "  # nosec B608  # noqa: S608
-                "SELECT * FROM unnest(%s::bigint[], %s::date[], %s::bigint[], %s::integer[]) "
-                + upsert,
-                [int_array(column) for column in zip(*rows, strict=True)],
-            )
-        return
-    for start in range(0, len(rows), 1_000):
-        chunk = rows[start : start + 1_000]
-        values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (budget_id, day, spent_micros, events) VALUES {values} "  # nosec B608  # noqa: S608
-                + upsert,
-                [v for row in chunk for v in row],
-            )
 
 
 def _is_deadlock(error: Exception) -> bool:

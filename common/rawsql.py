@@ -2,12 +2,12 @@
 the ORM costs more than running it. The values go through the same converters the ORM applies
 (aware datetimes on SQLite, decimals, JSON), so the instances equal what a queryset returns."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import signals
 from django.db.models.base import ModelState
 
@@ -74,3 +74,35 @@ def text_array(values: Iterable[str]) -> str:
 
 def _array_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def executemany_insert(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
+    """Insert rows with executemany in batches of 10,000 (where COPY is not there: SQLite);
+    returns how many."""
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('%s' for _ in columns)})"  # nosec B608  # noqa: S608,E501
+    count = 0
+    batch: list = []
+    with connection.cursor() as cursor:
+        for row in rows:
+            batch.append(row)
+            if len(batch) == 10_000:
+                cursor.executemany(sql, batch)
+                count += len(batch)
+                batch.clear()
+        if batch:
+            cursor.executemany(sql, batch)
+            count += len(batch)
+    return count
+
+
+def sequences_reset(*models) -> None:
+    """After rows were inserted with explicit ids: each id sequence starts after the largest."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for model in models:
+            table = model._meta.db_table
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # nosec B608  # noqa: S608
+                f"COALESCE((SELECT MAX(id) FROM {table}), 1))"
+            )

@@ -3,12 +3,10 @@ RolloverItem per owner (unique per run and owner: a second application is imposs
 unlikely), the ledger entries and the budgets' totals. A killed worker loses only its open chunk;
 running again picks up the owners without an item, and two runners never do an owner twice."""
 
-import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -16,10 +14,19 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from budgets.carryover import expiry_date
+from budgets.ledger import (
+    EntryRow,
+    Owner,
+    TotalsMove,
+    budgets_open,
+    copy_rows,
+    entries_copy,
+    totals_add,
+)
+from budgets.ledger.keys import level_allocation_key, owner_key_of_row
 from budgets.models import (
     Budget,
     EntryKind,
-    LedgerEntry,
     RolloverItem,
     RolloverRun,
     RolloverState,
@@ -33,7 +40,6 @@ from budgets.rollover.plan import (
     allocated_employees,
     employee_row,
     employees_without_budget,
-    level_allocation_key_for,
     owner_plan,
     rollover_context,
     source_budgets,
@@ -113,6 +119,14 @@ def rollover_enqueue(*, run: RolloverRun, chunk_size: int = CHUNK_SIZE) -> None:
     transaction.on_commit(lambda: rollover_commit.delay(run.pk, chunk_size=chunk_size))
 
 
+@dataclass(slots=True)
+class ChunkCursor:
+    """Where the run is: the last closed-year budget and the last budget-less employee done."""
+
+    budget_id: int = 0
+    employee_id: int = 0
+
+
 @dataclass
 class RolloverResult:
     run: RolloverRun
@@ -155,66 +169,21 @@ def _target_budgets(plans: list[OwnerPlan], next_year: int) -> dict[str, int]:
     owners = defaultdict(set)
     for plan in wanted:
         owners[plan.kind].add(plan.owner_id)
-    now = timezone.now()
-    if connection.vendor == "postgresql":
-        columns = [[] for _ in range(7)]
-        for plan in wanted:
-            settings = plan.source_settings
-            for index, value in enumerate(
-                (
-                    plan.owner_id if plan.kind == "employee" else None,
-                    plan.owner_id if plan.kind == "team" else None,
-                    plan.owner_id if plan.kind == "project" else None,
-                    settings.get("enforcement") or "soft",
-                    settings.get("overdraft_percent") or Decimal(0),
-                    None
-                    if settings.get("alert_thresholds") is None
-                    else json.dumps(settings["alert_thresholds"]),
-                    now,
-                )
-            ):
-                columns[index].append(value)
-        table = Budget._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (employee_id, team_id, project_id, enforcement, "  # nosec B608  # noqa: S608
-                "overdraft_percent, alert_thresholds, created_at, fiscal_year, allocated_micros, "
-                "spent_micros, reserved_micros, carried_over_micros) "
-                "SELECT e, t, p, en, od, at::jsonb, ca, %s, 0, 0, 0, 0 FROM unnest("
-                "%s::bigint[], %s::bigint[], %s::bigint[], %s::varchar[], %s::numeric[], "
-                "%s::text[], %s::timestamptz[]) AS v(e, t, p, en, od, at, ca) "
-                "ON CONFLICT DO NOTHING",
-                [next_year, *columns],
-            )
-    else:
-        Budget.objects.bulk_create(
-            [
-                Budget(
-                    fiscal_year=next_year,
-                    **{f"{plan.kind}_id": plan.owner_id},
-                    **{k: v for k, v in plan.source_settings.items() if v is not None},
-                )
-                for plan in wanted
-            ],
-            ignore_conflicts=True,
-        )
+    budgets_open(
+        fiscal_year=next_year,
+        owners=[Owner(plan.kind, plan.owner_id) for plan in wanted],
+        rules={plan.owner_key: plan.source_settings for plan in wanted},
+    )
     condition = Q()
     for kind, ids in owners.items():
         condition |= Q(**{f"{kind}_id__in": ids})
     found = Budget.objects.filter(condition, fiscal_year=next_year).order_by("pk")
     if connection.vendor == "postgresql":
         found = found.select_for_update()
-    by_key = {}
-    for pk, employee_id, team_id, project_id in found.values_list(
-        "pk", "employee_id", "team_id", "project_id"
-    ):
-        if employee_id:
-            by_key[f"employee:{employee_id}"] = pk
-        elif team_id:
-            by_key[f"team:{team_id}"] = pk
-        else:
-            by_key[f"project:{project_id}"] = pk
-    return by_key
+    return {
+        owner_key_of_row(row): row["pk"]
+        for row in found.values("pk", "employee_id", "team_id", "project_id")
+    }
 
 
 def _memo(plan: OwnerPlan, kind: str, fiscal_year: int) -> str:
@@ -228,25 +197,12 @@ def _memo(plan: OwnerPlan, kind: str, fiscal_year: int) -> str:
     return f"FY{fiscal_year + 1} allocation from level {plan.group.removeprefix('Level ')}"
 
 
-ENTRY_COLUMNS = [
-    "budget_id",
-    "kind",
-    "amount_micros",
-    "memo",
-    "idempotency_key",
-    "acting_user_id",
-    "created_at",
-    "rollover_run_id",
-]
-
-
 def _entries_and_moves(
     run: RolloverRun, plans: list[OwnerPlan], targets: dict[str, int], now: datetime
-) -> tuple[list[tuple], dict[int, list]]:
-    entries: list[tuple] = []
-    # budget id -> [allocated delta, carried-in delta, expires on]
-    moves: dict[int, list] = defaultdict(lambda: [0, 0, None])
-    tail = (run.confirmed_by_id, now, run.pk)
+) -> tuple[list[EntryRow], dict[int, TotalsMove]]:
+    entries: list[EntryRow] = []
+    moves: dict[int, TotalsMove] = defaultdict(TotalsMove)
+    done_by = {"acting_user_id": run.confirmed_by_id, "rollover_run_id": run.pk}
     year = run.fiscal_year
     new_year_start = fiscal_year_period(year + 1).start
     for plan in plans:
@@ -257,88 +213,32 @@ def _entries_and_moves(
             ):
                 if amount:
                     memo = _memo(plan, kind, year)
-                    entries.append((plan.source_budget_id, kind, -amount, memo, None, *tail))
-                    moves[plan.source_budget_id][0] -= amount
+                    entries.append(
+                        EntryRow(plan.source_budget_id, kind, -amount, memo, now, **done_by)
+                    )
+                    moves[plan.source_budget_id].allocated_micros -= amount
         target = targets.get(plan.owner_key)
         if target is None:
             continue
         if plan.carried_micros:
             memo = _memo(plan, EntryKind.CARRYOVER_IN, year)
-            entries.append((target, EntryKind.CARRYOVER_IN, plan.carried_micros, memo, None, *tail))
-            moves[target][0] += plan.carried_micros
-            moves[target][1] += plan.carried_micros
-            moves[target][2] = expiry_date(new_year_start, plan.expiry_months)
+            entries.append(
+                EntryRow(target, EntryKind.CARRYOVER_IN, plan.carried_micros, memo, now, **done_by)
+            )
+            move = moves[target]
+            move.allocated_micros += plan.carried_micros
+            move.carried_over_micros += plan.carried_micros
+            move.carryover_expires_on = expiry_date(new_year_start, plan.expiry_months)
         if plan.allocation_micros:
             memo = _memo(plan, EntryKind.ALLOCATION, year)
-            key = level_allocation_key_for(plan.owner_id, year + 1)
-            entries.append((target, EntryKind.ALLOCATION, plan.allocation_micros, memo, key, *tail))
-            moves[target][0] += plan.allocation_micros
+            key = level_allocation_key(employee_id=plan.owner_id, fiscal_year=year + 1)
+            entries.append(
+                EntryRow(
+                    target, EntryKind.ALLOCATION, plan.allocation_micros, memo, now, key, **done_by
+                )
+            )
+            moves[target].allocated_micros += plan.allocation_micros
     return entries, moves
-
-
-def _copy_or_bulk_create(model, columns: list[str], rows: list[tuple]) -> None:
-    """Append rows: COPY on PostgreSQL (constraints still checked: a duplicate raises
-    IntegrityError), bulk_create elsewhere."""
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(
-            [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=1_000
-        )
-        return
-    with (
-        connection.cursor() as cursor,
-        connection.wrap_database_errors,
-        cursor.cursor.copy(
-            f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN"
-        ) as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
-
-
-def _apply_moves(moves: dict[int, list]) -> None:
-    """Add each budget's deltas in one UPDATE: relative, so a concurrent writer's change to
-    another column is never lost."""
-    if not moves:
-        return
-    table = Budget._meta.db_table
-    rows = sorted(moves.items())
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} AS b SET "  # nosec B608  # noqa: S608 - table name from the model
-                "allocated_micros = b.allocated_micros + v.allocated, "
-                "carried_over_micros = b.carried_over_micros + v.carried, "
-                "carryover_expires_on = COALESCE(v.expires, b.carryover_expires_on) "
-                "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::date[]) "
-                "AS v(id, allocated, carried, expires) WHERE b.id = v.id",
-                [
-                    [budget_id for budget_id, _ in rows],
-                    [move[0] for _, move in rows],
-                    [move[1] for _, move in rows],
-                    [move[2] for _, move in rows],
-                ],
-            )
-        return
-    for start in range(0, len(rows), 500):
-        chunk = rows[start : start + 500]
-        values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
-        params = [
-            value
-            for budget_id, (allocated, carried, expires) in chunk
-            for value in (budget_id, allocated, carried, expires)
-        ]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"WITH v(id, allocated, carried, expires) AS (VALUES {values}) "  # nosec B608  # noqa: S608
-                f"UPDATE {table} SET "
-                f"allocated_micros = {table}.allocated_micros + v.allocated, "
-                f"carried_over_micros = {table}.carried_over_micros + v.carried, "
-                f"carryover_expires_on = COALESCE(v.expires, {table}.carryover_expires_on) "
-                f"FROM v WHERE {table}.id = v.id",
-                params,
-            )
 
 
 ITEM_COLUMNS = [
@@ -380,23 +280,23 @@ def _items(run: RolloverRun, plans: list[OwnerPlan], targets: dict[str, int], no
 
 
 def _rollover_chunk(
-    run: RolloverRun, context: RolloverContext, cursor: list[int], size: int, *, wait: bool
+    run: RolloverRun, context: RolloverContext, cursor: ChunkCursor, size: int, *, wait: bool
 ) -> tuple[int, int]:
-    """One chunk in one transaction. `cursor` is [last budget id, last employee id] and moves on;
+    """One chunk in one transaction. `cursor` moves on;
     returns how many owners were done and how many candidates were looked at (0: none left).
     `wait`: wait for rows other transactions hold instead of skipping them."""
     with transaction.atomic():
-        budget_ids = _next_budget_ids(run, cursor[0], size, wait=wait)
+        budget_ids = _next_budget_ids(run, cursor.budget_id, size, wait=wait)
         if budget_ids:
-            cursor[0] = budget_ids[-1]
+            cursor.budget_id = budget_ids[-1]
             rows = list(
                 Budget.objects.filter(pk__in=budget_ids).order_by("pk").values(*SOURCE_FIELDS)
             )
         else:
-            rows = _next_employee_rows(run, context, cursor[1], size, wait=wait)
+            rows = _next_employee_rows(run, context, cursor.employee_id, size, wait=wait)
             if not rows:
                 return 0, 0
-            cursor[1] = rows[-1]["employee_id"]
+            cursor.employee_id = rows[-1]["employee_id"]
         found = len(rows)
         rows = _owners_not_done(run, rows)
         if not rows:
@@ -409,11 +309,10 @@ def _rollover_chunk(
         targets = _target_budgets(plans, run.fiscal_year + 1)
         # The claim: a unique row per (run, owner). A concurrent runner that got here first
         # makes this INSERT fail, and the whole chunk rolls back untouched.
-        _copy_or_bulk_create(RolloverItem, ITEM_COLUMNS, _items(run, plans, targets, now))
+        copy_rows(RolloverItem, ITEM_COLUMNS, _items(run, plans, targets, now))
         entries, moves = _entries_and_moves(run, plans, targets, now)
-        _copy_or_bulk_create(LedgerEntry, ENTRY_COLUMNS, entries)
-        _apply_moves(moves)
-        _rollover_chunk_hook(run, plans)
+        entries_copy(entries)
+        totals_add(moves)
         RolloverRun.objects.filter(pk=run.pk).update(
             owners_done=F("owners_done") + len(plans),
             done_unused_micros=F("done_unused_micros") + sum(p.unused_micros for p in plans),
@@ -431,26 +330,13 @@ def _rollover_chunk(
 def _owners_not_done(run: RolloverRun, rows: list[dict]) -> list[dict]:
     """Drop rows whose owner this run already did (e.g. a closed-year budget made by late usage
     after its owner was done without one): one lookup on the unique (run, owner) index."""
-    keys = {_row_owner_key(row): row for row in rows}
+    keys = {owner_key_of_row(row): row for row in rows}
     done = set(
         RolloverItem.objects.filter(run=run, owner_key__in=list(keys)).values_list(
             "owner_key", flat=True
         )
     )
     return [row for key, row in keys.items() if key not in done]
-
-
-def _row_owner_key(row: dict) -> str:
-    if row["employee_id"]:
-        return f"employee:{row['employee_id']}"
-    if row["team_id"]:
-        return f"team:{row['team_id']}"
-    return f"project:{row['project_id']}"
-
-
-def _rollover_chunk_hook(run: RolloverRun, plans: list[OwnerPlan]) -> None:
-    """Called inside each chunk's transaction after its writes; tests make it raise to show a
-    crash mid-chunk leaves nothing behind."""
 
 
 def rollover_execute(
@@ -476,7 +362,7 @@ def rollover_execute(
         )
     context = rollover_context(fiscal_year=run.fiscal_year)
     result = RolloverResult(run=run)
-    cursor = [0, 0]
+    cursor = ChunkCursor()
     done_this_pass = 0
     wait = False  # passes skip rows others hold; the last one waits for them
     try:
@@ -491,7 +377,7 @@ def rollover_execute(
                 # a pass did nothing, the next waits for the rows it skipped: a budget locked by
                 # a usage batch, or by a runner that dies mid-chunk, would otherwise never close.
                 wait = done_this_pass == 0
-                cursor[:] = [0, 0]
+                cursor = ChunkCursor()
                 done_this_pass = 0
                 continue
             if done:
@@ -507,9 +393,11 @@ def rollover_execute(
     return result
 
 
-def _chunk_with_retries(run, context, cursor, size, *, wait: bool) -> tuple[int, int]:
+def _chunk_with_retries(
+    run, context, cursor: ChunkCursor, size: int, *, wait: bool
+) -> tuple[int, int]:
     for attempt in range(1, CHUNK_ATTEMPTS + 1):
-        saved = list(cursor)
+        saved = ChunkCursor(cursor.budget_id, cursor.employee_id)
         try:
             return _rollover_chunk(run, context, cursor, size, wait=wait)
         except (IntegrityError, OperationalError) as error:
@@ -517,7 +405,7 @@ def _chunk_with_retries(run, context, cursor, size, *, wait: bool) -> tuple[int,
             # with an ingest batch: nothing of this chunk was written; look again.
             if isinstance(error, OperationalError) and not _transient(error):
                 raise
-            cursor[:] = saved
+            cursor.budget_id, cursor.employee_id = saved.budget_id, saved.employee_id
             logger.warning("rollover chunk retried (%s/%s): %s", attempt, CHUNK_ATTEMPTS, error)
             if attempt == CHUNK_ATTEMPTS:
                 raise

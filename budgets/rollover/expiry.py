@@ -8,6 +8,8 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Q, Sum
 
 from budgets.carryover import carryover_expiry
+from budgets.ledger import Floor, entry_post
+from budgets.ledger.keys import carryover_expiry_key, carryover_expiry_late_key
 from budgets.models import (
     Budget,
     DailySpend,
@@ -60,22 +62,23 @@ def carryover_expire_due(*, today: date) -> tuple[int, Micros]:
                     continue
                 amount = due_now[budget.pk]
                 if amount:
-                    LedgerEntry.objects.create(
+                    # Bounded by the carried money left unspent, read under the lock.
+                    entry_post(
                         budget=budget,
                         kind=EntryKind.EXPIRY,
                         amount_micros=-amount,
+                        acting_user=None,
                         memo=(
                             f"Carried-over money unspent on {budget.carryover_expires_on}: "
                             f"{format_usd(amount)} of {format_usd(budget.carried_over_micros)}"
                         ),
-                        idempotency_key=f"carryover-expiry:budget:{budget.pk}",
+                        idempotency_key=carryover_expiry_key(budget.pk),
+                        floor=Floor.NONE,
                         rollover_run=runs.get(budget.fiscal_year - 1),
                     )
                     expired_budgets += 1
                     expired_total += amount
-                Budget.objects.filter(pk=budget.pk).update(
-                    allocated_micros=F("allocated_micros") - amount, carryover_expired_on=today
-                )
+                Budget.objects.filter(pk=budget.pk).update(carryover_expired_on=today)
     return expired_budgets, expired_total
 
 
@@ -115,19 +118,17 @@ def carryover_expiry_late_usage(*, today: date, days: int | None = None) -> tupl
                 back = -total - due_now[budget.pk]
                 if back <= 0:
                     continue
-                LedgerEntry.objects.create(
+                entry_post(
                     budget=budget,
                     kind=EntryKind.EXPIRY,
                     amount_micros=back,
+                    acting_user=None,
                     memo=(
                         f"Usage before {budget.carryover_expires_on} reported after the expiry "
                         f"drew {format_usd(back)} of the carried-over money: given back"
                     ),
-                    idempotency_key=f"carryover-expiry:budget:{budget.pk}:late:{entries}",
+                    idempotency_key=carryover_expiry_late_key(budget.pk, entries),
                     rollover_run=runs.get(budget.fiscal_year - 1),
-                )
-                Budget.objects.filter(pk=budget.pk).update(
-                    allocated_micros=F("allocated_micros") + back
                 )
                 returned_budgets += 1
                 returned_total += back

@@ -20,8 +20,9 @@ from django.db import transaction
 from django.db.models import F, Sum
 
 from budgets.carryover import freed_hold_forfeitures
+from budgets.ledger import EntryRow, TotalsMove, entries_copy, totals_add
+from budgets.ledger.keys import hold_forfeiture_key
 from budgets.models import Budget, EntryKind, LedgerEntry, RolloverItem
-from budgets.rollover.commit import _apply_moves
 from common.money import Micros, format_usd
 
 
@@ -33,11 +34,6 @@ class FreedHold:
     reservation_id: uuid.UUID
     budget_id: int
     freed_micros: Micros
-
-
-def hold_forfeiture_key(reservation_id: uuid.UUID) -> str:
-    """Once per hold: a retried release posts nothing more."""
-    return f"hold-forfeiture:reservation:{reservation_id}"
 
 
 def closed_by_rollover(*, budget_ids: Iterable[int]) -> dict[int, int]:
@@ -57,7 +53,7 @@ def closed_by_rollover(*, budget_ids: Iterable[int]) -> dict[int, int]:
     )
 
 
-def freed_holds_forfeit(*, freed: list[FreedHold], now: datetime) -> list[LedgerEntry]:
+def freed_holds_forfeit(*, freed: list[FreedHold], now: datetime) -> list[EntryRow]:
     """Forfeit the money holds freed on budgets whose year is already closed (the rule is
     budgets.carryover.freed_hold_forfeitures), as far as each budget has unused money once they
     are freed; holds on open years post nothing. For releases that free holds all at one moment
@@ -97,7 +93,7 @@ def freed_holds_forfeit(*, freed: list[FreedHold], now: datetime) -> list[Ledger
 
 def hold_forfeitures_post(
     *, forfeits: list[FreedHold], closed: dict[int, int], now: datetime
-) -> list[LedgerEntry]:
+) -> list[EntryRow]:
     """Post decided forfeitures (each FreedHold's amount is what is forfeited) on closed budgets
     (`closed`: budget id -> the run that closed it): a FORFEITURE entry per hold pointing at the
     run, like the close's own, and the budgets' allocated totals moved with them. A hold already
@@ -115,17 +111,17 @@ def hold_forfeitures_post(
 
 def _post(
     forfeits: list[FreedHold], *, closed: dict[int, int], years: dict[int, int], now: datetime
-) -> list[LedgerEntry]:
+) -> list[EntryRow]:
     """The entries and the allocated totals, for forfeitures already decided and not yet
     posted (`years`: each budget's fiscal year, for the memo)."""
     if not forfeits:
         return []
-    entries = []
-    moves: dict[int, list] = {}  # budget id -> [allocated delta, carried delta, expires on]
+    entries: list[EntryRow] = []
+    moves: dict[int, TotalsMove] = defaultdict(TotalsMove)
     per_item: dict[tuple[int, int], Micros] = defaultdict(int)  # (run, source budget) -> sum
     for hold in forfeits:
         entries.append(
-            LedgerEntry(
+            EntryRow(
                 budget_id=hold.budget_id,
                 kind=EntryKind.FORFEITURE,
                 amount_micros=-hold.freed_micros,
@@ -138,12 +134,12 @@ def _post(
                 created_at=now,
             )
         )
-        moves.setdefault(hold.budget_id, [0, 0, None])[0] -= hold.freed_micros
+        moves[hold.budget_id].allocated_micros -= hold.freed_micros
         per_item[closed[hold.budget_id], hold.budget_id] += hold.freed_micros
     with transaction.atomic():
-        LedgerEntry.objects.bulk_create(entries)
-        _apply_moves(moves)
-        # The budget rows are locked by now (the caller's, or _apply_moves'), so each item's
+        entries_copy(entries)
+        totals_add(moves)
+        # The budget rows are locked by now (the caller's, or totals_add's), so each item's
         # total moves in the order its budget's entries are posted.
         for (run_id, budget_id), micros in sorted(per_item.items()):
             RolloverItem.objects.filter(run_id=run_id, source_budget_id=budget_id).update(

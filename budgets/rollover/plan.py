@@ -24,17 +24,18 @@ from budgets.carryover import (
     rate_after_price_change,
     rule_resolve,
 )
+from budgets.ledger.keys import level_allocation_key, owner_key
 from budgets.models import (
     Budget,
     CarryoverAppliesTo,
     CarryoverPolicy,
     LedgerEntry,
+    OwnerKind,
     RolloverRun,
     RolloverState,
     TokenPrice,
     UsageEvent,
 )
-from budgets.services import level_allocation_key_for_id
 from common.csvsafe import spreadsheet_row
 from common.errors import AllotError
 from common.fiscal import Period
@@ -213,7 +214,7 @@ def owner_plan(row: dict, context: RolloverContext, allocated_employees: set[int
             else _split_all_forfeited(unused)
         )
         return OwnerPlan(
-            owner_key=f"team:{row['team_id']}",
+            owner_key=owner_key(OwnerKind.TEAM, row["team_id"]),
             kind="team",
             owner_id=row["team_id"],
             label=row["team__name"],
@@ -234,7 +235,7 @@ def owner_plan(row: dict, context: RolloverContext, allocated_employees: set[int
         _split_all_forfeited(unused) if ended else carryover_split(unused_micros=unused, rule=rule)
     )
     return OwnerPlan(
-        owner_key=f"project:{row['project_id']}",
+        owner_key=owner_key(OwnerKind.PROJECT, row["project_id"]),
         kind="project",
         owner_id=row["project_id"],
         label=row["project__code"],
@@ -278,7 +279,7 @@ def _employee_plan(row, context, allocated_employees, unused, settings) -> Owner
         else:
             outcome = Outcome.CARRIED
     return OwnerPlan(
-        owner_key=f"employee:{employee_id}",
+        owner_key=owner_key(OwnerKind.EMPLOYEE, employee_id),
         kind="employee",
         owner_id=employee_id,
         label=row["employee__user__email"],
@@ -316,18 +317,14 @@ def allocated_employees(employee_ids: list[int], next_year: int) -> set[int]:
     offer, or an earlier chunk): the idempotency key says so."""
     if not employee_ids:
         return set()
-    keys = {
-        level_allocation_key_for(employee_id, next_year): employee_id
+    by_key = {
+        level_allocation_key(employee_id=employee_id, fiscal_year=next_year): employee_id
         for employee_id in employee_ids
     }
-    found = LedgerEntry.objects.filter(idempotency_key__in=list(keys)).values_list(
+    found = LedgerEntry.objects.filter(idempotency_key__in=list(by_key)).values_list(
         "idempotency_key", flat=True
     )
-    return {keys[key] for key in found}
-
-
-def level_allocation_key_for(employee_id: int, fiscal_year: int) -> str:
-    return level_allocation_key_for_id(employee_id=employee_id, fiscal_year=fiscal_year)
+    return {by_key[key] for key in found}
 
 
 def source_budgets(fiscal_year: int):

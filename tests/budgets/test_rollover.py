@@ -238,13 +238,16 @@ def test_a_crash_mid_chunk_leaves_nothing_of_that_chunk_and_resuming_matches_a_c
         transaction.savepoint_rollback(point)
 
     calls = []
+    totals_add = rollover_module.totals_add
 
-    def crash_in_second_chunk(run, plans):
-        calls.append(len(plans))
+    def crash_in_second_chunk(moves):
+        # the chunk's entries and items are written; its totals too, then the worker dies
+        totals_add(moves)
+        calls.append(len(moves))
         if len(calls) == 2:
             raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(rollover_module, "_rollover_chunk_hook", crash_in_second_chunk)
+    monkeypatch.setattr(rollover_module, "totals_add", crash_in_second_chunk)
     with pytest.raises(RuntimeError):
         commit(chunk_size=3)
     run = RolloverRun.objects.get(fiscal_year=2026)
@@ -253,7 +256,7 @@ def test_a_crash_mid_chunk_leaves_nothing_of_that_chunk_and_resuming_matches_a_c
     assert run.owners_done == 3  # the first chunk only; the second rolled back whole
     assert RolloverItem.objects.count() == 3
 
-    monkeypatch.setattr(rollover_module, "_rollover_chunk_hook", lambda run, plans: None)
+    monkeypatch.setattr(rollover_module, "totals_add", totals_add)
     rollover_confirm(run=run, acting_user=finance_user(), enqueue=False)  # resume
     resumed = rollover_execute(run=run, chunk_size=3)
 
@@ -264,13 +267,16 @@ def test_a_crash_mid_chunk_leaves_nothing_of_that_chunk_and_resuming_matches_a_c
 def test_a_runner_that_finishes_after_another_failed_marks_the_run_done(org, monkeypatch):
     # given a run whose other runner fails while this one is still going
     calls = []
+    totals_add = rollover_module.totals_add
 
-    def another_runner_fails(run, plans):
-        calls.append(run.pk)
+    def another_runner_fails(moves):
+        totals_add(moves)
+        calls.append(len(moves))
         if len(calls) == 2:
+            run = RolloverRun.objects.get(fiscal_year=2026)
             rollover_module._fail(run, RuntimeError("the other worker was killed"))
 
-    monkeypatch.setattr(rollover_module, "_rollover_chunk_hook", another_runner_fails)
+    monkeypatch.setattr(rollover_module, "totals_add", another_runner_fails)
     # when this runner goes on to the end (its own chunks commit; the other's rolled back)
     result = commit(chunk_size=3)
     # then its waiting pass found nothing left, so the run is done, not left failed
