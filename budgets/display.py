@@ -11,6 +11,8 @@ from decimal import Decimal
 from budgets.calculations import tokens_at_rate
 from common.money import Micros, format_usd
 from people.models import Transparency
+from people.roles import FINANCE, HR
+from people.selectors import company_settings
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,6 @@ def _short_tokens(tokens: int) -> str:
 
 
 def viewer_sees_everything(viewer) -> bool:
-    from people.roles import FINANCE, HR
 
     return bool(viewer.is_superuser or viewer.groups.filter(name__in=[FINANCE, HR]).exists())
 
@@ -59,7 +60,6 @@ def viewer_sees_everything(viewer) -> bool:
 def money_display_for(viewer, employee, *, sees_everything: bool | None = None) -> MoneyDisplay:
     """What `viewer` may see of `employee`'s money: the team's (or company's) transparency, or
     everything for Finance, HR and superusers."""
-    from people.selectors import company_settings
 
     settings_row = company_settings()
     transparency = settings_row.transparency_for(employee.team)

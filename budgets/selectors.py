@@ -5,8 +5,10 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 
+from django.contrib.auth import get_user_model
 from django.db import connections
 from django.db.models import BigIntegerField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
 
 from budgets.calculations import (
     TOKENS_PER_PRICE_UNIT,
@@ -17,8 +19,13 @@ from budgets.calculations import (
 from budgets.models import Budget, DailySpend, OwnerKind, PriceCorrection, TokenPrice
 from common.money import Micros, divide_micros
 from common.rawsql import Columns, model_columns
-from people.models import Employee, Project
-from people.selectors import company_settings, company_today, current_fiscal_year
+from people.models import Employee, Project, Team
+from people.selectors import (
+    company_settings,
+    company_today,
+    current_fiscal_year,
+    fiscal_year_period,
+)
 
 
 def price_in_force(*, model_name: str, at: datetime) -> TokenPrice | None:
@@ -153,9 +160,6 @@ def _balance_sql(db: str) -> tuple[str, list[Columns]]:
     """One statement for employee_balance: the budgets that serve the employee (three indexed
     lookups: personal, team pool, their projects, so the planner never filters every budget of
     the year), each with its owner's rows and its 30-day spend from the daily rollup."""
-    from django.contrib.auth import get_user_model
-
-    from people.models import Team
 
     parts = [
         (Budget, "b"),
@@ -258,9 +262,6 @@ def employee_monthly_spend(
     """The employee's own usage per month of the fiscal year (company zone), whichever budget
     paid, with what price corrections changed (`repriced`: repriced_spend's answer, if the
     caller has it); months without usage are zero."""
-    from django.db.models.functions import TruncMonth
-
-    from people.selectors import fiscal_year_period
 
     period = fiscal_year_period(fiscal_year)
     by_month = {
@@ -294,7 +295,6 @@ def employee_spend_by(
 ) -> list[tuple[str, Micros]]:
     """The employee's usage this year grouped by `category` or `model_name`, largest first,
     with what price corrections changed (`repriced` as for employee_monthly_spend)."""
-    from people.selectors import fiscal_year_period
 
     if field not in ("category", "model_name"):
         raise ValueError(field)
@@ -356,9 +356,6 @@ def repriced_spend(
     correction posted new - old, so their sum is current - charged. Summed in the database over
     the events those prices priced; nothing when no price was ever corrected (`price_ids`:
     corrected_price_ids(), if the caller has it)."""
-    from django.db.models.functions import TruncMonth
-
-    from people.selectors import fiscal_year_period
 
     price_ids = corrected_price_ids() if price_ids is None else price_ids
     if not price_ids:

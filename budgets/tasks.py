@@ -11,7 +11,14 @@ from django.utils import timezone
 
 from budgets.alerts import budget_alerts_check
 from budgets.authorize import reservations_release_expired
-from budgets.models import Budget, Notification
+from budgets.models import Budget, Notification, RolloverRun
+from budgets.rollover import (
+    carryover_expire_due,
+    carryover_expiry_late_usage,
+    rollover_execute,
+    rollover_scheduled_step,
+)
+from people.selectors import company_today, current_fiscal_year
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +35,6 @@ def alerts_check(budget_ids: list[int]) -> int:
 @shared_task(name="budgets.alerts_scan", soft_time_limit=1200, time_limit=1500)
 def alerts_scan() -> int:
     """Daily: every budget of the current year, for projected exhaustion and missed thresholds."""
-    from people.selectors import current_fiscal_year
 
     ids = list(
         Budget.objects.filter(fiscal_year=current_fiscal_year()).values_list("pk", flat=True)
@@ -102,8 +108,6 @@ def notifications_resend() -> int:
 def rollover_commit(run_id: int, chunk_size: int = 500) -> int:
     """Apply a confirmed rollover in chunks. A killed worker's task is delivered again (acks
     late) and resumes: owners already done have their item and are skipped."""
-    from budgets.models import RolloverRun
-    from budgets.rollover import rollover_execute
 
     run = RolloverRun.objects.filter(pk=run_id).first()
     if run is None:
@@ -127,7 +131,6 @@ def rollover_commit(run_id: int, chunk_size: int = 500) -> int:
 def rollover_scheduled() -> str:
     """Daily: once a fiscal year has started, preview the close of the one before and tell
     finance; commit it only when the company opted into automatic rollover."""
-    from budgets.rollover import rollover_scheduled_step
 
     outcome = rollover_scheduled_step()
     logger.info("rollover_scheduled: %s", outcome)
@@ -138,8 +141,6 @@ def rollover_scheduled() -> str:
 def carryover_expire() -> int:
     """Daily: unspent carried-over money whose expiry date has come expires (once per budget),
     and what late-reported usage from before the date drew of recent expiries is given back."""
-    from budgets.rollover import carryover_expire_due, carryover_expiry_late_usage
-    from people.selectors import company_today
 
     today = company_today()
     returned, back = carryover_expiry_late_usage(today=today)

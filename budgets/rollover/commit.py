@@ -114,7 +114,7 @@ def rollover_confirm(
 def rollover_enqueue(*, run: RolloverRun, chunk_size: int = CHUNK_SIZE) -> None:
     """Send a running run to a worker (again). Harmless if one is already on it: owners done
     are skipped and a chunk another worker holds is skipped."""
-    from budgets.tasks import rollover_commit
+    from budgets.tasks import rollover_commit  # the task calls this module: break the pair
 
     transaction.on_commit(lambda: rollover_commit.delay(run.pk, chunk_size=chunk_size))
 

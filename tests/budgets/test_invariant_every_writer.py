@@ -1,0 +1,535 @@
+"""The ledger invariant under every writer of money, in any order.
+
+After any sequence of usage (the API and the service), holds (authorize with reserve, settled by
+the usage that names them, or expired), approved increases and top-ups, adjustments, transfers,
+a price correction, the year's rollover, the expiry of carried-over money (and the holds a
+closed year forfeits) and an accepted offer:
+
+- every budget's stored totals equal its ledger by column (SPENT_KINDS move `spent`, every other
+  kind `allocated`) and its `reserved` equals its open holds;
+- no writer that enforces limits takes a hard budget further past its limit. Usage (and the
+  repricing of usage, and a correction by hand) may: "recording usage never fails for lack of
+  budget (it already happened); enforcement happens at authorize time" (PRODUCT.md). So a run of
+  only enforcing writers keeps every hard budget within its limit;
+- replaying a request that was already applied (same event id, request id or idempotency key, a
+  second click, a second run of a daily task) changes nothing.
+
+Only public services, tasks and the HTTP API are driven; nothing of ours is mocked.
+"""
+
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.test import Client
+from hypothesis import HealthCheck, event, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from approvals.models import RequestKind
+from approvals.services import request_decide, request_submit
+from budgets.authorize import authorize
+from budgets.models import (
+    SPENT_KINDS,
+    Budget,
+    DailySpend,
+    Enforcement,
+    LedgerEntry,
+    Reservation,
+    ReservationState,
+    TokenPrice,
+    UsageEvent,
+)
+from budgets.pricing import NewPrice, price_correct
+from budgets.rollover import rollover_confirm, rollover_execute, rollover_preview
+from budgets.services import (
+    budget_adjust,
+    budget_allocate,
+    budget_create,
+    budget_transfer,
+    employee_allocate_from_level,
+)
+from budgets.tasks import carryover_expire, reservations_release
+from budgets.usage import usage_ingest
+from common.errors import AllotError
+from compensation.models import Offer
+from compensation.services import offer_accept
+from people.models import Employee
+from people.selectors import current_fiscal_year
+from tests.compensation.test_lifecycle import sent_offer
+from tests.factories import (
+    EmployeeFactory,
+    ProjectFactory,
+    TeamFactory,
+    api_key,
+    finance_user,
+    hr_user,
+    price,
+)
+
+pytestmark = pytest.mark.django_db
+
+DOLLAR = 10**6
+SOURCE = "gateway"
+START = datetime(2026, 11, 2, 15, tzinfo=UTC)  # in FY2026 (the company's year starts in January)
+NEW_YEAR = datetime(2027, 1, 4, 15, tzinfo=UTC)  # FY2026 has ended: the rollover may close it
+CARRYOVER_EXPIRES = datetime(2027, 4, 1, 15, tzinfo=UTC)  # three months in, the default rule
+
+
+@dataclass
+class World:
+    """What every example starts from (built once, each example rolled back to it)."""
+
+    people: dict[str, Employee]  # "a" (hard, on the project), "b" (hard, 10 % overdraft)
+    manager: Employee
+    team: object
+    project: object
+    offer: Offer
+    hr: object
+    finance: object
+    key: str
+    client: Client
+    clock: time_machine.Traveller
+
+
+@dataclass
+class Run:
+    """One example: the world, the holds made so far and the requests that can be replayed."""
+
+    world: World
+    step: int = 0
+    holds: list[tuple[str, str]] = field(default_factory=list)  # (reservation id, email)
+    replays: list[Callable[[], object]] = field(default_factory=list)
+
+    def person(self, who: str) -> Employee | None:
+        if who == "hire":  # once the offer is accepted
+            return Offer.objects.get(pk=self.world.offer.pk).employee
+        return self.world.people[who]
+
+    def budget(self, owner: str) -> Budget | None:
+        """The owner's budget of the current fiscal year (opened if missing)."""
+        world, year = self.world, current_fiscal_year()
+        if owner == "pool":
+            return budget_create(fiscal_year=year, team=world.team)[0]
+        if owner == "project":
+            return budget_create(fiscal_year=year, project=world.project)[0]
+        employee = self.person(owner)
+        return employee and budget_create(fiscal_year=year, employee=employee)[0]
+
+    def api(self, path: str, body: dict) -> dict | None:
+        """POST to the public API with the integration key; None when it refuses (4xx)."""
+        response = self.world.client.post(
+            f"/api/v1/{path}/",
+            json.dumps(body),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Api-Key {self.world.key}",
+        )
+        return response.json() if response.status_code == 200 else None
+
+
+@pytest.fixture
+def world():
+    with time_machine.travel(START, tick=False) as clock:
+        team = TeamFactory(has_pool=True, pool_overflow=True)
+        director = EmployeeFactory(team=team)
+        manager = EmployeeFactory(team=team, manager=director)
+        team.lead = manager
+        team.save()
+        hundred_a_year = {"team": team, "manager": manager, "annual_budget_micros": 100 * DOLLAR}
+        people = {"a": EmployeeFactory(**hundred_a_year), "b": EmployeeFactory(**hundred_a_year)}
+        project = ProjectFactory()
+        project.members.add(people["a"])
+        price("m", input_usd="1", output_usd="0")  # a priced call of N cents: N * 10,000 tokens
+        # FY2026: the two engineers' level allocations, a soft team pool, a hard project
+        budget_create(fiscal_year=2026, employee=people["a"], enforcement=Enforcement.HARD)
+        b, _ = budget_create(fiscal_year=2026, employee=people["b"])
+        Budget.objects.filter(pk=b.pk).update(  # the budget's rules, as its admin page sets them
+            enforcement=Enforcement.HARD_OVERDRAFT, overdraft_percent=10
+        )
+        for employee in people.values():
+            employee_allocate_from_level(employee=employee, fiscal_year=2026, acting_user=None)
+        pool, _ = budget_create(fiscal_year=2026, team=team, enforcement=Enforcement.SOFT)
+        budget_allocate(budget=pool, amount_micros=50 * DOLLAR, acting_user=None)
+        on_project, _ = budget_create(
+            fiscal_year=2026, project=project, enforcement=Enforcement.HARD
+        )
+        budget_allocate(budget=on_project, amount_micros=80 * DOLLAR, acting_user=None)
+        org = {"team": team, "manager": manager, "hr": hr_user(), "finance": finance_user()}
+        offer = sent_offer(org, email="hire@example.com")
+        yield World(
+            people=people,
+            manager=manager,
+            team=team,
+            project=project,
+            offer=offer,
+            hr=org["hr"],
+            finance=org["finance"],
+            key=api_key("ingest", "authorize", source=SOURCE),
+            client=Client(),
+            clock=clock,
+        )
+
+
+# -- the operations ------------------------------------------------------------------------------
+# Each applies one writer and returns how to replay the same request, or None (nothing applied).
+
+
+def dollars(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def send_usage(run: Run, event: dict, via_api: bool) -> Callable[[], object] | None:
+    def send():
+        if via_api:
+            return (run.api("usage", {"events": [event]}) or {}).get("accepted", 0)
+        return usage_ingest(events=[event], source=SOURCE).accepted
+
+    return send if send() == 1 else None
+
+
+def ingest(run: Run, who: str, cents: int, priced: bool, age: timedelta, via_api: bool, project):
+    employee = run.person(who)
+    if employee is None:
+        return None  # not hired (yet)
+    event = {
+        "id": f"e{run.step}",
+        "employee": employee.email,
+        "model": "m",
+        "input_tokens": cents * 10_000 if priced else 1,
+        "output_tokens": 1,
+        "occurred_at": (datetime.now(UTC) - age).isoformat(),
+    }
+    if not priced:
+        event["cost_usd"] = dollars(cents)
+    if project and who == "a":
+        event["project"] = run.world.project.code
+    return send_usage(run, event, via_api)
+
+
+def reserve(run: Run, who: str, cents: int, via_api: bool, project: bool):
+    employee = run.person(who)
+    if employee is None:
+        return None
+    on_project = run.world.project if project and who == "a" else None
+    request_id = f"r{run.step}"
+
+    def ask() -> str | None:
+        if via_api:
+            body = {
+                "employee": employee.email,
+                "estimated_cost_usd": dollars(cents),
+                "reserve": True,
+                "request_id": request_id,
+            }
+            if on_project:
+                body["project"] = on_project.code
+            answer = run.api("authorize", body) or {}
+            return (answer.get("reservation") or {}).get("id")
+        result = authorize(
+            employee=employee,
+            estimated_cost_micros=cents * DOLLAR // 100,
+            project=on_project,
+            reserve=True,
+            source=SOURCE,
+            request_id=request_id,
+        )
+        return result.reservation and str(result.reservation.pk)
+
+    reservation_id = ask()
+    if reservation_id is None:
+        return None
+    run.holds.append((reservation_id, employee.email))
+    return ask
+
+
+def settle(run: Run, pick: int, cents: int, via_api: bool):
+    if not run.holds:
+        return None
+    reservation_id, email = run.holds[pick % len(run.holds)]
+    event = {
+        "id": f"e{run.step}",
+        "employee": email,
+        "model": "m",
+        "input_tokens": 1,
+        "output_tokens": 1,
+        "cost_usd": dollars(cents),
+        "occurred_at": (datetime.now(UTC) - timedelta(seconds=30)).isoformat(),
+        "reservation": reservation_id,
+    }
+    return send_usage(run, event, via_api)
+
+
+def expire_holds(run: Run):
+    run.world.clock.shift(timedelta(seconds=settings.ALLOT_RESERVATION_TTL_SECONDS + 1))
+    reservations_release()  # the beat task: holds past their time are released
+    return reservations_release
+
+
+def approve(run: Run, owner: str, dollars_asked: int):
+    """An increase (or a team pool top-up) submitted and approved through the engine."""
+    if owner == "pool":
+        kind, requester, subject = (
+            RequestKind.TEAM_TOPUP,
+            run.world.manager,
+            {"team": run.world.team},
+        )
+    else:
+        employee = run.person(owner)
+        if employee is None:
+            return None
+        kind, requester, subject = RequestKind.INCREASE, employee, {"employee": employee}
+    request = request_submit(
+        kind=kind,
+        requester=requester.user,
+        amount_micros=dollars_asked * DOLLAR,
+        reason="agents for the migration",
+        **subject,
+    )
+    for step in request.steps.order_by("index"):
+        approver = step.approver or run.world.finance
+        request_decide(request=request, user=approver, approve=True)
+    return lambda: request_decide(request=request, user=approver, approve=True)  # a 2nd click
+
+
+def adjust(run: Run, owner: str, signed_dollars: int):
+    budget = run.budget(owner)
+    if budget is None:
+        return None
+    key = f"adjust-{run.step}"
+
+    def post():
+        budget_adjust(
+            budget=budget,
+            amount_micros=signed_dollars * DOLLAR,
+            acting_user=run.world.finance,
+            memo="correction",
+            idempotency_key=key,
+        )
+
+    post()
+    return post
+
+
+def transfer(run: Run, source: str, destination: str, dollars_moved: int):
+    source_budget, destination_budget = run.budget(source), run.budget(destination)
+    if source_budget is None or destination_budget is None:
+        return None
+    key = f"transfer-{run.step}"
+
+    def post():
+        budget_transfer(
+            source=source_budget,
+            destination=destination_budget,
+            amount_micros=dollars_moved * DOLLAR,
+            acting_user=run.world.finance,
+            idempotency_key=key,
+        )
+
+    post()
+    return post
+
+
+def reprice(run: Run, input_usd: int):
+    price_correct(
+        price=TokenPrice.objects.get(model_name="m"),
+        new=NewPrice(
+            input_per_million_micros=input_usd * DOLLAR,
+            output_per_million_micros=0,
+            cached_input_per_million_micros=0,
+        ),
+        reason="the provider's invoice says otherwise",
+        acting_user=run.world.finance,
+    )
+
+    def again():  # the same correction sent twice: the second finds nothing left to correct
+        reprice(run, input_usd)
+
+    return again
+
+
+def close_the_year(run: Run):
+    """The annual rollover of FY2026, previewed, confirmed by finance and executed."""
+    if current_fiscal_year() != 2026:
+        return None
+    run.world.clock.move_to(NEW_YEAR)
+    finance = run.world.finance
+    preview = rollover_preview(fiscal_year=2026, acting_user=finance)
+    confirmed = rollover_confirm(run=preview, acting_user=finance, enqueue=False)
+    rollover_execute(run=confirmed)
+
+    def again():
+        rollover_preview(fiscal_year=2026, acting_user=finance)
+        rollover_execute(run=confirmed)
+        rollover_confirm(run=confirmed, acting_user=finance, enqueue=False)  # refused: done
+
+    return again
+
+
+def expire_carryover(run: Run):
+    """The next day's expiry task: from the expiry date, carried money left unspent goes, and
+    what usage reported late drew of it comes back."""
+    if current_fiscal_year() != 2027:
+        return None
+    run.world.clock.move_to(max(datetime.now(UTC) + timedelta(days=1), CARRYOVER_EXPIRES))
+    carryover_expire()
+    return carryover_expire  # the same day again
+
+
+def accept_offer(run: Run):
+    def accept():
+        offer_accept(offer=Offer.objects.get(pk=run.world.offer.pk), acting_user=run.world.hr)
+
+    accept()
+    return accept  # a second acceptance is refused
+
+
+def replay(run: Run, pick: int):
+    if not run.replays:
+        return None
+    # given what the database holds, when an applied request is sent again
+    before = snapshot()
+    again = run.replays[pick % len(run.replays)]
+    with contextlib.suppress(AllotError):  # a replay may be refused (an accepted offer)
+        again()
+    # then nothing changed
+    assert snapshot() == before
+    return again
+
+
+cents = st.integers(min_value=1, max_value=8_000)  # up to $80 against budgets of $50 to $100
+people = st.sampled_from(["a", "b", "hire"])
+requesters = st.sampled_from(["a", "b", "hire", "pool"])  # the pool's manager asks for it
+owners = st.sampled_from(["a", "b", "hire", "pool", "project"])
+ages = st.sampled_from([timedelta(minutes=1), timedelta(days=3), timedelta(days=10)])
+OPERATIONS: dict[str, tuple[Callable, st.SearchStrategy]] = {
+    "ingest": (ingest, st.tuples(people, cents, st.booleans(), ages, st.booleans(), st.booleans())),
+    "reserve": (reserve, st.tuples(people, cents, st.booleans(), st.booleans())),
+    "settle": (settle, st.tuples(st.integers(0, 9), st.integers(0, 8_000), st.booleans())),
+    "expire_holds": (expire_holds, st.tuples()),
+    "approve": (approve, st.tuples(requesters, st.integers(1, 100))),
+    "adjust": (adjust, st.tuples(owners, st.integers(1, 100).map(lambda d: d if d % 2 else -d))),
+    "transfer": (transfer, st.tuples(owners, owners, st.integers(1, 100))),
+    "reprice": (reprice, st.tuples(st.integers(0, 3))),
+    "rollover": (close_the_year, st.tuples()),
+    "expire_carryover": (expire_carryover, st.tuples()),
+    "accept_offer": (accept_offer, st.tuples()),
+    "replay": (replay, st.tuples(st.integers(0, 30))),
+}
+# Recording usage never fails for lack of budget, so these may take a hard budget past its
+# limit; every other writer must not take one further past it.
+MAY_PASS_A_HARD_LIMIT = frozenset({"ingest", "settle", "reprice", "adjust"})
+operations = st.lists(
+    st.one_of([st.tuples(st.just(name), args) for name, (_, args) in OPERATIONS.items()]),
+    max_size=25,
+)
+
+
+# -- what must hold ------------------------------------------------------------------------------
+
+
+def stored_totals() -> dict[int, tuple[int, int, int, int]]:
+    return {
+        row[0]: row[1:]
+        for row in Budget.objects.values_list(
+            "pk", "allocated_micros", "spent_micros", "reserved_micros", "remaining_micros"
+        )
+    }
+
+
+def totals_from_ledger_and_holds() -> dict[int, tuple[int, int, int, int]]:
+    """Each budget's totals as its entries and open holds say: SPENT_KINDS move spent."""
+    ledger = {
+        row["budget_id"]: row
+        for row in LedgerEntry.objects.order_by()
+        .values("budget_id")
+        .annotate(
+            allocated=Sum("amount_micros", filter=~Q(kind__in=SPENT_KINDS), default=0),
+            spent=Sum("amount_micros", filter=Q(kind__in=SPENT_KINDS), default=0),
+        )
+    }
+    held = dict(
+        Reservation.objects.filter(state=ReservationState.HELD)
+        .order_by()
+        .values("budget_id")
+        .annotate(total=Sum("amount_micros"))
+        .values_list("budget_id", "total")
+    )
+    expected = {}
+    for budget_id in Budget.objects.values_list("pk", flat=True):
+        row = ledger.get(budget_id, {"allocated": 0, "spent": 0})
+        reserved = held.get(budget_id, 0)
+        remaining = row["allocated"] - row["spent"] - reserved
+        expected[budget_id] = (row["allocated"], row["spent"], reserved, remaining)
+    return expected
+
+
+def overruns() -> dict[int, int]:
+    """How far each hard budget's committed money (spent + reserved) is past its limit."""
+    return {
+        budget.pk: max(0, budget.spent_micros + budget.reserved_micros - budget.limit_micros)
+        for budget in Budget.objects.exclude(enforcement=Enforcement.SOFT)
+    }
+
+
+def snapshot() -> tuple:
+    """Everything a replay could move: totals, entries, holds, usage, the daily rollup."""
+    return (
+        sorted(
+            Budget.objects.values_list(
+                "pk",
+                "allocated_micros",
+                "spent_micros",
+                "reserved_micros",
+                "carried_over_micros",
+                "carryover_expired_on",
+            )
+        ),
+        LedgerEntry.objects.count(),
+        sorted(Reservation.objects.values_list("pk", "state")),
+        UsageEvent.objects.count(),
+        DailySpend.objects.aggregate(total=Sum("spent_micros"))["total"],
+    )
+
+
+@hypothesis_settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+@given(operations)
+def test_every_writer_keeps_the_totals_equal_to_the_ledger_and_hard_limits(world, ops):
+    with transaction.atomic():
+        # given FY2026 with two hard personal budgets, a soft pool, a hard project and an offer
+        world.clock.move_to(START)
+        run = Run(world=world)
+        for run.step, (name, args) in enumerate(ops):
+            before = overruns()
+            # when any writer runs (one the services refuse must leave no trace)
+            apply, _ = OPERATIONS[name]
+            try:
+                again = apply(run, *args)
+                event(f"{name}: {'applied' if again else 'nothing to do'}")
+            except AllotError:
+                again = None
+                event(f"{name}: refused")
+            if again is not None and again not in run.replays:
+                run.replays.append(again)
+            # then every budget's totals are its ledger's and its open holds', to the micro
+            assert stored_totals() == totals_from_ledger_and_holds(), name
+            # and no writer that enforces limits took a hard budget further past its limit
+            if name not in MAY_PASS_A_HARD_LIMIT:
+                after = overruns()
+                pushed = {pk: over for pk, over in after.items() if over > before.get(pk, 0)}
+                assert not pushed, f"{name} took hard budgets past their limit: {pushed}"
+        transaction.set_rollback(True)
