@@ -157,8 +157,8 @@ def naive(sample: int) -> float:
     from django.db import transaction
 
     from budgets.carryover import CarryoverRule, carryover_split
-    from budgets.models import Budget, EntryKind
     from budgets.ledger import entry_post
+    from budgets.models import Budget, EntryKind
     from budgets.services import budget_allocate, budget_create
 
     rule = CarryoverRule(share_percent=50)
