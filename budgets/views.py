@@ -42,6 +42,52 @@ def _within(day: date | None, year_end: date) -> date | None:
     return day if day is not None and day < year_end else None
 
 
+def _reference_rates(display, fiscal_year: int) -> tuple | None:
+    """Last year's and this year's reference rates when prices changed at the rollover."""
+    rates = (
+        RolloverRun.objects.filter(fiscal_year=fiscal_year - 1)
+        .values_list("reference_rate_before", "reference_rate_after")
+        .first()
+    )
+    if not rates or None in rates or rates[0] == rates[1] or not display.shows_tokens:
+        return None
+    return rates
+
+
+def _budget_rows(balances, display, *, fiscal_year: int, year_end: date) -> list[dict]:
+    rates = _reference_rates(display, fiscal_year)
+
+    def carried(b, *, left: bool = False):
+        carried_micros = b.budget.carried_over_micros
+        if not carried_micros or (left and b.budget.carryover_expired_on):
+            return None
+        # Spending draws carried-over money first.
+        return display.amount(max(0, carried_micros - b.spent_micros) if left else carried_micros)
+
+    return [
+        {
+            "carried": carried(b),
+            "carried_left": carried(b, left=True),
+            "carried_expires": b.budget.carryover_expires_on,
+            "tokens_new_rate": rates and f"{tokens_at_rate(b.remaining_micros, rates[1]):,}",
+            "tokens_last_rate": rates and f"{tokens_at_rate(b.remaining_micros, rates[0]):,}",
+            "label": OwnerKind(b.owner_kind).label,
+            "owner": b.budget.owner,
+            "percent": b.utilisation_percent,
+            "width": min(b.utilisation_percent or 0, 100),
+            "allocated": display.amount(b.allocated_micros),
+            "spent": display.amount(b.spent_micros),
+            "remaining": display.amount(b.remaining_micros),
+            "reserved": b.reserved_micros and display.amount(b.reserved_micros),
+            "tokens_left": display.tokens(b.remaining_micros) if display.shows_tokens else None,
+            "burn": display.amount(b.burn_rate_micros_per_day),
+            "runs_out": _within(b.projected_exhaustion_date, year_end),
+            "enforcement": b.budget.get_enforcement_display(),
+        }
+        for b in balances
+    ]
+
+
 def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpResponse:
     fiscal_year = current_fiscal_year()
     display = money_display_for(request.user, employee)
@@ -69,44 +115,7 @@ def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpRe
     categories = dict(UsageCategory.choices)
     by_category = employee_spend_by(**spend, field="category")
     by_model = employee_spend_by(**spend, field="model_name")
-    # Prices changed since last year: the rollover recorded both reference rates.
-    rates = (
-        RolloverRun.objects.filter(fiscal_year=fiscal_year - 1)
-        .values_list("reference_rate_before", "reference_rate_after")
-        .first()
-    )
-    if not rates or None in rates or rates[0] == rates[1] or not display.shows_tokens:
-        rates = None
-
-    def carried(b, *, left: bool = False):
-        carried_micros = b.budget.carried_over_micros
-        if not carried_micros or (left and b.budget.carryover_expired_on):
-            return None
-        # Spending draws carried-over money first.
-        return display.amount(max(0, carried_micros - b.spent_micros) if left else carried_micros)
-
-    rows = [
-        {
-            "carried": carried(b),
-            "carried_left": carried(b, left=True),
-            "carried_expires": b.budget.carryover_expires_on,
-            "tokens_new_rate": rates and f"{tokens_at_rate(b.remaining_micros, rates[1]):,}",
-            "tokens_last_rate": rates and f"{tokens_at_rate(b.remaining_micros, rates[0]):,}",
-            "label": OwnerKind(b.owner_kind).label,
-            "owner": b.budget.owner,
-            "percent": b.utilisation_percent,
-            "width": min(b.utilisation_percent or 0, 100),
-            "allocated": display.amount(b.allocated_micros),
-            "spent": display.amount(b.spent_micros),
-            "remaining": display.amount(b.remaining_micros),
-            "reserved": b.reserved_micros and display.amount(b.reserved_micros),
-            "tokens_left": display.tokens(b.remaining_micros) if display.shows_tokens else None,
-            "burn": display.amount(b.burn_rate_micros_per_day),
-            "runs_out": _within(b.projected_exhaustion_date, year_end),
-            "enforcement": b.budget.get_enforcement_display(),
-        }
-        for b in balances
-    ]
+    rows = _budget_rows(balances, display, fiscal_year=fiscal_year, year_end=year_end)
     context = {
         "employee": employee,
         "own": own,

@@ -2,6 +2,7 @@
 finance's confirmation and a progress display. Every write calls budgets.rollover's services."""
 
 import csv
+from decimal import Decimal
 from itertools import islice
 
 from django import forms
@@ -94,6 +95,36 @@ def _progress(run: RolloverRun) -> str:
         "admin/budgets/rolloverrun/progress.html",
         {"run": run, "percent": run.progress_percent},
     )
+
+
+def _page_of_plans(run: RolloverRun, page: int) -> list:
+    """What was done, owner by owner, once the run has started; else what would be done."""
+    start = (page - 1) * PAGE_SIZE
+    if run.owners_done:
+        items = (
+            RolloverItem.objects.filter(run=run)
+            .select_related("employee__user", "employee__level", "team", "project")
+            .order_by("pk")[start : start + PAGE_SIZE]
+        )
+        return [_DoneItem(item) for item in items]
+    if run.state == RolloverState.PREVIEWED and run.previewed_at:
+        context = rollover_context(fiscal_year=run.fiscal_year)
+        return list(islice(rollover_plans(context), start, start + PAGE_SIZE))
+    return []
+
+
+def _plan_row(plan, before: Decimal | None, after: Decimal | None) -> dict:
+    return {
+        "plan": plan,
+        "unused": format_usd(plan.unused_micros),
+        "carried": format_usd(plan.carried_micros),
+        "forfeited": format_usd(plan.forfeited_micros),
+        "forfeited_later": _later(getattr(plan, "hold_forfeited_micros", 0)),
+        "allocation": format_usd(plan.allocation_micros),
+        "total": format_usd(plan.new_year_micros),
+        "tokens_before": f"{tokens_at_rate(plan.new_year_micros, before):,}" if before else "",
+        "tokens_after": f"{tokens_at_rate(plan.new_year_micros, after):,}" if after else "",
+    }
 
 
 @admin.register(RolloverRun)
@@ -204,36 +235,10 @@ class RolloverRunAdmin(admin.ModelAdmin):
             page = max(1, int(request.GET.get("page", "1")))
         except ValueError:
             page = 1
-        plans = []
-        start = (page - 1) * PAGE_SIZE
-        if run.owners_done:  # what was done, owner by owner
-            items = (
-                RolloverItem.objects.filter(run=run)
-                .select_related("employee__user", "employee__level", "team", "project")
-                .order_by("pk")[start : start + PAGE_SIZE]
-            )
-            plans = [_DoneItem(item) for item in items]
-        elif run.state == RolloverState.PREVIEWED and run.previewed_at:
-            context_ = rollover_context(fiscal_year=run.fiscal_year)
-            plans = list(islice(rollover_plans(context_), start, start + PAGE_SIZE))
+        plans = _page_of_plans(run, page)
         before = run.reference_rate_before
         after = run.reference_rate_after or before
-        rows = [
-            {
-                "plan": plan,
-                "unused": format_usd(plan.unused_micros),
-                "carried": format_usd(plan.carried_micros),
-                "forfeited": format_usd(plan.forfeited_micros),
-                "forfeited_later": _later(getattr(plan, "hold_forfeited_micros", 0)),
-                "allocation": format_usd(plan.allocation_micros),
-                "total": format_usd(plan.new_year_micros),
-                "tokens_before": f"{tokens_at_rate(plan.new_year_micros, before):,}"
-                if before
-                else "",
-                "tokens_after": f"{tokens_at_rate(plan.new_year_micros, after):,}" if after else "",
-            }
-            for plan in plans
-        ]
+        rows = [_plan_row(plan, before, after) for plan in plans]
         groups = [
             {
                 "name": name,
