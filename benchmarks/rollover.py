@@ -14,7 +14,7 @@ projects. Then, in this process and through the same services as the Celery task
   entry (budgets.services), on a sample of FY2024 budgets of the same employees (so it does not
   touch the measured year); its rate is extrapolated to N.
 
-Targets (issue 6): commit of 100,000 budgets under 60 s, preview under 20 s.
+Targets: commit of 100,000 budgets under 60 s, preview under 20 s.
 """
 
 import argparse

@@ -1,8 +1,9 @@
 """The annual rollover: close one fiscal year into the next, previewable and exactly once.
 
-`plan` says what happens to each owner (and the preview sums it), `commit` applies it in chunks,
-`expiry` takes back unspent carried-over money, `holds` forfeits what holds free on a closed year
-after its close, `schedule` is the daily start, `admin` the pages.
+`plan` says what happens to each owner (pure: rows in, plans out), `preview` reads the owners
+and sums their plans, `commit` applies them in chunks, `expiry` takes back unspent carried-over
+money, `holds` forfeits what holds free on a closed year after its close, `schedule` is the daily
+start, `admin` the pages.
 """
 
 from budgets.rollover.commit import (
@@ -20,8 +21,8 @@ from budgets.rollover.holds import (
     hold_forfeitures_post,
     run_hold_forfeited_micros,
 )
-from budgets.rollover.plan import (
-    CHUNK_SIZE,
+from budgets.rollover.plan import CHUNK_SIZE
+from budgets.rollover.preview import (
     rollover_context,
     rollover_plans,
     rollover_preview,

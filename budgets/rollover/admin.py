@@ -29,6 +29,7 @@ from budgets.rollover import (
     run_hold_forfeited_micros,
     user_may_confirm_rollover,
 )
+from budgets.rollover.plan import GroupTotals
 from common.admin import HistoryAdmin
 from common.charts import bar_list
 from common.errors import AllotError
@@ -250,7 +251,7 @@ class RolloverRunAdmin(admin.ModelAdmin):
             }
             for name, (owners, unused, carried, forfeited, allocated) in run.breakdown.items()
         ]
-        items = run.breakdown.items()
+        groups_totals = [(name, GroupTotals(*values)) for name, values in run.breakdown.items()]
         hold_forfeited = run_hold_forfeited_micros(run.pk) if run.owners_done else 0
         price_change = None
         if before and after and after != before:
@@ -278,12 +279,12 @@ class RolloverRunAdmin(admin.ModelAdmin):
                 "forfeited_later": _later(hold_forfeited),
             },
             "carried_chart": bar_list(
-                [(name, values[2]) for name, values in items],
+                [(name, group.carried_micros) for name, group in groups_totals],
                 format_value=format_usd,
                 title="Carried over by group",
             ),
             "forfeited_chart": bar_list(
-                [(name, values[3]) for name, values in items],
+                [(name, group.forfeited_micros) for name, group in groups_totals],
                 format_value=format_usd,
                 title="Forfeited by group",
             ),

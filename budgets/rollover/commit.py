@@ -37,10 +37,12 @@ from budgets.rollover.plan import (
     SOURCE_FIELDS,
     OwnerPlan,
     RolloverContext,
-    allocated_employees,
     employee_row,
-    employees_without_budget,
     owner_plan,
+)
+from budgets.rollover.preview import (
+    allocated_employees,
+    employees_without_budget,
     rollover_context,
     source_budgets,
 )

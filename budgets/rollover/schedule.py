@@ -12,7 +12,7 @@ from budgets.models import (
     RolloverState,
 )
 from budgets.rollover.commit import rollover_confirm, rollover_enqueue
-from budgets.rollover.plan import rollover_preview
+from budgets.rollover.preview import rollover_preview
 from common.money import format_usd
 from people.selectors import company_settings, company_today, fiscal_year_of
 

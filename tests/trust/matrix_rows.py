@@ -21,7 +21,7 @@ from budgets.models import (
     RolloverState,
     UsageEvent,
 )
-from budgets.rollover.plan import rollover_preview
+from budgets.rollover.preview import rollover_preview
 from budgets.services import budget_allocate, budget_create
 from compensation.models import Offer, OfferState
 from compensation.services import offer_send, offer_submit
