@@ -59,7 +59,8 @@ class Budget(models.Model):
         validators=[validate_thresholds],
         help_text="Percentages; blank for the company default.",
     )
-    # Running totals: written only by budgets.services, in the transaction of each ledger entry.
+    # Running totals: written only by the ledger kernel (budgets.ledger), in the transaction of
+    # each ledger entry; tests/test_code_shape.py fails the build on any other writer.
     allocated_micros = MicrosField("allocated (USD)", default=0, editable=False)
     spent_micros = MicrosField("spent (USD)", default=0, editable=False)
     reserved_micros = MicrosField(
