@@ -54,7 +54,7 @@ class EventField:
     max_length: int | None = None
     minimum: int | None = None
     maximum: int | None = None
-    choices: tuple[str, ...] = ()
+    choices: tuple[tuple[str, str], ...] = ()  # (value, label)
     default: str | None = None
     help_text: str = ""
 
@@ -103,7 +103,7 @@ EVENT_FIELDS: tuple[EventField, ...] = (
     EventField(
         "category",
         FieldKind.CHOICE,
-        choices=tuple(UsageCategory.values),
+        choices=tuple(UsageCategory.choices),
         default=UsageCategory.OTHER.value,
     ),
     EventField("project", FieldKind.TEXT, max_length=40, help_text="Project code."),
@@ -127,7 +127,8 @@ _OUTPUT_TOKENS = EVENT_FIELD["output_tokens"]
 _CACHED_INPUT_TOKENS = EVENT_FIELD["cached_input_tokens"]
 _PROJECT = EVENT_FIELD["project"]
 _CATEGORY = EVENT_FIELD["category"]
-CATEGORIES = frozenset(_CATEGORY.choices)
+CATEGORIES = frozenset(value for value, _ in _CATEGORY.choices)
+_CATEGORY_REFUSAL = f"Must be one of: {', '.join(value for value, _ in _CATEGORY.choices)}."
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,9 +410,7 @@ def usage_event_parse(raw: Any, *, index: int, now: datetime) -> ParsedEvent | d
     occurred_at = _occurred_at(raw, errors, now)
     category = raw.get("category") or _CATEGORY.default
     if not isinstance(category, str) or category not in CATEGORIES:  # a list is unhashable
-        errors["category"] = _refusal(
-            category, "category", f"Must be one of: {', '.join(_CATEGORY.choices)}."
-        )
+        errors["category"] = _refusal(category, "category", _CATEGORY_REFUSAL)
     project_code = text_check(raw, _PROJECT, errors)
     metadata = raw.get("metadata") or {}
     problem = metadata_problem(metadata)
