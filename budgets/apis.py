@@ -13,7 +13,7 @@ from budgets.authorize import authorize, estimate_cost
 from budgets.display import money_display_for
 from budgets.models import ApiScope, Budget, IntegrationKey
 from budgets.selectors import employee_balance
-from budgets.usage import usage_ingest
+from budgets.usage.ingest import usage_ingest
 from common.errors import AllotError
 from common.money import dollars_to_micros, micros_to_dollars
 from people.models import Employee, Project

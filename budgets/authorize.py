@@ -18,7 +18,7 @@ from budgets.ledger import reserved_add, reserved_release
 from budgets.models import Budget, Enforcement, Reservation, ReservationState
 from budgets.rollover import FreedHold, freed_holds_forfeit
 from budgets.selectors import price_in_force
-from budgets.usage import drawdown_order, drawdown_payer
+from budgets.usage.drawdown import drawdown_order, drawdown_payer
 from common.errors import AllotError
 from common.money import MAX_MICROS, Micros, format_usd
 from people.models import Employee, Project

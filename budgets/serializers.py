@@ -1,35 +1,52 @@
-"""Small input and output serializers of the API (usage events are validated by
-budgets.usage.usage_event_parse, which is faster for 5,000 at a time; these describe them)."""
+"""Small input and output serializers of the API.
+
+Usage events are not validated here: budgets.usage.parse checks them, faster for 5,000 at a
+time. UsageEventIn only shows them in the schema, and is built from the parser's own field
+list (EVENT_FIELDS), so the two cannot drift apart."""
 
 from rest_framework import serializers
 
-from budgets.models import UsageCategory
+from budgets.usage.parse import EVENT_FIELDS, EventField, FieldKind
 from common.api import DollarsField, TextField
 
 
+def _documenting_field(spec: EventField) -> serializers.Field:
+    """The DRF field that shows one event field in the schema, with the parser's limits."""
+    options = {"required": spec.required}
+    if spec.help_text:
+        options["help_text"] = spec.help_text
+    match spec.kind:
+        case FieldKind.TEXT:
+            return TextField(max_length=spec.max_length, **options)
+        case FieldKind.TOKENS:
+            return serializers.IntegerField(
+                min_value=spec.minimum, max_value=spec.maximum, **options
+            )
+        case FieldKind.DOLLARS:
+            # any number of decimal places is taken (rounded half-up to the micro-dollar)
+            return DollarsField(
+                max_digits=None,
+                decimal_places=None,
+                min_value=spec.minimum,
+                max_value=spec.maximum,
+                **options,
+            )
+        case FieldKind.MOMENT:
+            return serializers.DateTimeField(**options)
+        case FieldKind.CHOICE:
+            return serializers.ChoiceField(choices=spec.choices, default=spec.default, **options)
+        case FieldKind.OBJECT:
+            return serializers.DictField(**options)
+        case FieldKind.RESERVATION:
+            return serializers.UUIDField(**options)
+    raise TypeError(f"No schema field for {spec.kind}.")
+
+
+# One gateway event, for the schema: its fields are the parser's (EVENT_FIELDS). A comment,
+# not a docstring: drf-spectacular would publish a docstring as the schema's description.
 class UsageEventIn(serializers.Serializer):
-    id = TextField(max_length=200, help_text="Unique per source (your API key).")
-    employee = TextField(help_text="Email or the HR system's external id.")
-    model = TextField(max_length=100)
-    input_tokens = serializers.IntegerField(min_value=0, max_value=1_000_000_000)
-    output_tokens = serializers.IntegerField(min_value=0, max_value=1_000_000_000)
-    cached_input_tokens = serializers.IntegerField(
-        min_value=0, max_value=1_000_000_000, required=False
-    )
-    cost_usd = DollarsField(
-        max_digits=18,
-        decimal_places=10,
-        required=False,
-        help_text=(
-            "Decimal string; when absent the price table prices the call. Charged rounded "
-            "half-up to the micro-dollar (6 places); the digits sent count for idempotency."
-        ),
-    )
-    occurred_at = serializers.DateTimeField(help_text="ISO 8601 with a zone; not in the future.")
-    category = serializers.ChoiceField(choices=UsageCategory.choices, required=False)
-    project = TextField(required=False, help_text="Project code.")
-    metadata = serializers.DictField(required=False, help_text="At most 4,096 bytes of JSON.")
-    reservation = serializers.UUIDField(required=False, help_text="Settles this reservation.")
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {spec.name: _documenting_field(spec) for spec in EVENT_FIELDS}
 
 
 class UsageBatchIn(serializers.Serializer):

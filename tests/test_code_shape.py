@@ -18,9 +18,8 @@ MAX_FILE_LINES = 600
 MAX_FUNCTION_LINES = 100
 # Known offenders still to be split (issue 15 in progress): the list may only shrink. A new
 # file, function or silent import over the line fails; one that gets fixed must leave the list.
-FILES_STILL_TOO_LONG = {"budgets/usage.py", "reporting/selectors.py"}
+FILES_STILL_TOO_LONG = {"reporting/selectors.py"}
 FUNCTIONS_STILL_TOO_LONG = {
-    "budgets/usage.py _write",
     "reporting/selectors.py report_data",
 }
 SILENT_IMPORTS_STILL_IN = {
@@ -30,7 +29,6 @@ SILENT_IMPORTS_STILL_IN = {
     "audit/selectors.py",
     "budgets/alerts.py",
     "budgets/rollover/schedule.py",
-    "budgets/usage.py",
     "common/pdf.py",
     "compensation/admin/offers.py",
     "compensation/apps.py",

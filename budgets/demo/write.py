@@ -44,7 +44,7 @@ from budgets.models import (
     TokenPrice,
     UsageEvent,
 )
-from budgets.usage import EVENT_COLUMNS
+from budgets.usage.write import EVENT_COLUMNS
 from common.rawsql import executemany_insert, sequences_reset
 from people.models import Department, Employee, Level, Project, Team
 from people.roles import ENGINEERS, FINANCE, HR, MANAGERS

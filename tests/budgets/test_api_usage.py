@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from budgets.models import Budget, DailySpend, EntryKind, LedgerEntry, UsageEvent
 from budgets.services import budget_allocate, budget_create
+from budgets.usage.parse import rounded_cost_hash, usage_event_parse
 from people.selectors import current_fiscal_year
 from tests.factories import EmployeeFactory, ProjectFactory, TeamFactory, api_key, price
 
@@ -106,12 +107,10 @@ def test_costs_below_a_micro_dollar_are_rounded_but_still_tell_payloads_apart(ga
     assert "different contents" in other["rejected"][0]["errors"]["id"][0]
     # an event stored before the digits were kept (its hash from the rounded cost) still
     # replays as a duplicate
-    from budgets.usage import _rounded_cost_hash, usage_event_parse
-
     old = {**sent, "id": "evt-old"}
     assert gateway([old]).json()["accepted"] == 1
     parsed = usage_event_parse(old, index=0, now=timezone.now())
-    UsageEvent.objects.filter(event_id="evt-old").update(payload_hash=_rounded_cost_hash(parsed))
+    UsageEvent.objects.filter(event_id="evt-old").update(payload_hash=rounded_cost_hash(parsed))
     assert gateway([old]).json()["duplicates"] == 1
     # a cost that rounds to zero is recorded as zero; a negative one is refused however small
     assert gateway([event(2, cost_usd="0.0000004")]).json()["accepted"] == 1

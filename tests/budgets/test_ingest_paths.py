@@ -9,7 +9,6 @@ import pytest
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from budgets import usage
 from budgets.models import Budget, DailySpend, Enforcement, EntryKind, LedgerEntry, UsageEvent
 from budgets.services import budget_allocate, budget_create
 from budgets.usage import usage_ingest
@@ -83,7 +82,7 @@ def _snapshot(result):
 
 @needs_postgres
 @pytest.mark.django_db
-def test_writing_before_locking_stores_what_locking_first_stores(monkeypatch):
+def test_writing_before_locking_stores_what_locking_first_stores():
     """One mixed batch (project, personal with a hard limit, pool overflow, prices and given
     costs, duplicates, a conflicting id, an unknown employee) through both paths."""
     year = current_fiscal_year()
@@ -111,9 +110,9 @@ def test_writing_before_locking_stores_what_locking_first_stores(monkeypatch):
 
     snapshots = []
     for write_first in (True, False):
-        monkeypatch.setattr(usage, "WRITE_BEFORE_LOCKING", write_first)
         savepoint = transaction.savepoint()
-        snapshots.append(_snapshot(usage_ingest(events=batch, source="gw")))
+        result = usage_ingest(events=batch, source="gw", write_first=write_first)
+        snapshots.append(_snapshot(result))
         transaction.savepoint_rollback(savepoint)
 
     first, locked = snapshots

@@ -9,7 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from budgets.models import UsageCategory
-from budgets.usage import ParsedEvent, _payload_canonical, payload_canonical_json, payload_hash
+from budgets.usage.parse import (
+    ParsedEvent,
+    _payload_canonical,
+    payload_canonical_json,
+    payload_hash,
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

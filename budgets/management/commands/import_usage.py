@@ -3,7 +3,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from budgets.usage import DEFAULT_SOURCE, MAX_EVENTS_PER_BATCH, usage_ingest
+from budgets.usage.ingest import usage_ingest
+from budgets.usage.parse import DEFAULT_SOURCE, MAX_EVENTS_PER_BATCH
 
 
 class Command(BaseCommand):
