@@ -96,6 +96,20 @@ def divide_micros(numerator: int, denominator: int) -> Micros:
     return int((Decimal(numerator) / Decimal(denominator)).to_integral_value(rounding=ROUNDING))
 
 
+def percent(part: int, whole: int, *, places: int = 2) -> Decimal | None:
+    """The one percentage: part / whole * 100 to `places` decimal places, rounded half-up (a
+    tie goes away from zero, so 1 / 800 is 0.13 %), computed in integers so no amount of
+    micros loses a digit. None when the whole is zero; a negative share keeps its sign, as
+    Decimal's own division would (-1 / 10**9 reads -0.00)."""
+    if whole == 0:
+        return None
+    units, rest = divmod(abs(part) * 100 * 10**places, abs(whole))
+    if 2 * rest >= abs(whole):
+        units += 1
+    negative = (part < 0) != (whole < 0)
+    return Decimal((int(negative), tuple(int(digit) for digit in str(units)), -places))
+
+
 class DollarsFormField(forms.DecimalField):
     """Edits a micros value as dollars: shows 100000.00, cleans to 100000000000."""
 

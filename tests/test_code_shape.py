@@ -18,12 +18,11 @@ MAX_FILE_LINES = 600
 MAX_FUNCTION_LINES = 100
 # Known offenders still to be split (issue 15 in progress): the list may only shrink. A new
 # file, function or silent import over the line fails; one that gets fixed must leave the list.
-FILES_STILL_TOO_LONG = {"budgets/usage.py", "reporting/selectors.py"}
+FILES_STILL_TOO_LONG = {"budgets/usage.py"}
 FUNCTIONS_STILL_TOO_LONG = {
     "budgets/rollover/admin.py preview_view",
     "budgets/usage.py _write",
     "budgets/views.py _dashboard",
-    "reporting/selectors.py report_data",
 }
 SILENT_IMPORTS_STILL_IN = {
     "approvals/apps.py",
@@ -39,9 +38,6 @@ SILENT_IMPORTS_STILL_IN = {
     "people/models.py",
     "people/roles.py",
     "people/selectors.py",
-    "reporting/management/commands/quarterly_report.py",
-    "reporting/selectors.py",
-    "reporting/services.py",
 }
 
 MONEY_MODELS = {"LedgerEntry", "Budget", "DailySpend"}
