@@ -5,7 +5,7 @@ Decimal is used only at the edges: forms, the API, reports. Never float, never r
 """
 
 import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TypeAlias
 
 from django import forms
@@ -96,17 +96,22 @@ def divide_micros(numerator: int, denominator: int) -> Micros:
     return int((Decimal(numerator) / Decimal(denominator)).to_integral_value(rounding=ROUNDING))
 
 
-def percent(part: int, whole: int, *, places: int = 2) -> Decimal | None:
-    """The one percentage: part / whole * 100 to `places` decimal places, rounded half-up (a
-    tie goes away from zero, so 1 / 800 is 0.13 %), computed in integers so no amount of
-    micros loses a digit. None when the whole is zero; a negative share keeps its sign, as
-    Decimal's own division would (-1 / 10**9 reads -0.00)."""
+def percent(part: int, whole: int, *, places: int = 2, rounding: str = ROUNDING) -> Decimal | None:
+    """The one percentage: part / whole * 100 to `places` decimal places, computed in integers
+    so no amount of micros loses a digit. Rounded half-up (a tie goes away from zero, so 1 / 800
+    is 0.13 %), or with ROUND_FLOOR down to what has been reached (79.9 % is 79 % of a
+    threshold). None when the whole is zero; a negative share keeps its sign, as Decimal's own
+    division would (-1 / 10**9 reads -0.00)."""
     if whole == 0:
         return None
     units, rest = divmod(abs(part) * 100 * 10**places, abs(whole))
-    if 2 * rest >= abs(whole):
-        units += 1
     negative = (part < 0) != (whole < 0)
+    if rounding == ROUND_HALF_UP:
+        units += 2 * rest >= abs(whole)
+    elif rounding == ROUND_FLOOR:
+        units += negative and rest > 0
+    else:
+        raise ValueError(f"percent rounds half-up or down (floor), not {rounding}")
     return Decimal((int(negative), tuple(int(digit) for digit in str(units)), -places))
 
 

@@ -1,7 +1,9 @@
-from decimal import Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 
 import pytest
 from django.core.exceptions import ValidationError
+from hypothesis import given
+from hypothesis import strategies as st
 
 from common.money import (
     DollarsFormField,
@@ -99,6 +101,27 @@ def test_a_percentage_of_large_amounts_is_exact():
     assert percent(10**30 + 5 * 10**25, 10**30) == Decimal("100.01")  # 100.005 %: half up
     assert percent(10**30 + 5 * 10**25 - 1, 10**30) == Decimal("100.00")  # just under the tie
     assert str(percent(10**40, 1)) == "1" + "0" * 42 + ".00"
+
+
+AMOUNTS = st.integers(min_value=-(10**18), max_value=10**18)
+WHOLES = AMOUNTS.filter(lambda n: n != 0)
+
+
+@given(part=AMOUNTS, whole=WHOLES)
+def test_a_percentage_is_the_exact_quotient_rounded_half_up(part, whole):
+    with localcontext(prec=100):  # enough digits that this division is exact to the tie
+        exact = Decimal(part) * 100 / Decimal(whole)
+        assert percent(part, whole) == exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+@given(part=AMOUNTS, whole=WHOLES)
+def test_a_percentage_rounded_down_is_what_floor_division_reaches(part, whole):
+    assert percent(part, whole, places=0, rounding=ROUND_FLOOR) == part * 100 // whole
+
+
+def test_a_percentage_rounds_only_half_up_or_down():
+    with pytest.raises(ValueError, match="half-up or down"):
+        percent(1, 3, rounding="ROUND_HALF_EVEN")
 
 
 def test_display_rounds_to_the_cent_with_separators():
