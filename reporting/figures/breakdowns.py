@@ -37,7 +37,7 @@ def breakdown_tables(inputs: ReportInputs) -> list[dict]:
     return [*org_tables(inputs), project_table(inputs), model_table(inputs), category_table(inputs)]
 
 
-def _group_by(inputs: ReportInputs, key_of: Callable[[dict], str]) -> tuple[dict, ...]:
+def _group_by(inputs: ReportInputs, key_of: Callable[[dict], str | None]) -> tuple[dict, ...]:
     """Per group of employees: quarter spend, year spend, engineers and personal allocation."""
     spend = inputs.spend
     quarter, year, heads, allocated = (defaultdict(int) for _ in range(4))
@@ -79,7 +79,15 @@ def org_tables(inputs: ReportInputs) -> list[dict]:
     ]
 
 
-def _org_table(inputs, key, title, key_of, *, no_label="", order=None) -> dict:
+def _org_table(
+    inputs: ReportInputs,
+    key: str,
+    title: str,
+    key_of: Callable[[dict], str | None],
+    *,
+    no_label: str = "",
+    order: list[str] | None = None,
+) -> dict:
     spend = inputs.spend
     quarter_spend, year_spend = spend.quarter_spend, spend.year_spend
     quarter, year, heads, allocated = _group_by(inputs, key_of)
