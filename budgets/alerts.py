@@ -7,6 +7,7 @@ manager too. Team pools tell the team lead, project allocations the project lead
 """
 
 from datetime import date
+from decimal import ROUND_FLOOR
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -14,6 +15,7 @@ from django.db import IntegrityError, transaction
 from budgets.models import AlertClaim, AlertKind, Budget, Notification
 from budgets.rollover.holds import closed_by_rollover
 from budgets.selectors import budget_burn
+from common.money import percent
 from people.selectors import company_settings, company_today, fiscal_year_period
 
 
@@ -72,7 +74,9 @@ def budget_alerts_check(*, budget: Budget, today: date | None = None) -> list[Al
         return []
     fired_already = set(budget.alerts.values_list("kind", "threshold"))
     fired = []
-    used = budget.spent_micros * 100 // budget.allocated_micros
+    used = int(
+        percent(budget.spent_micros, budget.allocated_micros, places=0, rounding=ROUND_FLOOR)
+    )
     # 100 % always: past it the manager is told, whatever thresholds the budget lists.
     thresholds = sorted({*budget.thresholds(company_settings().alert_thresholds), 100})
     for threshold in thresholds:

@@ -7,6 +7,7 @@ so N concurrent calls against one hard budget admit exactly as many as fit.
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import ROUND_FLOOR
 
 from django.conf import settings
 from django.db import transaction
@@ -20,7 +21,7 @@ from budgets.rollover import FreedHold, freed_holds_forfeit
 from budgets.selectors import price_in_force
 from budgets.usage.drawdown import drawdown_order, drawdown_payer
 from common.errors import AllotError
-from common.money import MAX_MICROS, Micros, format_usd
+from common.money import MAX_MICROS, Micros, format_usd, percent
 from people.models import Employee, Project
 from people.selectors import company_settings, fiscal_year_of
 
@@ -78,7 +79,7 @@ def _warnings(budget: Budget, amount: Micros, thresholds: list[int]) -> list[str
     committed = budget.spent_micros + budget.reserved_micros + amount
     if budget.allocated_micros <= 0:
         return [f"{budget.owner_label} has no money allocated; this spend is over budget."]
-    used = committed * 100 // budget.allocated_micros
+    used = int(percent(committed, budget.allocated_micros, places=0, rounding=ROUND_FLOOR))
     if committed > budget.allocated_micros:
         if budget.enforcement == Enforcement.HARD_OVERDRAFT:
             return [f"This spend uses the overdraft of {budget.owner_label} ({used}% used)."]

@@ -5,7 +5,7 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Protocol
 
 from common.fiscal import Period
-from common.money import MICROS_PER_DOLLAR, Micros, divide_micros
+from common.money import MICROS_PER_DOLLAR, Micros, divide_micros, percent
 
 TOKENS_PER_PRICE_UNIT = 1_000_000  # prices are per million tokens
 
@@ -76,10 +76,10 @@ def prorate_micros(annual_micros: Micros, *, start: date, period: Period) -> Mic
 
 
 def utilisation_percent(*, allocated_micros: Micros, spent_micros: Micros) -> Decimal | None:
-    """Spent as a percentage of allocated, two places; None when nothing is allocated."""
+    """Spent as a percentage of allocated, two places half-up; None when nothing is allocated."""
     if allocated_micros <= 0:
         return None
-    return (Decimal(spent_micros) * 100 / Decimal(allocated_micros)).quantize(Decimal("0.01"))
+    return percent(spent_micros, allocated_micros)
 
 
 def tokens_at_rate(remaining_micros: Micros, usd_per_token: Decimal) -> int:

@@ -24,6 +24,7 @@ from budgets.selectors import (
     repriced_spend,
 )
 from common.charts import bar_list, column_chart
+from common.money import percent
 from people.models import Employee, Transparency
 from people.selectors import (
     current_fiscal_year,
@@ -34,7 +35,8 @@ from people.selectors import (
 
 
 def _percent(part: int, whole: int) -> Decimal:
-    return Decimal(0) if whole <= 0 else (Decimal(part) * 100 / whole).quantize(Decimal("0.1"))
+    """A share of the allocation to one place, for the abstracted charts (0 when none)."""
+    return Decimal(0) if whole <= 0 else percent(part, whole, places=1)
 
 
 def _within(day: date | None, year_end: date) -> date | None:

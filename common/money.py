@@ -5,7 +5,7 @@ Decimal is used only at the edges: forms, the API, reports. Never float, never r
 """
 
 import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TypeAlias
 
 from django import forms
@@ -94,6 +94,26 @@ def divide_micros(numerator: int, denominator: int) -> Micros:
     if denominator <= 0:
         raise MoneyError("denominator must be positive")
     return int((Decimal(numerator) / Decimal(denominator)).to_integral_value(rounding=ROUNDING))
+
+
+def percent(part: int, whole: int, *, places: int = 2, rounding: str = ROUNDING) -> Decimal | None:
+    """The one percentage: part / whole * 100 to `places` decimal places, computed in integers
+    so no amount of micros loses a digit. Rounded half-up (a tie goes away from zero, so 1 / 800
+    is 0.13 %); or, with ROUND_FLOOR, down to what has been reached, which is what a threshold
+    compares (79.9 % has not reached 80 %). None when the whole is zero; a negative share keeps
+    its sign, as Decimal's own division would (-1 / 10**9 reads -0.00)."""
+    if rounding not in (ROUND_HALF_UP, ROUND_FLOOR):
+        raise ValueError(f"percent rounds half-up or down (floor), not {rounding}")
+    if whole == 0:
+        return None
+    units, rest = divmod(abs(part) * 100 * 10**places, abs(whole))
+    negative = (part < 0) != (whole < 0)
+    if rounding == ROUND_HALF_UP and 2 * rest >= abs(whole):
+        units += 1
+    if rounding == ROUND_FLOOR and negative and rest:
+        units += 1  # the floor of a negative quotient is one step further from zero
+    # From its digits, so no Decimal context (28 digits) rounds a large result.
+    return Decimal((int(negative), tuple(map(int, str(units))), -places))
 
 
 class DollarsFormField(forms.DecimalField):

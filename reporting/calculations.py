@@ -1,12 +1,11 @@
 """Pure arithmetic of the quarterly report (no ORM): percentiles, utilisation buckets, bands,
-forecasts. Money is integer micro-dollars; percentages are Decimals with two places."""
+forecasts. Money is integer micro-dollars; percentages come from `common.money.percent`."""
 
 from collections.abc import Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from common.money import MICROS_PER_DOLLAR, Micros, divide_micros
 
-PERCENT = Decimal("0.01")
 # Suggested bands are rounded to this step (a band of $48,712.33 helps no one).
 BAND_STEP_MICROS = 1_000 * MICROS_PER_DOLLAR
 
@@ -16,13 +15,6 @@ UTILISATION_BUCKETS = (
     ("75_to_100", "75 – 100 %"),
     ("over_100", "Over 100 %"),
 )
-
-
-def percent(part: int, whole: int) -> Decimal | None:
-    """part / whole in percent, two places (half-up); None when the whole is zero."""
-    if whole == 0:
-        return None
-    return (Decimal(part) * 100 / Decimal(whole)).quantize(PERCENT)
 
 
 def utilisation_bucket(*, spent_micros: Micros, allocated_micros: Micros) -> str:

@@ -1,4 +1,4 @@
-"""Quarterly finance reports (issue 7): productivity metrics teams record, and report runs whose
+"""Quarterly finance reports: productivity metrics teams record, and report runs whose
 numbers are frozen at generation (a snapshot) with the PDF built from them."""
 
 from django.conf import settings

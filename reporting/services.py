@@ -37,6 +37,7 @@ def _check_quarter(*, fiscal_year: int, quarter: int) -> None:
 
 def _enqueue(run: ReportRun) -> None:
     """Build the run in a worker once the transaction that asked for it has committed."""
+    # Here, not at the top: reporting.tasks imports this module (the task calls the service).
     from reporting.tasks import report_build
 
     transaction.on_commit(lambda: report_build.delay(run.pk), robust=True)

@@ -1,7 +1,9 @@
-from decimal import Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 
 import pytest
 from django.core.exceptions import ValidationError
+from hypothesis import given
+from hypothesis import strategies as st
 
 from common.money import (
     DollarsFormField,
@@ -11,6 +13,7 @@ from common.money import (
     format_usd,
     micros_to_dollars,
     parse_decimal_string,
+    percent,
 )
 
 NOT_DECIMAL_STRINGS = [
@@ -62,6 +65,63 @@ def test_division_rounds_half_up_not_to_even():
     assert divide_micros(5, 2) == 3
     assert divide_micros(7, 2) == 4
     assert divide_micros(-5, 2) == -3
+
+
+def test_a_percentage_rounds_half_up_not_to_even():
+    assert percent(1, 800) == Decimal("0.13")  # 0.125 %
+    assert str(percent(1, 800)) == "0.13"
+    assert percent(3, 800) == Decimal("0.38")  # 0.375 %: half-even would also give 0.38
+    assert percent(1, 8, places=1) == Decimal("12.5")
+    assert percent(1, 16, places=1) == Decimal("6.3")  # 6.25 %
+    assert percent(1, 3) == Decimal("33.33")
+    assert percent(2, 3) == Decimal("66.67")
+    assert str(percent(5, 5)) == "100.00"
+    assert str(percent(300, 300, places=0)) == "100"
+
+
+def test_a_percentage_of_nothing_is_none():
+    assert percent(5, 0) is None
+    assert percent(0, 0) is None
+    assert str(percent(0, 5)) == "0.00"
+
+
+def test_a_negative_percentage_rounds_away_from_zero_on_a_tie():
+    assert percent(-1, 800) == Decimal("-0.13")
+    assert percent(1, -800) == Decimal("-0.13")
+    assert percent(-1, -800) == Decimal("0.13")
+    assert percent(-250, 1000) == Decimal("-25.00")
+    # Decimal's own sign: a negative share too small to show still reads as negative.
+    assert str(percent(-1, 10**9)) == "-0.00"
+
+
+def test_a_percentage_of_large_amounts_is_exact():
+    # A billion dollars in micros against a company's year: no digit lost to a Decimal context.
+    whole = 10**15 * 3
+    assert percent(10**15, whole) == Decimal("33.33")
+    assert percent(10**30 + 5 * 10**25, 10**30) == Decimal("100.01")  # 100.005 %: half up
+    assert percent(10**30 + 5 * 10**25 - 1, 10**30) == Decimal("100.00")  # just under the tie
+    assert str(percent(10**40, 1)) == "1" + "0" * 42 + ".00"
+
+
+AMOUNTS = st.integers(min_value=-(10**18), max_value=10**18)
+WHOLES = AMOUNTS.filter(lambda n: n != 0)
+
+
+@given(part=AMOUNTS, whole=WHOLES)
+def test_a_percentage_is_the_exact_quotient_rounded_half_up(part, whole):
+    with localcontext(prec=100):  # enough digits that this division is exact to the tie
+        exact = Decimal(part) * 100 / Decimal(whole)
+        assert percent(part, whole) == exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+@given(part=AMOUNTS, whole=WHOLES)
+def test_a_percentage_rounded_down_is_what_floor_division_reaches(part, whole):
+    assert percent(part, whole, places=0, rounding=ROUND_FLOOR) == part * 100 // whole
+
+
+def test_a_percentage_rounds_only_half_up_or_down():
+    with pytest.raises(ValueError, match="half-up or down"):
+        percent(1, 3, rounding="ROUND_HALF_EVEN")
 
 
 def test_display_rounds_to_the_cent_with_separators():

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from common.errors import AllotError
 from reporting.models import RunTrigger
+from reporting.rendering import report_csv
 from reporting.services import report_run_build, report_run_request
 
 
@@ -41,8 +42,6 @@ class Command(BaseCommand):
         with run.pdf.open("rb") as pdf:
             output.write_bytes(pdf.read())
         if options["csv"]:
-            from reporting.rendering import report_csv
-
             Path(options["csv"]).write_text(report_csv(run.snapshot), encoding="utf-8")
         timings = ", ".join(
             f"{k.removesuffix('_seconds')} {v:.2f} s" for k, v in run.timings.items()

@@ -1,0 +1,71 @@
+"""The period a report covers: the fiscal quarter, its year to date, the same quarter last year,
+and the cutoff (the first day not covered)."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.utils import timezone
+
+from common import fiscal
+from people.selectors import company_settings
+
+
+@dataclass(frozen=True)
+class ReportPeriod:
+    fiscal_year: int
+    quarter: int
+    quarter_period: fiscal.Period
+    year_period: fiscal.Period
+    last_year_quarter: fiscal.Period
+    cutoff: date  # the first day not covered: the quarter's end, or tomorrow when it is running
+
+    @property
+    def quarter_days_elapsed(self) -> int:
+        return max(0, (min(self.cutoff, self.quarter_period.end) - self.quarter_period.start).days)
+
+    @property
+    def year_days_elapsed(self) -> int:
+        return max(0, (self.cutoff - self.year_period.start).days)
+
+    @property
+    def year_days_left(self) -> int:
+        return max(0, (self.year_period.end - self.cutoff).days)
+
+    @property
+    def quarter_months(self) -> set[date]:
+        return set(self.months(self.quarter_period.start, self.quarter_period.end))
+
+    def months(self, start: date, end: date) -> list[date]:
+        months, month = [], start
+        while month < end:
+            months.append(month)
+            month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+        return months
+
+
+def moment(day: date) -> datetime:
+    """Midnight at the start of a day in the company's zone, as an aware datetime."""
+    return datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone())
+
+
+def month_key(value) -> date:
+    """A month as the database grouped it (a datetime, or a date), as a date in the company's
+    zone."""
+    if isinstance(value, datetime):
+        return timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
+    return value
+
+
+def report_period(*, fiscal_year: int, quarter: int, today: date | None = None) -> ReportPeriod:
+    start_month = company_settings().fiscal_year_start_month
+    quarter_period = fiscal.fiscal_quarter_period(fiscal_year, quarter, start_month)
+    today = today or timezone.localdate()
+    cutoff = min(quarter_period.end, today + timedelta(days=1))
+    return ReportPeriod(
+        fiscal_year=fiscal_year,
+        quarter=quarter,
+        quarter_period=quarter_period,
+        year_period=fiscal.fiscal_year_period(fiscal_year, start_month),
+        last_year_quarter=fiscal.fiscal_quarter_period(fiscal_year - 1, quarter, start_month),
+        cutoff=max(cutoff, quarter_period.start),
+    )
