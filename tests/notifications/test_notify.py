@@ -27,11 +27,12 @@ def test_each_person_is_told_once_in_the_app_and_by_email_after_commit(
     assert Notification.objects.filter(emailed_at__isnull=False).count() == 2
 
 
-def test_the_dashboard_lists_the_unread_first_and_marking_read_reads_them_all():
+def test_the_dashboard_lists_a_persons_own_and_marking_read_reads_them_all():
     ada = UserFactory()
     read, unread = notify([ada], "read"), notify([ada], "unread")
+    notify([UserFactory()], "someone else's")
     Notification.objects.filter(pk=read[0].pk).update(read_at=timezone.now())
-    assert [n.message for n in notifications_recent(user=ada)] == ["unread", "read"]
+    assert sorted(n.message for n in notifications_recent(user=ada)) == ["read", "unread"]
     assert notifications_mark_read(user=ada) == 1
     assert not Notification.objects.filter(user=ada, read_at__isnull=True).exists()
     assert unread[0].pk in {n.pk for n in notifications_recent(user=ada)}
