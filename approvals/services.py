@@ -30,6 +30,7 @@ from approvals.models import (
 )
 from common.errors import AllotError
 from common.money import Micros, format_usd
+from notifications.services import notify
 from people.models import Employee, Project, Team
 from people.roles import FINANCE, HR, has_role
 from people.selectors import company_today, current_fiscal_year, fiscal_year_of
@@ -405,13 +406,8 @@ def approvals_expire(*, today: date | None = None) -> int:
 
 
 def _tell(users, request: ApprovalRequest, message: str) -> None:
-    """An in-app notification and an email after commit, through the budgets notifications."""
-    from budgets.models import Notification
-    from budgets.tasks import notification_email_send
-
-    for user in {u.pk: u for u in (users or []) if u is not None}.values():
-        note = Notification.objects.create(user=user, message=message[:300])
-        transaction.on_commit(lambda pk=note.pk: notification_email_send.delay(pk), robust=True)
+    """An in-app notification and an email after commit."""
+    notify(users or [], message)
 
 
 def _tell_group(step: ApprovalStep, request: ApprovalRequest, excluded: set[int]) -> None:

@@ -20,7 +20,6 @@ from budgets.models import (
     EntryKind,
     IntegrationKey,
     LedgerEntry,
-    Notification,
     OwnerKind,
     Reservation,
     TokenPrice,
@@ -549,14 +548,6 @@ class AlertAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "threshold", "budget__fiscal_year"]
     search_fields = ["message"]
     list_select_related = ["budget__employee__user", "budget__team", "budget__project"]
-
-
-@admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "user", "message", "read_at", "emailed_at"]
-    list_filter = ["read_at", "emailed_at"]
-    search_fields = ["user__email", "message"]
-    list_select_related = ["user"]
 
 
 from budgets.rollover import admin as rollover_admin  # noqa: E402,F401 - registers its admin

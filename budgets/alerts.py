@@ -12,10 +12,11 @@ from decimal import ROUND_FLOOR
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from budgets.models import AlertClaim, AlertKind, Budget, Notification
+from budgets.models import AlertClaim, AlertKind, Budget
 from budgets.rollover.holds import closed_by_rollover
 from budgets.selectors import budget_burn
 from common.money import percent
+from notifications.services import notify
 from people.selectors import company_settings, company_today, fiscal_year_period
 
 
@@ -41,21 +42,6 @@ def _claim(budget: Budget, kind: str, threshold: int, message: str) -> AlertClai
             )
     except IntegrityError:
         return None
-
-
-def _notify(alert: AlertClaim, users: list[AbstractBaseUser]) -> list[Notification]:
-    from budgets.tasks import notification_email_send
-
-    made = []
-    for user in {u.pk: u for u in users}.values():
-        note, created = Notification.objects.get_or_create(
-            user=user, alert=alert, defaults={"message": alert.message}
-        )
-        if created:
-            made.append(note)
-            # robust: if the broker is down the row stays unsent and the hourly sweep sends it.
-            transaction.on_commit(lambda pk=note.pk: notification_email_send.delay(pk), robust=True)
-    return made
 
 
 @transaction.atomic
@@ -91,7 +77,7 @@ def budget_alerts_check(*, budget: Budget, today: date | None = None) -> list[Al
             users = _owner_users(budget)
             if threshold >= 100:
                 users += _manager_users(budget)
-            _notify(alert, users)
+            notify(users, alert.message, alert=alert)
             fired.append(alert)
 
     if (AlertKind.PROJECTED, 0) not in fired_already:
@@ -106,6 +92,6 @@ def budget_alerts_check(*, budget: Budget, today: date | None = None) -> list[Al
             )
             alert = _claim(budget, AlertKind.PROJECTED, 0, message)
             if alert:
-                _notify(alert, _owner_users(budget))
+                notify(_owner_users(budget), alert.message, alert=alert)
                 fired.append(alert)
     return fired

@@ -7,12 +7,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from budgets.calculations import tokens_at_rate
 from budgets.display import money_display_for, viewer_sees_everything
-from budgets.models import Notification, OwnerKind, RolloverRun, UsageCategory
+from budgets.models import OwnerKind, RolloverRun, UsageCategory
 from budgets.selectors import (
     corrected_price_ids,
     employee_balance,
@@ -25,6 +24,8 @@ from budgets.selectors import (
 )
 from common.charts import bar_list, column_chart
 from common.money import percent
+from notifications.selectors import notifications_recent
+from notifications.services import notifications_mark_read
 from people.models import Employee, Transparency
 from people.selectors import (
     current_fiscal_year,
@@ -149,11 +150,7 @@ def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpRe
             for event in employee_recent_usage(employee=employee)
             for cost in [event_cost_now(event, price_ids)]
         ],
-        "notifications": (
-            Notification.objects.filter(user=employee.user).order_by("read_at", "-created_at")[:10]
-            if own
-            else []
-        ),
+        "notifications": notifications_recent(user=employee.user) if own else [],
     }
     return render(request, "budgets/dashboard.html", context)
 
@@ -214,7 +211,5 @@ def team(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def notifications_read(request: HttpRequest) -> HttpResponse:
-    Notification.objects.filter(user=request.user, read_at__isnull=True).update(
-        read_at=timezone.now()
-    )
+    notifications_mark_read(user=request.user)
     return redirect("dashboard")

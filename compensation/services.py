@@ -15,9 +15,8 @@ from django_fsm import can_proceed
 from approvals.models import ApprovalRequest, RequestKind, RequestState
 from approvals.selectors import subject_viewers_register
 from approvals.services import effect_register, request_submit
-from budgets.models import EntryKind, Notification
+from budgets.models import EntryKind
 from budgets.services import budget_allocate, budget_create, level_allocation_key
-from budgets.tasks import notification_email_send
 from common.errors import AllotError
 from common.money import format_usd, micros_to_dollars
 from compensation import letters
@@ -38,6 +37,7 @@ from compensation.models import (
     policy,
 )
 from compensation.selectors import offer_request_viewers
+from notifications.services import notify
 from people.models import Employee
 from people.roles import ENGINEERS
 from people.selectors import company_settings, company_today
@@ -451,6 +451,5 @@ def offers_expire(*, today: date | None = None) -> int:
 
 
 def _tell(user: User, message: str) -> None:
-    """An in-app notification, emailed after commit (the budgets' notifications)."""
-    note = Notification.objects.create(user=user, message=message[:300])
-    transaction.on_commit(lambda: notification_email_send.delay(note.pk), robust=True)
+    """An in-app notification, emailed after commit."""
+    notify([user], message)

@@ -27,7 +27,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "budgets.usageevent": ("view",),
         "budgets.reservation": ("view",),
         "budgets.alertclaim": ("view",),
-        "budgets.notification": ("view",),
+        "notifications.notification": ("view",),
         "budgets.carryoverpolicy": _CRUD,
         "budgets.rolloverrun": ("view",),
         "approvals.approvalrule": ("add", "change", "view"),

@@ -23,10 +23,7 @@ FUNCTIONS_STILL_TOO_LONG: set[str] = set()
 SILENT_IMPORTS_STILL_IN = {
     "approvals/apps.py",
     "approvals/models.py",
-    "approvals/services.py",
     "audit/selectors.py",
-    "budgets/alerts.py",
-    "budgets/rollover/schedule.py",
     "common/pdf.py",
     "compensation/admin/offers.py",
     "compensation/apps.py",
@@ -157,6 +154,60 @@ def test_the_scan_leaves_reads_and_rule_changes_alone():
         "cursor.execute(f'SELECT id FROM {Budget._meta.db_table}')\n"
     )
     assert money_writes(reads) == []
+
+
+NOTIFICATIONS = ROOT / "notifications"
+
+
+def notification_bypasses(source: str) -> list[tuple[int, str]]:
+    """Each place in `source` that tells someone without notifications.services.notify: an
+    import of the model or the email task, or a write on Notification."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module in {
+            "notifications.models",
+            "notifications.tasks",
+        }:
+            found.append((node.lineno, f"from {node.module} import ..."))
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in WRITE_METHODS
+            and "Notification" in _chain_names(node.func.value)
+        ):
+            found.append((node.lineno, f"Notification...{node.func.attr}()"))
+    return found
+
+
+def test_only_notify_makes_a_notification_or_queues_its_email():
+    outside = {
+        f"{path.relative_to(ROOT)}:{line} {what}"
+        for path in application_files()
+        if NOTIFICATIONS not in path.parents
+        for line, what in notification_bypasses(path.read_text())
+    }
+    assert not outside, "tell people through notifications.services.notify:\n" + "\n".join(
+        sorted(outside)
+    )
+    assert notification_bypasses(
+        "from notifications.tasks import notification_email_send\n"
+        "Notification.objects.get_or_create(user=u, message=m)\n"
+    ) == [(1, "from notifications.tasks import ..."), (2, "Notification...get_or_create()")]
+
+
+def test_notifications_sits_below_the_apps_that_tell_people():
+    above = {"approvals", "audit", "budgets", "compensation", "reporting"}
+    upward = set()
+    for path in NOTIFICATIONS.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            upward |= {f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in above}
+    assert not upward, f"notifications imports an app above it: {sorted(upward)}"
 
 
 def test_no_application_file_is_over_600_lines():

@@ -1,6 +1,5 @@
-"""Threshold alerts claimed once per budget, and the in-app notifications."""
+"""Threshold alerts claimed once per budget (their notifications: notifications.models)."""
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -30,30 +29,6 @@ class AlertClaim(models.Model):
             models.UniqueConstraint(
                 fields=["budget", "kind", "threshold"], name="alert_fires_once"
             ),
-        ]
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class Notification(models.Model):
-    """What the web app shows a person (their alerts); email carries the same text."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
-    )
-    alert = models.ForeignKey(
-        AlertClaim, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
-    )
-    message = models.CharField(max_length=300)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    read_at = models.DateTimeField(null=True, blank=True)
-    emailed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(fields=["user", "alert"], name="notification_once_per_user"),
         ]
 
     def __str__(self) -> str:

@@ -3,7 +3,7 @@
 import logging
 from datetime import date
 
-from django.db import transaction
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from budgets.models import (
@@ -14,6 +14,8 @@ from budgets.models import (
 from budgets.rollover.commit import rollover_confirm, rollover_enqueue
 from budgets.rollover.preview import rollover_preview
 from common.money import format_usd
+from notifications.services import notify
+from people.roles import FINANCE
 from people.selectors import company_settings, company_today, fiscal_year_of
 
 logger = logging.getLogger(__name__)
@@ -48,12 +50,6 @@ def rollover_scheduled_step(*, today: date | None = None) -> str:
 
 
 def _notify_finance(run: RolloverRun) -> None:
-    from django.contrib.auth import get_user_model
-
-    from budgets.models import Notification
-    from budgets.tasks import notification_email_send
-    from people.roles import FINANCE
-
     message = (
         f"The FY{run.fiscal_year} rollover is previewed: {run.owners_total:,} owners, "
         f"{format_usd(run.carried_micros)} to carry over, {format_usd(run.forfeited_micros)} "
@@ -61,6 +57,4 @@ def _notify_finance(run: RolloverRun) -> None:
         "Confirm it in the admin (Rollover runs)."
     )
     users = get_user_model().objects.filter(groups__name=FINANCE, is_active=True).distinct()
-    for user in users:
-        note = Notification.objects.create(user=user, message=message[:300])
-        transaction.on_commit(lambda pk=note.pk: notification_email_send.delay(pk), robust=True)
+    notify(users, message)

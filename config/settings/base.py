@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "pgtrigger",
     "import_export",
     "people",
+    "notifications",
     "budgets",
     "approvals",
     "compensation",
@@ -175,7 +176,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.int("ALLOT_RESERVATION_RELEASE_EVERY_SECONDS", default=300),
     },
     "resend-unsent-notifications": {
-        "task": "budgets.notifications_resend",
+        "task": "notifications.notifications_resend",
         "schedule": 60 * 60,
     },
     "daily-approval-escalation": {

@@ -5,10 +5,11 @@ from django.core import mail
 from django.utils import timezone
 
 from budgets.alerts import budget_alerts_check
-from budgets.models import AlertClaim, AlertKind, Budget, Notification
+from budgets.models import AlertClaim, AlertKind, Budget
 from budgets.services import budget_allocate, budget_create
 from budgets.tasks import alerts_check
 from budgets.usage import usage_ingest
+from notifications.models import Notification
 from people.selectors import current_fiscal_year
 from tests.factories import EmployeeFactory
 
@@ -119,7 +120,7 @@ def test_a_budget_burning_too_fast_gets_a_projection_alert(engineer):
 
 
 def test_a_failed_email_is_retried_and_never_sent_twice(engineer, settings, monkeypatch):
-    from budgets import tasks
+    from notifications import tasks
 
     _, budget = engineer
     spend("55", "a")

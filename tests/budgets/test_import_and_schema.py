@@ -9,9 +9,10 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from budgets.alerts import budget_alerts_check
-from budgets.models import AlertClaim, Budget, Notification, UsageEvent
+from budgets.models import AlertClaim, Budget, UsageEvent
 from budgets.services import budget_allocate, budget_create
 from budgets.usage import usage_ingest
+from notifications.models import Notification
 from people.selectors import current_fiscal_year
 from tests.factories import EmployeeFactory
 

@@ -293,7 +293,8 @@ def test_a_closed_years_budget_raises_no_alerts_after_a_hold_is_forfeited(
     django_capture_on_commit_callbacks,
 ):
     # given a hold on FY2026 that a settlement for less frees after the close
-    from budgets.models import AlertClaim, Notification
+    from budgets.models import AlertClaim
+    from notifications.models import Notification
 
     alice = engineer()
     alice.manager = EmployeeFactory()

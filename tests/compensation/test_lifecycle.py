@@ -251,7 +251,7 @@ def test_expiry_by_the_beat_task(org, time_machine):
     late.refresh_from_db()
     on_time.refresh_from_db()
     assert (late.state, on_time.state) == (OfferState.EXPIRED, OfferState.SENT)
-    from budgets.models import Notification
+    from notifications.models import Notification
 
     assert Notification.objects.filter(user=org["hr"], message__contains="expired").count() == 1
     log = StateLog.objects.for_(late).latest("timestamp")
