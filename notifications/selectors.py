@@ -1,11 +1,16 @@
 """Reads of the notifications, for the pages that show them."""
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import F
 
 from notifications.models import Notification
 
 
 def notifications_recent(*, user: AbstractBaseUser, limit: int = 10) -> list[Notification]:
-    """What the dashboard lists: by read_at, then the newest. The unread (read_at NULL) sort
-    first on SQLite but last on PostgreSQL, which puts NULLs last in ascending order."""
-    return list(Notification.objects.filter(user=user).order_by("read_at", "-created_at")[:limit])
+    """What the dashboard lists: the unread first (read_at NULL, first on every database:
+    PostgreSQL would put NULLs last in ascending order), then by when read, the newest first."""
+    return list(
+        Notification.objects.filter(user=user).order_by(
+            F("read_at").asc(nulls_first=True), "-created_at"
+        )[:limit]
+    )
