@@ -6,6 +6,7 @@ class ApprovalsConfig(AppConfig):
     verbose_name = "Requests and approvals"
 
     def ready(self) -> None:
+        # Django loads the models before ready(); the effects import them, so not at the top.
         from approvals.effects import register
 
         register()

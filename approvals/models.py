@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django_fsm import FSMField, transition
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
@@ -133,8 +134,6 @@ class ApprovalRequest(models.Model):
         return f"{self.get_kind_display()} #{self.pk}: {format_usd(self.amount_micros)}"
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
-
         return reverse("approvals:detail", args=[self.pk])
 
     # The state machine. Transitions are called only by approvals.services, which records the

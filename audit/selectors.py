@@ -9,7 +9,7 @@ from functools import partial
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model, Q, QuerySet
 from django_fsm_log.models import StateLog
-from simple_history.models import HistoricalChanges
+from simple_history.models import HistoricalChanges, registered_models
 from simple_history.utils import get_history_model_for_model
 
 from approvals.models import ApprovalRequest
@@ -35,7 +35,6 @@ class AuditRow:
 def audited_models(user=None) -> list[type[Model]]:
     """Every model whose changes are kept and that `user` may view (when given), in a stable
     order. Offers, candidates and salary bands are HR's: finance does not see their history."""
-    from simple_history.models import registered_models
 
     tracked = [
         model

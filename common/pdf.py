@@ -11,6 +11,7 @@ def no_fetch():
     """WeasyPrint's URL fetcher for every Allot PDF: `data:` URLs only. No files from this
     machine (`file:///.../.env`) and no network requests (internal services), whatever a
     template asks for; a refused resource is left out of the PDF with a warning."""
+    # WeasyPrint takes over a second to import (Pango, fonts): only the processes that render pay.
     from weasyprint.urls import URLFetcher
 
     return URLFetcher(allowed_protocols={"data"}, allow_redirects=False)
@@ -19,7 +20,7 @@ def no_fetch():
 def pdf_from_html(html: str) -> bytes:
     # WeasyPrint logs a line per page at INFO; the callers report their own progress.
     logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
-    from weasyprint import HTML
+    from weasyprint import HTML  # imported here for the same reason as in no_fetch
 
     return HTML(string=html, url_fetcher=no_fetch()).write_pdf()
 

@@ -6,6 +6,7 @@ class CompensationConfig(AppConfig):
     verbose_name = "Compensation and offers"
 
     def ready(self) -> None:
+        # Django loads the models before ready(); the services import them, so not at the top.
         from compensation.services import register
 
         register()

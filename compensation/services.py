@@ -55,17 +55,29 @@ VERBS = {
     "withdraw": "withdrawn",
     "expire": "expired",
 }
-FROM_STATES = {
-    "submit": "a draft or a countered offer",
-    "approve": "an offer pending approval",
-    "reopen": "an offer whose approval was refused",
-    "send": "an approved offer",
-    "accept": "a sent offer",
-    "decline": "a sent or countered offer",
-    "counter": "a sent offer",
-    "withdraw": "an offer still open",
-    "expire": "a sent offer",
+# How a refusal names the states a move starts from; which states those are is the state
+# machine's (each transition's `source` on Offer), read by `_sources_phrase`.
+STATE_PHRASES = {
+    OfferState.DRAFT: "a draft",
+    OfferState.PENDING_APPROVAL: "an offer pending approval",
+    OfferState.APPROVED: "an approved offer",
+    OfferState.SENT: "a sent offer",
+    OfferState.COUNTERED: "a countered offer",
 }
+OPEN_STATES = frozenset(STATE_PHRASES)
+
+
+def transition_sources(name: str) -> frozenset[str]:
+    """The states the Offer transition `name` may start from, as the state machine declares."""
+    return frozenset(getattr(Offer, name)._django_fsm.transitions)
+
+
+def _sources_phrase(name: str) -> str:
+    sources = transition_sources(name)
+    if sources == OPEN_STATES:
+        return "an offer still open"
+    phrases = [STATE_PHRASES[state] for state in OfferState if state in sources]
+    return " or ".join(phrases)
 
 
 def _locked(offer: Offer) -> Offer:
@@ -82,7 +94,7 @@ def _move(offer: Offer, name: str, *, by: User | None, description: str = "") ->
     if not can_proceed(method):
         raise AllotError(
             f"Offer #{offer.pk} is {offer.get_state_display().lower()}: it cannot be "
-            f"{VERBS[name]}. Only {FROM_STATES[name]} can.",
+            f"{VERBS[name]}. Only {_sources_phrase(name)} can.",
             code="conflict",
         )
     method(by=by, description=description or VERBS[name])

@@ -4,6 +4,7 @@ and the company's settings (fiscal calendar, reference rate, transparency, carry
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -213,6 +214,10 @@ class StandInRule(models.TextChoices):
     )
 
 
+# Where people.selectors.company_settings keeps the row; saving the row clears it.
+SETTINGS_CACHE_KEY = "allot:company-settings"
+
+
 class CompanySettings(models.Model):
     """One row (pk=1): the company's calendar and policies. Read it with `company_settings()`."""
 
@@ -300,11 +305,9 @@ class CompanySettings(models.Model):
         return f"Settings of {self.name}"
 
     def save(self, *args, **kwargs):
-        from django.core.cache import cache
-
         self.pk = 1
         super().save(*args, **kwargs)
-        cache.delete("allot:company-settings")  # people.selectors.SETTINGS_CACHE_KEY
+        cache.delete(SETTINGS_CACHE_KEY)
 
     def transparency_for(self, team: Team | None) -> str:
         return (team.transparency if team and team.transparency else "") or (

@@ -5,6 +5,8 @@ Managers and Engineers work in the web pages, not the admin, so they hold no mod
 those pages check relations (whose manager you are) on the server instead.
 """
 
+from django.contrib.auth.management import create_permissions
+
 HR = "HR"
 FINANCE = "Finance"
 MANAGERS = "Managers"
@@ -83,8 +85,6 @@ def has_role(user, *roles: str) -> bool:
 
 def roles_sync(apps, schema_editor=None) -> None:
     """Create the groups and give each exactly the permissions above (usable in migrations)."""
-    from django.contrib.auth.management import create_permissions
-
     for app_config in apps.get_app_configs():
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)

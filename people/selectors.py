@@ -6,9 +6,9 @@ from django.utils import timezone
 
 from common import fiscal
 from common.text import is_storable
-from people.models import CompanySettings, Employee
+from people.models import SETTINGS_CACHE_KEY, CompanySettings, Employee
+from people.roles import FINANCE, HR
 
-SETTINGS_CACHE_KEY = "allot:company-settings"
 SETTINGS_CACHE_SECONDS = 30
 
 
@@ -65,8 +65,6 @@ def employee_by_key(key: str) -> Employee | None:
 def user_can_see_employee(user, employee: Employee) -> bool:
     """The person themselves, anyone above them in the management chain, Finance, HR and
     superusers. Checked on the server for every page and API call that shows a person's money."""
-    from people.roles import FINANCE, HR
-
     if not user.is_authenticated:
         return False
     if user.is_superuser or employee.user_id == user.pk:

@@ -4,49 +4,43 @@ shows its reason as a message, and the moves that need a sentence ask for it fir
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import render
+from django_fsm import can_proceed
 
 from common.errors import AllotError
 from compensation import services
-from compensation.models import OfferState
+from compensation.models import CLOSED_STATES
 
 
 class ReasonForm(forms.Form):
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 80}), required=False)
 
 
-# The buttons on an offer's page: each posts the list action of the same name.
+# The buttons on an offer's page: each posts the list action of the same name, and shows when
+# the state machine lets the offer take that action's transition (`can_proceed`). The letter is
+# not a move: any offer still open can have one made.
 STATE_ACTIONS = [
-    ("submit_for_approval", "Submit for approval"),
-    ("back_to_draft", "Back to draft"),
-    ("generate_letter", "Generate letter"),
-    ("mark_sent", "Mark sent"),
-    ("record_counter_offer", "Record counter-offer"),
-    ("mark_accepted", "Mark accepted"),
-    ("mark_declined", "Mark declined"),
-    ("withdraw", "Withdraw"),
+    ("submit_for_approval", "Submit for approval", "submit"),
+    ("back_to_draft", "Back to draft", "reopen"),
+    ("generate_letter", "Generate letter", None),
+    ("mark_sent", "Mark sent", "send"),
+    ("record_counter_offer", "Record counter-offer", "counter"),
+    ("mark_accepted", "Mark accepted", "accept"),
+    ("mark_declined", "Mark declined", "decline"),
+    ("withdraw", "Withdraw", "withdraw"),
 ]
-LEGAL_FROM = {
-    "submit_for_approval": {OfferState.DRAFT, OfferState.COUNTERED},
-    "back_to_draft": {OfferState.PENDING_APPROVAL},
-    "generate_letter": {
-        OfferState.DRAFT,
-        OfferState.PENDING_APPROVAL,
-        OfferState.APPROVED,
-        OfferState.SENT,
-        OfferState.COUNTERED,
-    },
-    "mark_sent": {OfferState.APPROVED},
-    "record_counter_offer": {OfferState.SENT},
-    "mark_accepted": {OfferState.SENT},
-    "mark_declined": {OfferState.SENT, OfferState.COUNTERED},
-    "withdraw": {
-        OfferState.DRAFT,
-        OfferState.PENDING_APPROVAL,
-        OfferState.APPROVED,
-        OfferState.SENT,
-        OfferState.COUNTERED,
-    },
-}
+
+
+def offer_buttons(offer) -> list[tuple[str, str]]:
+    """(action, label) of each step the offer can take now."""
+    return [
+        (action, label)
+        for action, label, transition in STATE_ACTIONS
+        if (
+            offer.state not in CLOSED_STATES
+            if transition is None
+            else can_proceed(getattr(offer, transition))
+        )
+    ]
 
 
 class OfferActionsMixin:

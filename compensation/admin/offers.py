@@ -12,13 +12,14 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django_fsm_log.models import StateLog
 
 from approvals.models import ApprovalRequest
 from common.admin import HistoryAdmin
 from common.errors import AllotError
 from common.money import format_usd
 from compensation import letters, services
-from compensation.admin.actions import LEGAL_FROM, STATE_ACTIONS, OfferActionsMixin
+from compensation.admin.actions import OfferActionsMixin, offer_buttons
 from compensation.calculations import TradeError
 from compensation.models import (
     CLOSED_STATES,
@@ -292,7 +293,7 @@ class OfferAdmin(OfferActionsMixin, HistoryAdmin):
         offer = self.get_object(request, object_id)
         buttons = []
         if offer is not None and self.has_change_permission(request, offer):
-            buttons = [(a, label) for a, label in STATE_ACTIONS if offer.state in LEGAL_FROM[a]]
+            buttons = offer_buttons(offer)
         return super().change_view(
             request, object_id, form_url, {**(extra_context or {}), "lifecycle_actions": buttons}
         )
@@ -382,8 +383,6 @@ class OfferAdmin(OfferActionsMixin, HistoryAdmin):
 
     @admin.display(description="State changes")
     def transition_log(self, offer: Offer):
-        from django_fsm_log.models import StateLog
-
         logs = StateLog.objects.for_(offer).select_related("by").order_by("timestamp")
         rows = [
             (

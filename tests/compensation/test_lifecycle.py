@@ -9,6 +9,7 @@ from django_fsm_log.models import StateLog
 from approvals.models import RequestState, StepRole
 from approvals.services import request_decide
 from common.errors import AllotError
+from compensation.admin.actions import offer_buttons
 from compensation.models import Offer, OfferRound, OfferState
 from compensation.selectors import round_changes, rounds_compared
 from compensation.services import (
@@ -20,6 +21,7 @@ from compensation.services import (
     offer_send,
     offer_submit,
     offer_withdraw,
+    transition_sources,
 )
 from compensation.tasks import expire as expire_task
 from people.selectors import company_today
@@ -195,6 +197,48 @@ def test_illegal_moves_are_refused_with_a_clear_message(org):
         offer_decline(offer=offer, acting_user=org["hr"])
     offer.refresh_from_db()
     assert offer.state == OfferState.WITHDRAWN
+
+
+@pytest.mark.parametrize(
+    ("state", "buttons"),
+    [
+        (OfferState.DRAFT, ["Submit for approval", "Generate letter", "Withdraw"]),
+        (OfferState.PENDING_APPROVAL, ["Back to draft", "Generate letter", "Withdraw"]),
+        (OfferState.APPROVED, ["Generate letter", "Mark sent", "Withdraw"]),
+        (
+            OfferState.SENT,
+            [
+                "Generate letter",
+                "Record counter-offer",
+                "Mark accepted",
+                "Mark declined",
+                "Withdraw",
+            ],
+        ),
+        (
+            OfferState.COUNTERED,
+            ["Submit for approval", "Generate letter", "Mark declined", "Withdraw"],
+        ),
+        (OfferState.ACCEPTED, []),
+        (OfferState.DECLINED, []),
+        (OfferState.WITHDRAWN, []),
+        (OfferState.EXPIRED, []),
+    ],
+)
+def test_the_buttons_of_each_state_are_the_moves_the_state_machine_allows(state, buttons):
+    assert [label for _, label in offer_buttons(Offer(state=state))] == buttons
+
+
+def test_a_refusal_names_the_states_the_state_machine_starts_the_move_from(org):
+    assert transition_sources("decline") == {OfferState.SENT, OfferState.COUNTERED}
+    offer = make_offer(org)
+    with pytest.raises(AllotError, match="Only a sent offer or a countered offer can"):
+        offer_decline(offer=offer, acting_user=org["hr"])
+    with pytest.raises(AllotError, match="Only an offer pending approval can"):
+        offer_reopen(offer=offer, acting_user=org["hr"])
+    offer_withdraw(offer=offer, acting_user=org["hr"])
+    with pytest.raises(AllotError, match="cannot be withdrawn. Only an offer still open can"):
+        offer_withdraw(offer=offer, acting_user=org["hr"])
 
 
 def test_a_counter_offer_opens_a_round_and_a_new_round_outside_the_band_needs_more_approval(org):
