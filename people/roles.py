@@ -1,4 +1,5 @@
-"""The four roles of PRODUCT.md as Django groups, and the model permissions each one holds.
+"""The four roles (HR, Finance, Managers, Engineers; the README lists them) as Django groups,
+and the model permissions each one holds.
 
 Migrations call `roles_sync` whenever a model is added, so the groups always match this table.
 Managers and Engineers work in the web pages, not the admin, so they hold no model permissions:

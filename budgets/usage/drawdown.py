@@ -25,7 +25,7 @@ def drawdown_order(
     personal: Budget | None,
     pool: Budget | None,
 ) -> list[Budget]:
-    """PRODUCT.md's order: the project's allocation (for members), personal, then the team pool
+    """Who pays, in order: the project's allocation (for members), personal, then the team pool
     where the team lets usage overflow into it."""
     return [b for b in (project_budget, personal, pool) if b is not None]
 

@@ -1,4 +1,4 @@
-"""Offers with token budgets (issue 5): level bands and the compensation policy, candidates,
+"""Offers with token budgets: level bands and the compensation policy, candidates,
 offers and their negotiation rounds, and offer letters (templates HR edits, PDFs kept as sent)."""
 
 from compensation.models.letters import LetterImmutableError, OfferLetter, OfferLetterTemplate
