@@ -2,7 +2,7 @@
 budgets/admin.py, which extends EmployeeAdmin, so that this app never imports budgets."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm
@@ -17,7 +17,7 @@ from common.admin import HistoryAdmin
 from common.money import format_usd
 from people.models import CompanySettings, Department, Employee, Level, Project, Team
 from people.roles import ENGINEERS, HR, has_role
-from people.services import managers_group_sync
+from people.services import employee_deactivate, managers_group_sync
 
 User = get_user_model()
 
@@ -281,9 +281,37 @@ class EmployeeAdmin(HistoryAdmin):
             return False
         return super().has_change_permission(request, obj)
 
+    actions = ["close_as_leavers"]
+
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        managers_group_sync()
+        leaving = change and "is_active" in form.changed_data and not obj.is_active
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            done = employee_deactivate(employee=obj, acting_user=request.user) if leaving else []
+            managers_group_sync()
+        if leaving:
+            self._leaver_message(request, obj, done)
+
+    @admin.action(
+        description="Close as leavers (last day today; holds released, unused forfeited)",
+        permissions=["change"],
+    )
+    def close_as_leavers(self, request, queryset):
+        for employee in queryset.select_related("user"):
+            if employee.user_id == request.user.pk:
+                self.message_user(request, "You cannot close your own record.", messages.ERROR)
+                continue
+            self._leaver_message(
+                request, employee, employee_deactivate(employee=employee, acting_user=request.user)
+            )
+
+    def _leaver_message(self, request, employee: Employee, done: list[str]) -> None:
+        what = "; ".join(done) if done else "no holds or unused money"
+        self.message_user(
+            request,
+            f"{employee.display_name} left on {employee.left_on:%b %-d, %Y}: {what}.",
+            messages.SUCCESS,
+        )
 
     @admin.display(description="Name", ordering="user__last_name")
     def display_name(self, employee: Employee) -> str:

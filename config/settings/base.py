@@ -187,6 +187,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "approvals.expire",
         "schedule": crontab(hour=0, minute=30),
     },
+    # A last day HR entered ahead of time: the morning after it, the leaver is closed.
+    "daily-leavers-close": {
+        "task": "people.leavers_close",
+        "schedule": crontab(hour=0, minute=20),
+    },
     "daily-offer-expiry": {
         "task": "compensation.offers_expire",
         "schedule": crontab(hour=0, minute=40),
