@@ -58,8 +58,9 @@ def claimed_groups(claims: dict[str, Any]) -> set[str]:
 
 
 def email_is_verified(claims: dict[str, Any]) -> bool:
-    """True only when the provider says so: a boolean true (or the string some send)."""
-    verified = claims.get("email_verified")
+    """True only when the provider says so: a boolean true (or the string some send) in
+    email_verified, or in the claim OIDC_EMAIL_VERIFIED_CLAIM names (Entra ID's xms_edov)."""
+    verified = claims.get(settings.OIDC_EMAIL_VERIFIED_CLAIM)
     return verified is True or (isinstance(verified, str) and verified.lower() == "true")
 
 

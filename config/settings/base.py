@@ -170,6 +170,9 @@ LOGIN_REDIRECT_URL_FAILURE = "/accounts/sign-on/refused/"
 # in the `groups` claim): then each sign-in adds or removes HR and Finance to match. Unset: the
 # roles set in the admin are left alone. Nothing from the provider makes anyone a superuser.
 OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", default="groups")
+# The claim that must be true for the email to be trusted (Entra ID sends none by default; its
+# optional claim xms_edov says the email's domain is verified by the tenant).
+OIDC_EMAIL_VERIFIED_CLAIM = env("OIDC_EMAIL_VERIFIED_CLAIM", default="email_verified")
 OIDC_GROUP_HR = env.list("OIDC_GROUP_HR", default=[])
 OIDC_GROUP_FINANCE = env.list("OIDC_GROUP_FINANCE", default=[])
 # ALLOT_PASSWORD_LOGIN=false (production behind the identity provider): no password form on

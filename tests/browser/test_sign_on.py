@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 
+from people.management.commands.oidc_endpoints import discovery_settings
 from people.roles import HR
 from tests.browser.conftest import needs_chromium
 from tests.factories import EmployeeFactory
@@ -99,11 +101,8 @@ def sso(settings, provider):
     settings.ALLOT_OIDC_NAME = "Test IdP"
     settings.OIDC_RP_CLIENT_ID = "allot"
     settings.OIDC_RP_CLIENT_SECRET = "allot-test-secret"
-    settings.OIDC_OP_ISSUER = provider["issuer"]
-    settings.OIDC_OP_AUTHORIZATION_ENDPOINT = provider["authorization_endpoint"]
-    settings.OIDC_OP_TOKEN_ENDPOINT = provider["token_endpoint"]
-    settings.OIDC_OP_USER_ENDPOINT = provider["userinfo_endpoint"]
-    settings.OIDC_OP_JWKS_ENDPOINT = provider["jwks_uri"]
+    for name, value in discovery_settings(provider["issuer"]).items():  # oidc_endpoints's
+        setattr(settings, name, value)
     settings.OIDC_RP_SCOPES = "openid email profile groups"
     settings.OIDC_GROUP_HR = ["allot-hr"]
     return settings
@@ -176,3 +175,11 @@ def test_crafted_claims_make_nobody_a_superuser(browser, live_server, sso):
     page.goto(f"{live_server.url}/admin/")
     assert "/admin/login/" in page.url
     assert page.locator("text=not authorized to access this page").count() == 1
+
+
+def test_oidc_endpoints_prints_the_providers_settings(provider, capsys):
+    call_command("oidc_endpoints", provider["issuer"])
+    lines = capsys.readouterr().out.splitlines()
+    assert f"OIDC_OP_ISSUER={provider['issuer']}" in lines
+    assert f"OIDC_OP_JWKS_ENDPOINT={provider['jwks_uri']}" in lines
+    assert len(lines) == 5

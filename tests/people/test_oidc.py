@@ -192,3 +192,11 @@ def test_a_superusers_access_is_not_the_providers_to_take(oidc):
 def test_the_lockout_does_not_count_the_providers_callback():
     assert axes_skips_sign_on(RequestFactory().get("/oidc/callback/"), {})
     assert not axes_skips_sign_on(RequestFactory().post("/accounts/login/"), {"username": "a"})
+
+
+def test_the_verified_claim_can_be_named_for_providers_without_email_verified(oidc, monkeypatch):
+    oidc.OIDC_EMAIL_VERIFIED_CLAIM = "xms_edov"
+    employee = EmployeeFactory(user=UserFactory(username="ada@example.com"))
+    claims = {"email": "ada@example.com", "email_verified": True}
+    assert sign_on(claims, monkeypatch)[0] is None  # the named claim is the one that counts
+    assert sign_on({**claims, "xms_edov": True}, monkeypatch)[0] == employee.user
