@@ -183,3 +183,17 @@ def test_oidc_endpoints_prints_the_providers_settings(provider, capsys):
     assert f"OIDC_OP_ISSUER={provider['issuer']}" in lines
     assert f"OIDC_OP_JWKS_ENDPOINT={provider['jwks_uri']}" in lines
     assert len(lines) == 5
+
+
+def test_with_passwords_off_single_sign_on_is_the_way_in(browser, live_server, sso):
+    sso.ALLOT_PASSWORD_LOGIN = False
+    sso.AUTHENTICATION_BACKENDS = [
+        b for b in sso.AUTHENTICATION_BACKENDS if not b.endswith(".ModelBackend")
+    ]
+    EmployeeFactory(user__username="ada@example.com")
+    page = browser.new_context().new_page()
+    page.goto(f"{live_server.url}/admin/login/")
+    assert page.locator("input[name=password]").count() == 0
+    page = sign_on(browser, live_server, "ada@example.com")
+    assert page.url == f"{live_server.url}/"
+    assert page.locator("input[name=password]").count() == 0
