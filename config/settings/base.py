@@ -175,6 +175,22 @@ OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", default="groups")
 OIDC_EMAIL_VERIFIED_CLAIM = env("OIDC_EMAIL_VERIFIED_CLAIM", default="email_verified")
 OIDC_GROUP_HR = env.list("OIDC_GROUP_HR", default=[])
 OIDC_GROUP_FINANCE = env.list("OIDC_GROUP_FINANCE", default=[])
+_OIDC_MISSING = [
+    name
+    for name in (
+        "OIDC_RP_CLIENT_SECRET",
+        "OIDC_OP_AUTHORIZATION_ENDPOINT",
+        "OIDC_OP_TOKEN_ENDPOINT",
+        "OIDC_OP_USER_ENDPOINT",
+        "OIDC_OP_JWKS_ENDPOINT",
+    )
+    if not globals()[name]
+]
+if ALLOT_OIDC_ENABLED and _OIDC_MISSING:
+    raise ImproperlyConfigured(
+        f"OIDC_RP_CLIENT_ID is set but {', '.join(_OIDC_MISSING)} not "
+        "(`python manage.py oidc_endpoints ISSUER` prints the endpoints)."
+    )
 # ALLOT_PASSWORD_LOGIN=false (production behind the identity provider): no password form on
 # the sign-in page or the admin's, a password POST refused, no password reset.
 if not ALLOT_PASSWORD_LOGIN and not ALLOT_OIDC_ENABLED:

@@ -86,13 +86,8 @@ def test_password_login_off_refuses_the_password_pages(client, passwords_off):
     assert client.get("/accounts/password_change/").status_code == 403
 
 
-def test_password_login_off_needs_a_provider():
-    env = {
-        **os.environ,
-        "ALLOT_PASSWORD_LOGIN": "false",
-        "OIDC_RP_CLIENT_ID": "",
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-    }
+def _settings_error(**variables: str) -> str:
+    env = {**os.environ, **variables, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     result = subprocess.run(  # noqa: S603 (our interpreter, fixed arguments)
         [sys.executable, "-c", "import django; django.setup()"],
         env=env,
@@ -100,7 +95,15 @@ def test_password_login_off_needs_a_provider():
         text=True,
         timeout=60,
     )
-    assert result.returncode != 0 and "leaves no way to sign in" in result.stderr
+    assert result.returncode != 0
+    return result.stderr
+
+
+def test_settings_refuse_passwords_off_without_a_provider_or_a_half_configured_one():
+    stderr = _settings_error(ALLOT_PASSWORD_LOGIN="false", OIDC_RP_CLIENT_ID="")
+    assert "leaves no way to sign in" in stderr
+    stderr = _settings_error(OIDC_RP_CLIENT_ID="allot", OIDC_OP_TOKEN_ENDPOINT="https://idp/t")
+    assert "OIDC_RP_CLIENT_SECRET, OIDC_OP_AUTHORIZATION_ENDPOINT, OIDC_OP_USER_ENDPOINT" in stderr
 
 
 def test_the_refusal_page_says_who_was_refused_and_why(client, sso):
