@@ -53,10 +53,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _discovery(issuer: str, process: subprocess.Popen) -> dict:
+def _discovery(issuer: str, process: subprocess.Popen, log: Path) -> dict:
     for _ in range(100):
         if process.poll() is not None:
-            raise RuntimeError(f"the test provider exited: {process.stdout.read()}")
+            raise RuntimeError(f"the test provider exited: {log.read_text()}")
         try:
             with urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration") as answer:  # noqa: S310 (our own provider on 127.0.0.1)
                 return json.load(answer)
@@ -66,7 +66,7 @@ def _discovery(issuer: str, process: subprocess.Popen) -> dict:
 
 
 @pytest.fixture(scope="module")
-def provider(live_server):
+def provider(live_server, tmp_path_factory):
     """The provider on a free port, its client's redirect at this live server; killed after."""
     if not (PROVIDER_DIR / "node_modules" / "oidc-provider").exists():
         subprocess.run(  # noqa: S603 (npm, fixed arguments, the committed lock file)
@@ -75,21 +75,22 @@ def provider(live_server):
             timeout=300,
         )
     port = _free_port()
-    process = subprocess.Popen(  # noqa: S603 (node and our provider script)
-        [NODE, str(PROVIDER_DIR / "provider.js")],
-        cwd=PROVIDER_DIR,
-        env={
-            **os.environ,
-            "PORT": str(port),
-            "REDIRECT_URI": f"{live_server.url}/oidc/callback/",
-            "ACCOUNTS": json.dumps(ACCOUNTS),
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp_path_factory.mktemp("oidc_provider") / "provider.log"  # a pipe could fill and block
+    with log.open("w") as out:  # the child holds its own copy of the file
+        process = subprocess.Popen(  # noqa: S603 (node and our provider script)
+            [NODE, str(PROVIDER_DIR / "provider.js")],
+            cwd=PROVIDER_DIR,
+            env={
+                **os.environ,
+                "PORT": str(port),
+                "REDIRECT_URI": f"{live_server.url}/oidc/callback/",
+                "ACCOUNTS": json.dumps(ACCOUNTS),
+            },
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        yield _discovery(f"http://127.0.0.1:{port}", process)
+        yield _discovery(f"http://127.0.0.1:{port}", process, log)
     finally:
         process.kill()
         process.wait(timeout=10)
