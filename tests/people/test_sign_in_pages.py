@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core import mail
@@ -148,3 +149,38 @@ def test_the_password_reset_pages_carry_allots_look(client):
     assert user.check_password("Long-enough-4242")
     stale = client.get(link, follow=True).content.decode()
     assert "This link no longer works" in stale
+
+
+def _callback(client, monkeypatch, email: str):
+    """The browser's round trip with the provider's answers stubbed: start, then the callback."""
+    start = client.get("/oidc/authenticate/")
+    query = parse_qs(urlsplit(start["Location"]).query)
+    base = "mozilla_django_oidc.auth.OIDCAuthenticationBackend"
+    monkeypatch.setattr(f"{base}.get_token", lambda self, payload: {"id_token": "i"})
+    monkeypatch.setattr(
+        f"{base}.verify_token",
+        lambda self, token, **kw: {"sub": "s", "aud": "allot", "nonce": query["nonce"][0]},
+    )
+    monkeypatch.setattr(
+        f"{base}.get_userinfo",
+        lambda self, *args: {"sub": "s", "email": email, "email_verified": True},
+    )
+    return client.get(f"/oidc/callback/?code=c&state={query['state'][0]}")
+
+
+def test_refused_sign_ons_do_not_lock_the_address_out(client, sso, monkeypatch):
+    """The lockout counts password failures per username and address; the provider's callback
+    has no username, so counting it would lock everyone behind one address out of it."""
+    from axes.models import AccessAttempt  # after settings: axes reads them on import
+
+    sso.AXES_ENABLED = True
+    sso.AXES_FAILURE_LIMIT = 2
+    EmployeeFactory(user=UserFactory(username="ada@example.com"))
+    for _ in range(4):
+        refused = _callback(client, monkeypatch, "stranger@example.com")
+        assert refused["Location"] == "/accounts/sign-on/refused/"
+    assert "Not an employee here" in client.get(refused["Location"]).content.decode()
+    assert not AccessAttempt.objects.exists()
+    signed_in = _callback(client, monkeypatch, "ada@example.com")
+    assert signed_in["Location"] == "/"
+    assert client.session["_auth_user_backend"] == "people.oidc.EmployeeOIDCBackend"
