@@ -8,6 +8,7 @@ import sys
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from axes.models import AccessAttempt
 from django.core import mail
 
 from people.oidc import NOT_AN_EMPLOYEE, REFUSAL_SESSION_KEY
@@ -171,8 +172,6 @@ def _callback(client, monkeypatch, email: str):
 def test_refused_sign_ons_do_not_lock_the_address_out(client, sso, monkeypatch):
     """The lockout counts password failures per username and address; the provider's callback
     has no username, so counting it would lock everyone behind one address out of it."""
-    from axes.models import AccessAttempt  # after settings: axes reads them on import
-
     sso.AXES_ENABLED = True
     sso.AXES_FAILURE_LIMIT = 2
     EmployeeFactory(user=UserFactory(username="ada@example.com"))
