@@ -22,6 +22,7 @@ PEOPLE = {
     "race@example.com": "0",
     "nobudget@example.com": None,
     "gone@example.com": "100",
+    "fail@example.com": "100",
 }
 PROJECT = "checkout-v2"
 

@@ -96,6 +96,9 @@ class CountingProvider:
                 provider.arrived.set()
                 if "gated" in body.get("model", ""):
                     provider.gate.wait(30)
+                if "failing" in body.get("model", ""):
+                    self.send_error(500, "the provider broke")
+                    return
                 answer = json.dumps(
                     {
                         "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -280,6 +283,7 @@ class Proxy:
                 ("counted-sonnet", "0.000003"),
                 ("counted-gated-sonnet", "0.000003"),
                 ("race-sonnet", "0"),
+                ("counted-failing-sonnet", "0.000003"),
             )
         )
         unpriced = """  - model_name: unpriced
@@ -503,6 +507,30 @@ def test_a_streamed_completion_is_charged_once_with_its_final_counts(allot, prox
     assert cost_micros == micros(input_tokens * IN_PRICE + output_tokens * OUT_PRICE)
     assert state == "settled"
     assert spent_reserved(allot, "stream@example.com") == (cost_micros, 0)
+
+
+def test_a_failed_call_gives_its_hold_back_at_once(allot, proxy, provider):
+    from openai import APIStatusError
+
+    before = provider.calls
+    with pytest.raises(APIStatusError):
+        chat(proxy.client(), "fail@example.com", model="counted-failing-sonnet")
+
+    assert provider.calls > before  # it was authorized and sent, and the provider failed
+    released = wait_until(
+        lambda: (
+            _query(
+                allot,
+                "SELECT r.state FROM budgets_reservation r JOIN people_employee e "
+                "ON e.id = r.employee_id JOIN auth_user u ON u.id = e.user_id WHERE u.email = %s",
+                "fail@example.com",
+            )
+            == [("released",)]
+        )
+    )
+    assert released
+    assert spent_reserved(allot, "fail@example.com") == (0, 0)
+    assert usage_events(allot, "fail@example.com") == []
 
 
 def test_the_project_comes_from_request_metadata_or_a_tag(allot, proxy):
