@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
@@ -137,6 +138,7 @@ class AllotHandler(CustomLogger):
         self._client: httpx.AsyncClient | None = None
         self._flusher: asyncio.Task | None = None
         self._flush_lock = asyncio.Lock()
+        self._prices: dict[str, tuple[float, tuple[Decimal, Decimal]]] = {}
 
     # ---- talking to Allot -------------------------------------------------------------------
 
@@ -152,10 +154,19 @@ class AllotHandler(CustomLogger):
         return self._client
 
     async def _post(self, path: str, body: dict | None = None) -> httpx.Response:
-        try:
-            response = await self.client().post(path, json=body)
-        except httpx.HTTPError as exc:  # timeouts and refused connections alike
-            raise AllotUnreachable(f"{type(exc).__name__}: {exc}") from exc
+        """POST to Allot. Every call the callback makes is safe to repeat (authorize by request
+        id, usage by event id, release by reservation id), so a connection that broke before
+        the answer (a kept-alive one the server had closed) is retried once, at once; a
+        timeout is not (the time is spent)."""
+        for attempt in (1, 2):
+            try:
+                response = await self.client().post(path, json=body)
+                break
+            except httpx.TimeoutException as exc:
+                raise AllotUnreachable(f"{type(exc).__name__}: {exc}") from exc
+            except httpx.HTTPError as exc:  # refused, reset, closed before the answer
+                if attempt == 2:
+                    raise AllotUnreachable(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code >= 500 or response.status_code in (408, 429):
             raise AllotUnreachable(f"Allot answered {response.status_code}")
         return response
@@ -190,7 +201,16 @@ class AllotHandler(CustomLogger):
 
     def prices_of(self, model: str) -> tuple[Decimal, Decimal]:
         """(input, output) dollars per token of the model group, from LiteLLM's own table (the
-        config's input_cost_per_token / output_cost_per_token, else LiteLLM's cost map)."""
+        config's input_cost_per_token / output_cost_per_token, else LiteLLM's cost map); kept a
+        minute per model (a price changes with the proxy's config, not per call)."""
+        cached = self._prices.get(model)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        prices = self._prices_lookup(model)
+        self._prices[model] = (time.monotonic() + 60, prices)
+        return prices
+
+    def _prices_lookup(self, model: str) -> tuple[Decimal, Decimal]:
         info = None
         try:
             from litellm.proxy.proxy_server import llm_router  # the running proxy's router
@@ -305,6 +325,16 @@ class AllotHandler(CustomLogger):
             self._remember(call_id, Call(employee, project, None, None, f"unreachable: {exc}"))
             return data
         answer = response.json() if response.content else {}
+        if response.status_code == 401:
+            log.error("allot: Allot refused ALLOT_API_KEY: %s", answer)
+            raise HTTPException(
+                status_code=503,
+                detail={
+                    "error": "Allot refused this proxy's API key (ALLOT_API_KEY); the call is "
+                    "refused until the proxy is configured with a valid key.",
+                    "allot_code": "allot_key_refused",
+                },
+            )
         if response.status_code != 200:
             raise HTTPException(
                 status_code=403 if response.status_code in (403, 404) else 400,
@@ -366,8 +396,9 @@ class AllotHandler(CustomLogger):
             event["project"] = call.project
         if call.reservation_id:
             event["reservation"] = call.reservation_id
-        row_id = await asyncio.to_thread(self.spool.add, event)  # kept before it is sent
-        await self._deliver([(row_id, event)])
+        row_id = await asyncio.to_thread(self.spool.add, event, self._lease())  # kept first
+        if row_id is not None:
+            await self._deliver([(row_id, event)])
 
     async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
         payload = kwargs.get("standard_logging_object") or {}
@@ -391,22 +422,28 @@ class AllotHandler(CustomLogger):
         sent = 0
         async with self._flush_lock:
             while True:
-                rows = await asyncio.to_thread(self.spool.pending, 500)
+                rows = await asyncio.to_thread(self.spool.claim, 500, self._lease())
                 if not rows or not await self._deliver(rows):
                     return sent
                 sent += len(rows)
 
+    def _lease(self) -> float:
+        """How long a send may hold its rows: longer than one POST with its retry can take."""
+        return 3 * self.settings.timeout + 5
+
     async def _deliver(self, rows: list[tuple[int, dict]]) -> bool:
-        """One POST of these spooled events; True when Allot answered for each of them. Two
-        senders racing on one row (this and the retry loop) are harmless: the second is a
-        duplicate of the same event id and contents, which Allot counts and does not charge."""
+        """One POST of these claimed spool rows; True when Allot answered for each of them.
+        A row sent again after a lost answer is a duplicate of the same event id and contents,
+        which Allot counts and does not charge."""
         try:
             response = await self._post("/api/v1/usage/", {"events": [e for _, e in rows]})
         except AllotUnreachable as exc:
             log.warning("allot: %d usage event(s) kept in the spool: %s", len(rows), exc)
+            await asyncio.to_thread(self.spool.unclaim, [row_id for row_id, _ in rows])
             return False
         if response.status_code != 200:
             log.error("allot: usage refused (%s): %s", response.status_code, response.text)
+            await asyncio.to_thread(self.spool.unclaim, [row_id for row_id, _ in rows])
             return False
         rejected = {r.get("index"): r for r in response.json().get("rejected", [])}
         await asyncio.to_thread(

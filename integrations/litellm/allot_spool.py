@@ -4,7 +4,10 @@ One SQLite file, one row per event, written before the first attempt to send it 
 a committed row survives the proxy being killed). A row leaves `pending` only once Allot has
 answered for it; rejected rows are kept aside with the reason. Exactly once comes from Allot:
 an event id it already has, with the same contents, is a duplicate that charges nothing, so
-sending a row twice (a lost answer, a retry racing the first send) is harmless.
+sending a row again after a lost answer is harmless. Two sends of one row at the same moment are
+avoided all the same (Allot may then refuse the second's reservation as already settled rather
+than count a duplicate): a sender claims its rows for a lease, atomically, so neither this
+process's retry loop nor another proxy process on the same file sends a row that is in flight.
 """
 
 from __future__ import annotations
@@ -32,28 +35,44 @@ class Spool:
             " body TEXT NOT NULL,"
             " created REAL NOT NULL,"
             " state TEXT NOT NULL DEFAULT 'pending',"  # pending | rejected
-            " error TEXT)"
+            " error TEXT,"
+            " claimed_until REAL NOT NULL DEFAULT 0)"  # in flight until then
         )
 
-    def add(self, event: dict) -> int:
-        """Keep an event; the same event id twice keeps the first (its contents are the ones
-        Allot may already have)."""
+    def add(self, event: dict, lease: float) -> int | None:
+        """Keep an event, claimed by the caller for `lease` seconds (it sends it now); None
+        when the event id is already kept (its first contents are the ones Allot may have)."""
         with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO usage (event_id, body, created) VALUES (?, ?, ?)",
-                (event["id"], json.dumps(event, sort_keys=True), time.time()),
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO usage (event_id, body, created, claimed_until) "
+                "VALUES (?, ?, ?, ?)",
+                (event["id"], json.dumps(event, sort_keys=True), time.time(), time.time() + lease),
             )
-            (row_id,) = self._db.execute(
-                "SELECT id FROM usage WHERE event_id = ?", (event["id"],)
-            ).fetchone()
-            return row_id
+            return cursor.lastrowid if cursor.rowcount else None
 
-    def pending(self, limit: int) -> list[tuple[int, dict]]:
+    def claim(self, limit: int, lease: float) -> list[tuple[int, dict]]:
+        """The oldest pending rows nobody has in flight, now claimed for `lease` seconds."""
+        now = time.time()
         with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # one claimer at a time, across processes
             rows = self._db.execute(
-                "SELECT id, body FROM usage WHERE state = 'pending' ORDER BY id LIMIT ?", (limit,)
+                "SELECT id, body FROM usage WHERE state = 'pending' AND claimed_until < ? "
+                "ORDER BY id LIMIT ?",
+                (now, limit),
             ).fetchall()
+            self._db.executemany(
+                "UPDATE usage SET claimed_until = ? WHERE id = ?",
+                [(now + lease, row_id) for row_id, _ in rows],
+            )
+            self._db.execute("COMMIT")
         return [(row_id, json.loads(body)) for row_id, body in rows]
+
+    def unclaim(self, row_ids: list[int]) -> None:
+        """Not delivered: the rows are free for the next attempt at once."""
+        with self._lock:
+            self._db.executemany(
+                "UPDATE usage SET claimed_until = 0 WHERE id = ?", [(i,) for i in row_ids]
+            )
 
     def done(self, delivered: list[int], rejected: dict[int, str]) -> None:
         with self._lock:

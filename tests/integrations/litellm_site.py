@@ -23,6 +23,7 @@ PEOPLE = {
     "nobudget@example.com": None,
     "gone@example.com": "100",
     "fail@example.com": "100",
+    "slow@example.com": "100",
 }
 PROJECT = "checkout-v2"
 

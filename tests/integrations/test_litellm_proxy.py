@@ -12,6 +12,7 @@ the fixture that started it. Models answer through LiteLLM's mock_response, exce
 import http.client
 import json
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -164,6 +165,14 @@ class Allot:
             _stop(self.process)
             self.process = None
 
+    def freeze(self, frozen: bool) -> None:
+        """Hang (SIGSTOP) or resume (SIGCONT) the server and its workers: slow, not down."""
+        pids = [self.process.pid]
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        pids += [int(pid) for pid in children.read_text().split()]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
 
 def _manage(env: dict, *args: str) -> str:
     done = subprocess.run(  # noqa: S603 - our own interpreter and arguments
@@ -301,7 +310,8 @@ class Proxy:
             "ALLOT_URL": allot.url,
             "ALLOT_API_KEY": allot.key,
             "ALLOT_FAILURE_MODE": mode,
-            "ALLOT_TIMEOUT_SECONDS": "5",  # 20 calls at once on 2 busy cores
+            # fail_closed serves the 20-at-once test on 2 busy cores; fail_open the hung Allot
+            "ALLOT_TIMEOUT_SECONDS": "5" if mode == "fail_closed" else "1",
             "ALLOT_SPOOL_PATH": str(self.spool),
             "ALLOT_SPOOL_RETRY_SECONDS": "0.5",
             "ALLOT_EMPLOYEE_FROM": "request_user",
@@ -611,3 +621,27 @@ def test_allot_down_mid_run_follows_the_mode_and_the_spool_delivers_once(allot, 
         micros(unchecked.headers["x-litellm-response-cost"]),
         0,
     )
+
+
+def test_a_hung_allot_times_out_into_the_mode_and_its_late_answer_charges_once(allot, proxies):
+    open_ = proxies["fail_open"]  # ALLOT_TIMEOUT_SECONDS=1
+    allot.freeze(True)
+    try:
+        started = time.monotonic()
+        unchecked = chat(open_.client(), "slow@example.com")
+        waited = time.monotonic() - started
+        assert unchecked.http_response.status_code == 200
+        assert unchecked.headers["x-allot-enforcement"].startswith("unchecked")
+        assert waited < 4, waited  # the timeout, not the hang, decided
+        assert wait_until(lambda: open_.spooled().get("pending") == 1)
+    finally:
+        allot.freeze(False)
+    # the hung server now also answers the authorize and the post it was sent while frozen;
+    # the spool sends the event again: one charge. (The late authorize holds its estimate until
+    # the hold expires: the proxy had stopped waiting for its reservation id; docs/litellm.md)
+    assert wait_until(lambda: not open_.spooled(), seconds=30)
+    time.sleep(1.5)
+    events = usage_events(allot, "slow@example.com")
+    cost = micros(unchecked.headers["x-litellm-response-cost"])
+    assert len(events) == 1 and events[0][3] == cost
+    assert spent_reserved(allot, "slow@example.com")[0] == cost
