@@ -20,14 +20,14 @@ environment (.venv-litellm), never in Allot's. Configured from the environment (
   ALLOT_SPOOL_PATH          the SQLite file that keeps usage until Allot has it
                             (default var/allot-litellm-spool.sqlite3)
   ALLOT_SPOOL_RETRY_SECONDS how often undelivered usage is retried (default 5)
+  ALLOT_USAGE_BATCH_SECONDS usage of this long is sent in one request (default 0.1; 0: each
+                            call sends its own at once)
 
 Money: LiteLLM's prices and costs are floats. They are converted with Decimal(str(value)) (the
 shortest repr, so 0.00033 stays 0.00033), the estimate is rounded up to the micro-dollar (a
 hold never falls short by rounding), and the cost is sent as that exact decimal string; Allot
 charges it rounded half-up to the micro-dollar.
 """
-
-from __future__ import annotations
 
 import asyncio
 import logging
@@ -68,9 +68,10 @@ class Settings:
     default_max_tokens: int
     spool_path: str
     retry_seconds: float
+    batch_seconds: float
 
     @classmethod
-    def from_env(cls) -> Settings:
+    def from_env(cls) -> "Settings":
         mode = os.environ.get("ALLOT_FAILURE_MODE", "fail_closed")
         if mode not in {"fail_closed", "fail_open"}:
             raise ValueError(f"ALLOT_FAILURE_MODE must be fail_closed or fail_open, not {mode!r}")
@@ -97,6 +98,7 @@ class Settings:
             default_max_tokens=int(os.environ.get("ALLOT_DEFAULT_MAX_TOKENS", "4096")),
             spool_path=os.environ.get("ALLOT_SPOOL_PATH", "var/allot-litellm-spool.sqlite3"),
             retry_seconds=float(os.environ.get("ALLOT_SPOOL_RETRY_SECONDS", "5")),
+            batch_seconds=float(os.environ.get("ALLOT_USAGE_BATCH_SECONDS", "0.1")),
         )
 
 
@@ -137,6 +139,7 @@ class AllotHandler(CustomLogger):
         self.calls: dict[str, Call] = {}
         self._client: httpx.AsyncClient | None = None
         self._flusher: asyncio.Task | None = None
+        self._wake: asyncio.Event | None = None
         self._flush_lock = asyncio.Lock()
         self._prices: dict[str, tuple[float, tuple[Decimal, Decimal]]] = {}
 
@@ -150,6 +153,7 @@ class AllotHandler(CustomLogger):
                 headers={"Authorization": f"Api-Key {self.settings.api_key}"},
             )
         if self._flusher is None or self._flusher.done():
+            self._wake = asyncio.Event()
             self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
         return self._client
 
@@ -396,9 +400,16 @@ class AllotHandler(CustomLogger):
             event["project"] = call.project
         if call.reservation_id:
             event["reservation"] = call.reservation_id
-        row_id = await asyncio.to_thread(self.spool.add, event, self._lease())  # kept first
-        if row_id is not None:
-            await self._deliver([(row_id, event)])
+        if self.settings.batch_seconds <= 0:  # sent at once, by this call
+            row_id = await asyncio.to_thread(self.spool.add, event, self._lease())  # kept first
+            if row_id is not None:
+                await self._deliver([(row_id, event)])
+            return
+        # kept first, then sent with the others of the next batch_seconds in one request:
+        # fewer requests and fewer ingest transactions on the budgets authorize locks too
+        await asyncio.to_thread(self.spool.add, event, 0)
+        self.client()  # the sender runs
+        self._wake.set()
 
     async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
         payload = kwargs.get("standard_logging_object") or {}
@@ -456,8 +467,15 @@ class AllotHandler(CustomLogger):
         return True
 
     async def _flush_forever(self) -> None:
+        """Send the spool when a call adds to it (after gathering batch_seconds of calls), and
+        every retry_seconds anyway (what Allot could not take before)."""
         while True:
-            await asyncio.sleep(self.settings.retry_seconds)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.retry_seconds)
+                await asyncio.sleep(self.settings.batch_seconds)
+            except TimeoutError:
+                pass
+            self._wake.clear()
             try:
                 await self.deliver()
             except Exception:  # never let the retry loop die

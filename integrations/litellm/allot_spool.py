@@ -10,8 +10,6 @@ than count a duplicate): a sender claims its rows for a lease, atomically, so ne
 process's retry loop nor another proxy process on the same file sends a row that is in flight.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import sqlite3

@@ -303,6 +303,8 @@ class Proxy:
         config.write_text(
             example.replace("model_list:\n", f"model_list:\n{counted}\n{unpriced}\n", 1)
         )
+        if mode == "fail_open":  # the example config itself, as `make litellm` loads it
+            config = ROOT / "integrations" / "litellm" / "config.yaml"
         self.log = tmp / f"litellm-{mode}.log"
         env = {
             # not Allot's database: LiteLLM would take DATABASE_URL for its own
