@@ -132,6 +132,51 @@ def run_calls(port: int, calls: int, clients: int, body: bytes) -> tuple[list[fl
     return latencies, failures[0], time.perf_counter() - wall
 
 
+def authorize_calls(args, calls: int, clients: int) -> tuple[list[float], int, float]:
+    """For comparison: Allot's authorize alone (with a hold), straight from a client, the call
+    the callback makes before each proxied call. The holds are left to expire."""
+    from urllib.parse import urlsplit
+
+    target = urlsplit(args.allot_url)
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+    headers = {"Authorization": f"Api-Key {args.allot_key}", "Content-Type": "application/json"}
+
+    def client(count: int) -> None:
+        conn = http.client.HTTPConnection(target.hostname, target.port or 80, timeout=30)
+        mine = []
+        for _ in range(count):
+            body = json.dumps(
+                {
+                    "employee": args.employee,
+                    "estimated_cost_usd": "0.001524",
+                    "reserve": True,
+                    "request_id": f"bench-{secrets.token_hex(8)}",
+                }
+            )
+            start = time.perf_counter()
+            conn.request("POST", "/api/v1/authorize/", body, headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status == 200:
+                mine.append((time.perf_counter() - start) * 1000)
+            else:
+                with lock:
+                    failures[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    per_client = [calls // clients + (i < calls % clients) for i in range(clients)]
+    threads = [threading.Thread(target=client, args=(n,)) for n in per_client]
+    wall = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, failures[0], time.perf_counter() - wall
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
@@ -192,6 +237,18 @@ def main() -> None:
                     (clients, "LiteLLM, no callback", len(results["plain"][0]), *plain),
                     (clients, "LiteLLM + Allot callback", len(results["allot"][0]), *allot),
                 ]
+                lat, failed, wall = authorize_calls(args, args.calls // 2, clients)
+                rows.append(
+                    (
+                        clients,
+                        "for comparison: authorize alone (hold), direct",
+                        len(lat),
+                        len(lat) / wall,
+                        statistics.median(lat),
+                        percentile(lat, 99),
+                        failed,
+                    )
+                )
                 rows.append(
                     (
                         clients,
