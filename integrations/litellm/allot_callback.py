@@ -414,7 +414,17 @@ class AllotHandler(CustomLogger):
     async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
         payload = kwargs.get("standard_logging_object") or {}
         call_id = str(payload.get("litellm_call_id") or kwargs.get("litellm_call_id") or "")
-        call = self.calls.pop(call_id, None)
+        await self._release(call_id)
+
+    async def async_post_call_failure_hook(
+        self, request_data, original_exception, user_api_key_dict, traceback_str=None
+    ):
+        """Also a failure: the proxy refused the call after authorize (a parameter the provider
+        does not take, another hook's refusal), which may never reach the failure log."""
+        await self._release(str(request_data.get("litellm_call_id") or ""))
+
+    async def _release(self, call_id: str) -> None:
+        call = self.calls.pop(call_id, None)  # whichever failure hook comes first releases
         if call is None or not call.reservation_id:
             return
         try:

@@ -24,6 +24,7 @@ PEOPLE = {
     "gone@example.com": "100",
     "fail@example.com": "100",
     "slow@example.com": "100",
+    "refused@example.com": "100",
 }
 PROJECT = "checkout-v2"
 

@@ -418,6 +418,25 @@ def test_a_call_within_budget_is_charged_exactly_what_litellm_computed(allot, pr
     assert spent_reserved(allot, "ok@example.com") == (cost_micros, 0)  # the hold is gone
 
 
+def test_the_hold_is_the_prompt_plus_max_tokens_times_n_at_the_models_prices(proxy):
+    def hold(**extra) -> Decimal:  # counted-sonnet: an OpenAI-style provider, which takes n
+        answer = chat(proxy.client(), "ok@example.com", model="counted-sonnet", **extra)
+        return Decimal(answer.headers["x-allot-hold-usd"])
+
+    one, three = hold(max_tokens=100), hold(max_tokens=100, n=3)
+    unbounded = proxy.client().chat.completions.with_raw_response.create(
+        model="counted-sonnet",
+        messages=[{"role": "user", "content": "Say hello."}],
+        user="ok@example.com",
+    )
+
+    assert three - one == 2 * 100 * OUT_PRICE  # each of the n choices may use max_tokens
+    prompt = one - 100 * OUT_PRICE
+    assert 0 < prompt < 50 * IN_PRICE  # a few tokens of prompt at the input price
+    # without max_tokens: ALLOT_DEFAULT_MAX_TOKENS (4096)
+    assert Decimal(unbounded.headers["x-allot-hold-usd"]) == prompt + 4096 * OUT_PRICE
+
+
 def test_a_hard_budget_without_room_refuses_with_allots_reason_before_the_provider(
     allot, proxy, provider
 ):
@@ -543,6 +562,27 @@ def test_a_failed_call_gives_its_hold_back_at_once(allot, proxy, provider):
     assert released
     assert spent_reserved(allot, "fail@example.com") == (0, 0)
     assert usage_events(allot, "fail@example.com") == []
+
+
+def test_a_call_litellm_refuses_after_authorize_gives_its_hold_back(allot, proxy):
+    from openai import BadRequestError
+
+    # authorize holds, then LiteLLM refuses: the Anthropic-style mock takes no `n`
+    with pytest.raises(BadRequestError):
+        chat(proxy.client(), "refused@example.com", n=2)
+
+    assert wait_until(
+        lambda: (
+            _query(
+                allot,
+                "SELECT r.state FROM budgets_reservation r JOIN people_employee e "
+                "ON e.id = r.employee_id JOIN auth_user u ON u.id = e.user_id WHERE u.email = %s",
+                "refused@example.com",
+            )
+            == [("released",)]
+        )
+    )
+    assert spent_reserved(allot, "refused@example.com") == (0, 0)
 
 
 def test_the_project_comes_from_request_metadata_or_a_tag(allot, proxy):
