@@ -1,13 +1,17 @@
 """POST /api/v1/reservations/<id>/release/: a gateway gives back the hold of a call that failed."""
 
 import json
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from threading import Event
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
-from budgets.authorize import reservations_release_expired
+from budgets.authorize import authorize, reservations_release_expired
 from budgets.models import Budget, Enforcement, Reservation, ReservationState
 from budgets.services import budget_allocate, budget_create
 from budgets.usage import usage_ingest
@@ -144,3 +148,60 @@ def test_the_release_is_in_the_api_schema(client):
     operation = schema["paths"]["/api/v1/reservations/{reservation_id}/release/"]["post"]
     assert operation["operationId"] == "reservation_release"
     assert {"200", "404", "409"} <= set(operation["responses"])
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="two writers at once need PostgreSQL's row locks"
+)
+def test_the_same_settling_event_sent_twice_at_once_is_a_duplicate_not_a_refusal():
+    # given a hold, and its usage event sent twice at the same moment (a gateway retrying a
+    # request that timed out while the first was still being written)
+    employee = EmployeeFactory(user__email="eng@example.com")
+    budget = hard_budget(employee, 10)
+    reservation = authorize(
+        employee=employee, estimated_cost_micros=2 * 10**6, reserve=True, source="gateway"
+    ).reservation
+    event = {
+        "id": "settles-once",
+        "employee": "eng@example.com",
+        "model": "x",
+        "input_tokens": 1,
+        "output_tokens": 1,
+        "cost_usd": "1.5",
+        "occurred_at": timezone.now().isoformat(),
+        "reservation": str(reservation.pk),
+    }
+    locked, release_lock = Event(), Event()
+
+    def hold_the_reservation():  # both sends pass the duplicate check, then wait here
+        try:
+            with transaction.atomic():
+                Reservation.objects.select_for_update().get(pk=reservation.pk)
+                locked.set()
+                release_lock.wait(10)
+        finally:
+            connection.close()
+
+    def send(_):
+        try:
+            return usage_ingest(source="gateway", events=[event])
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(3) as pool:
+        holder = pool.submit(hold_the_reservation)
+        assert locked.wait(10)
+        sends = [pool.submit(send, i) for i in range(2)]
+        time.sleep(1)  # both are waiting for the reservation's lock
+        release_lock.set()
+        holder.result(timeout=10)
+        results = [s.result(timeout=30) for s in sends]
+
+    # then one charge, one duplicate, no refusal
+    assert sorted((r.accepted, r.duplicates, len(r.rejected)) for r in results) == [
+        (0, 1, 0),
+        (1, 0, 0),
+    ]
+    budget.refresh_from_db()
+    assert (budget.spent_micros, budget.reserved_micros) == (1_500_000, 0)
