@@ -4,10 +4,10 @@ One SQLite file, one row per event, written before the first attempt to send it 
 a committed row survives the proxy being killed). A row leaves `pending` only once Allot has
 answered for it; rejected rows are kept aside with the reason. Exactly once comes from Allot:
 an event id it already has, with the same contents, is a duplicate that charges nothing, so
-sending a row again after a lost answer is harmless. Two sends of one row at the same moment are
-avoided all the same (Allot may then refuse the second's reservation as already settled rather
-than count a duplicate): a sender claims its rows for a lease, atomically, so neither this
-process's retry loop nor another proxy process on the same file sends a row that is in flight.
+sending a row again after a lost answer is harmless (and so is sending it while the first send is
+still being written: Allot counts that as a duplicate too). Two sends of one row are avoided all
+the same: a sender claims its rows for a lease, atomically, so neither this process's retry loop
+nor another proxy process on the same file sends a row that is in flight.
 """
 
 import json
