@@ -12,9 +12,12 @@ from django.db import transaction
 from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from import_export.admin import ImportMixin
+from import_export.formats.base_formats import CSV, XLSX
 
 from common.admin import HistoryAdmin
 from common.money import format_usd
+from people.imports import EmployeeResource
 from people.models import CompanySettings, Department, Employee, Level, Project, Team
 from people.roles import ENGINEERS, HR, has_role
 from people.services import employee_deactivate, managers_group_sync
@@ -209,7 +212,11 @@ class EmployeeCreationForm(forms.ModelForm):
 
 
 @admin.register(Employee)
-class EmployeeAdmin(HistoryAdmin):
+class EmployeeAdmin(ImportMixin, HistoryAdmin):
+    # "Import" on the list: CSV or XLSX, previewed, all or nothing (people/imports.py).
+    resource_classes = [EmployeeResource]
+    import_formats = [CSV, XLSX]
+
     list_display = [
         "display_name",
         "email",
