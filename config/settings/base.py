@@ -108,10 +108,10 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
-# Sign-in attempts are rate limited by django-axes: after AXES_FAILURE_LIMIT failures for one
-# username from one address, that pair is locked out for AXES_COOLOFF_TIME.
 # Passwords (Django's backend) only while ALLOT_PASSWORD_LOGIN is true; OpenID Connect's is
 # inert until OIDC_RP_CLIENT_ID is set (see "Single sign-on" below).
+# Sign-in attempts are rate limited by django-axes: after AXES_FAILURE_LIMIT failures for one
+# username from one address, that pair is locked out for AXES_COOLOFF_TIME.
 ALLOT_PASSWORD_LOGIN = env.bool("ALLOT_PASSWORD_LOGIN", default=True)
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
