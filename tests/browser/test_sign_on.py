@@ -112,6 +112,9 @@ def sso(settings, provider):
 def sign_on(browser, live_server, email, *, start="/accounts/login/", shots=None):
     """Click the button, sign in at the provider with this email, and return the page."""
     page = browser.new_context().new_page()
+    if shots:
+        page.goto(f"{live_server.url}/accounts/password_reset/")
+        page.screenshot(path=f"{shots}/password-reset.png", full_page=True)
     page.goto(f"{live_server.url}{start}")
     if shots:
         page.screenshot(path=f"{shots}/sign-in-page.png", full_page=True)
@@ -195,6 +198,10 @@ def test_with_passwords_off_single_sign_on_is_the_way_in(browser, live_server, s
     page = browser.new_context().new_page()
     page.goto(f"{live_server.url}/admin/login/")
     assert page.locator("input[name=password]").count() == 0
+    if screenshot_dir():
+        page.screenshot(path=f"{screenshot_dir()}/admin-sign-in-passwords-off.png")
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.screenshot(path=f"{screenshot_dir()}/sign-in-passwords-off.png")
     page = sign_on(browser, live_server, "ada@example.com")
     assert page.url == f"{live_server.url}/"
     assert page.locator("input[name=password]").count() == 0
