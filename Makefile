@@ -36,7 +36,7 @@ lint: install
 	$(BIN)/ruff check .
 
 check: install  ## security scans: bandit on our code, pip-audit on what is installed
-	$(BIN)/bandit -q -c pyproject.toml -r config common people budgets approvals compensation reporting audit
+	$(BIN)/bandit -q -c pyproject.toml -r config common people budgets approvals compensation reporting audit provisioning
 	$(BIN)/python scripts/pip_audit.py
 
 format: install
