@@ -40,8 +40,20 @@ def _timestamp(value: Any) -> str:
     return value.isoformat() if value else ""
 
 
+def _resource_type(doc: dict, endpoint: str, extensions: list | None = None) -> dict:
+    # RFC 7643 6: the endpoint is relative to the base URL (django-scim2 gives the full path).
+    doc["endpoint"] = endpoint
+    if extensions:
+        doc["schemaExtensions"] = [{"schema": uri, "required": False} for uri in extensions]
+    return doc
+
+
 class AllotUser(SCIMUser):
     id_field = "pk"
+
+    @classmethod
+    def resource_type_dict(cls, request: Any = None) -> dict:
+        return _resource_type(super().resource_type_dict(request), "/Users", [ENTERPRISE_USER])
 
     def __init__(self, obj: Any, request: Any = None) -> None:
         super().__init__(obj, request)
@@ -77,26 +89,31 @@ class AllotUser(SCIMUser):
             "schemas": [constants.SchemaURI.USER],
             "id": self.id,
             "userName": user.username,
-            "name": {
-                "givenName": user.first_name,
-                "familyName": user.last_name,
-                "formatted": self.name_formatted,
-            },
+            "name": {"givenName": user.first_name, "familyName": user.last_name},
             "displayName": self.display_name,
-            "emails": [{"value": user.email, "primary": True}] if user.email else [],
+            "emails": [{"value": user.email}] if user.email else [],
             "active": user.is_active,
             "groups": self.groups,
             "meta": self.meta,
         }
+        name = {"givenName": user.first_name, "familyName": user.last_name}
+        d["name"] = {key: value for key, value in name.items() if value}  # unset: absent
+        if not d["name"]:
+            del d["name"]
         external_id = employee.external_id if employee else (waiting and waiting.external_id)
         if external_id:
             d["externalId"] = external_id
-        if employee is not None and employee.manager_id:
+        manager = employee.manager.user if employee and employee.manager_id else None
+        if manager is None and waiting is not None:
+            manager = waiting.manager_user
+        if manager is not None:
             d["schemas"] = [constants.SchemaURI.USER, ENTERPRISE_USER]
             d[ENTERPRISE_USER] = {
                 "manager": {
-                    "value": str(employee.manager.user_id),
-                    "displayName": employee.manager.display_name,
+                    "value": str(manager.pk),
+                    "$ref": urljoin(
+                        base_location(self.request), reverse("scim:users", args=[manager.pk])
+                    ),
                 }
             }
         return d
@@ -129,7 +146,7 @@ class AllotUser(SCIMUser):
         finally:
             self.obj.email = before
 
-    def _manager(self, value: Any) -> Employee | None:
+    def _manager(self, value: Any) -> Any:
         if isinstance(value, dict):
             value = value.get("value")
         try:
@@ -159,6 +176,10 @@ class AllotUser(SCIMUser):
 class AllotGroup(SCIMGroup):
     id_field = "pk"
 
+    @classmethod
+    def resource_type_dict(cls, request: Any = None) -> dict:
+        return _resource_type(super().resource_type_dict(request), "/Groups")
+
     @property
     def members(self) -> list[dict]:
         users = services.scim_users().filter(employee__team=self.obj)
@@ -167,7 +188,7 @@ class AllotGroup(SCIMGroup):
             {
                 "value": str(user.pk),
                 "$ref": urljoin(base_location(self.request), reverse("scim:users", args=[user.pk])),
-                "display": user.get_full_name() or user.email,
+                "type": "User",
             }
             for user in [*users, *waiting]
         ]
@@ -177,26 +198,33 @@ class AllotGroup(SCIMGroup):
         return {"resourceType": self.resource_type, "location": self.location}
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "schemas": [constants.SchemaURI.GROUP],
             "id": self.id,
             "displayName": self.obj.name,
             "members": self.members,
             "meta": self.meta,
         }
+        record = getattr(self.obj, "scim", None) if self.obj.pk else None
+        if record is not None and record.external_id:
+            d["externalId"] = record.external_id
+        return d
 
     def from_dict(self, d: dict) -> None:
+        self.external_id = d.get("externalId") or None
         self.name = (d.get("displayName") or "").strip()
         self.member_ids = member_ids(d.get("members") or [])
 
     def handle_operations(self, operations: list) -> None:
-        rename, add, remove, whole = group_operations(operations)
+        rename, add, remove, whole, external_id = group_operations(operations)
         if whole is not None:
             current = {int(member["value"]) for member in self.members}
             add, remove = sorted(set(whole) - current), sorted(current - set(whole))
         try:
             if rename is not UNSET:
                 team_rename(team=self.obj, name=rename)
+            if external_id is not UNSET:
+                services.team_external_id_set(team=self.obj, external_id=external_id)
             services.team_members_change(team=self.obj, add=add, remove=remove)
         except (AllotError, ValidationError) as error:
             raise scim_error(error) from error
@@ -209,6 +237,7 @@ class AllotGroup(SCIMGroup):
                 self.obj = team_create(name=self.name)
             else:
                 team_rename(team=self.obj, name=self.name)
+            services.team_external_id_set(team=self.obj, external_id=self.external_id)
             current = {int(member["value"]) for member in self.members}
             services.team_members_change(
                 team=self.obj,

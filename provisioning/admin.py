@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from common.admin import HistoryAdmin
 from people.models import Level
 from provisioning.models import ProvisionedPerson, ScimToken
-from provisioning.services import scim_token_revoke, waiting_promote
+from provisioning.services import scim_token_revoke, waiting_list, waiting_promote
 
 
 @admin.register(ScimToken)
@@ -46,7 +46,7 @@ class LevelForm(forms.ModelForm):
 
     class Meta:
         model = ProvisionedPerson
-        fields = ["level", "manager", "team"]
+        fields = ["level", "team"]
 
 
 @admin.register(ProvisionedPerson)
@@ -54,15 +54,14 @@ class WaitingAdmin(HistoryAdmin):
     """The "needs a level" list: pick the level and save, and they are an employee."""
 
     form = LevelForm
-    list_display = ["person", "email", "level_asked", "manager", "team", "created_at"]
+    list_display = ["person", "email", "level_asked", "manager_user", "team", "created_at"]
     search_fields = ["user__email", "user__first_name", "user__last_name", "level_asked"]
-    autocomplete_fields = ["manager", "team"]
-    list_select_related = ["user", "manager__user", "team"]
-    readonly_fields = ["level_asked"]
+    autocomplete_fields = ["team"]
+    list_select_related = ["user", "manager_user", "team"]
+    readonly_fields = ["level_asked", "manager_user"]
 
     def get_queryset(self, request):
-        waiting = super().get_queryset(request)
-        return waiting.filter(user__employee__isnull=True, deleted_at__isnull=True)
+        return super().get_queryset(request) & waiting_list()
 
     def has_add_permission(self, request) -> bool:
         return False

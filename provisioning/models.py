@@ -42,9 +42,10 @@ class ScimToken(models.Model):
 
 class ProvisionedPerson(models.Model):
     """A person the identity provider manages. Their sign-in is the SCIM user; until HR picks a
-    level (every employee has one: budgets start from it) the person waits here, with what the
-    provider told us. A SCIM DELETE hides them from SCIM and closes them as a leaver; no row
-    is deleted."""
+    level (every employee has one: budgets start from it) the person waits, with what the
+    provider told us kept here. The manager it names is kept too, so that someone whose manager
+    is still waiting gets them as manager when the manager becomes an employee. A SCIM DELETE
+    hides them from SCIM and closes them as a leaver; no row is deleted."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="provisioned"
@@ -52,13 +53,21 @@ class ProvisionedPerson(models.Model):
     level_asked = models.CharField(
         max_length=100, blank=True, help_text="The level the provider sent, when none matched."
     )
-    manager = models.ForeignKey(
-        "people.Employee", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    manager_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="manager",
+        help_text="The manager the provider named; the employee's manager once both are.",
     )
     team = models.ForeignKey(
         "people.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    external_id = models.CharField(
+        max_length=100, null=True, blank=True, unique=True, help_text="While they wait."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(
         null=True, blank=True, help_text="When the provider deleted them (they stay, closed)."
@@ -72,3 +81,14 @@ class ProvisionedPerson(models.Model):
 
     def __str__(self) -> str:
         return self.user.get_full_name() or self.user.email
+
+
+class ProvisionedTeam(models.Model):
+    """The provider's externalId of a team it manages."""
+
+    team = models.OneToOneField("people.Team", on_delete=models.CASCADE, related_name="scim")
+    external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"{self.team} ({self.external_id})"

@@ -29,6 +29,12 @@ def _ops(operations: Any) -> list[tuple[str, str, Any]]:
             if op == "remove" or not isinstance(value, dict):
                 raise exceptions.BadRequestError("A path is needed.", scim_type="noTarget")
             found += [(op, _flat(key), item) for key, item in _flatten(value)]
+        elif _flat(path) == "enterprise:" and isinstance(value, dict):
+            found += [
+                (op, "enterprise:" + key.lower(), item)
+                for key, item in value.items()
+                if key != "schemas"
+            ]
         else:
             found.append((op, _flat(path), value))
     return found
@@ -37,6 +43,8 @@ def _ops(operations: Any) -> list[tuple[str, str, Any]]:
 def _flatten(value: dict, prefix: str = "") -> list[tuple[str, Any]]:
     pairs = []
     for key, item in value.items():
+        if key == "schemas":
+            continue
         if key.lower() == ENTERPRISE_USER.lower() and isinstance(item, dict):
             pairs += _flatten(item, ENTERPRISE_USER + ":")
         elif key.lower() == "name" and isinstance(item, dict) and not prefix:
@@ -50,6 +58,8 @@ def _flat(path: str) -> str:
     path = path.strip().lower()
     if path.startswith(USER.lower() + ":"):
         path = path[len(USER) + 1 :]
+    if path == ENTERPRISE_USER.lower():
+        return "enterprise:"
     if path.startswith(ENTERPRISE_USER.lower() + ":"):
         path = "enterprise:" + path[len(ENTERPRISE_USER) + 1 :]
     return path
@@ -79,6 +89,8 @@ def user_operations(adapter: Any, operations: Any) -> PersonChange:
             if removing:
                 raise exceptions.BadRequestError("userName is required.", scim_type="mutability")
             change.username = str(value)
+        elif path == "name" and removing:
+            change.first_name = change.last_name = ""
         elif path in ("name.givenname", "name.familyname"):
             attr = "first_name" if path == "name.givenname" else "last_name"
             setattr(change, attr, "" if removing else str(value or ""))
@@ -86,9 +98,16 @@ def user_operations(adapter: Any, operations: Any) -> PersonChange:
             change.first_name = str(value.get("givenName", adapter.obj.first_name) or "")
             change.last_name = str(value.get("familyName", adapter.obj.last_name) or "")
         elif path.startswith("emails"):
-            change.email = "" if removing else _email(adapter, value)
+            if removing:
+                raise exceptions.BadRequestError(
+                    "The email is the person's sign-in: replace it, never remove it.",
+                    scim_type="mutability",
+                )
+            change.email = _email(adapter, value)
         elif path == "externalid":
             change.external_id = None if removing else (str(value) if value else None)
+        elif path == "enterprise:" and removing:
+            change.manager = None
         elif path.startswith("enterprise:manager"):
             change.manager = None if removing else adapter._manager(value)
         elif path == "enterprise:level":
@@ -100,10 +119,11 @@ def user_operations(adapter: Any, operations: Any) -> PersonChange:
     return change
 
 
-def group_operations(operations: Any) -> tuple[Any, list[int], list[int], list[int] | None]:
+def group_operations(operations: Any) -> tuple[Any, list[int], list[int], list[int] | None, Any]:
     """(new name or UNSET, user ids to add, user ids to remove, the whole membership when an
-    operation replaces it, else None)."""
+    operation replaces it (else None), the new externalId or UNSET)."""
     rename: Any = UNSET
+    external_id: Any = UNSET
     add: list[int] = []
     remove: list[int] = []
     whole: list[int] | None = None
@@ -113,7 +133,7 @@ def group_operations(operations: Any) -> tuple[Any, list[int], list[int], list[i
                 raise exceptions.BadRequestError("displayName is required.", scim_type="mutability")
             rename = str(value)
         elif path == "members" and op == "remove" and value is None:
-            raise exceptions.BadRequestError("Name the members to remove.", scim_type="noTarget")
+            whole, add, remove = [], [], []  # RFC 7644 3.5.2.2: no value, every member goes
         elif path == "members" and op == "replace":
             whole, add, remove = member_ids(value if isinstance(value, list) else [value]), [], []
         elif path == "members":
@@ -121,11 +141,11 @@ def group_operations(operations: Any) -> tuple[Any, list[int], list[int], list[i
             (remove if op == "remove" else add).extend(ids)
         elif path.startswith("members[") and op == "remove":
             remove.extend(member_ids([{"value": _filter_value(path)}]))
-        elif path in ("externalid", "id"):
-            continue
+        elif path == "externalid":
+            external_id = None if op == "remove" else (str(value) if value else None)
         else:
             raise exceptions.BadRequestError(f"No attribute {path!r}.", scim_type="invalidPath")
-    return rename, add, remove, whole
+    return rename, add, remove, whole, external_id
 
 
 def _filter_value(path: str) -> str:

@@ -13,24 +13,31 @@ ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 KEPT = {
     USER: {
         "userName": None,
-        "name": {"givenName", "familyName", "formatted"},
+        "name": {"givenName", "familyName"},
         "displayName": None,
         "active": None,
-        "emails": {"value", "primary", "type"},
+        "emails": {"value"},  # one address, the sign-in's
         "groups": {"value", "$ref", "display"},
     },
-    GROUP: {"displayName": None, "members": {"value", "$ref", "display"}},
-    ENTERPRISE_USER: {"employeeNumber": None, "manager": {"value", "$ref", "displayName"}},
+    GROUP: {"displayName": None, "members": {"value", "$ref", "type"}},
+    ENTERPRISE_USER: {"manager": {"value", "$ref"}},
 }
 # Made from other fields here: a client reads them, never sets them.
-READ_ONLY = {(USER, "displayName"), (USER, "groups"), (USER, "name.formatted")}
+READ_ONLY = {(USER, "displayName"), (USER, "groups")}
+# A team needs a name (RFC 7643's schema leaves displayName optional).
+REQUIRED = {(GROUP, "displayName")}
+
+
+SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Schema"
 
 
 def _cut(schema: dict) -> dict:
+    schema = copy.deepcopy(schema)
+    schema.setdefault("schemas", [SCHEMA])
+    schema.setdefault("meta", {"resourceType": "Schema", "location": f"/Schemas/{schema['id']}"})
     kept = KEPT.get(schema["id"])
     if kept is None:
         return schema
-    schema = copy.deepcopy(schema)
     attributes = []
     for attribute in schema["attributes"]:
         if attribute["name"] not in kept:
@@ -45,6 +52,8 @@ def _cut(schema: dict) -> dict:
                     sub["mutability"] = "readOnly"
         if (schema["id"], attribute["name"]) in READ_ONLY:
             attribute["mutability"] = "readOnly"
+        if (schema["id"], attribute["name"]) in REQUIRED:
+            attribute["required"] = True
         attributes.append(attribute)
     schema["attributes"] = attributes
     return schema

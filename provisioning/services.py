@@ -23,7 +23,13 @@ from people.services import (
     person_update,
     team_members_set,
 )
-from provisioning.models import ProvisionedPerson, ScimToken, token_digest, token_new
+from provisioning.models import (
+    ProvisionedPerson,
+    ProvisionedTeam,
+    ScimToken,
+    token_digest,
+    token_new,
+)
 
 User = get_user_model()
 
@@ -53,9 +59,14 @@ def scim_users() -> QuerySet:
     return (
         User.objects.filter(Q(employee__isnull=False) | Q(provisioned__isnull=False))
         .exclude(provisioned__deleted_at__isnull=False)
-        .select_related("employee", "employee__manager__user", "provisioned")
+        .select_related("employee__manager", "provisioned__manager_user", "provisioned__team")
         .order_by("pk")
     )
+
+
+def waiting_list() -> QuerySet:
+    """HR's "needs a level" list: people the provider sent who are not employees yet."""
+    return ProvisionedPerson.objects.filter(user__employee__isnull=True, deleted_at__isnull=True)
 
 
 def level_match(asked: str | None) -> Level | None:
@@ -69,17 +80,21 @@ def level_match(asked: str | None) -> Level | None:
     return level
 
 
-def manager_match(value: str | None) -> Employee | None:
-    """The manager a provider names: by their SCIM id (the sign-in's id) or by email."""
+def manager_match(value: str | None) -> Any:
+    """The manager a provider names, as a SCIM user (a sign-in): by id or by email."""
     value = (value or "").strip()
     if not value:
         return None
-    found = Employee.objects.filter(user__email__iexact=value).first()
+    found = scim_users().filter(email__iexact=value).first()
     if found is None and value.isdigit():
-        found = Employee.objects.filter(user_id=int(value)).first()
+        found = scim_users().filter(pk=int(value)).first()
     if found is None:
-        raise AllotError(f"No employee {value} to be the manager.", field="manager")
+        raise AllotError(f"No user {value} to be the manager.", field="manager")
     return found
+
+
+def _employee_of(user: Any) -> Employee | None:
+    return Employee.objects.filter(user=user).first() if user is not None else None
 
 
 @transaction.atomic
@@ -99,22 +114,16 @@ def scim_user_create(*, change: PersonChange, acting_user: Any) -> Any:
         )
     except IntegrityError as exc:
         raise AllotError("A user with this userName exists.", code="uniqueness") from exc
-    external_id = change.given("external_id").get("external_id") or None
-    manager = change.given("manager").get("manager")
     asked = change.given("level").get("level")
+    record = ProvisionedPerson.objects.create(
+        user=user,
+        level_asked=asked or "",
+        manager_user=change.given("manager").get("manager"),
+        external_id=change.given("external_id").get("external_id") or None,
+    )
     level = level_match(asked)
     if level is not None:
-        employee_create(
-            user=user,
-            level=level,
-            hire_date=company_today(),
-            manager=manager,
-            external_id=external_id,
-        )
-    else:
-        ProvisionedPerson.objects.create(
-            user=user, level_asked=asked or "", manager=manager, external_id=external_id
-        )
+        waiting_promote(waiting=record, level=level)
     if change.active is False:
         scim_user_deactivate(user=user, acting_user=acting_user)
     return user
@@ -130,17 +139,23 @@ def scim_user_update(*, user: Any, change: PersonChange, acting_user: Any) -> An
     if names.get("email") in ("", None):
         names.pop("email", None)
     person_update(user=user, **names)
-    employee = Employee.objects.filter(user=user).first()
-    waiting = ProvisionedPerson.objects.filter(user=user).first()
+    record, _ = ProvisionedPerson.objects.get_or_create(user=user)
+    if change.manager is not UNSET and record.manager_user != change.manager:
+        record.manager_user = change.manager
+        record.save(update_fields=["manager_user"])
+    employee = _employee_of(user)
     if employee is not None:
-        fields = change.given("external_id", "manager")
-        if change.level is not UNSET and level_match(change.level) is not None:
-            fields["level"] = level_match(change.level)
+        fields = change.given("external_id")
         if "external_id" in fields:
             fields["external_id"] = fields["external_id"] or None
+        if change.manager is not UNSET:
+            fields["manager"] = _employee_of(change.manager)
+        level = level_match(change.level) if change.level is not UNSET else None
+        if level is not None:
+            fields["level"] = level
         employee_update(employee=employee, **fields)
-    elif waiting is not None:
-        employee = _waiting_update(waiting, change)
+    else:
+        employee = _waiting_update(record, change)
     if change.active is False:
         scim_user_deactivate(user=user, acting_user=acting_user)
     elif change.active is True:
@@ -151,8 +166,8 @@ def scim_user_update(*, user: Any, change: PersonChange, acting_user: Any) -> An
 def _waiting_update(waiting: ProvisionedPerson, change: PersonChange) -> Employee | None:
     """Keep what the provider says of someone waiting; with a level we know, they become an
     employee (and leave the waiting list)."""
-    for name, value in change.given("external_id", "manager").items():
-        setattr(waiting, name, value or None)
+    if change.external_id is not UNSET:
+        waiting.external_id = change.external_id or None
     if change.level is not UNSET:
         waiting.level_asked = change.level or ""
     waiting.save()
@@ -164,20 +179,25 @@ def _waiting_update(waiting: ProvisionedPerson, change: PersonChange) -> Employe
 
 @transaction.atomic
 def waiting_promote(*, waiting: ProvisionedPerson, level: Level) -> Employee:
-    """HR (or the provider) gave a waiting person a level: they become an employee."""
+    """HR (or the provider) gave a waiting person a level: they become an employee, and the
+    manager of anyone the provider said reports to them."""
     external_id, waiting.external_id = waiting.external_id, None
     waiting.save(update_fields=["external_id"])
     employee = employee_create(
         user=waiting.user,
         level=level,
         hire_date=company_today(),
-        manager=waiting.manager,
+        manager=_employee_of(waiting.manager_user),
         team=waiting.team,
         external_id=external_id,
     )
+    reports = Employee.objects.filter(
+        manager=None, user__provisioned__manager_user=waiting.user
+    ).exclude(pk=employee.pk)
+    for report in reports:
+        employee_update(employee=report, manager=employee)
     if not waiting.user.is_active:
         employee_deactivate(employee=employee, acting_user=None)
-    waiting.delete()  # off the waiting list; its history rows stay
     return employee
 
 
@@ -269,3 +289,13 @@ def scim_token_revoke(*, token: ScimToken) -> None:
     if not token.revoked:
         token.revoked = True
         token.save(update_fields=["revoked"])
+
+
+@transaction.atomic
+def team_external_id_set(*, team: Team, external_id: str | None) -> None:
+    record, _ = ProvisionedTeam.objects.get_or_create(team=team)
+    if record.external_id != (external_id or None):
+        if external_id and ProvisionedTeam.objects.filter(external_id=external_id).exists():
+            raise AllotError("Another team has this externalId.", code="uniqueness")
+        record.external_id = external_id or None
+        record.save(update_fields=["external_id"])

@@ -5,7 +5,7 @@ filters and pages, and leavers closed by `employee_deactivate` (DELETE keeps eve
 import pytest
 
 from people.models import Employee, Team
-from provisioning.models import ProvisionedPerson
+from provisioning.services import waiting_list
 from tests.factories import EmployeeFactory, TeamFactory, level
 from tests.provisioning.helpers import Scim, token, user_doc
 
@@ -39,7 +39,7 @@ def test_create_with_level_and_manager_makes_the_employee(scim):
 def test_create_without_a_known_level_waits_for_hr(scim):
     response = scim.post("Users", user_doc("new@example.com", level="Wizard"))
     assert response.status_code == 201, response.content
-    waiting = ProvisionedPerson.objects.get(user__email="new@example.com")
+    waiting = waiting_list().get(user__email="new@example.com")
     assert waiting.level_asked == "Wizard"
     assert not Employee.objects.filter(user__email="new@example.com").exists()
     # the provider names a level later: they become an employee and leave the list
@@ -54,7 +54,7 @@ def test_create_without_a_known_level_waits_for_hr(scim):
     )
     assert patched.status_code == 200, patched.content
     assert Employee.objects.get(user_id=uid).level == level("junior")
-    assert not ProvisionedPerson.objects.filter(user_id=uid).exists()
+    assert not waiting_list().filter(user_id=uid).exists()
 
 
 def test_duplicate_username_is_a_conflict(scim):
