@@ -12,7 +12,7 @@ from scim2_tester import Status, check_server
 
 from tests.provisioning.helpers import token
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 # Checks that fail for a reason we keep: (title, what its reason starts with) -> why.
 KNOWN: dict[tuple[str, str], str] = {
