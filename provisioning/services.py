@@ -248,10 +248,15 @@ def team_members_change(*, team: Team, add: list[int], remove: list[int]) -> Non
         add=[employees[pk] for pk in add if pk in employees],
         remove=[employees[pk] for pk in remove if pk in employees],
     )
-    for pk in set(add) - set(employees):
-        ProvisionedPerson.objects.filter(user_id=pk).update(team=team)
-    for pk in set(remove) - set(employees):
-        ProvisionedPerson.objects.filter(user_id=pk, team=team).update(team=None)
+    waiting = ProvisionedPerson.objects.filter(user_id__in=wanted - set(employees))
+    for record in waiting:  # saved one by one: each change is in the history
+        if record.user_id in add:
+            record.team = team
+        elif record.team_id == team.pk:
+            record.team = None
+        else:
+            continue
+        record.save(update_fields=["team"])
 
 
 @transaction.atomic
@@ -259,7 +264,9 @@ def team_delete(*, team: Team) -> None:
     """A team the provider deletes: its members leave it, then it goes, unless something keeps
     it (a pool budget, a request, an offer), when HR closes it instead."""
     team_members_set(team=team, remove=list(team.members.all()))
-    ProvisionedPerson.objects.filter(team=team).update(team=None)
+    for record in ProvisionedPerson.objects.filter(team=team):
+        record.team = None
+        record.save(update_fields=["team"])
     try:
         with transaction.atomic():
             team.delete()

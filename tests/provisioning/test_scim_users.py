@@ -123,3 +123,34 @@ def test_groups_are_teams(scim):
     removed = scim.patch(f"Groups/{gid}", {"op": "remove", "path": f'members[value eq "{uid}"]'})
     assert removed.status_code == 200 and removed.json()["members"] == []
     assert Employee.objects.get(user_id=uid).team is None
+
+
+def test_someone_waiting_keeps_their_team_and_manager_for_later(scim):
+    boss_id = scim.post("Users", user_doc("boss2@example.com", level="Wizard")).json()["id"]
+    report = scim.post(
+        "Users", user_doc("rep@example.com", level="mid", manager={"value": boss_id})
+    ).json()
+    # the manager waits for a level: the report has no manager yet, but SCIM shows who it is
+    assert Employee.objects.get(user_id=report["id"]).manager is None
+    ext = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    assert report[ext]["manager"]["value"] == boss_id
+    gid = scim.post("Groups", {"displayName": "Core"}).json()["id"]
+    scim.patch(f"Groups/{gid}", {"op": "add", "path": "members", "value": [{"value": boss_id}]})
+    assert [m["value"] for m in scim.get(f"Groups/{gid}").json()["members"]] == [boss_id]
+    # HR (here the provider) gives the manager a level: both links land
+    scim.patch(f"Users/{boss_id}", {"op": "add", "path": f"{ext}:level", "value": "senior"})
+    boss = Employee.objects.get(user_id=boss_id)
+    assert boss.team_id == int(gid)
+    assert Employee.objects.get(user_id=report["id"]).manager == boss
+
+
+def test_replace_members_sets_the_team_exactly(scim):
+    a = scim.post("Users", user_doc("a@example.com", level="mid")).json()["id"]
+    b = scim.post("Users", user_doc("b@example.com", level="mid")).json()["id"]
+    gid = scim.post("Groups", {"displayName": "T", "members": [{"value": a}]}).json()["id"]
+    assert Employee.objects.get(user_id=a).team_id == int(gid)
+    scim.patch(f"Groups/{gid}", {"op": "replace", "path": "members", "value": [{"value": b}]})
+    assert Employee.objects.get(user_id=a).team is None
+    assert Employee.objects.get(user_id=b).team_id == int(gid)
+    assert scim.delete(f"Groups/{gid}").status_code == 204
+    assert Employee.objects.get(user_id=b).team is None
