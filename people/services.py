@@ -88,7 +88,9 @@ def _unique_email(email: str, *, exclude_user_id: int | None = None) -> str:
     if exclude_user_id is not None:
         taken = taken.exclude(pk=exclude_user_id)
     if taken.exists():
-        raise AllotError("Someone already signs in with this email.", field="email")
+        raise AllotError(
+            "Someone already signs in with this email.", field="email", code="uniqueness"
+        )
     return email
 
 

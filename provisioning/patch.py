@@ -10,6 +10,15 @@ from provisioning.schemas import ENTERPRISE_USER, USER
 from provisioning.services import UNSET, PersonChange
 
 PREFIXES = (USER.lower() + ":", ENTERPRISE_USER.lower() + ":")
+# RFC 7643 User attributes Allot does not keep: providers send them by default (a job title,
+# addresses, phone numbers), and a sync should not fail over them, so they are let go.
+NOT_KEPT = {
+    "nickname", "profileurl", "title", "usertype", "preferredlanguage", "locale", "timezone",
+    "password", "phonenumbers", "ims", "photos", "addresses", "entitlements", "roles",
+    "x509certificates", "name.formatted", "name.middlename", "name.honorificprefix",
+    "name.honorificsuffix", "displayname", "groups",
+}  # fmt: skip
+ENTERPRISE_NOT_KEPT = {"employeenumber", "costcenter", "organization", "division", "department"}
 
 
 def _ops(operations: Any) -> list[tuple[str, str, Any]]:
@@ -65,6 +74,13 @@ def _flat(path: str) -> str:
     return path
 
 
+def _not_kept(path: str) -> bool:
+    head = path.split("[")[0]
+    if head.startswith("enterprise:"):
+        return head[len("enterprise:") :].split(".")[0] in ENTERPRISE_NOT_KEPT
+    return head in NOT_KEPT or head.split(".")[0] in NOT_KEPT
+
+
 def _bool(value: Any) -> bool:
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
@@ -112,8 +128,8 @@ def user_operations(adapter: Any, operations: Any) -> PersonChange:
             change.manager = None if removing else adapter._manager(value)
         elif path == "enterprise:level":
             change.level = None if removing else str(value or "")
-        elif path in ("displayname", "name.formatted", "groups", "enterprise:employeenumber"):
-            continue  # made from other fields or kept elsewhere: nothing to store
+        elif _not_kept(path):
+            continue  # made from other fields, kept elsewhere, or not kept: nothing to store
         else:
             raise exceptions.BadRequestError(f"No attribute {path!r}.", scim_type="invalidPath")
     return change

@@ -154,3 +154,25 @@ def test_replace_members_sets_the_team_exactly(scim):
     assert Employee.objects.get(user_id=b).team_id == int(gid)
     assert scim.delete(f"Groups/{gid}").status_code == 204
     assert Employee.objects.get(user_id=b).team is None
+
+
+def test_what_providers_send_by_default_is_taken_or_let_go(scim):
+    uid = scim.post("Users", user_doc("entra@example.com", level="mid")).json()["id"]
+    response = scim.patch(
+        f"Users/{uid}",
+        {"op": "Replace", "path": "active", "value": "False"},  # Entra ID sends a string
+        {"op": "Add", "path": 'emails[type eq "work"].value', "value": "entra2@example.com"},
+        {"op": "Add", "path": "title", "value": "Engineer"},
+        {"op": "Add", "path": 'addresses[type eq "work"].country', "value": "FR"},
+        {"op": "replace", "value": {"displayName": "E", "name.givenName": "Eve"}},
+    )
+    assert response.status_code == 200, response.content
+    user = Employee.objects.get(user_id=uid).user
+    assert (user.is_active, user.email, user.first_name) == (False, "entra2@example.com", "Eve")
+    unknown = scim.patch(f"Users/{uid}", {"op": "add", "path": "shoeSize", "value": 9})
+    assert unknown.status_code == 400 and unknown.json()["scimType"] == "invalidPath"
+    scim.post("Users", user_doc("taken@example.com", level="mid"))
+    clash = scim.patch(
+        f"Users/{uid}", {"op": "replace", "path": "emails", "value": "taken@example.com"}
+    )
+    assert clash.status_code == 409
