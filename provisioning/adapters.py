@@ -66,8 +66,11 @@ class AllotUser(SCIMUser):
     @property
     def groups(self) -> list[dict]:
         employee = self.employee
-        team = employee.team if employee else getattr(self.obj, "provisioned", None)
-        team = team if employee else (team.team if team else None)
+        if employee is not None:
+            team = employee.team
+        else:
+            waiting = getattr(self.obj, "provisioned", None) if self.obj.pk else None
+            team = waiting.team if waiting else None
         if team is None:
             return []
         group = AllotGroup(team, self.request)

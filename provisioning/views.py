@@ -141,18 +141,12 @@ class GroupsView(PagingMixin, views.GroupsView):
         return Team.objects.select_related("department").order_by("pk")
 
 
-class UserSearchView(ScimBodies, views.UserSearchView):
+class UserSearchView(PagingMixin, views.UserSearchView):
     """POST /Users/.search: the same filter and pages as GET."""
 
-    _page = PagingMixin._page
-    _search = PagingMixin._search
-    _build_response = PagingMixin._build_response
 
-
-class GroupSearchView(ScimBodies, views.GroupSearchView):
-    _page = PagingMixin._page
-    _search = PagingMixin._search
-    _build_response = PagingMixin._build_response
+class GroupSearchView(PagingMixin, views.GroupSearchView):
+    pass
 
 
 class ServiceProviderConfig(SCIMServiceProviderConfig):

@@ -176,3 +176,18 @@ def test_what_providers_send_by_default_is_taken_or_let_go(scim):
         f"Users/{uid}", {"op": "replace", "path": "emails", "value": "taken@example.com"}
     )
     assert clash.status_code == 409
+
+
+def test_search_by_post(scim):
+    scim.post("Users", user_doc("s1@example.com", level="mid"))
+    scim.post("Users", user_doc("s2@example.com", level="mid"))
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": 'userName sw "s"',
+    }
+    found = scim.post("Users/.search?count=1", body)
+    assert found.status_code == 200, found.content
+    doc = found.json()
+    assert (doc["totalResults"], doc["itemsPerPage"]) == (2, 1)
+    bad = scim.post("Users/.search", {**body, "filter": "userName eq"})
+    assert bad.status_code == 400 and bad.json()["scimType"] == "invalidFilter"
