@@ -96,3 +96,23 @@ def test_hr_sees_who_needs_a_level_and_gives_one(client):
     assert (employee.level, employee.team) == (level("mid"), team)
     assert not waiting_list().exists()
     assert "needs" not in client.get("/admin/").content.decode().split("messagelist")[-1][:200]
+
+
+def test_a_token_lives_no_longer_than_its_creators_superuser_rights(client):
+    raw = token("gone")
+    creator = ScimToken.objects.get(name="gone").created_by
+    scim = Scim(client, raw)
+    assert scim.get("Users").status_code == 200
+    creator.is_superuser = False
+    creator.save()
+    assert scim.get("Users").status_code == 401
+
+
+def test_a_scim_leaver_is_in_the_audit_trail_under_the_token(client):
+    scim = Scim(client, token("okta"))
+    uid = scim.post("Users", user_doc("trail@example.com", level="mid")).json()["id"]
+    scim.patch(f"Users/{uid}", {"op": "replace", "path": "active", "value": False})
+    employee = Employee.objects.get(user_id=uid)
+    last = employee.history.order_by("-history_id").first()
+    assert last.is_active is False and last.history_change_reason == "SCIM (okta)"
+    assert last.history_user.username == "root-okta@example.com"
