@@ -65,8 +65,11 @@ def scim_users() -> QuerySet:
 
 
 def waiting_list() -> QuerySet:
-    """HR's "needs a level" list: people the provider sent who are not employees yet."""
-    return ProvisionedPerson.objects.filter(user__employee__isnull=True, deleted_at__isnull=True)
+    """HR's "needs a level" list: people the provider sent who are not employees yet (and
+    still active there: someone switched off before they started needs nothing from HR)."""
+    return ProvisionedPerson.objects.filter(
+        user__employee__isnull=True, user__is_active=True, deleted_at__isnull=True
+    )
 
 
 def level_match(asked: str | None) -> Level | None:
@@ -93,6 +96,18 @@ def manager_match(value: str | None) -> Any:
     return found
 
 
+def _external_id_check(external_id: Any, user: Any = None) -> None:
+    """An externalId names one person, employee or waiting: a second is a 409."""
+    if external_id in (UNSET, None, ""):
+        return
+    others = Employee.objects.filter(external_id=external_id)
+    waiting = ProvisionedPerson.objects.filter(external_id=external_id)
+    if user is not None and user.pk:
+        others, waiting = others.exclude(user=user), waiting.exclude(user=user)
+    if others.exists() or waiting.exists():
+        raise AllotError("Another person has this externalId.", code="uniqueness")
+
+
 def _employee_of(user: Any) -> Employee | None:
     return Employee.objects.filter(user=user).first() if user is not None else None
 
@@ -105,6 +120,7 @@ def scim_user_create(*, change: PersonChange, acting_user: Any) -> Any:
     if User.objects.filter(username__iexact=username).exists():
         raise AllotError("A user with this userName exists.", field="userName", code="uniqueness")
     email = change.email if change.email not in (UNSET, None, "") else username
+    _external_id_check(change.external_id)
     try:
         user = person_create(
             email=email,
@@ -138,6 +154,7 @@ def scim_user_update(*, user: Any, change: PersonChange, acting_user: Any) -> An
             raise AllotError("userName is taken or empty.", field="userName", code="uniqueness")
     if names.get("email") in ("", None):
         names.pop("email", None)
+    _external_id_check(change.external_id, user)
     person_update(user=user, **names)
     record, _ = ProvisionedPerson.objects.get_or_create(user=user)
     if change.manager is not UNSET and record.manager_user != change.manager:

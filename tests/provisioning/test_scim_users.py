@@ -191,3 +191,16 @@ def test_search_by_post(scim):
     assert (doc["totalResults"], doc["itemsPerPage"]) == (2, 1)
     bad = scim.post("Users/.search", {**body, "filter": "userName eq"})
     assert bad.status_code == 400 and bad.json()["scimType"] == "invalidFilter"
+
+
+def test_an_external_id_names_one_person(scim):
+    first = user_doc("x1@example.com", level="Wizard")  # waiting
+    first["externalId"] = "okta-1"
+    assert scim.post("Users", first).status_code == 201
+    second = user_doc("x2@example.com", level="mid")
+    second["externalId"] = "okta-1"
+    assert scim.post("Users", second).status_code == 409
+    second["externalId"] = "okta-2"
+    uid = scim.post("Users", second).json()["id"]
+    clash = scim.patch(f"Users/{uid}", {"op": "replace", "path": "externalId", "value": "okta-1"})
+    assert clash.status_code == 409, clash.content
