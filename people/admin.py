@@ -6,7 +6,6 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm
-from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count
@@ -19,8 +18,8 @@ from common.admin import HistoryAdmin
 from common.money import format_usd
 from people.imports import EmployeeResource
 from people.models import CompanySettings, Department, Employee, Level, Project, Team
-from people.roles import ENGINEERS, HR, has_role
-from people.services import employee_deactivate, managers_group_sync
+from people.roles import HR, has_role
+from people.services import employee_deactivate, managers_group_sync, person_create
 
 User = get_user_model()
 
@@ -198,16 +197,11 @@ class EmployeeCreationForm(forms.ModelForm):
 
     @transaction.atomic
     def save(self, commit=True):
-        user = User(
-            username=self.cleaned_data["email"],
+        self.instance.user = person_create(
             email=self.cleaned_data["email"],
             first_name=self.cleaned_data["first_name"],
             last_name=self.cleaned_data["last_name"],
         )
-        user.set_unusable_password()
-        user.save()
-        user.groups.add(Group.objects.get_or_create(name=ENGINEERS)[0])
-        self.instance.user = user
         return super().save(commit=commit)
 
 

@@ -44,6 +44,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "compensation.offerround": ("view",),
         "compensation.offerlettertemplate": _CRUD,
         "compensation.offerletter": ("view",),
+        # the "needs a level" list: people the identity provider sent, for HR to give a level
+        "provisioning.provisionedperson": ("change", "view"),
     },
     FINANCE: {
         "people.level": ("view",),

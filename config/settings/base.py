@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "compensation",
     "reporting",
     "audit",
+    "provisioning",
 ]
 
 MIDDLEWARE = [
@@ -350,6 +351,29 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # django-axes announces itself at every start; its lockouts are warnings and still show.
     "loggers": {"axes": {"level": "WARNING"}},
+}
+
+# SCIM 2.0 provisioning at /scim/v2/ (django-scim2, with Allot's adapters: provisioning/).
+SCIM_SERVICE_PROVIDER = {
+    "NETLOC": "localhost",  # unused: locations are built from the request (base_location)
+    "AUTHENTICATION_SCHEMES": [
+        {
+            "type": "oauthbearertoken",
+            "name": "Bearer token",
+            "description": "A token a superuser makes with `manage.py create_scim_token NAME`.",
+            "primary": True,
+        }
+    ],
+    "USER_ADAPTER": "provisioning.adapters.AllotUser",
+    "GROUP_MODEL": "people.models.Team",
+    "GROUP_ADAPTER": "provisioning.adapters.AllotGroup",
+    "USER_FILTER_PARSER": "provisioning.filters.UserFilter",
+    "GROUP_FILTER_PARSER": "provisioning.filters.GroupFilter",
+    "SERVICE_PROVIDER_CONFIG_MODEL": "provisioning.views.ServiceProviderConfig",
+    "BASE_LOCATION_GETTER": "provisioning.adapters.base_location",
+    "AUTH_CHECK_MIDDLEWARE": "provisioning.auth.ScimTokenAuth",
+    "SCHEMAS_GETTER": "provisioning.schemas.schemas",
+    "WWW_AUTHENTICATE_HEADER": 'Bearer realm="allot-scim"',
 }
 
 # Where people reach the web app (links in emails).

@@ -32,6 +32,7 @@ from people.selectors import company_today, current_fiscal_year
 from tests.factories import EmployeeFactory, TeamFactory, UserFactory, api_key, price
 from tests.trust.forms import form_data
 from tests.trust.matrix import ROLES, Row, admin_page, api, cells, web
+from tests.trust.matrix_scim import scim_rows, scim_tokens
 
 
 def build_world() -> dict:
@@ -104,6 +105,7 @@ def build_world() -> dict:
             "finance": finance,
             "superuser": superuser,
         },
+        "scim": scim_tokens(superuser),
         "keys": {
             "key_ingest": api_key("ingest", source="matrix-ingest"),
             "key_authorize": api_key("authorize", source="matrix-authorize"),
@@ -898,6 +900,7 @@ ROWS: list[Row] = [
         effect_roles={"superuser"},
     ),
     *_admin_rows(),
+    *scim_rows(),
 ]
 
 assert all(set(row.expect) == set(ROLES) for row in ROWS)
