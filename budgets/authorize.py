@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, Q
 from django.utils import timezone
 
+from budgets.authorize_read import Reading
 from budgets.calculations import cost_at
 from budgets.ledger import reserved_add, reserved_hold, reserved_release
 from budgets.models import Budget, Enforcement, Reservation, ReservationState
@@ -152,12 +153,15 @@ def authorize(
     request_id: str = "",
     hold_seconds: int | None = None,
     now: datetime | None = None,
+    reading: Reading | None = None,
 ) -> AuthorizeResult:
-    """Without `reserve` nothing is written: one read of the candidate budgets, no transaction
-    and no lock. With it, the hold is one conditional statement (`ledger.reserved_hold`); only
-    when that finds the budget changed since the read (a concurrent hold took the room, or its
-    rules changed), or the request id already used (a retry), is the call decided again under
-    the budgets' locks."""
+    """`reading`: the employee's candidate budgets already read with them
+    (`authorize_read.employee_and_candidates`, the API's one statement), used when it is of this
+    call's fiscal year. Without `reserve` nothing is written: one read of the candidate budgets,
+    no transaction and no lock. With it, the hold is one conditional statement
+    (`ledger.reserved_hold`); only when that finds the budget changed since the read (a
+    concurrent hold took the room, or its rules changed), or the request id already used (a
+    retry), is the call decided again under the budgets' locks."""
     if not 0 <= estimated_cost_micros <= MAX_MICROS:
         raise AllotError("The estimate must be between zero and a billion dollars.", field="cost")
     if reserve and estimated_cost_micros == 0:
@@ -168,11 +172,15 @@ def authorize(
     settings_row = company_settings()
     fiscal_year = fiscal_year_of(timezone.localtime(now).date(), settings_row=settings_row)
     call = _Call(employee, estimated_cost_micros, project, fiscal_year, settings_row)
+    if reading is not None and reading.employee == employee and reading.fiscal_year == fiscal_year:
+        read = reading.budgets
+    else:
+        read = _candidates(employee, project, fiscal_year, lock=False)
     if not reserve:
-        return _decide(call, _candidates(employee, project, fiscal_year, lock=False))
+        return _decide(call, read)
     hold = _Hold(source, request_id, now, hold_seconds or settings.ALLOT_RESERVATION_TTL_SECONDS)
     try:
-        result = _decide(call, _candidates(employee, project, fiscal_year, lock=False), hold)
+        result = _decide(call, read, hold)
     except IntegrityError:  # a twin with the same request id was being held at that moment
         result = None
     if result is not None and (result.reservation is not None or not request_id):

@@ -215,10 +215,11 @@ def test_20_threads_by_10_reservations_admit_exactly_as_many_as_fit():
 # The fast path: what one call costs, and that the races still admit exactly what fits.
 
 # Queries of one call once the key and the company settings are cached. PostgreSQL: the
-# employee, the candidate budgets, and with "reserve" the hold and its reservation in one
-# statement (no BEGIN, no COMMIT, no lock). SQLite has no data-modifying WITH: the hold there is
-# a transaction (a savepoint inside the test's) with the UPDATE, the INSERT and a re-read.
-QUERIES = {"postgresql": {False: 2, True: 3}, "sqlite": {False: 2, True: 7}}
+# employee with their candidate budgets (one statement), and with "reserve" the hold and its
+# reservation in one statement (no BEGIN, no COMMIT, no lock). SQLite has no data-modifying
+# WITH: the hold there is a transaction (a savepoint inside the test's) with the UPDATE, the
+# INSERT and a re-read.
+QUERIES = {"postgresql": {False: 1, True: 2}, "sqlite": {False: 1, True: 6}}
 
 
 @pytest.mark.django_db
@@ -260,7 +261,7 @@ def test_a_call_on_a_project_reads_the_membership_with_the_budgets(
     call(client, key, **body)
     call(client, key, **body)
 
-    with django_assert_num_queries(3):  # the employee, the project, the budgets
+    with django_assert_num_queries(2):  # the project; the employee with the budgets
         answer = call(client, key, **body).json()
 
     assert answer["budget"]["kind"] == "project" and answer["budget"]["owner"] == str(project)
@@ -330,3 +331,57 @@ def test_20_threads_retrying_one_request_id_at_once_hold_once():
     assert len({a["reservation"]["id"] for a in answers}) == 1  # every retry gets the one hold
     assert budget.reserved_micros == 7 * 10**6
     assert Reservation.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("pool", ["none", "no-overflow", "overflow"])
+@pytest.mark.parametrize("on_project", ["none", "member", "not-member"])
+@pytest.mark.parametrize("key", ["email", "EMAIL", "external-id", "unknown", "no-budget"])
+def test_the_one_statement_reads_what_the_orm_reads(pool, on_project, key):
+    from budgets.authorize import _candidates
+    from budgets.authorize_read import employee_and_candidates
+    from people.selectors import employee_by_key
+    from tests.factories import ProjectFactory
+
+    # given an employee with a personal budget, maybe a pool, maybe a project, and a decoy
+    employee = EmployeeFactory(user__email="Eng@example.com", external_id="EMP7")
+    EmployeeFactory(user__email="emp7@example.com", team=employee.team)  # a decoy
+    year = current_fiscal_year()
+    if key != "no-budget":
+        hard_budget(employee, 10)
+    team = employee.team
+    if pool != "none":
+        team.has_pool, team.pool_overflow = True, pool == "overflow"
+        team.save()
+        budget_create(fiscal_year=year, team=team)
+    project = None
+    if on_project != "none":
+        project = ProjectFactory()
+        budget_create(fiscal_year=year, project=project)
+        if on_project == "member":
+            project.members.add(employee)
+    budget_create(fiscal_year=year - 1, employee=employee)  # another year's: never a candidate
+    name = {
+        "email": "eng@example.com",
+        "EMAIL": " ENG@EXAMPLE.COM ",
+        "external-id": "EMP7",
+        "unknown": "nobody@example.com",
+        "no-budget": "eng@example.com",
+    }[key]
+
+    # when both read
+    reading = employee_and_candidates(name, fiscal_year=year, project=project)
+    found = employee_by_key(name)
+
+    # then they agree: the same employee, the same budgets in the same order, owners attached
+    if found is None:
+        assert reading is None
+        return
+    assert reading.employee == found == employee
+    assert reading.employee.user.email == "Eng@example.com"
+    expected = _candidates(found, project, year, lock=False)
+    assert [b.pk for b in reading.budgets] == [b.pk for b in expected]
+    assert [str(b.owner) for b in reading.budgets] == [str(b.owner) for b in expected]
+    assert [b.remaining_micros for b in reading.budgets] == [
+        Budget.objects.get(pk=b.pk).remaining_micros for b in expected
+    ]
