@@ -13,7 +13,7 @@ from budgets.models import Budget, EntryKind, Reservation, ReservationState
 from budgets.rollover import FreedHold, freed_holds_forfeit
 from common.money import format_usd
 from people.models import Employee
-from people.selectors import fiscal_year_of
+from people.selectors import company_today, fiscal_year_of
 
 
 def leaver_close(employee: Employee, acting_user: AbstractBaseUser | None, now: datetime) -> str:
@@ -28,6 +28,10 @@ def leaver_close(employee: Employee, acting_user: AbstractBaseUser | None, now: 
         .order_by("pk")
     )
     for budget in budgets:
+        if budget.carried_over_micros > 0 and budget.carryover_expired_on is None:
+            # The forfeiture below takes the carried-over money with the rest: nothing of it is
+            # left for the carryover's expiry to take again.
+            Budget.objects.filter(pk=budget.pk).update(carryover_expired_on=company_today())
         unused = budget.allocated_micros - budget.spent_micros - budget.reserved_micros
         if unused <= 0:
             continue

@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.test import Client
-from hypothesis import HealthCheck, event, given
+from hypothesis import HealthCheck, event, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
@@ -526,6 +526,17 @@ def snapshot() -> tuple:
     ],
 )
 @given(operations)
+# Found by hypothesis: a leaver's forfeiture took the carried-over money, and the carryover's
+# expiry then took it again, $50 past a hard limit.
+@example(
+    [
+        ("rollover", ()),
+        ("reserve", ("a", 1, False, False)),
+        ("leave", ("a",)),
+        ("reserve", ("a", 1, False, False)),
+        ("expire_carryover", ()),
+    ]
+)
 def test_every_writer_keeps_the_totals_equal_to_the_ledger_and_hard_limits(world, ops):
     with transaction.atomic():
         # given FY2026 with two hard personal budgets, a soft pool, a hard project and an offer
