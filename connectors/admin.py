@@ -1,0 +1,156 @@
+"""The connectors' admin: finance configures the connections, HR maps identifiers, both read
+the buckets and the unassigned queue, whose count and total head each of these pages."""
+
+from django.contrib import admin, messages
+from django.db.models import Count, Sum
+
+from common.admin import ReadOnlyAdmin
+from common.errors import AllotError
+from common.money import format_usd
+from connectors.models import (
+    BucketPosting,
+    IdentityMapping,
+    ProviderConnection,
+    SyncCursor,
+    UnassignedUsage,
+    UsageBucket,
+)
+from connectors.services import identity_map
+
+
+def unassigned_summary() -> dict:
+    """How many buckets wait for a mapping (or a price), and their amount where it is known."""
+    held = UnassignedUsage.objects.aggregate(count=Count("pk"), total=Sum("estimated_micros"))
+    unpriced = UnassignedUsage.objects.filter(estimated_micros__isnull=True).count()
+    return {
+        "unassigned_count": held["count"],
+        "unassigned_total": format_usd(held["total"] or 0),
+        "unassigned_unpriced": unpriced,
+    }
+
+
+class UnassignedSummary:
+    """Puts the unassigned queue's count and total at the top of a list page."""
+
+    change_list_template = "admin/connectors/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), **unassigned_summary()})
+
+
+class SyncCursorInline(admin.TabularInline):
+    model = SyncCursor
+    extra = 0
+    fields = ["report", "synced_through", "last_run_at", "last_outcome", "lease_until"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ProviderConnection)
+class ProviderConnectionAdmin(UnassignedSummary, admin.ModelAdmin):
+    list_display = ["provider", "url", "admin_key_env", "key_status", "is_active", "start_on"]
+    fields = [
+        "provider",
+        "base_url",
+        "admin_key_env",
+        "key_status",
+        "is_active",
+        "start_on",
+        "restate_days",
+    ]
+    readonly_fields = ["key_status"]
+    inlines = [SyncCursorInline]
+
+    @admin.display(description="Admin key")
+    def key_status(self, connection: ProviderConnection) -> str:
+        """Only whether the variable is set: the key itself is never shown or stored."""
+        if not connection.admin_key_env:
+            return "-"
+        return "set in the environment" if connection.key_is_set else "NOT SET"
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # its buckets keep the record of what was posted
+
+
+@admin.register(IdentityMapping)
+class IdentityMappingAdmin(UnassignedSummary, admin.ModelAdmin):
+    list_display = ["provider", "kind", "external_id", "employee", "project", "automatic"]
+    list_filter = ["provider", "kind", "matched_automatically"]
+    search_fields = ["external_id", "employee__user__email", "project__code"]
+    list_select_related = ["employee__user", "project"]
+    raw_id_fields = ["employee", "project"]
+    fields = ["provider", "kind", "external_id", "employee", "project"]
+
+    @admin.display(description="By email", boolean=True)
+    def automatic(self, mapping: IdentityMapping) -> bool:
+        return mapping.matched_automatically
+
+    def get_readonly_fields(self, request, obj=None):
+        # the identifier is the mapping's key: a different one is a new mapping
+        return ["provider", "kind", "external_id"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        """Through the service: it posts what was held for the identifier."""
+        try:
+            mapping, posted = identity_map(
+                provider=obj.provider,
+                kind=obj.kind,
+                external_id=obj.external_id,
+                employee=obj.employee,
+                project=obj.project,
+                acting_user=request.user,
+            )
+        except AllotError as error:
+            messages.error(request, error.message)
+            return
+        obj.pk, obj._state.adding = mapping.pk, False
+        if posted:
+            messages.success(request, f"{posted} held usage bucket(s) posted to {mapping}.")
+
+
+class BucketPostingInline(admin.TabularInline):
+    model = BucketPosting
+    extra = 0
+    fields = ["version", "amount", "input_tokens", "output_tokens", "cached_input_tokens"]
+    fields += ["usage_event", "ledger_entry", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    @admin.display(description="Amount")
+    def amount(self, posting: BucketPosting) -> str:
+        return format_usd(posting.amount_micros)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class BucketColumns:
+    list_filter = ["connection", "report", "model_name"]
+    search_fields = ["group_key", "employee__user__email"]
+    date_hierarchy = "starts_at"
+    list_select_related = ["connection", "employee__user"]
+    show_full_result_count = False
+
+    @admin.display(description="Amount", ordering="estimated_micros")
+    def amount(self, bucket: UsageBucket) -> str:
+        return bucket.amount_display
+
+    @admin.display(description="Posted", ordering="charged_micros")
+    def charged(self, bucket: UsageBucket) -> str:
+        return format_usd(bucket.charged_micros)
+
+
+@admin.register(UsageBucket)
+class UsageBucketAdmin(UnassignedSummary, BucketColumns, ReadOnlyAdmin):
+    list_display = ["starts_at", "connection", "report", "group_key", "amount", "charged"]
+    list_display += ["version", "state", "employee"]
+    list_filter = ["state", *BucketColumns.list_filter]
+    inlines = [BucketPostingInline]
+
+
+@admin.register(UnassignedUsage)
+class UnassignedUsageAdmin(UnassignedSummary, BucketColumns, ReadOnlyAdmin):
+    list_display = ["starts_at", "connection", "group_key", "amount", "hold_reason"]
