@@ -117,12 +117,16 @@ def rows_apply(
     outcome = PageOutcome(buckets=len(rows))
     existing = {
         (b.starts_at, b.group_key): b
+        # locked (PostgreSQL), in id order: HR mapping an identifier posts held buckets too
         for b in UsageBucket.objects.filter(
             connection=connection,
             report=spec.report,
             starts_at__in={r.starts_at for r in rows},
             group_key__in={r.group_key for r in rows},
-        ).select_related("connection", "usage_event", "employee__user")
+        )
+        .select_related("connection", "usage_event", "employee__user")
+        .select_for_update(of=("self",))
+        .order_by("pk")
     }
     now = timezone.now()
     to_post: list[UsageBucket] = []

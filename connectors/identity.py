@@ -82,11 +82,15 @@ def unmapped_reason(identities: dict[str, str | None]) -> str:
 
 
 def held_for(mapping: IdentityMapping) -> list[UnassignedUsage]:
-    """The held buckets that name this identifier."""
+    """The held buckets that name this identifier, locked (PostgreSQL) in id order, as a sync
+    locks them: a bucket a sync posts meanwhile is no longer held when we get it."""
     return list(
         UnassignedUsage.objects.filter(
             connection__provider=mapping.provider,
             state=BucketState.HELD,
             **{f"identities__{mapping.kind}": mapping.external_id},
-        ).order_by("starts_at", "pk")
+        )
+        .select_related("connection")
+        .select_for_update(of=("self",))
+        .order_by("pk")
     )
