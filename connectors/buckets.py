@@ -274,7 +274,7 @@ def difference_post(bucket: UsageBucket) -> PageOutcome:
         getattr(bucket, name) - sum(getattr(p, name) for p in posted)
         for name in ("input_tokens", "output_tokens", "cached_input_tokens")
     )
-    delta = target - bucket.charged_micros
+    delta = target - charged_of(bucket, list(posted))
     version = bucket.version
     if BucketPosting.objects.filter(bucket=bucket, version=version).exists():
         return outcome  # this version's difference is posted already
@@ -307,6 +307,23 @@ def difference_post(bucket: UsageBucket) -> PageOutcome:
     bucket.save()
     outcome.corrections += 1 if delta else 0
     return outcome
+
+
+def charged_of(bucket: UsageBucket, postings: list[BucketPosting]) -> int:
+    """What the bucket's postings cost now. The first event, when the price table priced it, is
+    counted at its price's current rates: a price correction (budgets.pricing) reprices it with
+    its own entry, so the bucket's difference must not post that change a second time."""
+    first = bucket.usage_event
+    if first.price_id is not None:
+        first_cost = cost_at(
+            first.price,
+            input_tokens=first.input_tokens,
+            output_tokens=first.output_tokens,
+            cached_input_tokens=first.cached_input_tokens,
+        )
+    else:
+        first_cost = first.cost_micros
+    return first_cost + sum(p.amount_micros for p in postings if p.usage_event_id != first.pk)
 
 
 def held_post(buckets: list[UsageBucket]) -> int:

@@ -26,7 +26,16 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from budgets.models import Budget, DailySpend, EntryKind, LedgerEntry, UsageEvent
+from budgets.models import (
+    SPENT_KINDS,
+    Budget,
+    DailySpend,
+    EntryKind,
+    LedgerEntry,
+    TokenPrice,
+    UsageEvent,
+)
+from budgets.pricing import NewPrice, price_correct
 from connectors.buckets import event_id_of
 from connectors.identity import mappings_load
 from connectors.models import (
@@ -402,3 +411,30 @@ def test_buckets_posted_keep_their_state(provider_server, anthropic, people):
     _serve_anthropic(provider_server)
     usage_sync(Provider.ANTHROPIC)
     assert set(UsageBucket.objects.values_list("state", flat=True)) == {BucketState.POSTED}
+
+
+def test_a_price_correction_then_a_restatement_charges_the_bucket_once_at_the_new_price(
+    provider_server, anthropic, people
+):
+    alice, _ = people
+    _serve_anthropic(provider_server)
+    usage_sync(Provider.ANTHROPIC)
+    price = TokenPrice.objects.get(model_name="claude-sonnet-4-20250514")
+    price_correct(
+        price=price,
+        new=NewPrice(3_000_000, 30_000_000, 300_000),
+        reason="output was $30",
+        acting_user=None,
+    )
+    _serve_anthropic(provider_server, alice_day1={**ALICE_DAY1, "output": 300_000})
+
+    usage_sync(Provider.ANTHROPIC, since=day(1).date())
+
+    day1_at_new_price = 3_600_000 + 9_000_000 + 300_000  # 300,000 output at $30 a million
+    assert _spent(alice) == day1_at_new_price + 3_000_000
+    bucket = UsageBucket.objects.get(starts_at=day(1), group_key__contains="apikey_alice")
+    assert bucket.postings.get(version=2).amount_micros == 6_000_000  # repricing not twice
+    assert bucket.charged_micros == day1_at_new_price
+    for budget in Budget.objects.all():
+        spent = LedgerEntry.objects.filter(budget=budget, kind__in=SPENT_KINDS)
+        assert budget.spent_micros == sum(spent.values_list("amount_micros", flat=True))
