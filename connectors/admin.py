@@ -7,10 +7,12 @@ from django.db.models import Count, Sum
 from common.admin import ReadOnlyAdmin
 from common.errors import AllotError
 from common.money import format_usd
+from connectors.costs import ReconciledDay, reconciled
 from connectors.models import (
     BucketPosting,
     IdentityMapping,
     ProviderConnection,
+    ProviderCostDay,
     SyncCursor,
     UnassignedUsage,
     UsageBucket,
@@ -60,9 +62,15 @@ class ProviderConnectionAdmin(UnassignedSummary, admin.ModelAdmin):
         "is_active",
         "start_on",
         "restate_days",
+        "reconcile_threshold_percent",
     ]
     readonly_fields = ["key_status"]
     inlines = [SyncCursorInline]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "base_url":
+            kwargs["assume_scheme"] = "https"  # a bare host is the provider's HTTPS address
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description="Admin key")
     def key_status(self, connection: ProviderConnection) -> str:
@@ -154,3 +162,46 @@ class UsageBucketAdmin(UnassignedSummary, BucketColumns, ReadOnlyAdmin):
 @admin.register(UnassignedUsage)
 class UnassignedUsageAdmin(UnassignedSummary, BucketColumns, ReadOnlyAdmin):
     list_display = ["starts_at", "connection", "group_key", "amount", "hold_reason"]
+
+
+@admin.register(ProviderCostDay)
+class ReconciliationAdmin(ReadOnlyAdmin):
+    """Finance's reconciliation: per provider and UTC day, the provider's cost report against
+    what Allot recorded from its usage, the gap in dollars and percent, and what is held."""
+
+    list_display = ["day", "connection", "provider_cost", "recorded", "held", "gap", "gap_percent"]
+    list_display += ["over"]
+    list_filter = ["connection"]
+    date_hierarchy = "day"
+
+    def get_queryset(self, request):
+        return reconciled(super().get_queryset(request))
+
+    @staticmethod
+    def _day(row: ProviderCostDay) -> ReconciledDay:
+        return ReconciledDay(row, row.provider_cost_micros, row.recorded or 0, row.held or 0)
+
+    @admin.display(description="Provider's cost", ordering="provider_cost_micros")
+    def provider_cost(self, row: ProviderCostDay) -> str:
+        return format_usd(row.provider_cost_micros)
+
+    @admin.display(description="Recorded by Allot", ordering="recorded")
+    def recorded(self, row: ProviderCostDay) -> str:
+        return format_usd(row.recorded or 0)
+
+    @admin.display(description="Held (unassigned)", ordering="held")
+    def held(self, row: ProviderCostDay) -> str:
+        return format_usd(row.held or 0)
+
+    @admin.display(description="Gap")
+    def gap(self, row: ProviderCostDay) -> str:
+        return format_usd(self._day(row).difference_micros)
+
+    @admin.display(description="Gap %")
+    def gap_percent(self, row: ProviderCostDay) -> str:
+        share = self._day(row).difference_percent
+        return "-" if share is None else f"{share:+} %"
+
+    @admin.display(description="Over the limit", boolean=True)
+    def over(self, row: ProviderCostDay) -> bool:
+        return self._day(row).over_threshold

@@ -2,9 +2,11 @@
 bucket posted, the identity map, and the unassigned queue (buckets held until mapped)."""
 
 import os
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -28,6 +30,8 @@ DEFAULT_BASE_URLS = {
 class Report(models.TextChoices):
     ANTHROPIC_MESSAGES = "messages", "Anthropic messages usage"
     OPENAI_COMPLETIONS = "completions", "OpenAI completions usage"
+    ANTHROPIC_COSTS = "cost_report", "Anthropic cost report"
+    OPENAI_COSTS = "costs", "OpenAI costs"
 
 
 class ProviderConnection(models.Model):
@@ -51,6 +55,15 @@ class ProviderConnection(models.Model):
     restate_days = models.PositiveSmallIntegerField(
         default=3,
         help_text="Each sync reads this many days again: providers restate recent buckets.",
+    )
+    reconcile_threshold_percent = models.DecimalField(
+        "reconciliation alert above (%)",
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("1.00"),
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Finance is told of a day whose recorded usage differs from the provider's "
+        "cost report by more than this share of the report.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -274,3 +287,28 @@ class IdentityMapping(models.Model):
             raise ValidationError(
                 {"employee": "This project has no lead to pay for its usage: name an employee."}
             )
+
+
+class ProviderCostDay(models.Model):
+    """A provider's cost report for one UTC day (the invoice's numbers), reconciled against
+    what Allot recorded from the same provider's usage buckets that day."""
+
+    connection = models.ForeignKey(
+        ProviderConnection, on_delete=models.PROTECT, related_name="cost_days"
+    )
+    day = models.DateField(help_text="The report's UTC day.")
+    provider_cost_micros = MicrosField("provider's cost (USD)")
+    fetched_at = models.DateTimeField(default=timezone.now)
+    alerted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When finance was told this day's gap is over the limit."
+    )
+
+    class Meta:
+        ordering = ["-day", "connection"]
+        verbose_name = "reconciliation day"
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "day"], name="provider_cost_day_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection} {self.day}"

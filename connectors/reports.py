@@ -73,7 +73,7 @@ def _tokens(result: dict, name: str) -> int:
     return value
 
 
-def _moment(value: Any) -> datetime:
+def moment_of(value: Any) -> datetime:
     if isinstance(value, int) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, tz=UTC)
     moment = parse_datetime(value) if isinstance(value, str) else None
@@ -107,7 +107,10 @@ def _anthropic_params(since: datetime) -> list[tuple[str, str]]:
 def _anthropic_rows(body: dict[str, Any]) -> list[BucketRow]:
     rows = []
     for bucket in body.get("data") or []:
-        starts_at, ends_at = _moment(bucket.get("starting_at")), _moment(bucket.get("ending_at"))
+        starts_at, ends_at = (
+            moment_of(bucket.get("starting_at")),
+            moment_of(bucket.get("ending_at")),
+        )
         for result in bucket.get("results") or []:
             creation = result.get("cache_creation") or {}
             written = _tokens(creation, "ephemeral_5m_input_tokens") + _tokens(
@@ -130,7 +133,7 @@ def _anthropic_rows(body: dict[str, Any]) -> list[BucketRow]:
     return rows
 
 
-def _anthropic_headers(key: str) -> dict[str, str]:
+def anthropic_headers(key: str) -> dict[str, str]:
     return {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION, "accept": "application/json"}
 
 
@@ -152,7 +155,7 @@ def _openai_params(since: datetime) -> list[tuple[str, str]]:
 def _openai_rows(body: dict[str, Any]) -> list[BucketRow]:
     rows = []
     for bucket in body.get("data") or []:
-        starts_at, ends_at = _moment(bucket.get("start_time")), _moment(bucket.get("end_time"))
+        starts_at, ends_at = moment_of(bucket.get("start_time")), moment_of(bucket.get("end_time"))
         for result in bucket.get("results") or []:
             cached = _tokens(result, "input_cached_tokens")
             rows.append(
@@ -174,7 +177,7 @@ def _openai_rows(body: dict[str, Any]) -> list[BucketRow]:
     return rows
 
 
-def _openai_headers(key: str) -> dict[str, str]:
+def openai_headers(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}", "accept": "application/json"}
 
 
@@ -187,7 +190,7 @@ REPORTS: dict[str, tuple[ReportSpec, ...]] = {
             identity_order=("api_key_id", "workspace_id"),
             params=_anthropic_params,
             rows=_anthropic_rows,
-            headers=_anthropic_headers,
+            headers=anthropic_headers,
         ),
     ),
     Provider.OPENAI: (
@@ -198,7 +201,7 @@ REPORTS: dict[str, tuple[ReportSpec, ...]] = {
             identity_order=("user_id", "api_key_id", "project_id"),
             params=_openai_params,
             rows=_openai_rows,
-            headers=_openai_headers,
+            headers=openai_headers,
         ),
     ),
 }

@@ -1,4 +1,5 @@
-"""`usage_sync`: one run over a provider's reports, the command's and the beat task's service.
+"""`usage_sync`: one run over a provider's reports, the command's and the beat task's service:
+its usage reports, then its cost report, then the reconciliation's alerts (connectors.costs).
 
 Each report has a cursor row. A run takes the row's lease with one conditional UPDATE (the
 database serialises the two UPDATEs, SQLite included: the second sees the first's lease and
@@ -23,10 +24,12 @@ from django.utils import timezone
 from common.errors import AllotError
 from connectors.buckets import PageOutcome, rows_apply
 from connectors.client import Client
+from connectors.costs import COST_REPORTS, costs_apply, reconciliation_alert
 from connectors.models import ProviderConnection, SyncCursor
 from connectors.reports import REPORTS, ReportSpec
 
 LEASE = timedelta(minutes=30)
+COST_REPORT_NAMES = {spec.report for spec in COST_REPORTS.values()}
 
 
 @dataclass
@@ -64,7 +67,7 @@ def usage_sync(
         )
     say = progress or (lambda line: None)
     outcomes = []
-    for spec in REPORTS[connection.provider]:
+    for spec in (*REPORTS[connection.provider], COST_REPORTS[connection.provider]):
         cursor, _ = SyncCursor.objects.get_or_create(connection=connection, report=spec.report)
         token = None if dry_run else lease_take(cursor)
         if not dry_run and token is None:
@@ -78,6 +81,10 @@ def usage_sync(
             if token:
                 lease_release(cursor, token)
         outcomes.append(outcome)
+    if not dry_run and not outcomes[-1].skipped:
+        told = reconciliation_alert(connection)
+        if told:
+            say(f"{provider}: finance told of {told} day(s) over the reconciliation limit")
     return outcomes
 
 
@@ -91,7 +98,7 @@ def _report_sync(connection, cursor, spec: ReportSpec, key, since, dry_run, toke
     label = f"{connection.provider} {spec.report}{' (dry run)' if dry_run else ''}"
     for number, body in client.pages(spec.path, spec.params(start)):
         rows = spec.rows(body)
-        page = _page_apply(connection, spec, rows, dry_run)
+        page = _page_apply(connection, spec, body, rows, dry_run)
         outcome.pages = number
         outcome.totals.add(page)
         waited = f", waited {sum(client.waits):.0f}s" if client.waits else ""
@@ -117,11 +124,14 @@ def _start(connection: ProviderConnection, cursor: SyncCursor, since: date | Non
     return datetime.combine(connection.start_on, time(), tzinfo=UTC)
 
 
-def _page_apply(connection, spec, rows, dry_run: bool) -> PageOutcome:
+def _page_apply(connection, spec, body, rows, dry_run: bool) -> PageOutcome:
     page = PageOutcome()
     try:
         with transaction.atomic():
-            page = rows_apply(connection, spec, rows)
+            if spec.report in COST_REPORT_NAMES:
+                page = costs_apply(connection, body)
+            else:
+                page = rows_apply(connection, spec, rows)
             if dry_run:
                 raise _Rollback
     except _Rollback:

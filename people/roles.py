@@ -76,6 +76,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "connectors.identitymapping": ("view",),
         "connectors.usagebucket": ("view",),
         "connectors.unassignedusage": ("view",),
+        "connectors.providercostday": ("view",),
     },
     MANAGERS: {},
     ENGINEERS: {},

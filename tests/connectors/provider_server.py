@@ -15,12 +15,16 @@ from urllib.parse import parse_qs, urlparse
 PAGE_SIZE = 2
 ANTHROPIC_PATH = "/v1/organizations/usage_report/messages"
 OPENAI_PATH = "/v1/organization/usage/completions"
+ANTHROPIC_COSTS_PATH = "/v1/organizations/cost_report"
+OPENAI_COSTS_PATH = "/v1/organization/costs"
 
 
 class ProviderServer:
     def __init__(self):
         self.anthropic: list[dict] = []
         self.openai: list[dict] = []
+        self.anthropic_costs: list[dict] = []
+        self.openai_costs: list[dict] = []
         self.failures: list[tuple[int, dict[str, str]]] = []
         self.requests: list[dict] = []
         self.delay_seconds = 0.0
@@ -48,17 +52,19 @@ class ProviderServer:
                 status, extra = self.failures.pop(0)
                 kind = "rate_limit_error" if status == 429 else "api_error"
                 return status, extra, {"type": "error", "error": {"type": kind, "message": "no"}}
-        if path == ANTHROPIC_PATH:
+        anthropic = {ANTHROPIC_PATH: self.anthropic, ANTHROPIC_COSTS_PATH: self.anthropic_costs}
+        openai = {OPENAI_PATH: self.openai, OPENAI_COSTS_PATH: self.openai_costs}
+        if path in anthropic:
             since = datetime.fromisoformat(query["starting_at"][0].replace("Z", "+00:00"))
             buckets = [
                 b
-                for b in self.anthropic
+                for b in anthropic[path]
                 if datetime.fromisoformat(b["starting_at"].replace("Z", "+00:00")) >= since
             ]
             return 200, {}, self._page(buckets, query, {})
-        if path == OPENAI_PATH:
+        if path in openai:
             since = int(query["start_time"][0])
-            buckets = [b for b in self.openai if b["start_time"] >= since]
+            buckets = [b for b in openai[path] if b["start_time"] >= since]
             return 200, {}, self._page(buckets, query, {"object": "page"})
         return 404, {}, {"type": "error", "error": {"type": "not_found_error", "message": path}}
 
@@ -172,4 +178,44 @@ def openai_result(
         "api_key_id": api_key_id,
         "model": model,
         "batch": None,
+    }
+
+
+def anthropic_cost_bucket(number: int, cents: list[str]) -> dict:
+    """A day of the cost report: each amount a decimal string of cents, as documented."""
+    return {
+        "starting_at": day(number).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "ending_at": day(number + 1).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "results": [
+            {
+                "currency": "USD",
+                "amount": amount,
+                "workspace_id": None,
+                "description": None,
+                "cost_type": None,
+                "context_window": None,
+                "model": None,
+                "service_tier": None,
+                "token_type": None,
+            }
+            for amount in cents
+        ],
+    }
+
+
+def openai_cost_bucket(number: int, dollars: list[float]) -> dict:
+    """A day of the costs report: each amount a JSON number of dollars, as documented."""
+    return {
+        "object": "bucket",
+        "start_time": int(day(number).timestamp()),
+        "end_time": int(day(number + 1).timestamp()),
+        "results": [
+            {
+                "object": "organization.costs.result",
+                "amount": {"value": value, "currency": "usd"},
+                "line_item": None,
+                "project_id": None,
+            }
+            for value in dollars
+        ],
     }

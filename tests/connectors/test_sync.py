@@ -123,12 +123,13 @@ def test_first_sync_posts_each_bucket_once_through_ingest_priced_by_the_price_ta
     _serve_anthropic(provider_server)
     lines = []
 
-    [outcome] = usage_sync(Provider.ANTHROPIC, progress=lines.append)
+    outcome, _costs = usage_sync(Provider.ANTHROPIC, progress=lines.append)
 
     assert outcome.pages == 2 and outcome.totals.new == 4 and outcome.totals.posted == 4
     assert [line.split(":")[0] for line in lines] == [
         "anthropic messages page 1",
         "anthropic messages page 2",
+        "anthropic cost_report page 1",
     ]
     assert _spent(alice) == ALICE_DAY1_MICROS + 3_000_000
     assert _spent(bob) == BOB_DAY1_MICROS + 15_000_000
@@ -156,7 +157,7 @@ def test_first_sync_posts_each_bucket_once_through_ingest_priced_by_the_price_ta
     headers = {k.lower(): v for k, v in sent["headers"].items()}
     assert headers["x-api-key"] == ADMIN_KEY and headers["anthropic-version"] == "2023-06-01"
     assert provider_server.requests[1]["query"]["page"] == ["page-2"]
-    cursor = SyncCursor.objects.get(connection=anthropic)
+    cursor = SyncCursor.objects.get(connection=anthropic, report="messages")
     assert cursor.synced_through is not None and not cursor.lease_token
 
 
@@ -165,7 +166,7 @@ def test_a_second_sync_with_the_same_numbers_changes_nothing(provider_server, an
     usage_sync(Provider.ANTHROPIC)
     before = _money_state()
 
-    [outcome] = usage_sync(Provider.ANTHROPIC, since=day(1).date())
+    outcome, _costs = usage_sync(Provider.ANTHROPIC, since=day(1).date())
 
     assert outcome.totals.unchanged == 4 and outcome.totals.posted == 0
     assert _money_state() == before
@@ -180,7 +181,7 @@ def test_a_bucket_restated_upwards_posts_only_the_difference_as_version_2(
     spent_before = _spent(alice)
     _serve_anthropic(provider_server, alice_day1={**ALICE_DAY1, "output": 300_000})
 
-    [outcome] = usage_sync(Provider.ANTHROPIC, since=day(1).date())
+    outcome, _costs = usage_sync(Provider.ANTHROPIC, since=day(1).date())
 
     assert outcome.totals.restated == 1 and outcome.totals.corrections == 1
     assert _spent(alice) - spent_before == 3_000_000  # 200,000 more output at $15 a million
@@ -228,11 +229,11 @@ def test_429_with_retry_after_is_waited_out_then_the_sync_succeeds(
     provider_server.failures = [(429, {"retry-after": "7"}), (529, {})]
     waits = []
 
-    [outcome] = usage_sync(Provider.ANTHROPIC, sleep=waits.append)
+    outcome, _costs = usage_sync(Provider.ANTHROPIC, sleep=waits.append)
 
     assert waits == [7.0, 2.0]  # as told, then the second try's exponential wait
     assert outcome.totals.posted == 4
-    assert len(provider_server.requests) == 4  # two refused, two pages
+    assert len(provider_server.requests) == 5  # two refused, two pages, the cost report
 
 
 def test_a_provider_that_keeps_refusing_fails_the_run_after_bounded_tries(
@@ -247,7 +248,9 @@ def test_a_provider_that_keeps_refusing_fails_the_run_after_bounded_tries(
 
     assert waits == [60.0] * 5  # Retry-After capped; six tries in all
     assert UsageEvent.objects.count() == 0
-    assert not SyncCursor.objects.get(connection=anthropic).lease_token  # released
+    assert not SyncCursor.objects.get(
+        connection=anthropic, report="messages"
+    ).lease_token  # released
 
 
 def test_an_unmapped_key_waits_in_the_queue_and_lands_dated_when_it_happened_once_mapped(
@@ -257,7 +260,7 @@ def test_an_unmapped_key_waits_in_the_queue_and_lands_dated_when_it_happened_onc
         anthropic_bucket(2, [anthropic_result("apikey_carol", uncached=1_000_000, output=0)])
     ]
 
-    [outcome] = usage_sync(Provider.ANTHROPIC)
+    outcome, _costs = usage_sync(Provider.ANTHROPIC)
 
     assert outcome.totals.held == 1 and UsageEvent.objects.count() == 0
     held = UnassignedUsage.objects.get()
@@ -318,7 +321,7 @@ def test_dry_run_reports_what_would_change_and_writes_nothing(provider_server, a
     before = _money_state()
     lines = []
 
-    [outcome] = usage_sync(Provider.ANTHROPIC, dry_run=True, progress=lines.append)
+    outcome, _costs = usage_sync(Provider.ANTHROPIC, dry_run=True, progress=lines.append)
 
     assert outcome.totals.new == 4 and outcome.totals.posted == 4
     assert "(dry run) page 1" in lines[0]
@@ -333,11 +336,12 @@ def test_a_run_finding_the_lease_taken_skips_and_says_so(provider_server, anthro
     assert lease_take(cursor) is not None
     lines = []
 
-    [outcome] = usage_sync(Provider.ANTHROPIC, progress=lines.append)
+    outcome, _costs = usage_sync(Provider.ANTHROPIC, progress=lines.append)
 
     assert outcome.skipped == "another sync of it is running"
-    assert lines == ["anthropic messages: skipped, another sync of it is running"]
-    assert provider_server.requests == [] and UsageEvent.objects.count() == 0
+    assert lines[0] == "anthropic messages: skipped, another sync of it is running"
+    assert [r["path"] for r in provider_server.requests] == ["/v1/organizations/cost_report"]
+    assert UsageEvent.objects.count() == 0
 
 
 def test_openai_completions_user_and_project_mapped_cached_tokens_taken_out_of_input(
@@ -365,7 +369,7 @@ def test_openai_completions_user_and_project_mapped_cached_tokens_taken_out_of_i
         )
     ]
 
-    [outcome] = usage_sync(Provider.OPENAI)
+    outcome, _costs = usage_sync(Provider.OPENAI)
 
     assert outcome.totals.posted == 2
     event = UsageEvent.objects.get(employee=dana)

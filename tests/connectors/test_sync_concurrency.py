@@ -57,7 +57,7 @@ def test_two_syncs_at_once_one_reads_and_posts_the_other_skips(provider_server, 
         lambda: usage_sync(Provider.ANTHROPIC), lambda: usage_sync(Provider.ANTHROPIC)
     )
 
-    skipped = [o[0].skipped for o in (first, second)]
+    skipped = [o[0].skipped for o in (first, second)]  # the messages report's outcome
     assert sorted(skipped) == ["", "another sync of it is running"]
     assert UsageEvent.objects.count() == 6 and UsageBucket.objects.count() == 6
     assert LedgerEntry.objects.filter(kind="usage").count() == 6
