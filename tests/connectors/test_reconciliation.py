@@ -22,6 +22,8 @@ from connectors.models import Provider, ProviderCostDay
 from connectors.services import identity_map
 from connectors.sync import usage_sync
 from notifications.models import Notification
+from reporting.rendering import report_csv
+from reporting.selectors import report_data
 from tests.connectors.provider_server import (
     anthropic_bucket,
     anthropic_cost_bucket,
@@ -110,3 +112,22 @@ def test_openai_costs_are_read_from_their_json_numbers_without_float_error(provi
     assert row.day == day(4).date() and row.provider_cost_micros == 2_500_000
     [reconciled] = reconciliation()
     assert reconciled.difference_micros == 0 and not reconciled.over_threshold
+
+
+def test_the_quarterly_report_shows_the_gap_per_provider_and_month(
+    provider_server, anthropic, alice
+):
+    provider_server.anthropic = [
+        anthropic_bucket(1, [anthropic_result("apikey_a", uncached=0, output=980_000)])
+    ]
+    provider_server.anthropic_costs = [anthropic_cost_bucket(1, ["1500"])]
+    usage_sync(Provider.ANTHROPIC)
+
+    snapshot = report_data(fiscal_year=2026, quarter=4)
+
+    table = next(t for t in snapshot["tables"] if t["key"] == "reconciliation")
+    assert table["rows"] == [
+        ["Anthropic (Admin API)", "Nov 2026", 15_000_000, 14_700_000, 0, -300_000, "-2.00", 1]
+    ]
+    assert table["total"][6] == "-2.00"
+    assert "Reconciliation with the providers' cost reports" in report_csv(snapshot)
