@@ -10,6 +10,7 @@ from common.money import format_usd
 from connectors.costs import ReconciledDay, reconciled
 from connectors.models import (
     BucketPosting,
+    ClaudeCodeDay,
     IdentityMapping,
     ProviderConnection,
     ProviderCostDay,
@@ -62,6 +63,7 @@ class ProviderConnectionAdmin(UnassignedSummary, admin.ModelAdmin):
         "is_active",
         "start_on",
         "restate_days",
+        "claude_code",
         "reconcile_threshold_percent",
     ]
     readonly_fields = ["key_status"]
@@ -205,3 +207,15 @@ class ReconciliationAdmin(ReadOnlyAdmin):
     @admin.display(description="Over the limit", boolean=True)
     def over(self, row: ProviderCostDay) -> bool:
         return self._day(row).over_threshold
+
+
+@admin.register(ClaudeCodeDay)
+class ClaudeCodeDayAdmin(ReadOnlyAdmin):
+    """Each engineer's Claude Code days (the quarterly report sums them per team and month)."""
+
+    list_display = ["day", "email", "employee", "sessions", "commits", "pull_requests"]
+    list_display += ["lines_added", "lines_removed", "edits_accepted", "edits_rejected"]
+    list_filter = ["connection", ("employee", admin.EmptyFieldListFilter)]
+    search_fields = ["email", "employee__user__email"]
+    list_select_related = ["employee__user"]
+    date_hierarchy = "day"

@@ -32,6 +32,7 @@ class Report(models.TextChoices):
     OPENAI_COMPLETIONS = "completions", "OpenAI completions usage"
     ANTHROPIC_COSTS = "cost_report", "Anthropic cost report"
     OPENAI_COSTS = "costs", "OpenAI costs"
+    ANTHROPIC_CLAUDE_CODE = "claude_code", "Anthropic Claude Code usage"
 
 
 class ProviderConnection(models.Model):
@@ -55,6 +56,11 @@ class ProviderConnection(models.Model):
     restate_days = models.PositiveSmallIntegerField(
         default=3,
         help_text="Each sync reads this many days again: providers restate recent buckets.",
+    )
+    claude_code = models.BooleanField(
+        "read the Claude Code report",
+        default=True,
+        help_text="Anthropic only: per-engineer commits, pull requests and lines, by email.",
     )
     reconcile_threshold_percent = models.DecimalField(
         "reconciliation alert above (%)",
@@ -312,3 +318,44 @@ class ProviderCostDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection} {self.day}"
+
+
+class ClaudeCodeDay(models.Model):
+    """One engineer's day of Claude Code, from Anthropic's Claude Code usage report: the
+    productivity the quarterly report divides spend by (commits, pull requests, lines)."""
+
+    connection = models.ForeignKey(
+        ProviderConnection, on_delete=models.PROTECT, related_name="claude_code_days"
+    )
+    day = models.DateField(help_text="The report's UTC day.")
+    email = models.CharField("user email", max_length=254)
+    employee = models.ForeignKey(
+        Employee, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    sessions = models.PositiveIntegerField(default=0)
+    lines_added = models.PositiveIntegerField(default=0)
+    lines_removed = models.PositiveIntegerField(default=0)
+    commits = models.PositiveIntegerField(default=0)
+    pull_requests = models.PositiveIntegerField(default=0)
+    edits_accepted = models.PositiveIntegerField(
+        default=0, help_text="Edit, multi-edit, write and notebook-edit actions accepted."
+    )
+    edits_rejected = models.PositiveIntegerField(default=0)
+    estimated_cost_micros = MicrosField(
+        "estimated cost (USD)",
+        default=0,
+        help_text="The report's estimate; not posted (the messages report charges the usage).",
+    )
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-day", "email"]
+        verbose_name = "Claude Code day"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "day", "email"], name="claude_code_day_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} {self.day}"

@@ -7,7 +7,7 @@ from django.db import transaction
 from common.errors import AllotError
 from connectors.buckets import held_post
 from connectors.identity import held_for
-from connectors.models import IdentityMapping
+from connectors.models import ClaudeCodeDay, IdentityKind, IdentityMapping
 from people.models import Employee, Project
 
 
@@ -25,6 +25,8 @@ def identity_map(
     it happened. Returns the mapping and how many held buckets it posted. Buckets already
     posted stay with whom they were posted to: a mapping changes what comes next."""
     external_id = (external_id or "").strip()
+    if kind == IdentityKind.EMAIL:
+        external_id = external_id.lower()  # emails are matched without their case
     if not external_id:
         raise AllotError("Give the provider's identifier.", field="external_id")
     if employee is None and project is None:
@@ -42,5 +44,7 @@ def identity_map(
             "created_by": acting_user,
         },
     )
+    if kind == IdentityKind.EMAIL:  # the Claude Code days of that email are theirs too
+        ClaudeCodeDay.objects.filter(email=external_id).update(employee=mapping.employee)
     held = held_for(mapping)
     return mapping, held_post(held)

@@ -23,9 +23,10 @@ from django.utils import timezone
 
 from common.errors import AllotError
 from connectors.buckets import PageOutcome, rows_apply
+from connectors.claude_code import CLAUDE_CODE_REPORT, claude_code_apply, claude_code_params
 from connectors.client import Client
 from connectors.costs import COST_REPORTS, costs_apply, reconciliation_alert
-from connectors.models import ProviderConnection, SyncCursor
+from connectors.models import Provider, ProviderConnection, SyncCursor
 from connectors.reports import REPORTS, ReportSpec
 
 LEASE = timedelta(minutes=30)
@@ -67,7 +68,10 @@ def usage_sync(
         )
     say = progress or (lambda line: None)
     outcomes = []
-    for spec in (*REPORTS[connection.provider], COST_REPORTS[connection.provider]):
+    specs = [*REPORTS[connection.provider], COST_REPORTS[connection.provider]]
+    if connection.provider == Provider.ANTHROPIC and connection.claude_code:
+        specs.insert(1, CLAUDE_CODE_REPORT)
+    for spec in specs:
         cursor, _ = SyncCursor.objects.get_or_create(connection=connection, report=spec.report)
         token = None if dry_run else lease_take(cursor)
         if not dry_run and token is None:
@@ -96,16 +100,16 @@ def _report_sync(connection, cursor, spec: ReportSpec, key, since, dry_run, toke
         client.sleep = sleep
     outcome = ReportOutcome(spec.report)
     label = f"{connection.provider} {spec.report}{' (dry run)' if dry_run else ''}"
-    for number, body in client.pages(spec.path, spec.params(start)):
-        rows = spec.rows(body)
-        page = _page_apply(connection, spec, body, rows, dry_run)
-        outcome.pages = number
-        outcome.totals.add(page)
-        waited = f", waited {sum(client.waits):.0f}s" if client.waits else ""
-        say(f"{label} page {number}: {page.line()}{waited}")
-        client.waits.clear()
-        if token and not lease_renew(cursor, token):
-            raise AllotError("The sync's lease was lost to another run; stopped.")
+    for params in _requests(spec, start, started):
+        for _, body in client.pages(spec.path, params):
+            page = _page_apply(connection, spec, body, dry_run)
+            outcome.pages += 1
+            outcome.totals.add(page)
+            waited = f", waited {sum(client.waits):.0f}s" if client.waits else ""
+            say(f"{label} page {outcome.pages}: {page.line()}{waited}")
+            client.waits.clear()
+            if token and not lease_renew(cursor, token):
+                raise AllotError("The sync's lease was lost to another run; stopped.")
     if not dry_run:
         today = datetime.combine(started.astimezone(UTC).date(), time(), tzinfo=UTC)
         SyncCursor.objects.filter(pk=cursor.pk).update(
@@ -124,14 +128,25 @@ def _start(connection: ProviderConnection, cursor: SyncCursor, since: date | Non
     return datetime.combine(connection.start_on, time(), tzinfo=UTC)
 
 
-def _page_apply(connection, spec, body, rows, dry_run: bool) -> PageOutcome:
+def _requests(spec: ReportSpec, start: datetime, now: datetime) -> list[list[tuple[str, str]]]:
+    """The report's queries from `start`: one, paged; or, for the Claude Code report (one day a
+    request), one per UTC day to today."""
+    if spec.report != CLAUDE_CODE_REPORT.report:
+        return [spec.params(start)]
+    first, last = start.astimezone(UTC).date(), now.astimezone(UTC).date()
+    return [claude_code_params(first + timedelta(days=n)) for n in range((last - first).days + 1)]
+
+
+def _page_apply(connection, spec, body, dry_run: bool) -> PageOutcome:
     page = PageOutcome()
     try:
         with transaction.atomic():
             if spec.report in COST_REPORT_NAMES:
                 page = costs_apply(connection, body)
+            elif spec.report == CLAUDE_CODE_REPORT.report:
+                page = claude_code_apply(connection, body)
             else:
-                page = rows_apply(connection, spec, rows)
+                page = rows_apply(connection, spec, spec.rows(body))
             if dry_run:
                 raise _Rollback
     except _Rollback:

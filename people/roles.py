@@ -48,6 +48,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "connectors.identitymapping": _CRUD,
         "connectors.usagebucket": ("view",),
         "connectors.unassignedusage": ("view",),
+        "connectors.claudecodeday": ("view",),
     },
     FINANCE: {
         "people.level": ("view",),
@@ -77,6 +78,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "connectors.usagebucket": ("view",),
         "connectors.unassignedusage": ("view",),
         "connectors.providercostday": ("view",),
+        "connectors.claudecodeday": ("view",),
     },
     MANAGERS: {},
     ENGINEERS: {},

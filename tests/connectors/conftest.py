@@ -40,12 +40,15 @@ def prices(db):
         )
 
 
-def connection_to(server, provider: str) -> ProviderConnection:
+def connection_to(server, provider: str, **options) -> ProviderConnection:
+    """A connection to the local server; the Claude Code report (a request per day) is off
+    unless asked for (tests/connectors/test_claude_code.py)."""
     return ProviderConnection.objects.create(
         provider=provider,
         base_url=server.url,
         admin_key_env=KEY_ENV,
         start_on=date(2026, 11, 1),
+        **({"claude_code": False} | options),
     )
 
 

@@ -17,6 +17,7 @@ ANTHROPIC_PATH = "/v1/organizations/usage_report/messages"
 OPENAI_PATH = "/v1/organization/usage/completions"
 ANTHROPIC_COSTS_PATH = "/v1/organizations/cost_report"
 OPENAI_COSTS_PATH = "/v1/organization/costs"
+CLAUDE_CODE_PATH = "/v1/organizations/usage_report/claude_code"
 
 
 class ProviderServer:
@@ -25,6 +26,7 @@ class ProviderServer:
         self.openai: list[dict] = []
         self.anthropic_costs: list[dict] = []
         self.openai_costs: list[dict] = []
+        self.claude_code: list[dict] = []  # records; each request asks for one day
         self.failures: list[tuple[int, dict[str, str]]] = []
         self.requests: list[dict] = []
         self.delay_seconds = 0.0
@@ -52,6 +54,10 @@ class ProviderServer:
                 status, extra = self.failures.pop(0)
                 kind = "rate_limit_error" if status == 429 else "api_error"
                 return status, extra, {"type": "error", "error": {"type": kind, "message": "no"}}
+        if path == CLAUDE_CODE_PATH:
+            wanted = query["starting_at"][0]
+            records = [r for r in self.claude_code if r["date"].startswith(wanted)]
+            return 200, {}, self._page(records, query, {})
         anthropic = {ANTHROPIC_PATH: self.anthropic, ANTHROPIC_COSTS_PATH: self.anthropic_costs}
         openai = {OPENAI_PATH: self.openai, OPENAI_COSTS_PATH: self.openai_costs}
         if path in anthropic:
@@ -217,5 +223,46 @@ def openai_cost_bucket(number: int, dollars: list[float]) -> dict:
                 "project_id": None,
             }
             for value in dollars
+        ],
+    }
+
+
+def claude_code_record(
+    number: int,
+    email: str,
+    *,
+    commits: int,
+    pull_requests: int,
+    added: int,
+    removed: int = 0,
+    accepted: int = 0,
+    rejected: int = 0,
+    cents: str = "0",
+) -> dict:
+    """One user's day in the Claude Code usage report, field by field as documented."""
+    return {
+        "date": day(number).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "actor": {"type": "user_actor", "email_address": email},
+        "organization_id": "12345678-1234-5678-1234-567812345678",
+        "customer_type": "api",
+        "terminal_type": "vscode",
+        "core_metrics": {
+            "num_sessions": 3,
+            "lines_of_code": {"added": added, "removed": removed},
+            "commits_by_claude_code": commits,
+            "pull_requests_by_claude_code": pull_requests,
+        },
+        "tool_actions": {
+            "edit_tool": {"accepted": accepted, "rejected": rejected},
+            "multi_edit_tool": {"accepted": 0, "rejected": 0},
+            "write_tool": {"accepted": 0, "rejected": 0},
+            "notebook_edit_tool": {"accepted": 0, "rejected": 0},
+        },
+        "model_breakdown": [
+            {
+                "model": "claude-sonnet-4-20250514",
+                "tokens": {"input": 100, "output": 200, "cache_read": 0, "cache_creation": 0},
+                "estimated_cost": {"currency": "USD", "amount": cents},
+            }
         ],
     }
