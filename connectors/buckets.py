@@ -16,6 +16,8 @@ Priced by the provider's cost where the report has it, else by ingest from Allot
 so the postings of a bucket always add up to its cost at its latest numbers."""
 
 import hashlib
+from bisect import bisect_right
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -37,6 +39,7 @@ from connectors.reports import REPORTS, BucketRow, ReportSpec
 
 EVENT_ID_LIMIT = 180  # the event id's 200 characters, less room for ":v<n>"
 NUMBERS = ("input_tokens", "output_tokens", "cached_input_tokens", "provider_cost_micros")
+BATCH = 5_000  # ingest's largest batch
 
 
 @dataclass
@@ -94,12 +97,31 @@ def price_in_force(model_name: str, at: datetime) -> TokenPrice | None:
     )
 
 
-def cost_of(bucket: UsageBucket) -> int | None:
+class PriceBook:
+    """The price versions of a page's models, read once: `at` answers as price_in_force."""
+
+    def __init__(self, model_names: set[str]):
+        self.versions: dict[str, list[TokenPrice]] = defaultdict(list)
+        prices = TokenPrice.objects.filter(model_name__in=model_names).order_by("effective_from")
+        for price in prices if model_names else []:
+            self.versions[price.model_name].append(price)
+        self.starts = {m: [p.effective_from for p in v] for m, v in self.versions.items()}
+
+    def at(self, model_name: str, moment: datetime) -> TokenPrice | None:
+        position = bisect_right(self.starts.get(model_name, []), moment)
+        return self.versions[model_name][position - 1] if position else None
+
+
+def cost_of(bucket: UsageBucket, prices: PriceBook | None = None) -> int | None:
     """What the bucket costs at its latest numbers: the provider's cost, else the price table's;
     None when neither knows."""
     if bucket.provider_cost_micros is not None:
         return bucket.provider_cost_micros
-    price = price_in_force(bucket.model_name, occurred_at_of(bucket))
+    moment = occurred_at_of(bucket)
+    if prices is not None:
+        price = prices.at(bucket.model_name, moment)
+    else:
+        price = price_in_force(bucket.model_name, moment)
     if price is None:
         return None
     return cost_at(
@@ -110,10 +132,15 @@ def cost_of(bucket: UsageBucket) -> int | None:
     )
 
 
+CHANGED_FIELDS = [*NUMBERS[:3], "provider_cost_micros", "requests", "identities", "ends_at"]
+CHANGED_FIELDS += ["version", "estimated_micros", "updated_at"]
+POSTED_FIELDS = ["state", "hold_reason", "employee", "project", "usage_event", "charged_micros"]
+
+
 def rows_apply(
     connection: ProviderConnection, spec: ReportSpec, rows: list[BucketRow]
 ) -> PageOutcome:
-    """Apply one page of a report (see the module's docstring)."""
+    """Apply one page of a report (see the module's docstring), in a few set-based writes."""
     outcome = PageOutcome(buckets=len(rows))
     existing = {
         (b.starts_at, b.group_key): b
@@ -128,20 +155,20 @@ def rows_apply(
         .select_for_update(of=("self",))
         .order_by("pk")
     }
+    prices = PriceBook({r.model_name for r in rows})
     now = timezone.now()
+    fresh: list[UsageBucket] = []
+    changed: list[UsageBucket] = []
     to_post: list[UsageBucket] = []
     restated: list[UsageBucket] = []
     for row in rows:
         bucket = existing.get((row.starts_at, row.group_key))
         if bucket is None:
             bucket = UsageBucket(connection=connection, report=spec.report, **_numbers(row))
-            bucket.estimated_micros = cost_of(bucket)
-            bucket.save()
-            outcome.new += 1
-            to_post.append(bucket)
+            bucket.estimated_micros = cost_of(bucket, prices)
+            fresh.append(bucket)
             continue
-        old = {name: getattr(bucket, name) for name in NUMBERS}
-        if old == {name: getattr(row, name) for name in NUMBERS}:
+        if all(getattr(bucket, name) == getattr(row, name) for name in NUMBERS):
             outcome.unchanged += 1
             if bucket.state == BucketState.HELD or bucket.hold_reason:
                 # held: try again (a price may have been added); posted: a difference waits
@@ -151,13 +178,14 @@ def rows_apply(
         for name, value in _numbers(row).items():
             setattr(bucket, name, value)
         bucket.version += 1
-        bucket.estimated_micros = cost_of(bucket)
+        bucket.estimated_micros = cost_of(bucket, prices)
         bucket.updated_at = now
-        bucket.save()
-        if bucket.state == BucketState.HELD:
-            to_post.append(bucket)
-        else:
-            restated.append(bucket)
+        changed.append(bucket)
+        (to_post if bucket.state == BucketState.HELD else restated).append(bucket)
+    UsageBucket.objects.bulk_create(fresh)
+    UsageBucket.objects.bulk_update(changed, CHANGED_FIELDS)
+    outcome.new = len(fresh)
+    to_post = fresh + to_post
     mappings = mappings_load(connection.provider, [b.identities for b in to_post])
     outcome.add(buckets_post(to_post, spec, mappings))
     for bucket in restated:
@@ -208,56 +236,66 @@ def buckets_post(buckets: list[UsageBucket], spec: ReportSpec, mappings: Mapping
     """Post each bucket's first usage event, or hold it (unmapped, or refused by ingest)."""
     outcome = PageOutcome()
     events: list[tuple[UsageBucket, ParsedEvent]] = []
+    held: list[UsageBucket] = []
     for bucket in buckets:
         employee, project = owner_of(bucket.identities, spec.identity_order, mappings)
         if employee is None:
-            _hold(bucket, unmapped_reason(bucket.identities), outcome)
+            held.append(_hold(bucket, unmapped_reason(bucket.identities)))
             continue
         bucket.employee, bucket.project = employee, project
         counts = (bucket.input_tokens, bucket.output_tokens, bucket.cached_input_tokens)
         event = _event(bucket, event_id_of(bucket), counts, bucket.provider_cost_micros)
         event.index = len(events)
         events.append((bucket, event))
-    if not events:
-        return outcome
-    source = source_of(spec.provider)
-    result = ingest_parsed(
-        [e for _, e in events], source=source, now=timezone.now(), result=IngestResult()
-    )
-    refused = {r["index"]: r["errors"] for r in result.rejected}
-    stored = {
-        u.event_id: u
-        for u in UsageEvent.objects.filter(
-            source=source, event_id__in=[e.event_id for _, e in events]
-        )
-    }
-    for bucket, event in events:
-        usage = stored.get(event.event_id)
-        if usage is None:
-            errors = refused.get(event.index) or {"": ["Not recorded."]}
-            _hold(bucket, "; ".join(m for ms in errors.values() for m in ms), outcome)
-            continue
-        bucket.state, bucket.hold_reason = BucketState.POSTED, ""
-        bucket.usage_event, bucket.charged_micros = usage, usage.cost_micros
-        bucket.save()
-        BucketPosting.objects.create(
-            bucket=bucket,
-            version=bucket.version,
-            amount_micros=usage.cost_micros,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cached_input_tokens=usage.cached_input_tokens,
-            usage_event=usage,
-        )
-        outcome.posted += 1
+    posted: list[UsageBucket] = []
+    postings: list[BucketPosting] = []
+    if events:
+        source = source_of(spec.provider)
+        refused = {}
+        for first in range(0, len(events), BATCH):
+            result = ingest_parsed(
+                [e for _, e in events[first : first + BATCH]],
+                source=source,
+                now=timezone.now(),
+                result=IngestResult(),
+            )
+            refused.update((r["index"], r["errors"]) for r in result.rejected)
+        stored = {
+            u.event_id: u
+            for u in UsageEvent.objects.filter(
+                source=source, event_id__in=[e.event_id for _, e in events]
+            )
+        }
+        for bucket, event in events:
+            usage = stored.get(event.event_id)
+            if usage is None:
+                errors = refused.get(event.index) or {"": ["Not recorded."]}
+                held.append(_hold(bucket, "; ".join(m for ms in errors.values() for m in ms)))
+                continue
+            bucket.state, bucket.hold_reason = BucketState.POSTED, ""
+            bucket.usage_event, bucket.charged_micros = usage, usage.cost_micros
+            posted.append(bucket)
+            postings.append(
+                BucketPosting(
+                    bucket=bucket,
+                    version=bucket.version,
+                    amount_micros=usage.cost_micros,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    cached_input_tokens=usage.cached_input_tokens,
+                    usage_event=usage,
+                )
+            )
+    UsageBucket.objects.bulk_update(posted + held, POSTED_FIELDS)
+    BucketPosting.objects.bulk_create(postings)
+    outcome.posted, outcome.held = len(posted), len(held)
     return outcome
 
 
-def _hold(bucket: UsageBucket, reason: str, outcome: PageOutcome) -> None:
+def _hold(bucket: UsageBucket, reason: str) -> UsageBucket:
     bucket.state, bucket.hold_reason = BucketState.HELD, reason[:300]
     bucket.employee = bucket.project = None
-    bucket.save()
-    outcome.held += 1
+    return bucket
 
 
 def difference_post(bucket: UsageBucket) -> PageOutcome:
