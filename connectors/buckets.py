@@ -182,9 +182,8 @@ def rows_apply(
         bucket.updated_at = now
         changed.append(bucket)
         (to_post if bucket.state == BucketState.HELD else restated).append(bucket)
-    UsageBucket.objects.bulk_create(fresh)
     UsageBucket.objects.bulk_update(changed, CHANGED_FIELDS)
-    outcome.new = len(fresh)
+    outcome.new = len(fresh)  # stored by buckets_post, posted or held: one INSERT each
     to_post = fresh + to_post
     mappings = mappings_load(connection.provider, [b.identities for b in to_post])
     outcome.add(buckets_post(to_post, spec, mappings))
@@ -233,7 +232,8 @@ def _event(bucket: UsageBucket, event_id: str, counts: tuple[int, int, int], cos
 
 
 def buckets_post(buckets: list[UsageBucket], spec: ReportSpec, mappings: Mappings) -> PageOutcome:
-    """Post each bucket's first usage event, or hold it (unmapped, or refused by ingest)."""
+    """Post each bucket's first usage event, or hold it (unmapped, or refused by ingest). New
+    buckets (not stored yet) are stored once their outcome is known: one bulk INSERT."""
     outcome = PageOutcome()
     events: list[tuple[UsageBucket, ParsedEvent]] = []
     held: list[UsageBucket] = []
@@ -260,10 +260,18 @@ def buckets_post(buckets: list[UsageBucket], spec: ReportSpec, mappings: Mapping
                 result=IngestResult(),
             )
             refused.update((r["index"], r["errors"]) for r in result.rejected)
+        # what ingest stored (or had already), as plain values: no model built per event
         stored = {
-            u.event_id: u
-            for u in UsageEvent.objects.filter(
+            row[0]: row
+            for row in UsageEvent.objects.filter(
                 source=source, event_id__in=[e.event_id for _, e in events]
+            ).values_list(
+                "event_id",
+                "pk",
+                "cost_micros",
+                "input_tokens",
+                "output_tokens",
+                "cached_input_tokens",
             )
         }
         for bucket, event in events:
@@ -272,21 +280,26 @@ def buckets_post(buckets: list[UsageBucket], spec: ReportSpec, mappings: Mapping
                 errors = refused.get(event.index) or {"": ["Not recorded."]}
                 held.append(_hold(bucket, "; ".join(m for ms in errors.values() for m in ms)))
                 continue
+            _, usage_id, cost, input_tokens, output_tokens, cached = usage
             bucket.state, bucket.hold_reason = BucketState.POSTED, ""
-            bucket.usage_event, bucket.charged_micros = usage, usage.cost_micros
+            bucket.usage_event_id, bucket.charged_micros = usage_id, cost
             posted.append(bucket)
             postings.append(
                 BucketPosting(
                     bucket=bucket,
                     version=bucket.version,
-                    amount_micros=usage.cost_micros,
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    cached_input_tokens=usage.cached_input_tokens,
-                    usage_event=usage,
+                    amount_micros=cost,
+                    input_tokens=input_tokens,
+                    output_tokens=output_tokens,
+                    cached_input_tokens=cached,
+                    usage_event_id=usage_id,
                 )
             )
-    UsageBucket.objects.bulk_update(posted + held, POSTED_FIELDS)
+    stored = [b for b in posted + held if b.pk is not None]
+    UsageBucket.objects.bulk_update(stored, POSTED_FIELDS)
+    UsageBucket.objects.bulk_create([b for b in posted + held if b.pk is None])
+    for posting in postings:
+        posting.bucket_id = posting.bucket.pk  # set by the INSERT just made
     BucketPosting.objects.bulk_create(postings)
     outcome.posted, outcome.held = len(posted), len(held)
     return outcome

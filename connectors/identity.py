@@ -20,9 +20,18 @@ def mappings_load(provider: str, identities: list[dict[str, str | None]]) -> Map
     condition = Q()
     for kind in {kind for kind, _ in wanted}:
         condition |= Q(kind=kind, external_id__in=[v for k, v in wanted if k == kind])
-    rows = IdentityMapping.objects.filter(condition, provider=provider).select_related(
-        "employee__team", "employee__user", "project__lead__team", "project__lead__user"
+    rows = list(
+        IdentityMapping.objects.filter(condition, provider=provider).select_related(
+            "employee__team", "employee__user"
+        )
     )
+    with_project = [m for m in rows if m.project_id]
+    if with_project:  # the few that name a project, with its lead who pays
+        projects = Project.objects.select_related("lead__team", "lead__user").in_bulk(
+            {m.project_id for m in with_project}
+        )
+        for mapping in with_project:
+            mapping.project = projects[mapping.project_id]
     return {(m.kind, m.external_id): m for m in rows}
 
 
