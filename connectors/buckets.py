@@ -138,7 +138,10 @@ POSTED_FIELDS = ["state", "hold_reason", "employee", "project", "usage_event", "
 
 
 def rows_apply(
-    connection: ProviderConnection, spec: ReportSpec, rows: list[BucketRow]
+    connection: ProviderConnection,
+    spec: ReportSpec,
+    rows: list[BucketRow],
+    mappings_cache: Mappings | None = None,
 ) -> PageOutcome:
     """Apply one page of a report (see the module's docstring), in a few set-based writes."""
     outcome = PageOutcome(buckets=len(rows))
@@ -185,7 +188,7 @@ def rows_apply(
     UsageBucket.objects.bulk_update(changed, CHANGED_FIELDS)
     outcome.new = len(fresh)  # stored by buckets_post, posted or held: one INSERT each
     to_post = fresh + to_post
-    mappings = mappings_load(connection.provider, [b.identities for b in to_post])
+    mappings = mappings_load(connection.provider, [b.identities for b in to_post], mappings_cache)
     outcome.add(buckets_post(to_post, spec, mappings))
     for bucket in restated:
         outcome.add(difference_post(bucket))
@@ -248,7 +251,6 @@ def buckets_post(buckets: list[UsageBucket], spec: ReportSpec, mappings: Mapping
         event.index = len(events)
         events.append((bucket, event))
     posted: list[UsageBucket] = []
-    postings: list[BucketPosting] = []
     if events:
         source = source_of(spec.provider)
         refused = {}
@@ -265,14 +267,7 @@ def buckets_post(buckets: list[UsageBucket], spec: ReportSpec, mappings: Mapping
             row[0]: row
             for row in UsageEvent.objects.filter(
                 source=source, event_id__in=[e.event_id for _, e in events]
-            ).values_list(
-                "event_id",
-                "pk",
-                "cost_micros",
-                "input_tokens",
-                "output_tokens",
-                "cached_input_tokens",
-            )
+            ).values_list("event_id", "pk", "cost_micros")
         }
         for bucket, event in events:
             usage = stored.get(event.event_id)
@@ -280,27 +275,12 @@ def buckets_post(buckets: list[UsageBucket], spec: ReportSpec, mappings: Mapping
                 errors = refused.get(event.index) or {"": ["Not recorded."]}
                 held.append(_hold(bucket, "; ".join(m for ms in errors.values() for m in ms)))
                 continue
-            _, usage_id, cost, input_tokens, output_tokens, cached = usage
             bucket.state, bucket.hold_reason = BucketState.POSTED, ""
-            bucket.usage_event_id, bucket.charged_micros = usage_id, cost
+            bucket.usage_event_id, bucket.charged_micros = usage[1], usage[2]
             posted.append(bucket)
-            postings.append(
-                BucketPosting(
-                    bucket=bucket,
-                    version=bucket.version,
-                    amount_micros=cost,
-                    input_tokens=input_tokens,
-                    output_tokens=output_tokens,
-                    cached_input_tokens=cached,
-                    usage_event_id=usage_id,
-                )
-            )
     stored = [b for b in posted + held if b.pk is not None]
     UsageBucket.objects.bulk_update(stored, POSTED_FIELDS)
     UsageBucket.objects.bulk_create([b for b in posted + held if b.pk is None])
-    for posting in postings:
-        posting.bucket_id = posting.bucket.pk  # set by the INSERT just made
-    BucketPosting.objects.bulk_create(postings)
     outcome.posted, outcome.held = len(posted), len(held)
     return outcome
 
@@ -320,12 +300,13 @@ def difference_post(bucket: UsageBucket) -> PageOutcome:
         bucket.save()
         outcome.problems.append(bucket.hold_reason)
         return outcome
-    posted = bucket.postings.all()
+    posted = list(bucket.postings.all())
+    first = bucket.usage_event
     counts = tuple(
-        getattr(bucket, name) - sum(getattr(p, name) for p in posted)
+        getattr(bucket, name) - getattr(first, name) - sum(getattr(p, name) for p in posted)
         for name in ("input_tokens", "output_tokens", "cached_input_tokens")
     )
-    delta = target - charged_of(bucket, list(posted))
+    delta = target - charged_of(bucket, posted)
     version = bucket.version
     if BucketPosting.objects.filter(bucket=bucket, version=version).exists():
         return outcome  # this version's difference is posted already
@@ -374,7 +355,7 @@ def charged_of(bucket: UsageBucket, postings: list[BucketPosting]) -> int:
         )
     else:
         first_cost = first.cost_micros
-    return first_cost + sum(p.amount_micros for p in postings if p.usage_event_id != first.pk)
+    return first_cost + sum(p.amount_micros for p in postings)
 
 
 def held_post(buckets: list[UsageBucket]) -> int:

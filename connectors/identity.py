@@ -11,11 +11,17 @@ from people.models import Employee, Project
 Mappings = dict[tuple[str, str], IdentityMapping]
 
 
-def mappings_load(provider: str, identities: list[dict[str, str | None]]) -> Mappings:
-    """The mappings of every (kind, id) in `identities`, matching emails to employees first."""
+def mappings_load(
+    provider: str, identities: list[dict[str, str | None]], cache: Mappings | None = None
+) -> Mappings:
+    """The mappings of every (kind, id) in `identities`, matching emails to employees first.
+    With `cache` (one sync run's), mappings found on earlier pages are not read again; those
+    not found are asked for on each page, so one HR makes meanwhile is found on the next."""
     wanted = {(kind, value) for ids in identities for kind, value in ids.items() if value}
+    if cache is not None:
+        wanted -= cache.keys()
     if not wanted:
-        return {}
+        return cache if cache is not None else {}
     emails_match(provider, wanted)
     condition = Q()
     for kind in {kind for kind, _ in wanted}:
@@ -32,7 +38,11 @@ def mappings_load(provider: str, identities: list[dict[str, str | None]]) -> Map
         )
         for mapping in with_project:
             mapping.project = projects[mapping.project_id]
-    return {(m.kind, m.external_id): m for m in rows}
+    found = {(m.kind, m.external_id): m for m in rows}
+    if cache is None:
+        return found
+    cache.update(found)
+    return cache
 
 
 def emails_match(provider: str, wanted: set[tuple[str, str]]) -> int:

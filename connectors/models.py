@@ -132,8 +132,11 @@ class UsageBucket(models.Model):
     """One result of a usage report: a time bucket for one group (API key, workspace, user,
     project, model). Its numbers are the provider's latest; what it posted is in `postings`."""
 
+    # The unique (connection, report, starts_at, group_key) index starts with the connection;
+    # whom a bucket was posted to is read through its usage event: no index of their own (a
+    # million rows a year, each index one more write per row).
     connection = models.ForeignKey(
-        ProviderConnection, on_delete=models.PROTECT, related_name="buckets"
+        ProviderConnection, on_delete=models.PROTECT, related_name="buckets", db_index=False
     )
     report = models.CharField(max_length=20, choices=Report.choices)
     starts_at = models.DateTimeField()
@@ -159,10 +162,10 @@ class UsageBucket(models.Model):
     state = models.CharField(max_length=10, choices=BucketState.choices, default=BucketState.HELD)
     hold_reason = models.CharField(max_length=300, blank=True)
     employee = models.ForeignKey(
-        Employee, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Employee, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     project = models.ForeignKey(
-        Project, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Project, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     usage_event = models.OneToOneField(
         UsageEvent,
@@ -170,7 +173,8 @@ class UsageBucket(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="bucket",
-        help_text="The usage event the bucket became when first posted.",
+        help_text="The usage event the bucket became when first posted (its first posting; "
+        "each restatement after it is a BucketPosting).",
     )
     first_seen_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -183,7 +187,10 @@ class UsageBucket(models.Model):
                 name="usage_bucket_unique",
             )
         ]
-        indexes = [models.Index(fields=["state", "connection"])]
+        # the unassigned queue: only held buckets are in this index
+        indexes = [
+            models.Index(fields=["connection"], condition=Q(state="held"), name="usage_bucket_held")
+        ]
 
     def __str__(self) -> str:
         return f"{self.report} {self.starts_at:%Y-%m-%d %H:%M} {self.group_key}"
@@ -211,8 +218,8 @@ class UnassignedUsage(UsageBucket):
 
 
 class BucketPosting(models.Model):
-    """What one version of a bucket posted: the first usage event, a further usage event for a
-    restatement upwards, or a usage correction downwards. The audit trail of a bucket."""
+    """What a restatement of a bucket posted (version 2 on): a further usage event upwards, or
+    a usage correction downwards. With the bucket's first usage event, its audit trail."""
 
     bucket = models.ForeignKey(UsageBucket, on_delete=models.PROTECT, related_name="postings")
     version = models.PositiveIntegerField()

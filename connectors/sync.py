@@ -100,9 +100,10 @@ def _report_sync(connection, cursor, spec: ReportSpec, key, since, dry_run, toke
         client.sleep = sleep
     outcome = ReportOutcome(spec.report)
     label = f"{connection.provider} {spec.report}{' (dry run)' if dry_run else ''}"
+    mappings: dict = {}  # the identity map as read by this run's pages (identity.py)
     for params in _requests(spec, start, started):
         for _, body in client.pages(spec.path, params):
-            page = _page_apply(connection, spec, body, dry_run)
+            page = _page_apply(connection, spec, body, dry_run, mappings)
             outcome.pages += 1
             outcome.totals.add(page)
             waited = f", waited {sum(client.waits):.0f}s" if client.waits else ""
@@ -137,7 +138,7 @@ def _requests(spec: ReportSpec, start: datetime, now: datetime) -> list[list[tup
     return [claude_code_params(first + timedelta(days=n)) for n in range((last - first).days + 1)]
 
 
-def _page_apply(connection, spec, body, dry_run: bool) -> PageOutcome:
+def _page_apply(connection, spec, body, dry_run: bool, mappings: dict) -> PageOutcome:
     page = PageOutcome()
     try:
         with transaction.atomic():
@@ -146,7 +147,7 @@ def _page_apply(connection, spec, body, dry_run: bool) -> PageOutcome:
             elif spec.report == CLAUDE_CODE_REPORT.report:
                 page = claude_code_apply(connection, body)
             else:
-                page = rows_apply(connection, spec, spec.rows(body))
+                page = rows_apply(connection, spec, spec.rows(body), mappings)
             if dry_run:
                 raise _Rollback
     except _Rollback:
