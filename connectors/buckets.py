@@ -16,14 +16,17 @@ Priced by the provider's cost where the report has it, else by ingest from Allot
 so the postings of a bucket always add up to its cost at its latest numbers."""
 
 import hashlib
+import json
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import connection as database
 from django.utils import timezone
 
 from budgets.calculations import cost_at
+from budgets.ledger import copy_rows
 from budgets.models import TokenPrice, UsageCategory, UsageEvent
 from budgets.services import usage_correct
 from budgets.usage import IngestResult, ParsedEvent, ingest_parsed
@@ -280,9 +283,58 @@ def buckets_post(buckets: list[UsageBucket], spec: ReportSpec, mappings: Mapping
             posted.append(bucket)
     stored = [b for b in posted + held if b.pk is not None]
     UsageBucket.objects.bulk_update(stored, POSTED_FIELDS)
-    UsageBucket.objects.bulk_create([b for b in posted + held if b.pk is None])
+    buckets_store([b for b in posted + held if b.pk is None])
     outcome.posted, outcome.held = len(posted), len(held)
     return outcome
+
+
+BUCKET_COLUMNS = (
+    "connection_id",
+    "report",
+    "starts_at",
+    "ends_at",
+    "group_key",
+    "identities",
+    "model_name",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "requests",
+    "provider_cost_micros",
+    "estimated_micros",
+    "charged_micros",
+    "version",
+    "state",
+    "hold_reason",
+    "employee_id",
+    "project_id",
+    "usage_event_id",
+    "first_seen_at",
+    "updated_at",
+)
+
+
+def buckets_store(buckets: list[UsageBucket]) -> None:
+    """Insert new buckets: COPY on PostgreSQL (a year of daily buckets for 10,000 people is
+    3.65 million rows; constraints are still checked), bulk_create elsewhere. Their ids are not
+    read back: nothing in the page needs them."""
+    if database.vendor != "postgresql":
+        UsageBucket.objects.bulk_create(buckets, batch_size=1_000)
+        return
+    now = timezone.now()
+    for bucket in buckets:
+        bucket.first_seen_at = bucket.updated_at = now
+    copy_rows(
+        UsageBucket,
+        BUCKET_COLUMNS,
+        (
+            [
+                json.dumps(getattr(b, c)) if c == "identities" else getattr(b, c)
+                for c in BUCKET_COLUMNS
+            ]
+            for b in buckets
+        ),
+    )
 
 
 def _hold(bucket: UsageBucket, reason: str) -> UsageBucket:
