@@ -14,8 +14,9 @@ and --days scale it down. It makes a fresh database (allot_sync_bench, dropped a
 - Baseline: `usage_ingest` (the service behind POST /api/v1/usage/ and import_usage) of the same
   number of events, same employees, tokens and days, in batches of 5,000, without HTTP.
 
-Each half writes into its own days of the same year (baseline first, then connectors: both
-meet the same number of stored events and budgets). Prints rows/s for both and the ratio.
+Each half writes into its own days; --rounds rounds alternate which half goes first, so
+neither always meets the larger tables. Prints rows/s for both (over all rounds) and the
+ratio.
 """
 
 import argparse
@@ -149,7 +150,7 @@ def baseline(users: list, first_day: date, days: int) -> tuple[int, float]:
         for n, user in enumerate(users):
             batch.append(
                 {
-                    "id": f"bench:{index}:{n}",
+                    "id": f"bench:{moment.date().isoformat()}:{n}",
                     "employee": user.email,
                     "model": MODEL,
                     "input_tokens": 1_000 + n % 97,
@@ -171,12 +172,14 @@ def connectors(employees: int, first_day: date, days: int) -> tuple[int, float]:
 
     server = serve(employees, first_day, days)
     os.environ["ALLOT_BENCH_ADMIN_KEY"] = "bench-not-a-secret"
-    ProviderConnection.objects.create(
+    ProviderConnection.objects.update_or_create(
         provider="anthropic",
-        base_url=f"http://127.0.0.1:{server.server_address[1]}",
-        admin_key_env="ALLOT_BENCH_ADMIN_KEY",
-        start_on=first_day,
-        claude_code=False,
+        defaults={
+            "base_url": f"http://127.0.0.1:{server.server_address[1]}",
+            "admin_key_env": "ALLOT_BENCH_ADMIN_KEY",
+            "start_on": first_day,
+            "claude_code": False,
+        },
     )
     started = time.perf_counter()
     outcomes = usage_sync("anthropic", since=first_day)
@@ -188,7 +191,8 @@ def connectors(employees: int, first_day: date, days: int) -> tuple[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--employees", type=int, default=10_000)
-    parser.add_argument("--days", type=int, default=365, help="days for each half")
+    parser.add_argument("--days", type=int, default=183, help="days a half, each round")
+    parser.add_argument("--rounds", type=int, default=2, help="each half per round")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     base = os.environ.get("DATABASE_URL", "")
@@ -211,10 +215,21 @@ def main() -> None:
     try:
         call_command("migrate", verbosity=0)
         users = people(args.employees)
-        first = date(2025, 1, 1)
-        base_rows, base_s = baseline(users, first, args.days)
-        sync_rows, sync_s = connectors(args.employees, first + timedelta(days=args.days), args.days)
-        print(f"{args.employees:,} employees x {args.days} days for each half")
+        day = date(2025, 1, 1)
+        base_rows = base_s = sync_rows = sync_s = 0
+        # rounds alternate which half goes first, so neither always meets the larger tables
+        for round_number in range(args.rounds):
+            halves = [("baseline", day), ("connectors", day + timedelta(days=args.days))]
+            for name, first in halves if round_number % 2 == 0 else halves[::-1]:
+                if name == "baseline":
+                    rows, seconds = baseline(users, first, args.days)
+                    base_rows, base_s = base_rows + rows, base_s + seconds
+                else:
+                    rows, seconds = connectors(args.employees, first, args.days)
+                    sync_rows, sync_s = sync_rows + rows, sync_s + seconds
+                print(f"round {round_number + 1} {name}: {rows:,} in {seconds:.1f}s", flush=True)
+            day += timedelta(days=2 * args.days)
+        print(f"{args.employees:,} employees x {args.days} days a half, {args.rounds} rounds")
         print(
             f"plain ingest (usage_ingest): {base_rows:,} rows in {base_s:.1f}s, "
             f"{base_rows / base_s:,.0f} rows/s"
