@@ -2,7 +2,9 @@
 bucket posted, the identity map, and the unassigned queue (buckets held until mapped)."""
 
 import os
+import re
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -35,6 +37,20 @@ class Report(models.TextChoices):
     ANTHROPIC_CLAUDE_CODE = "claude_code", "Anthropic Claude Code usage"
 
 
+def key_variable_allowed(name: str) -> bool:
+    """Only ALLOT_..._ADMIN_KEY: the key is sent to the connection's address, so a connection
+    must not be able to name SECRET_KEY or DATABASE_URL and send it to a server of its own."""
+    return bool(re.fullmatch(r"ALLOT_[A-Z0-9_]*ADMIN_KEY", name or ""))
+
+
+def base_url_allowed(url: str) -> bool:
+    """https, or http to this machine (a local proxy, the tests' server)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return bool(parts.hostname)
+    return parts.scheme == "http" and parts.hostname in {"127.0.0.1", "localhost"}
+
+
 class ProviderConnection(models.Model):
     """How Allot reads one provider's usage reports. The admin key is never stored: the
     connection names the environment variable that holds it, and the admin shows only whether
@@ -47,7 +63,8 @@ class ProviderConnection(models.Model):
     admin_key_env = models.CharField(
         "admin key's environment variable",
         max_length=100,
-        help_text="The name of the environment variable holding the admin key (never the key).",
+        help_text="The name of the environment variable holding the admin key (never the key), "
+        "ALLOT_..._ADMIN_KEY, e.g. ALLOT_ANTHROPIC_ADMIN_KEY.",
     )
     is_active = models.BooleanField("active", default=True)
     start_on = models.DateField(
@@ -80,9 +97,16 @@ class ProviderConnection(models.Model):
         return self.get_provider_display()
 
     def clean(self) -> None:
-        if not self.admin_key_env.replace("_", "").isalnum() or self.admin_key_env[0].isdigit():
+        if not key_variable_allowed(self.admin_key_env):
             raise ValidationError(
-                {"admin_key_env": "A variable name: letters, digits and underscores."}
+                {
+                    "admin_key_env": "A variable named ALLOT_..._ADMIN_KEY (letters, digits and "
+                    "underscores): no other variable of the server's is ever sent to a provider."
+                }
+            )
+        if self.base_url and not base_url_allowed(self.base_url):
+            raise ValidationError(
+                {"base_url": "An https:// address (http:// only for 127.0.0.1 or localhost)."}
             )
 
     @property
@@ -91,6 +115,10 @@ class ProviderConnection(models.Model):
 
     @property
     def admin_key(self) -> str:
+        """The key from the environment; nothing for a variable outside the allowed names
+        (the admin refuses them; this holds for rows written any other way too)."""
+        if not key_variable_allowed(self.admin_key_env):
+            return ""
         return os.environ.get(self.admin_key_env, "")
 
     @property

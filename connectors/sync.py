@@ -26,7 +26,7 @@ from connectors.buckets import PageOutcome, rows_apply
 from connectors.claude_code import CLAUDE_CODE_REPORT, claude_code_apply, claude_code_params
 from connectors.client import Client
 from connectors.costs import COST_REPORTS, costs_apply, reconciliation_alert
-from connectors.models import Provider, ProviderConnection, SyncCursor
+from connectors.models import Provider, ProviderConnection, SyncCursor, base_url_allowed
 from connectors.reports import REPORTS, ReportSpec
 
 LEASE = timedelta(minutes=30)
@@ -63,9 +63,12 @@ def usage_sync(
     key = connection.admin_key
     if not key:
         raise AllotError(
-            f"The environment variable {connection.admin_key_env} (the admin key) is not set.",
+            f"The environment variable {connection.admin_key_env} (the admin key) is not set, "
+            "or is not named ALLOT_..._ADMIN_KEY.",
             field="admin_key_env",
         )
+    if connection.base_url and not base_url_allowed(connection.base_url):
+        raise AllotError("The connection's base URL must be https://.", field="base_url")
     say = progress or (lambda line: None)
     outcomes = []
     specs = [*REPORTS[connection.provider], COST_REPORTS[connection.provider]]

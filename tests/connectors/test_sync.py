@@ -23,6 +23,7 @@ The shapes, field by field, come from:
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -43,6 +44,7 @@ from connectors.models import (
     BucketState,
     IdentityMapping,
     Provider,
+    ProviderConnection,
     SyncCursor,
     UnassignedUsage,
     UsageBucket,
@@ -443,3 +445,26 @@ def test_a_price_correction_then_a_restatement_charges_the_bucket_once_at_the_ne
     for budget in Budget.objects.all():
         spent = LedgerEntry.objects.filter(budget=budget, kind__in=SPENT_KINDS)
         assert budget.spent_micros == sum(spent.values_list("amount_micros", flat=True))
+
+
+@pytest.mark.parametrize(
+    ("variable", "base_url", "refused"),
+    [
+        ("SECRET_KEY", "", "admin_key_env"),
+        ("DATABASE_URL", "", "admin_key_env"),
+        ("ALLOT_ANTHROPIC_ADMIN_KEY", "http://attacker.example/", "base_url"),
+        ("ALLOT_ANTHROPIC_ADMIN_KEY", "ftp://127.0.0.1/", "base_url"),
+    ],
+)
+def test_a_connection_cannot_send_another_server_variable_or_go_anywhere_over_http(
+    variable, base_url, refused, monkeypatch
+):
+    connection = ProviderConnection(
+        provider="anthropic", admin_key_env=variable, base_url=base_url, start_on=day(1).date()
+    )
+    with pytest.raises(ValidationError) as refusal:
+        connection.full_clean()
+    assert refused in refusal.value.message_dict
+    monkeypatch.setenv("SECRET_KEY", "the-server-secret")
+    if variable == "SECRET_KEY":
+        assert connection.admin_key == ""  # even for a row written around the admin

@@ -896,7 +896,7 @@ ROWS: list[Row] = [
             "/admin/connectors/providerconnection/add/",
             w["users"]["superuser"],
             provider="openai",
-            admin_key_env="OPENAI_ADMIN_KEY",
+            admin_key_env="ALLOT_OPENAI_ADMIN_KEY",
             start_on="2026-11-01",
             restate_days="3",
         ),
