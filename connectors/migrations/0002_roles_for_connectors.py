@@ -4,7 +4,8 @@ from people.roles import roles_sync
 
 
 class Migration(migrations.Migration):
-    """Finance configures connections; HR maps identifiers; both read buckets and the queue."""
+    """Finance configures connections and reads the reconciliation; HR maps identifiers; both
+    read the buckets, the unassigned queue and the Claude Code days."""
 
     dependencies = [
         ("connectors", "0001_initial"),
