@@ -6,13 +6,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from approvals.manual_entries import manual_entry_apply
 from approvals.models import ApprovalRequest, RequestKind
 from approvals.services import effect_register
+from budgets.ledger.keys import approval_request_key
 from budgets.models import Budget, Enforcement, EntryKind
 from budgets.services import budget_allocate, budget_create
 from people.models import Employee
-
-
-def _key(request: ApprovalRequest) -> str:
-    return f"approval-request:{request.pk}"
 
 
 def increase_post(request: ApprovalRequest, user: AbstractBaseUser) -> None:
@@ -23,7 +20,7 @@ def increase_post(request: ApprovalRequest, user: AbstractBaseUser) -> None:
         acting_user=user,
         kind=EntryKind.APPROVED_INCREASE,
         memo=f"Approved increase, request #{request.pk}: {request.reason}"[:500],
-        idempotency_key=_key(request),
+        idempotency_key=approval_request_key(request.pk),
     )
 
 
@@ -36,7 +33,7 @@ def project_allocation_post(request: ApprovalRequest, user: AbstractBaseUser) ->
         amount_micros=request.amount_micros,
         acting_user=user,
         memo=f"Project allocation, request #{request.pk}: {request.reason}"[:500],
-        idempotency_key=_key(request),
+        idempotency_key=approval_request_key(request.pk),
     )
     member_ids = request.details.get("members") or []
     if member_ids:
@@ -51,7 +48,7 @@ def team_topup_post(request: ApprovalRequest, user: AbstractBaseUser) -> None:
         acting_user=user,
         kind=EntryKind.APPROVED_INCREASE,
         memo=f"Team pool top-up, request #{request.pk}: {request.reason}"[:500],
-        idempotency_key=_key(request),
+        idempotency_key=approval_request_key(request.pk),
     )
 
 
@@ -64,7 +61,7 @@ def ledger_entry_post(request: ApprovalRequest, user: AbstractBaseUser) -> None:
         amount_micros=details["amount_micros"],
         memo=f"{request.reason} (asked by {request.requester}, request #{request.pk})"[:500],
         acting_user=user,
-        idempotency_key=_key(request),
+        idempotency_key=approval_request_key(request.pk),
     )
 
 

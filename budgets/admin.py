@@ -441,7 +441,7 @@ admin.site.unregister(Employee)
 @admin.register(Employee)
 class EmployeeAdmin(PeopleEmployeeAdmin):
     inlines = [EmployeeBudgetInline]
-    actions = ["allocate_from_level"]
+    actions = [*PeopleEmployeeAdmin.actions, "allocate_from_level"]
     readonly_fields = ["balance", "recent_entries"]
 
     def get_fields(self, request, obj=None):

@@ -12,6 +12,7 @@ from budgets.api_auth import ApiKeyAuthentication, PerKeyThrottle, api_key_with_
 from budgets.authorize import authorize, estimate_cost
 from budgets.display import money_display_for
 from budgets.models import ApiScope, Budget, IntegrationKey
+from budgets.reservations import reservation_release
 from budgets.selectors import employee_balance
 from budgets.usage.ingest import usage_ingest
 from common.errors import AllotError
@@ -254,6 +255,58 @@ class AuthorizeApi(IntegrationApi):
                 },
             },
             status=status.HTTP_200_OK,
+        )
+
+
+class ReservationReleaseApi(IntegrationApi):
+    permission_classes = [api_key_with_scope(ApiScope.AUTHORIZE)]
+
+    @extend_schema(
+        operation_id="reservation_release",
+        summary="Give back a hold whose call failed",
+        description=(
+            "For a call that authorize reserved for and that will not produce usage (the model "
+            "call failed). The held amount returns to the budget at once instead of at expiry. "
+            "Idempotent: releasing again, or releasing a hold that already expired, answers "
+            "with its final state and moves nothing. A hold that a usage event settled cannot "
+            "be released (409)."
+        ),
+        request=None,
+        responses={
+            200: s.ReservationReleaseOut,
+            **ERROR_RESPONSES,
+            404: OpenApiResponse(description="No such reservation for this API key"),
+            409: OpenApiResponse(description="The reservation is already settled by usage"),
+        },
+        examples=[
+            OpenApiExample(
+                "Released",
+                value={
+                    "id": "0f8e6a0c-3d5b-4c1e-9a57-2b9f1f0f4c11",
+                    "state": "released",
+                    "amount_usd": "1.250000",
+                    "budget": {
+                        "id": 41,
+                        "kind": "employee",
+                        "owner": "Ana Lima",
+                        "fiscal_year": 2026,
+                    },
+                    "closed_at": "2026-05-04T15:31:02Z",
+                },
+                response_only=True,
+            ),
+        ],
+    )
+    def post(self, request, reservation_id: str):
+        reservation = reservation_release(reservation_id=reservation_id, source=request.auth.source)
+        return Response(
+            {
+                "id": reservation.pk,
+                "state": reservation.state,
+                "amount_usd": str(micros_to_dollars(reservation.amount_micros)),
+                "budget": _budget_ref(reservation.budget),
+                "closed_at": reservation.closed_at,
+            }
         )
 
 

@@ -116,6 +116,14 @@ class ReservationOut(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
 
+class ReservationReleaseOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    state = serializers.ChoiceField(choices=["released", "expired"])
+    amount_usd = serializers.CharField()
+    budget = BudgetRefOut()
+    closed_at = serializers.DateTimeField()
+
+
 class AuthorizeOut(serializers.Serializer):
     allowed = serializers.BooleanField()
     budget = BudgetRefOut(allow_null=True)

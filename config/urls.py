@@ -1,15 +1,50 @@
 from django.contrib import admin
-from django.contrib.auth.views import LoginView
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.views import healthz
-from people.forms import AdminSignInForm, SignInForm
+from people.forms import AdminSignInForm
+from people.oidc_views import SignInView, needs_password_login, sign_on_refused
 
 admin.site.login_form = AdminSignInForm
 admin.site.site_header = "Allot administration"
 admin.site.site_title = "Allot"
 admin.site.index_title = "Token budgets, people and policies"
+
+# Django's password pages, refused while ALLOT_PASSWORD_LOGIN is false.
+password_urls = [
+    path(
+        "password_change/",
+        needs_password_login(auth_views.PasswordChangeView.as_view()),
+        name="password_change",
+    ),
+    path(
+        "password_change/done/",
+        needs_password_login(auth_views.PasswordChangeDoneView.as_view()),
+        name="password_change_done",
+    ),
+    path(
+        "password_reset/",
+        needs_password_login(auth_views.PasswordResetView.as_view()),
+        name="password_reset",
+    ),
+    path(
+        "password_reset/done/",
+        needs_password_login(auth_views.PasswordResetDoneView.as_view()),
+        name="password_reset_done",
+    ),
+    path(
+        "reset/<uidb64>/<token>/",
+        needs_password_login(auth_views.PasswordResetConfirmView.as_view()),
+        name="password_reset_confirm",
+    ),
+    path(
+        "reset/done/",
+        needs_password_login(auth_views.PasswordResetCompleteView.as_view()),
+        name="password_reset_complete",
+    ),
+]
 
 urlpatterns = [
     path("", include("budgets.web_urls")),
@@ -17,11 +52,15 @@ urlpatterns = [
     path("", include("audit.urls")),
     path("", include("compensation.urls")),
     path("reports/", include("reporting.urls")),
-    path("accounts/login/", LoginView.as_view(authentication_form=SignInForm), name="login"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/login/", SignInView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/sign-on/refused/", sign_on_refused, name="sign-on-refused"),
+    path("accounts/", include(password_urls)),
+    path("oidc/", include("mozilla_django_oidc.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("budgets.urls")),
+    path("scim/v2/", include("provisioning.urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its script as a file, so the docs page needs no inline script (CSP).
     path("api/v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

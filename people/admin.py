@@ -2,22 +2,24 @@
 budgets/admin.py, which extends EmployeeAdmin, so that this app never imports budgets."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm
-from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from import_export.admin import ImportMixin
+from import_export.formats.base_formats import CSV, XLSX
 
 from common.admin import HistoryAdmin
 from common.money import format_usd
+from people.imports import EmployeeResource
 from people.models import CompanySettings, Department, Employee, Level, Project, Team
-from people.roles import ENGINEERS, HR, has_role
-from people.services import managers_group_sync
+from people.roles import HR, has_role
+from people.services import employee_deactivate, managers_group_sync, person_create
 
 User = get_user_model()
 
@@ -195,21 +197,20 @@ class EmployeeCreationForm(forms.ModelForm):
 
     @transaction.atomic
     def save(self, commit=True):
-        user = User(
-            username=self.cleaned_data["email"],
+        self.instance.user = person_create(
             email=self.cleaned_data["email"],
             first_name=self.cleaned_data["first_name"],
             last_name=self.cleaned_data["last_name"],
         )
-        user.set_unusable_password()
-        user.save()
-        user.groups.add(Group.objects.get_or_create(name=ENGINEERS)[0])
-        self.instance.user = user
         return super().save(commit=commit)
 
 
 @admin.register(Employee)
-class EmployeeAdmin(HistoryAdmin):
+class EmployeeAdmin(ImportMixin, HistoryAdmin):
+    # "Import" on the list: CSV or XLSX, previewed, all or nothing (people/imports.py).
+    resource_classes = [EmployeeResource]
+    import_formats = [CSV, XLSX]
+
     list_display = [
         "display_name",
         "email",
@@ -281,9 +282,37 @@ class EmployeeAdmin(HistoryAdmin):
             return False
         return super().has_change_permission(request, obj)
 
+    actions = ["close_as_leavers"]
+
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        managers_group_sync()
+        leaving = change and "is_active" in form.changed_data and not obj.is_active
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            done = employee_deactivate(employee=obj, acting_user=request.user) if leaving else []
+            managers_group_sync()
+        if leaving:
+            self._leaver_message(request, obj, done)
+
+    @admin.action(
+        description="Close as leavers (last day today; holds released, unused forfeited)",
+        permissions=["change"],
+    )
+    def close_as_leavers(self, request, queryset):
+        for employee in queryset.select_related("user"):
+            if employee.user_id == request.user.pk:
+                self.message_user(request, "You cannot close your own record.", messages.ERROR)
+                continue
+            self._leaver_message(
+                request, employee, employee_deactivate(employee=employee, acting_user=request.user)
+            )
+
+    def _leaver_message(self, request, employee: Employee, done: list[str]) -> None:
+        what = "; ".join(done) if done else "no holds or unused money"
+        self.message_user(
+            request,
+            f"{employee.display_name} left on {employee.left_on:%b %-d, %Y}: {what}.",
+            messages.SUCCESS,
+        )
 
     @admin.display(description="Name", ordering="user__last_name")
     def display_name(self, employee: Employee) -> str:

@@ -49,6 +49,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "connectors.usagebucket": ("view",),
         "connectors.unassignedusage": ("view",),
         "connectors.claudecodeday": ("view",),
+        # the "needs a level" list: people the identity provider sent, for HR to give a level
+        "provisioning.provisionedperson": ("change", "view"),
     },
     FINANCE: {
         "people.level": ("view",),

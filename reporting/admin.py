@@ -1,38 +1,12 @@
 from django.contrib import admin
 from django.utils.html import format_html
 from import_export import fields
-from import_export.widgets import DateWidget, ForeignKeyWidget
+from import_export.widgets import DateWidget
 
 from common.admin import ReadOnlyAdmin
 from common.exports import SpreadsheetExportAdmin, SpreadsheetSafeResource
-from people.models import Team
+from people.imports import TeamByNameWidget
 from reporting.models import ProductivityMetric, ReportRun
-
-
-class TeamByNameWidget(ForeignKeyWidget):
-    """A team by its name, or "Department / Team" when two departments share a team name."""
-
-    def __init__(self):
-        super().__init__(Team, field="name")
-
-    def clean(self, value, row=None, **kwargs):
-        text = (value or "").strip()
-        if not text:
-            raise ValueError("Give the team's name.")
-        if "/" in text:
-            department, name = (part.strip() for part in text.split("/", 1))
-            found = Team.objects.filter(name=name, department__name=department)
-        else:
-            found = Team.objects.filter(name=text)
-        teams = list(found[:2])
-        if not teams:
-            raise ValueError(f"No team named {text!r}.")
-        if len(teams) > 1:
-            raise ValueError(f"Two teams are named {text!r}: write 'Department / Team'.")
-        return teams[0]
-
-    def render(self, value, obj=None, **kwargs):
-        return f"{value.department.name} / {value.name}" if value else ""
 
 
 class FirstOfMonthWidget(DateWidget):

@@ -5,6 +5,7 @@ writer must build it the same way whoever calls it (HR, an accepted offer, the r
 """
 
 import uuid
+from datetime import date
 
 from budgets.models import OwnerKind
 
@@ -60,3 +61,8 @@ def carryover_expiry_late_key(budget_id: int, entries_before: int) -> str:
 
 def price_correction_key(*, correction_id: int, budget_id: int) -> str:
     return f"price-correction:{correction_id}:budget:{budget_id}"
+
+
+def leaver_forfeiture_key(*, budget_id: int, last_day: date) -> str:
+    """A leaver's unused money goes once per leaving (a rehire who leaves again has a new day)."""
+    return f"leaver-forfeiture:budget:{budget_id}:left:{last_day:%Y-%m-%d}"

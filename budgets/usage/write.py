@@ -70,6 +70,14 @@ def batch_write(
         return []
     wanted = {e.reservation_id for e in fresh if e.reservation_id}
     reservations = _reservations_lock(wanted) if wanted else {}
+    if reservations:
+        # The same events sent twice at once (a gateway's retry of a request that timed out
+        # while the first was still being written): the first settles the holds and commits
+        # while this one waits for their locks. Looked up again now, they are duplicates
+        # rather than refused as naming a settled reservation.
+        fresh = _not_stored_yet(fresh, source, result)
+        if not fresh:
+            return []
     write_first = write_first and not wanted
     local_days, fiscal_years = _days_and_years(fresh)
     personal_budgets_ensure(fresh, fiscal_years)

@@ -6,6 +6,7 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 from csp.constants import NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 from config.broker import FILESYSTEM_BROKER_URL, filesystem_broker_options
 
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "axes",
     "pgtrigger",
     "import_export",
+    "mozilla_django_oidc",  # after auth, as it asks
     "people",
     "notifications",
     "budgets",
@@ -47,6 +49,7 @@ INSTALLED_APPS = [
     "reporting",
     "audit",
     "connectors",
+    "provisioning",
 ]
 
 MIDDLEWARE = [
@@ -79,6 +82,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "config.context_processors.nav",
+                "people.oidc_views.sign_in_options",
             ],
         },
     },
@@ -106,17 +110,24 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
+# Passwords (Django's backend) only while ALLOT_PASSWORD_LOGIN is true; OpenID Connect's is
+# inert until OIDC_RP_CLIENT_ID is set (see "Single sign-on" below).
 # Sign-in attempts are rate limited by django-axes: after AXES_FAILURE_LIMIT failures for one
 # username from one address, that pair is locked out for AXES_COOLOFF_TIME.
+ALLOT_PASSWORD_LOGIN = env.bool("ALLOT_PASSWORD_LOGIN", default=True)
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    *(["django.contrib.auth.backends.ModelBackend"] if ALLOT_PASSWORD_LOGIN else []),
+    "people.oidc.EmployeeOIDCBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("ALLOT_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("ALLOT_LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The identity provider checks the password, not us: its callback carries no username, so
+# counting its refusals would lock a whole office (one address) out of single sign-on.
+AXES_WHITELIST_CALLABLE = "people.oidc.axes_skips_sign_on"
 # Behind the proxy in production the client address comes from X-Forwarded-For (see production).
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
@@ -136,6 +147,59 @@ USE_TZ = True
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+
+# Single sign-on with OpenID Connect (mozilla-django-oidc; the README's settings table). Off
+# until a client id is set; then the sign-in page offers "Sign in with <ALLOT_OIDC_NAME>".
+# People are matched by verified email to an active employee; nobody is ever created.
+OIDC_RP_CLIENT_ID = env("OIDC_RP_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env("OIDC_RP_CLIENT_SECRET", default="")
+ALLOT_OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+ALLOT_OIDC_NAME = env("ALLOT_OIDC_NAME", default="single sign-on")
+OIDC_OP_ISSUER = env("OIDC_OP_ISSUER", default="")  # checked against each ID token's iss
+OIDC_OP_AUTHORIZATION_ENDPOINT = env("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env("OIDC_OP_JWKS_ENDPOINT", default="")
+OIDC_RP_SIGN_ALGO = env("OIDC_RP_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", default="openid email profile")
+OIDC_USE_PKCE = True
+OIDC_CREATE_USER = False  # an unknown email is refused (people.oidc), never a new account
+OIDC_TIMEOUT = env.int("OIDC_TIMEOUT_SECONDS", default=10)
+OIDC_AUTHENTICATE_CLASS = "people.oidc_views.SignOnStartView"
+OIDC_CALLBACK_CLASS = "people.oidc_views.SignOnCallbackView"
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/sign-on/refused/"
+# Roles from the identity provider only where these name its group values (comma-separated, as
+# in the `groups` claim): then each sign-in adds or removes HR and Finance to match. Unset: the
+# roles set in the admin are left alone. Nothing from the provider makes anyone a superuser.
+OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", default="groups")
+# The claim that must be true for the email to be trusted (Entra ID sends none by default; its
+# optional claim xms_edov says the email's domain is verified by the tenant).
+OIDC_EMAIL_VERIFIED_CLAIM = env("OIDC_EMAIL_VERIFIED_CLAIM", default="email_verified")
+OIDC_GROUP_HR = env.list("OIDC_GROUP_HR", default=[])
+OIDC_GROUP_FINANCE = env.list("OIDC_GROUP_FINANCE", default=[])
+_OIDC_MISSING = [
+    name
+    for name in (
+        "OIDC_RP_CLIENT_SECRET",
+        "OIDC_OP_AUTHORIZATION_ENDPOINT",
+        "OIDC_OP_TOKEN_ENDPOINT",
+        "OIDC_OP_USER_ENDPOINT",
+        "OIDC_OP_JWKS_ENDPOINT",
+    )
+    if not globals()[name]
+]
+if ALLOT_OIDC_ENABLED and _OIDC_MISSING:
+    raise ImproperlyConfigured(
+        f"OIDC_RP_CLIENT_ID is set but {', '.join(_OIDC_MISSING)} not "
+        "(`python manage.py oidc_endpoints ISSUER` prints the endpoints)."
+    )
+# ALLOT_PASSWORD_LOGIN=false (production behind the identity provider): no password form on
+# the sign-in page or the admin's, a password POST refused, no password reset.
+if not ALLOT_PASSWORD_LOGIN and not ALLOT_OIDC_ENABLED:
+    raise ImproperlyConfigured(
+        "ALLOT_PASSWORD_LOGIN=false leaves no way to sign in: set OIDC_RP_CLIENT_ID and the "
+        "OIDC_OP_* endpoints too."
+    )
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -187,6 +251,11 @@ CELERY_BEAT_SCHEDULE = {
     "daily-approval-expiry": {
         "task": "approvals.expire",
         "schedule": crontab(hour=0, minute=30),
+    },
+    # A last day HR entered ahead of time: the morning after it, the leaver is closed.
+    "daily-leavers-close": {
+        "task": "people.leavers_close",
+        "schedule": crontab(hour=0, minute=20),
     },
     "daily-offer-expiry": {
         "task": "compensation.offers_expire",
@@ -288,6 +357,29 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # django-axes announces itself at every start; its lockouts are warnings and still show.
     "loggers": {"axes": {"level": "WARNING"}},
+}
+
+# SCIM 2.0 provisioning at /scim/v2/ (django-scim2, with Allot's adapters: provisioning/).
+SCIM_SERVICE_PROVIDER = {
+    "NETLOC": "localhost",  # unused: locations are built from the request (base_location)
+    "AUTHENTICATION_SCHEMES": [
+        {
+            "type": "oauthbearertoken",
+            "name": "Bearer token",
+            "description": "A token a superuser makes with `manage.py create_scim_token NAME`.",
+            "primary": True,
+        }
+    ],
+    "USER_ADAPTER": "provisioning.adapters.AllotUser",
+    "GROUP_MODEL": "people.models.Team",
+    "GROUP_ADAPTER": "provisioning.adapters.AllotGroup",
+    "USER_FILTER_PARSER": "provisioning.filters.UserFilter",
+    "GROUP_FILTER_PARSER": "provisioning.filters.GroupFilter",
+    "SERVICE_PROVIDER_CONFIG_MODEL": "provisioning.views.ServiceProviderConfig",
+    "BASE_LOCATION_GETTER": "provisioning.adapters.base_location",
+    "AUTH_CHECK_MIDDLEWARE": "provisioning.auth.ScimTokenAuth",
+    "SCHEMAS_GETTER": "provisioning.schemas.schemas",
+    "WWW_AUTHENTICATE_HEADER": 'Bearer realm="allot-scim"',
 }
 
 # Where people reach the web app (links in emails).

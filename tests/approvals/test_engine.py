@@ -23,6 +23,7 @@ from approvals.services import (
     request_submit,
     request_withdraw,
 )
+from budgets.ledger.keys import approval_request_key
 from budgets.models import Budget, EntryKind, LedgerEntry
 from common.errors import AllotError
 from people.roles import FINANCE
@@ -112,6 +113,8 @@ def test_final_approval_posts_the_increase_once(chain):
     assert request.state == RequestState.APPROVED
     entry = LedgerEntry.objects.get(kind=EntryKind.APPROVED_INCREASE)
     assert entry.amount_micros == 20_000 * K and entry.acting_user == chain["director"].user
+    # keyed by the kernel's key builder, as every other writer that answers a request
+    assert entry.idempotency_key == approval_request_key(request.pk)
     budget = Budget.objects.get(employee=chain["engineer"])
     assert budget.allocated_micros == 20_000 * K
 

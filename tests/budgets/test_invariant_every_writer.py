@@ -3,7 +3,7 @@
 After any sequence of usage (the API and the service), holds (authorize with reserve, settled by
 the usage that names them, or expired), approved increases and top-ups, adjustments, transfers,
 a price correction, the year's rollover, the expiry of carried-over money (and the holds a
-closed year forfeits) and an accepted offer:
+closed year forfeits), an accepted offer and a leaver closed (holds released, unused forfeited):
 
 - every budget's stored totals equal its ledger by column (SPENT_KINDS move `spent`, every other
   kind `allocated`) and its `reserved` equals its open holds;
@@ -63,6 +63,7 @@ from compensation.models import Offer
 from compensation.services import offer_accept
 from people.models import Employee
 from people.selectors import current_fiscal_year
+from people.services import employee_deactivate
 from tests.compensation.test_lifecycle import sent_offer
 from tests.factories import (
     EmployeeFactory,
@@ -382,6 +383,20 @@ def expire_carryover(run: Run):
     return carryover_expire  # the same day again
 
 
+def leave(run: Run, who: str):
+    """The person leaves: holds released, unused money of this year and later forfeited."""
+    employee = run.person(who)
+    if employee is None:
+        return None
+
+    def close():
+        # a fresh row each time: the world's instances outlive the example's rollback
+        employee_deactivate(employee=Employee.objects.get(pk=employee.pk), acting_user=None)
+
+    close()
+    return close
+
+
 def accept_offer(run: Run):
     def accept():
         offer_accept(offer=Offer.objects.get(pk=run.world.offer.pk), acting_user=run.world.hr)
@@ -420,6 +435,7 @@ OPERATIONS: dict[str, tuple[Callable, st.SearchStrategy]] = {
     "rollover": (close_the_year, st.tuples()),
     "expire_carryover": (expire_carryover, st.tuples()),
     "accept_offer": (accept_offer, st.tuples()),
+    "leave": (leave, st.tuples(people)),
     "replay": (replay, st.tuples(st.integers(0, 30))),
 }
 # Recording usage never fails for lack of budget, so these may take a hard budget past its

@@ -65,6 +65,8 @@ class Row:
     reveals: Callable[[dict], str] | None = None
     revealed_to: set[str] = field(default_factory=set)
     marks: tuple[str, str] = ("shown", "hidden")  # how a 200 cell reads: found, not found
+    # request headers every role sends on top of its own credentials (a SCIM bearer token)
+    headers: Callable[[dict], dict] | None = None
 
     def cell(self, role: str) -> str:
         status = self.expect[role]

@@ -11,6 +11,7 @@ from django.utils import timezone
 from approvals.manual_entries import manual_entry_post
 from approvals.models import ApprovalRequest, Delegation, RequestKind, RequestState
 from approvals.services import delegation_create, request_decide, request_submit
+from budgets.authorize import authorize
 from budgets.models import (
     Budget,
     Enforcement,
@@ -32,6 +33,7 @@ from people.selectors import company_today, current_fiscal_year
 from tests.factories import EmployeeFactory, TeamFactory, UserFactory, api_key, price
 from tests.trust.forms import form_data
 from tests.trust.matrix import ROLES, Row, admin_page, api, cells, web
+from tests.trust.matrix_scim import scim_rows, scim_tokens
 
 
 def build_world() -> dict:
@@ -81,7 +83,12 @@ def build_world() -> dict:
         starts_on=company_today() + timedelta(days=1),
         ends_on=company_today() + timedelta(days=7),
     )
+    # a hold made through the authorize key, for the release row
+    held = authorize(
+        employee=engineer, estimated_cost_micros=10**6, reserve=True, source="matrix-authorize"
+    ).reservation
     return {
+        "reservation": held,
         "delegation": leave,
         "other_engineer": theirs,
         "rollover": _closed_year_preview(engineer, year - 1, finance),
@@ -99,6 +106,7 @@ def build_world() -> dict:
             "finance": finance,
             "superuser": superuser,
         },
+        "scim": scim_tokens(superuser),
         "keys": {
             "key_ingest": api_key("ingest", source="matrix-ingest"),
             "key_authorize": api_key("authorize", source="matrix-authorize"),
@@ -391,7 +399,31 @@ ROWS: list[Row] = [
         ),
         data=lambda w: {"employee": "eng@example.com", "estimated_cost_usd": "1", "reserve": True},
         json=True,
-        effect=lambda w: Reservation.objects.exists(),
+        effect=lambda w: Reservation.objects.exclude(pk=w["reservation"].pk).exists(),
+    ),
+    Row(
+        API,
+        "/api/v1/reservations/<id>/release/",
+        "POST",
+        lambda w: f"/api/v1/reservations/{w['reservation'].pk}/release/",
+        api(
+            key_authorize=200,
+            **dict.fromkeys(
+                [
+                    "engineer",
+                    "manager",
+                    "skip_level",
+                    "other_manager",
+                    "hr",
+                    "finance",
+                    "superuser",
+                ],
+                401,
+            ),
+        ),
+        json=True,
+        effect=lambda w: Reservation.objects.get(pk=w["reservation"].pk).state == "released",
+        notes="the key whose source made the hold; another source's is 404",
     ),
     Row(
         API,
@@ -905,6 +937,7 @@ ROWS: list[Row] = [
         effect_roles={"finance", "superuser"},
     ),
     *_admin_rows(),
+    *scim_rows(),
 ]
 
 assert all(set(row.expect) == set(ROLES) for row in ROWS)

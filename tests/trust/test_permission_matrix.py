@@ -37,14 +37,18 @@ def test_permission_matrix(row):
             with transaction.atomic():  # each role starts from the same world
                 client = client_for(role, world)
                 data = row.data(world) if row.data else None
+                extra = row.headers(world) if row.headers else {}
                 if row.method == "GET":
-                    response = client.get(row.path(world))
+                    response = client.get(row.path(world), **extra)
                 elif row.json:
                     response = client.post(
-                        row.path(world), json.dumps(data), content_type="application/json"
+                        row.path(world),
+                        json.dumps(data),
+                        content_type="application/json",
+                        **extra,
                     )
                 else:
-                    response = client.post(row.path(world), data or {})
+                    response = client.post(row.path(world), data or {}, **extra)
                 seen[role] = response.status_code
                 if row.reveals is not None:
                     revealed[role] = row.reveals(world) in response.content.decode()

@@ -1,0 +1,348 @@
+"""HR's bulk import of employees from CSV or XLSX (django-import-export): a preview of what will
+be created and changed, errors per row, and nothing written if any row is refused (the import
+runs in one transaction, rolled back on the first refused row, and in the preview always).
+
+Columns: email, first_name, last_name, level, team, manager_email, hire_date, external_id,
+pilot_cohort. A row whose email already signs in updates that employee; a new one makes the
+sign-in (no usable password until a reset or single sign-on) and the employee, as the admin's
+add form does. A manager may be anyone already employed or anyone further down the same file."""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models.functions import Lower
+from import_export import fields
+from import_export.widgets import BooleanWidget, CharWidget, DateWidget, ForeignKeyWidget
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from common.exports import SpreadsheetSafeResource
+from people.models import Employee, Level, Team
+from people.roles import ENGINEERS
+from people.services import managers_group_sync
+
+User = get_user_model()
+COLUMNS = (
+    "email",
+    "first_name",
+    "last_name",
+    "level",
+    "team",
+    "manager_email",
+    "hire_date",
+    "external_id",
+    "pilot_cohort",
+)
+
+# The employee's own columns, compared as stored to tell an unchanged row.
+STORED = ("level_id", "team_id", "hire_date", "external_id", "pilot_cohort")
+CHANGED_BY_IMPORT = ("level", "team", "manager", "hire_date", "external_id", "pilot_cohort")
+
+
+class TeamByNameWidget(ForeignKeyWidget):
+    """A team by its name, or "Department / Team" when two departments share a team name."""
+
+    def __init__(self, *, required: bool = True):
+        super().__init__(Team, field="name")
+        self.required = required
+        self.found: dict[str, list[Team]] = {}  # what each text named, asked once per import
+
+    def clean(self, value, row=None, **kwargs):
+        text = (value or "").strip()
+        if not text:
+            if self.required:
+                raise ValueError("Give the team's name.")
+            return None
+        if text not in self.found:
+            self.found[text] = self._lookup(text)
+        teams = self.found[text]
+        if not teams:
+            raise ValueError(f"No team named {text!r}.")
+        if len(teams) > 1:
+            raise ValueError(f"Two teams are named {text!r}: write 'Department / Team'.")
+        return teams[0]
+
+    @staticmethod
+    def _lookup(text: str) -> list[Team]:
+        if "/" in text:
+            department, name = (part.strip() for part in text.split("/", 1))
+            found = Team.objects.filter(name=name, department__name=department)
+        else:
+            found = Team.objects.filter(name=text)
+        return list(found.select_related("department")[:2])
+
+    def render(self, value, obj=None, **kwargs):
+        return f"{value.department.name} / {value.name}" if value else ""
+
+
+class LevelByNameWidget(ForeignKeyWidget):
+    """A level by its name, any case (the levels are read once per import)."""
+
+    def __init__(self):
+        super().__init__(Level, field="name")
+        self.levels: dict[str, Level] | None = None
+
+    def clean(self, value, row=None, **kwargs):
+        if self.levels is None:
+            self.levels = {level.name.lower(): level for level in Level.objects.all()}
+        text = (value or "").strip()
+        if not text:
+            raise ValueError("Give the level's name.")
+        level = self.levels.get(text.lower())
+        if level is None:
+            names = ", ".join(level.name for level in self.levels.values())
+            raise ValueError(f"No level named {text!r} (the levels: {names}).")
+        return level
+
+
+class FlagWidget(BooleanWidget):
+    """yes/no, true/false, 1/0; an empty cell is no."""
+
+    def clean(self, value, row=None, **kwargs):
+        text = str(value or "").strip().lower()
+        if text in {"yes", "y"}:
+            return True
+        if text in {"no", "n"}:
+            return False
+        try:
+            return bool(super().clean(value, row, **kwargs))
+        except ValueError as exc:
+            raise ValueError(f"Write yes or no, not {value!r}.") from exc
+
+
+def _email(value) -> str:
+    return str(value or "").strip().lower()
+
+
+class EmployeeResource(SpreadsheetSafeResource):
+    email = fields.Field(column_name="email", attribute="import_email")
+    first_name = fields.Field(column_name="first_name", attribute="import_first_name")
+    last_name = fields.Field(column_name="last_name", attribute="import_last_name")
+    level = fields.Field(attribute="level", column_name="level", widget=LevelByNameWidget())
+    team = fields.Field(
+        attribute="team", column_name="team", widget=TeamByNameWidget(required=False)
+    )
+    manager_email = fields.Field(column_name="manager_email", attribute="import_manager_email")
+    hire_date = fields.Field(
+        attribute="hire_date", column_name="hire_date", widget=DateWidget("%Y-%m-%d")
+    )
+    external_id = fields.Field(
+        attribute="external_id", column_name="external_id", widget=CharWidget(allow_blank=False)
+    )
+    pilot_cohort = fields.Field(
+        attribute="pilot_cohort", column_name="pilot_cohort", widget=FlagWidget()
+    )
+
+    class Meta:
+        model = Employee
+        fields = COLUMNS
+        import_order = COLUMNS
+        export_order = COLUMNS
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+        # New sign-ins and employees are written a thousand at a time (with their history).
+        use_bulk = True
+        batch_size = 1_000
+
+    def before_import(self, dataset, **kwargs):
+        missing = {"email", "level", "hire_date"} - set(dataset.headers or [])
+        if missing:
+            raise ValidationError(f"The file needs the columns: {', '.join(sorted(missing))}.")
+        rows = dataset.dict
+        emails = {_email(row.get("email")) for row in rows}
+        named = emails | {_email(row.get("manager_email")) for row in rows} - {""}
+        # What the rows are checked against, read once for the whole file.
+        self._employees = {
+            employee.email_lower: employee
+            for employee in Employee.objects.annotate(email_lower=Lower("user__email"))
+            .filter(email_lower__in=named)
+            .select_related("user", "manager__user")
+        }
+        self._sign_ins = set(
+            User.objects.annotate(email_lower=Lower("email"))
+            .filter(email_lower__in=emails)
+            .values_list("email_lower", flat=True)
+        )
+        external_ids = {str(row.get("external_id") or "").strip() for row in rows} - {""}
+        self._external_ids = dict(
+            Employee.objects.filter(external_id__in=external_ids).values_list(
+                "external_id", "user__email"
+            )
+        )
+        self._file_emails = emails
+        self._seen: set[str] = set()
+        self._seen_external_ids: set[str] = set()
+        self._created = 0
+        self._managers: dict[str, str] = {}  # email -> manager's email, set after all rows
+        super().before_import(dataset, **kwargs)
+
+    def get_instance(self, instance_loader, row):
+        return self._employees.get(_email(row.get("email")))
+
+    def import_instance(self, instance, row, **kwargs):
+        super().import_instance(instance, row, **kwargs)
+        email = _email(row.get("email"))
+        errors = self._row_errors(instance, row, email)
+        if errors:
+            raise ValidationError(errors)
+        instance.import_email = email
+        instance.import_manager_email = _email(row.get("manager_email"))
+
+    def _row_errors(self, instance: Employee, row, email: str) -> dict[str, list[str]]:
+        errors = {}
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors["email"] = [f"{email!r} is not an email address."]
+        if email in self._seen:
+            errors["email"] = [f"{email} is in the file twice."]
+        self._seen.add(email)
+        if not instance.user_id and email in self._sign_ins:
+            errors["email"] = [f"{email} signs in already but is not an employee."]
+        manager = _email(row.get("manager_email"))
+        if manager and manager == email:
+            errors["manager_email"] = ["Nobody is their own manager."]
+        elif manager and manager not in self._file_emails and manager not in self._employees:
+            errors["manager_email"] = [f"Nobody employed here signs in as {manager}."]
+        if not instance.user_id and not (row.get("first_name") and row.get("last_name")):
+            errors["first_name"] = ["A new employee needs a first and a last name."]
+        external_id = instance.external_id
+        if external_id:
+            holder = self._external_ids.get(external_id)
+            if external_id in self._seen_external_ids or (holder and holder.lower() != email):
+                errors["external_id"] = [f"The HR id {external_id} is someone else's."]
+            self._seen_external_ids.add(external_id)
+        return errors
+
+    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
+        # The sign-in is made when the row is saved, from the email checked above; the level,
+        # the team, the manager and the unique HR id were checked against what was read once.
+        errors = dict(import_validation_errors or {})
+        exclude = [*errors, "user", "level", "team", "manager", "external_id"]
+        try:
+            instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
+
+    def skip_row(self, instance, original, row, import_validation_errors=None):
+        """An existing employee whose row says what is stored already is left alone."""
+        if import_validation_errors or original is None or not original.user_id:
+            return False
+        user = original.user
+        names = (row.get("first_name") or user.first_name, row.get("last_name") or user.last_name)
+        manager = original.manager.user.email.lower() if original.manager_id else ""
+        return (
+            names == (user.first_name, user.last_name)
+            and instance.import_manager_email == manager
+            and all(getattr(instance, name) == getattr(original, name) for name in STORED)
+        )
+
+    def import_data(self, dataset, dry_run=False, **kwargs):
+        # All or nothing: django-import-export keeps the valid rows of a file with invalid
+        # ones; a file with any refused row writes none.
+        with transaction.atomic():
+            result = super().import_data(dataset, dry_run=dry_run, **kwargs)
+            if result.has_errors() or result.has_validation_errors():
+                transaction.set_rollback(True)
+        return result
+
+    def before_save_instance(self, instance, row, **kwargs):
+        if instance.user_id:
+            user = instance.user
+            names = (
+                row.get("first_name") or user.first_name,
+                row.get("last_name") or user.last_name,
+            )
+            if names != (user.first_name, user.last_name):
+                user.first_name, user.last_name = names
+                user.save(update_fields=["first_name", "last_name"])
+        else:
+            instance.user = User(
+                username=instance.import_email,
+                email=instance.import_email,
+                first_name=row["first_name"].strip(),
+                last_name=row["last_name"].strip(),
+            )
+            instance.user.set_unusable_password()
+        manager = self._employees.get(instance.import_manager_email)
+        instance.manager = manager if manager is not None and manager.pk else None
+        if instance.import_manager_email and instance.manager is None:
+            self._managers[instance.import_email] = instance.import_manager_email  # later
+
+    def after_save_instance(self, instance, row, **kwargs):
+        self._employees[instance.import_email] = instance
+
+    def bulk_create(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
+        """A batch of new employees: their sign-ins first (one insert), then the employees and
+        their history rows, then the sign-ins join Engineers."""
+        if not self.create_instances:
+            return
+        try:
+            users = User.objects.bulk_create([e.user for e in self.create_instances])
+            for employee, user in zip(self.create_instances, users, strict=True):
+                employee.user = user
+            bulk_create_with_history(self.create_instances, Employee, batch_size=batch_size)
+            engineers = self._engineers()
+            User.groups.through.objects.bulk_create(
+                [User.groups.through(user_id=u.pk, group_id=engineers.pk) for u in users]
+            )
+            self._created += len(users)
+        except Exception as exc:  # reported on the import's page, as the library does
+            self.handle_import_error(result, exc, raise_errors)
+        finally:
+            self.create_instances.clear()
+
+    def bulk_update(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
+        if not self.update_instances:
+            return
+        try:
+            bulk_update_with_history(
+                self.update_instances, Employee, [*CHANGED_BY_IMPORT], batch_size=batch_size
+            )
+        except Exception as exc:  # reported on the import's page, as the library does
+            self.handle_import_error(result, exc, raise_errors)
+        finally:
+            self.update_instances.clear()
+
+    def after_import(self, dataset, result, **kwargs):
+        if not (result.has_errors() or result.has_validation_errors()):
+            self._finish()
+        super().after_import(dataset, result, **kwargs)
+
+    def _finish(self) -> None:
+        """The managers named further down the file (one update, with history), then the
+        Managers group (new managers in, anyone who lost their last report out)."""
+        late = []
+        for email, manager_email in self._managers.items():
+            employee = self._employees[email]
+            employee.manager = self._employees[manager_email]
+            late.append(employee)
+        if late:
+            bulk_update_with_history(late, Employee, ["manager"], batch_size=1_000)
+        managers_group_sync()
+
+    def _engineers(self) -> Group:
+        if not hasattr(self, "_engineers_group"):
+            self._engineers_group = Group.objects.get_or_create(name=ENGINEERS)[0]
+        return self._engineers_group
+
+    # For the preview and for exports: what each column shows of an employee.
+    def dehydrate_email(self, employee: Employee) -> str:
+        return getattr(employee, "import_email", "") or (
+            employee.user.email if employee.user_id else ""
+        )
+
+    def dehydrate_first_name(self, employee: Employee) -> str:
+        return employee.user.first_name if employee.user_id else ""
+
+    def dehydrate_last_name(self, employee: Employee) -> str:
+        return employee.user.last_name if employee.user_id else ""
+
+    def dehydrate_manager_email(self, employee: Employee) -> str:
+        if getattr(employee, "import_manager_email", None) is not None:
+            return employee.import_manager_email
+        return employee.manager.user.email if employee.manager_id else ""
