@@ -39,6 +39,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         try:
             if not is_storable(key):  # a NUL cannot be looked up, so it is no key of ours
                 raise IntegrationKey.DoesNotExist
+            # From the shared key cache when it is there; any change to a key clears it, so
+            # a revoked key is refused on the next call (budgets/models/keys.py).
             api_key = IntegrationKey.objects.get_from_key(key)
         except IntegrationKey.DoesNotExist:
             # Log which key was tried by its public prefix only, never the secret.
@@ -48,6 +50,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("This API key has expired.")
         now = timezone.now()
         if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+            # Clears the key's cache entry too: the next call reads the row with this time.
             IntegrationKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         return IntegrationUser(api_key), api_key
 

@@ -1,6 +1,7 @@
 """The gateway API: thin views that validate, call a service and shape the answer."""
 
 from django.http import Http404
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import permissions, status
 from rest_framework.authentication import SessionAuthentication
@@ -10,6 +11,7 @@ from rest_framework.views import APIView
 from budgets import serializers as s
 from budgets.api_auth import ApiKeyAuthentication, PerKeyThrottle, api_key_with_scope
 from budgets.authorize import authorize, estimate_cost
+from budgets.authorize_read import employee_and_candidates
 from budgets.display import money_display_for
 from budgets.models import ApiScope, Budget, IntegrationKey
 from budgets.reservations import reservation_release
@@ -216,12 +218,23 @@ class AuthorizeApi(IntegrationApi):
         data = s.AuthorizeIn(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        employee = _employee_or_404(values["employee"])
         project = None
         if values.get("project"):
             project = Project.objects.filter(code=values["project"]).first()
-            if project is None:
-                raise AllotError(f"No project with code {values['project']!r}.", field="project")
+        # The employee and their candidate budgets in one statement (the fast path's one read).
+        now = timezone.now()
+        fiscal_year = fiscal_year_of(timezone.localtime(now).date())
+        reading = employee_and_candidates(
+            values["employee"], fiscal_year=fiscal_year, project=project
+        )
+        if reading is None:
+            raise AllotError(
+                f"No employee with email or external id {values['employee']!r}.",
+                field="employee",
+                code="not_found",
+            )
+        if values.get("project") and project is None:
+            raise AllotError(f"No project with code {values['project']!r}.", field="project")
         if "estimated_cost_usd" in values:
             estimate = dollars_to_micros(values["estimated_cost_usd"])
         else:
@@ -232,12 +245,14 @@ class AuthorizeApi(IntegrationApi):
                 cached_input_tokens=values.get("cached_input_tokens") or 0,
             )
         result = authorize(
-            employee=employee,
+            employee=reading.employee,
             estimated_cost_micros=estimate,
             project=project,
             reserve=values["reserve"],
             source=request.auth.source,
             request_id=values.get("request_id", ""),
+            now=now,
+            reading=reading,
         )
         reservation = result.reservation
         return Response(

@@ -1,8 +1,11 @@
 """May this employee spend X now? A yes/no against hard limits, warnings for soft ones, and
 optionally a reservation that holds the estimate until a usage event settles it.
 
-The candidate budgets are locked (SELECT ... FOR UPDATE, in id order) before the limit is read,
-so N concurrent calls against one hard budget admit exactly as many as fit.
+Without a reservation nothing is written, so the answer is one read of the candidate budgets.
+With one, the check and the hold are one conditional statement (`ledger.reserved_hold`: the
+UPDATE applies only while the estimate still fits), so N concurrent calls against one hard budget
+admit exactly as many as fit; a call whose budget changed under it, or that names a request id,
+is decided under the budgets' locks (SELECT ... FOR UPDATE, in id order).
 """
 
 from dataclasses import dataclass, field
@@ -10,19 +13,20 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, Q
 from django.utils import timezone
 
+from budgets.authorize_read import Reading
 from budgets.calculations import cost_at
-from budgets.ledger import reserved_add, reserved_release
+from budgets.ledger import reserved_add, reserved_hold, reserved_release
 from budgets.models import Budget, Enforcement, Reservation, ReservationState
 from budgets.rollover import FreedHold, freed_holds_forfeit
 from budgets.selectors import price_in_force
-from budgets.usage.drawdown import drawdown_order, drawdown_payer
+from budgets.usage.drawdown import drawdown_order, drawdown_payer, has_room
 from common.errors import AllotError
 from common.money import MAX_MICROS, Micros, format_usd, percent
-from people.models import Employee, Project
+from people.models import CompanySettings, Employee, Project
 from people.selectors import company_settings, fiscal_year_of
 
 
@@ -55,22 +59,34 @@ def estimate_cost(
     )
 
 
-def _candidates(employee: Employee, project: Project | None, fiscal_year: int) -> list[Budget]:
-    """The budgets that could pay, locked (one SELECT ... FOR UPDATE), in drawdown order."""
-    project_budget = personal = pool = None
+def _candidates(
+    employee: Employee, project: Project | None, fiscal_year: int, *, lock: bool
+) -> list[Budget]:
+    """The budgets that could pay, in drawdown order, read in one SELECT (the project's
+    membership is a subquery of it). With `lock`, the budget rows only are locked (FOR UPDATE
+    OF the budget), in id order. Each budget's owner is the instance already at hand (the
+    employee, their team, the project), so naming it in the answer reads nothing more: nothing
+    is loaded lazily once the transaction is over."""
     owners = Q(employee=employee)
-    if project is not None and project.members.filter(pk=employee.pk).exists():
-        owners |= Q(project=project)
+    if project is not None:
+        members = Project.members.through.objects.filter(project=project, employee=employee)
+        owners |= Q(project=project) & Q(Exists(members))
     team = employee.team
     if team is not None and team.has_pool and team.pool_overflow:
         owners |= Q(team=team)
-    locked = Budget.objects.select_for_update().filter(owners, fiscal_year=fiscal_year)
-    for budget in locked.order_by("pk"):
+    budgets = Budget.objects.filter(owners, fiscal_year=fiscal_year).order_by("pk")
+    if lock:
+        budgets = budgets.select_for_update(of=("self",))
+    project_budget = personal = pool = None
+    for budget in budgets:
         if budget.project_id:
+            budget.project = project
             project_budget = budget
         elif budget.employee_id:
+            budget.employee = employee
             personal = budget
         else:
+            budget.team = team
             pool = budget
     return drawdown_order(project_budget=project_budget, personal=personal, pool=pool)
 
@@ -127,7 +143,6 @@ def _replayed(
     )
 
 
-@transaction.atomic
 def authorize(
     *,
     employee: Employee,
@@ -138,7 +153,15 @@ def authorize(
     request_id: str = "",
     hold_seconds: int | None = None,
     now: datetime | None = None,
+    reading: Reading | None = None,
 ) -> AuthorizeResult:
+    """`reading`: the employee's candidate budgets already read with them
+    (`authorize_read.employee_and_candidates`, the API's one statement), used when it is of this
+    call's fiscal year. Without `reserve` nothing is written: one read of the candidate budgets,
+    no transaction and no lock. With it, the hold is one conditional statement
+    (`ledger.reserved_hold`); only when that finds the budget changed since the read (a
+    concurrent hold took the room, or its rules changed), or the request id already used (a
+    retry), is the call decided again under the budgets' locks."""
     if not 0 <= estimated_cost_micros <= MAX_MICROS:
         raise AllotError("The estimate must be between zero and a billion dollars.", field="cost")
     if reserve and estimated_cost_micros == 0:
@@ -148,15 +171,58 @@ def authorize(
     now = now or timezone.now()
     settings_row = company_settings()
     fiscal_year = fiscal_year_of(timezone.localtime(now).date(), settings_row=settings_row)
-    candidates = _candidates(employee, project, fiscal_year)
+    call = _Call(employee, estimated_cost_micros, project, fiscal_year, settings_row)
+    if reading is not None and reading.employee == employee and reading.fiscal_year == fiscal_year:
+        read = reading.budgets
+    else:
+        read = _candidates(employee, project, fiscal_year, lock=False)
+    if not reserve:
+        return _decide(call, read)
+    hold = _Hold(source, request_id, now, hold_seconds or settings.ALLOT_RESERVATION_TTL_SECONDS)
+    try:
+        result = _decide(call, read, hold)
+    except IntegrityError:  # a twin with the same request id was being held at that moment
+        result = None
+    if result is not None and (result.reservation is not None or not request_id):
+        return result  # held, or refused (a read is enough to refuse) when it cannot be a retry
+    with transaction.atomic():
+        candidates = _candidates(employee, project, fiscal_year, lock=True)
+        if request_id:
+            # Checked under the budget locks, so two retries racing each other hold once.
+            replay = Reservation.objects.filter(source=source, request_id=request_id).first()
+            if replay is not None and candidates:
+                return _replayed(replay, employee, estimated_cost_micros, candidates)
+        return _decide(call, candidates, hold, locked=True)
+
+
+@dataclass
+class _Call:
+    employee: Employee
+    amount_micros: Micros
+    project: Project | None
+    fiscal_year: int
+    settings_row: CompanySettings
+
+
+@dataclass
+class _Hold:
+    source: str
+    request_id: str
+    now: datetime
+    seconds: int
+
+
+def _decide(
+    call: _Call, candidates: list[Budget], hold: _Hold | None = None, *, locked: bool = False
+) -> AuthorizeResult | None:
+    """The answer for these candidates; with `hold`, the estimate held on the payer. None when
+    the unlocked hold found the payer changed since it was read (nothing written)."""
+    amount = call.amount_micros
     if not candidates:
-        return AuthorizeResult(False, None, 0, f"{employee} has no budget for FY{fiscal_year}.")
-    if reserve and request_id:
-        # Checked under the budget locks, so two retries racing each other hold once.
-        replay = Reservation.objects.filter(source=source, request_id=request_id).first()
-        if replay is not None:
-            return _replayed(replay, employee, estimated_cost_micros, candidates)
-    payer = drawdown_payer(candidates, estimated_cost_micros)
+        return AuthorizeResult(
+            False, None, 0, f"{call.employee} has no budget for FY{call.fiscal_year}."
+        )
+    payer = drawdown_payer(candidates, amount)
     if payer is None:
         first = candidates[0]
         committed = first.spent_micros + first.reserved_micros
@@ -165,27 +231,41 @@ def authorize(
             first,
             first.allocated_micros - committed,
             f"Hard limit reached on {first.owner_label}: {format_usd(committed)} committed of "
-            f"{format_usd(first.limit_micros)}; {format_usd(estimated_cost_micros)} more does "
-            "not fit.",
+            f"{format_usd(first.limit_micros)}; {format_usd(amount)} more does not fit.",
         )
-    warnings = _warnings(payer, estimated_cost_micros, settings_row.alert_thresholds)
+    warnings = _warnings(payer, amount, call.settings_row.alert_thresholds)
     reservation = None
-    if reserve:
-        ttl = hold_seconds or settings.ALLOT_RESERVATION_TTL_SECONDS
-        reserved_add(budget=payer, amount_micros=estimated_cost_micros)
-        reservation = Reservation.objects.create(
+    if hold is not None:
+        reservation = Reservation(
             budget=payer,
-            employee=employee,
-            amount_micros=estimated_cost_micros,
-            source=source,
-            request_id=request_id,
-            created_at=now,
-            expires_at=now + timedelta(seconds=ttl),
+            employee=call.employee,
+            amount_micros=amount,
+            source=hold.source,
+            request_id=hold.request_id,
+            created_at=hold.now,
+            expires_at=hold.now + timedelta(seconds=hold.seconds),
         )
+        if locked:
+            reserved_add(budget=payer, amount_micros=amount)
+            reservation.save(force_insert=True)
+        elif not reserved_hold(
+            budget=payer, reservation=reservation, limit_micros=_room_limit(payer, amount)
+        ):
+            return None
     remaining = payer.allocated_micros - payer.spent_micros - payer.reserved_micros
-    if not reserve:
-        remaining -= estimated_cost_micros
+    if hold is None:
+        remaining -= amount
     return AuthorizeResult(True, payer, remaining, "Within budget.", warnings, reservation)
+
+
+def _room_limit(payer: Budget, amount: Micros) -> Micros | None:
+    """What the unlocked hold must stay within to keep the decision just made: the payer's room
+    when it was chosen for having room (has_room: the limit, or the allocation when soft);
+    nothing when it is a soft budget chosen although full (soft budgets allow and warn)."""
+    limit = payer.limit_micros
+    if has_room(payer, amount):
+        return payer.allocated_micros if limit is None else limit
+    return None
 
 
 def reservations_release_expired(*, now: datetime | None = None, batch: int = 1_000) -> int:

@@ -1,6 +1,7 @@
 from datetime import date
 
 from django.core.cache import cache
+from django.db.models import Case, Q, Subquery, When
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -43,23 +44,30 @@ def fiscal_year_period(fiscal_year: int) -> fiscal.Period:
 
 
 def employee_by_key(key: str) -> Employee | None:
-    """An employee by sign-in email (any case) or by the HR system's external id.
+    """An employee by sign-in email (any case) or by the HR system's external id: one statement.
 
-    Two indexed lookups rather than one OR across a join (which scans every user): the
-    external id's unique index, then the index on LOWER(email) (migration people 0003). A key
-    no database could store (a NUL, a lone surrogate) names nobody."""
+    The external id wins over an email. Not one OR across a join (which scans every user), but
+    `external_id = key OR id = (the employee whose LOWER(email) is the key)`: the subquery runs
+    once on the index on LOWER(email) (migration people 0003), and the OR of two indexed
+    equalities is a bitmap OR of the external id's unique index and the primary key. A key no
+    database could store (a NUL, a lone surrogate) names nobody."""
     key = key.strip()
     if not is_storable(key):
         return None
     employees = Employee.objects.select_related("user", "team", "manager")
-    found = employees.filter(external_id=key).first()
-    if found is None and "@" in key:
-        found = (
-            employees.annotate(email_lower=Lower("user__email"))
-            .filter(email_lower=key.lower())
-            .first()
-        )
-    return found
+    if "@" not in key:
+        return employees.filter(external_id=key).first()
+    by_email = (
+        Employee.objects.annotate(email_lower=Lower("user__email"))
+        .filter(email_lower=key.lower())
+        .order_by("user__email", "pk")
+        .values("pk")[:1]
+    )
+    return (
+        employees.filter(Q(external_id=key) | Q(pk=Subquery(by_email)))
+        .order_by(Case(When(external_id=key, then=0), default=1), "user__email")
+        .first()
+    )
 
 
 def user_can_see_employee(user, employee: Employee) -> bool:

@@ -5,7 +5,8 @@ over), of the daily spend rollup, and every new budget goes through this package
 the build if anything else writes them (tests/test_code_shape.py).
 
 - `post`: one entry at a time, locked and conditional, idempotent by key (`entry_post`,
-  `entry_post_once`), and holds on a budget (`reserved_add`);
+  `entry_post_once`), and holds on a budget (`reserved_add` under the caller's lock,
+  `reserved_hold` as one conditional statement with its reservation);
 - `bulk`: the same moves for thousands of rows under locks the caller holds (COPY, unnest);
 - `opening`: an owner's budget for a year, with the year before's rules;
 - `keys`: every idempotency key and owner key.
@@ -32,6 +33,7 @@ from budgets.ledger.post import (
     entry_post_once,
     entry_replayed,
     reserved_add,
+    reserved_hold,
     total_column,
 )
 
@@ -53,6 +55,7 @@ __all__ = [
     "entry_post_once",
     "entry_replayed",
     "reserved_add",
+    "reserved_hold",
     "reserved_release",
     "rules_of_year_before",
     "total_column",

@@ -7,10 +7,11 @@ checked and committed in one conditional UPDATE, never read-then-write.
 from enum import Enum
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
+from django.db.models import CharField, Exists, F
+from django.db.models.lookups import LessThanOrEqual
 
-from budgets.models import SPENT_KINDS, Budget, LedgerEntry, RolloverRun
+from budgets.models import SPENT_KINDS, Budget, LedgerEntry, Reservation, RolloverRun
 from common.errors import AllotError
 from common.money import MAX_MICROS, Micros, format_usd
 
@@ -134,3 +135,94 @@ def reserved_add(*, budget: Budget, amount_micros: Micros) -> None:
     holds the budget's lock and has checked the limit under it."""
     Budget.objects.filter(pk=budget.pk).update(reserved_micros=F("reserved_micros") + amount_micros)
     budget.reserved_micros += amount_micros
+
+
+def reserved_hold(*, budget: Budget, reservation: Reservation, limit_micros: Micros | None) -> bool:
+    """Hold `reservation.amount_micros` of a budget for a call in flight, and record the hold,
+    without a lock: the check and the hold are one conditional UPDATE.
+
+    The UPDATE applies only while the budget's rules and allocation are still those the caller
+    read (so `limit_micros` still holds) and, unless `limit_micros` is None, while spent +
+    reserved + the amount stays within it; PostgreSQL re-checks that condition on the newest
+    row when another call changed it meanwhile, so N concurrent holds admit exactly as many as
+    fit. On PostgreSQL the reservation's INSERT rides in the same statement (a data-modifying
+    WITH), so a hold and its reservation are written together or not at all, in one round trip
+    and no transaction of ours. Elsewhere the two run in one transaction.
+
+    A reservation with a request id already used (by `source`) holds nothing: False, or
+    IntegrityError when its twin is being written at this very moment.
+
+    Returns whether it held; then `budget` carries the row's new spent and reserved totals and
+    `reservation` is saved. False: nothing was written (the caller decides again, under lock)."""
+    amount = reservation.amount_micros
+    rows = Budget.objects.filter(
+        pk=budget.pk,
+        allocated_micros=budget.allocated_micros,
+        enforcement=budget.enforcement,
+        overdraft_percent=budget.overdraft_percent,
+    )
+    if limit_micros is not None:
+        committed = F("spent_micros") + F("reserved_micros") + amount
+        rows = rows.filter(LessThanOrEqual(committed, limit_micros))
+    if reservation.request_id:  # a retry holds nothing here; the caller answers it under lock
+        twin = Reservation.objects.filter(
+            source=reservation.source, request_id=reservation.request_id
+        )
+        rows = rows.filter(~Exists(twin))
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            if rows.update(reserved_micros=F("reserved_micros") + amount) != 1:
+                return False
+            reservation.save(force_insert=True)
+            budget.spent_micros, budget.reserved_micros = Budget.objects.filter(
+                pk=budget.pk
+            ).values_list("spent_micros", "reserved_micros")[0]
+        return True
+    if reservation.request_id and connection.in_atomic_block:
+        # A twin racing this call fails on the unique request id: in the caller's transaction
+        # that needs a savepoint to be survivable. In autocommit the failed statement is all.
+        with transaction.atomic():
+            held = _hold_statement(rows, reservation)
+    else:
+        held = _hold_statement(rows, reservation)
+    if held is None:
+        return False
+    budget.spent_micros, budget.reserved_micros = held
+    reservation._state.adding = False
+    reservation._state.db = connection.alias
+    return True
+
+
+def _hold_statement(rows, reservation: Reservation) -> tuple[int, int] | None:
+    """PostgreSQL: `WITH held AS (UPDATE ... WHERE <rows> RETURNING ...), booked AS (INSERT the
+    reservation SELECT ... FROM held) SELECT ... FROM held`. The WHERE clause is the ORM's own,
+    compiled from `rows`, so the condition is written once for both databases."""
+    query = rows.query
+    where_sql, where_params = query.where.as_sql(
+        query.get_compiler(connection=connection), connection
+    )
+    quote = connection.ops.quote_name
+    fields = Reservation._meta.concrete_fields
+    columns = ", ".join(quote(f.column) for f in fields)
+    # Typed as their columns (a NULL needs it), text as text: a cast to varchar(n) would cut
+    # a value too long rather than refuse it.
+    values = ", ".join(
+        "%s::text" if isinstance(f, CharField) else f"%s::{f.db_type(connection)}" for f in fields
+    )
+    value_params = [
+        f.get_db_prep_save(f.pre_save(reservation, add=True), connection) for f in fields
+    ]
+    budget_table, reservation_table = (
+        quote(Budget._meta.db_table),
+        quote(Reservation._meta.db_table),
+    )
+    sql = (
+        f"WITH held AS (UPDATE {budget_table} SET reserved_micros = reserved_micros + %s "  # nosec B608  # noqa: S608
+        f"WHERE {where_sql} RETURNING spent_micros, reserved_micros), "
+        f"booked AS (INSERT INTO {reservation_table} ({columns}) SELECT {values} FROM held) "
+        "SELECT spent_micros, reserved_micros FROM held"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [reservation.amount_micros, *where_params, *value_params])
+        found = cursor.fetchone()
+    return None if found is None else (found[0], found[1])

@@ -24,8 +24,10 @@ if not CACHES["default"]["BACKEND"].startswith(SHARED_CACHE_BACKENDS):
     )
 if CACHES["default"]["BACKEND"].startswith("django_redis."):
     # A cache that is down must not take the API down with it: reads miss and counts are skipped
-    # (and logged) until it answers again. A request makes up to four cache calls (throttle and
-    # company settings, read and write): a quarter second each bounds a silent Redis to one.
+    # (and logged) until it answers again. A request makes up to six cache calls (throttle,
+    # company settings and API key, read and write): a quarter second each bounds a silent Redis
+    # to 1.5 s. A key revoked while Redis is unreachable cannot be cleared from it: reads miss
+    # meanwhile (the database answers), and an entry Redis kept lives at most KEY_CACHE_SECONDS.
     CACHES["default"].setdefault("OPTIONS", {}).update(
         {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25}
     )

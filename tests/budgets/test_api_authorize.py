@@ -210,3 +210,178 @@ def test_20_threads_by_10_reservations_admit_exactly_as_many_as_fit():
     assert admitted == 37
     assert budget.reserved_micros == 37 * 10**6
     assert Reservation.objects.filter(state=ReservationState.HELD).count() == 37
+
+
+# The fast path: what one call costs, and that the races still admit exactly what fits.
+
+# Queries of one call once the key and the company settings are cached. PostgreSQL: the
+# employee with their candidate budgets (one statement), and with "reserve" the hold and its
+# reservation in one statement (no BEGIN, no COMMIT, no lock). SQLite has no data-modifying
+# WITH: the hold there is a transaction (a savepoint inside the test's) with the UPDATE, the
+# INSERT and a re-read.
+QUERIES = {"postgresql": {False: 1, True: 2}, "sqlite": {False: 1, True: 6}}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("reserve", [False, True], ids=["read", "reserve"])
+def test_an_authorize_call_makes_the_queries_stated_and_none_after_the_answer(
+    client, django_assert_num_queries, reserve
+):
+    employee = EmployeeFactory(user__email="eng@example.com", user__first_name="Ana")
+    hard_budget(employee, 10)
+    key = api_key()
+    for _ in range(2):  # the key is looked up, its last use noted, then cached; settings too
+        call(client, key, employee="eng@example.com", estimated_cost_usd="1")
+
+    with django_assert_num_queries(QUERIES[connection.vendor][reserve]):
+        answer = call(
+            client, key, employee="ENG@example.com", estimated_cost_usd="1", reserve=reserve
+        ).json()
+
+    # the owner's name came with the employee: nothing is read once the hold is committed
+    assert answer["allowed"] and answer["budget"]["owner"] == str(employee)
+    assert answer["remaining_usd"] == "9.000000"
+    assert (answer["reservation"] is not None) is reserve
+
+
+@pytest.mark.django_db
+def test_a_call_on_a_project_reads_the_membership_with_the_budgets(
+    client, django_assert_num_queries
+):
+    from tests.factories import ProjectFactory
+
+    employee = EmployeeFactory(user__email="eng@example.com")
+    hard_budget(employee, 10)
+    project = ProjectFactory(code="checkout")
+    project.members.add(employee)
+    on_project, _ = budget_create(fiscal_year=current_fiscal_year(), project=project)
+    budget_allocate(budget=on_project, amount_micros=5 * 10**6, acting_user=None)
+    key = api_key()
+    body = {"employee": "eng@example.com", "estimated_cost_usd": "1", "project": "checkout"}
+    call(client, key, **body)
+    call(client, key, **body)
+
+    with django_assert_num_queries(2):  # the project; the employee with the budgets
+        answer = call(client, key, **body).json()
+
+    assert answer["budget"]["kind"] == "project" and answer["budget"]["owner"] == str(project)
+    project.members.remove(employee)
+    assert call(client, key, **body).json()["budget"]["kind"] == "employee"
+
+
+def race(calls_per_thread, body, threads=20):
+    """`threads` clients, each with its own connection, sending `body` `calls_per_thread` times
+    at once; the answers."""
+    key = api_key()
+    barrier = Barrier(threads)
+
+    def client_thread(_):
+        client = Client()
+        barrier.wait()
+        try:
+            return [call(client, key, **body).json() for _ in range(calls_per_thread)]
+        finally:
+            close_old_connections()
+            connection.close()
+
+    with ThreadPoolExecutor(threads) as pool:
+        return [answer for answers in pool.map(client_thread, range(threads)) for answer in answers]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL")
+def test_20_threads_over_a_personal_budget_and_a_team_pool_fill_both_exactly():
+    # given a personal hard budget with room for 13 holds of $1, then a hard team pool for 11
+    employee = EmployeeFactory(user__email="eng@example.com")
+    team = employee.team
+    team.has_pool, team.pool_overflow = True, True
+    team.save()
+    personal = hard_budget(employee, 13)
+    pool, _ = budget_create(fiscal_year=current_fiscal_year(), team=team)
+    Budget.objects.filter(pk=pool.pk).update(enforcement=Enforcement.HARD)
+    budget_allocate(budget=pool, amount_micros=11 * 10**6, acting_user=None)
+
+    # when 20 threads ask 3 times each at once
+    answers = race(3, {"employee": "eng@example.com", "estimated_cost_usd": "1", "reserve": True})
+
+    # then 24 are admitted: the personal budget first, then the pool, neither past its limit
+    personal.refresh_from_db()
+    pool.refresh_from_db()
+    assert sum(a["allowed"] for a in answers) == 24
+    assert (personal.reserved_micros, pool.reserved_micros) == (13 * 10**6, 11 * 10**6)
+    assert Reservation.objects.filter(budget=pool).count() == 11
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL")
+def test_20_threads_retrying_one_request_id_at_once_hold_once():
+    employee = EmployeeFactory(user__email="eng@example.com")
+    budget = hard_budget(employee, 100)
+
+    body = {
+        "employee": "eng@example.com",
+        "estimated_cost_usd": "7",
+        "reserve": True,
+        "request_id": "litellm-call-1",
+    }
+    answers = race(2, body)
+
+    budget.refresh_from_db()
+    assert all(a["allowed"] for a in answers), answers
+    assert len({a["reservation"]["id"] for a in answers}) == 1  # every retry gets the one hold
+    assert budget.reserved_micros == 7 * 10**6
+    assert Reservation.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("pool", ["none", "no-overflow", "overflow"])
+@pytest.mark.parametrize("on_project", ["none", "member", "not-member"])
+@pytest.mark.parametrize("key", ["email", "EMAIL", "external-id", "unknown", "no-budget"])
+def test_the_one_statement_reads_what_the_orm_reads(pool, on_project, key):
+    from budgets.authorize import _candidates
+    from budgets.authorize_read import employee_and_candidates
+    from people.selectors import employee_by_key
+    from tests.factories import ProjectFactory
+
+    # given an employee with a personal budget, maybe a pool, maybe a project, and a decoy
+    employee = EmployeeFactory(user__email="Eng@example.com", external_id="EMP7")
+    EmployeeFactory(user__email="emp7@example.com", team=employee.team)  # a decoy
+    year = current_fiscal_year()
+    if key != "no-budget":
+        hard_budget(employee, 10)
+    team = employee.team
+    if pool != "none":
+        team.has_pool, team.pool_overflow = True, pool == "overflow"
+        team.save()
+        budget_create(fiscal_year=year, team=team)
+    project = None
+    if on_project != "none":
+        project = ProjectFactory()
+        budget_create(fiscal_year=year, project=project)
+        if on_project == "member":
+            project.members.add(employee)
+    budget_create(fiscal_year=year - 1, employee=employee)  # another year's: never a candidate
+    name = {
+        "email": "eng@example.com",
+        "EMAIL": " ENG@EXAMPLE.COM ",
+        "external-id": "EMP7",
+        "unknown": "nobody@example.com",
+        "no-budget": "eng@example.com",
+    }[key]
+
+    # when both read
+    reading = employee_and_candidates(name, fiscal_year=year, project=project)
+    found = employee_by_key(name)
+
+    # then they agree: the same employee, the same budgets in the same order, owners attached
+    if found is None:
+        assert reading is None
+        return
+    assert reading.employee == found == employee
+    assert reading.employee.user.email == "Eng@example.com"
+    expected = _candidates(found, project, year, lock=False)
+    assert [b.pk for b in reading.budgets] == [b.pk for b in expected]
+    assert [str(b.owner) for b in reading.budgets] == [str(b.owner) for b in expected]
+    assert [b.remaining_micros for b in reading.budgets] == [
+        Budget.objects.get(pk=b.pk).remaining_micros for b in expected
+    ]

@@ -350,6 +350,8 @@ def reprice(run: Run, input_usd: int):
     )
 
     def again():  # the same correction sent twice: the second finds nothing left to correct
+        if TokenPrice.objects.get(model_name="m").input_per_million_micros != input_usd * DOLLAR:
+            return  # another correction came since: sending this one again is a new one
         reprice(run, input_usd)
 
     return again
