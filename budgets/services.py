@@ -7,19 +7,22 @@ from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
 from budgets.calculations import prorate_micros
 from budgets.ledger import (
+    DaySpend,
     Floor,
     amount_check,
     budget_create,
+    daily_spend_add,
     entry_post,
     entry_post_once,
     entry_replayed,
     keys,
 )
 from budgets.ledger.keys import transfer_keys
-from budgets.models import Budget, EntryKind, LedgerEntry
+from budgets.models import Budget, EntryKind, LedgerEntry, UsageEvent
 from common.errors import AllotError
 from common.money import Micros
 from people.models import Employee
@@ -32,6 +35,7 @@ __all__ = [
     "budget_transfer",
     "employee_allocate_from_level",
     "level_allocation_key",
+    "usage_correct",
 ]
 
 User = AbstractBaseUser
@@ -171,3 +175,33 @@ def employee_allocate_from_level(
 def _allocation_memo(*, employee: Employee, fiscal_year: int, start: date) -> str:
     prorated = " (prorated from hire date)" if employee.hire_date > start else ""
     return f"FY{fiscal_year} allocation for level {employee.level}{prorated}"
+
+
+@transaction.atomic
+def usage_correct(
+    *,
+    event: UsageEvent,
+    amount_micros: Micros,
+    memo: str,
+    idempotency_key: str,
+    acting_user: User | None = None,
+) -> tuple[LedgerEntry, bool]:
+    """A later correction of what a recorded usage event cost (a provider restating a bucket):
+    one usage-correction entry on the budget that paid the event, and the same amount on that
+    budget's day in the rollup, dated when the event happened. Either sign; once per key.
+    Returns the entry and whether this call posted it."""
+    amount_check(amount_micros, positive=False)
+    if not memo.strip():
+        raise AllotError("Say why the usage is corrected.", field="memo")
+    entry, created = entry_post_once(
+        idempotency_key=idempotency_key,
+        budget=Budget(pk=event.budget_id),
+        kind=EntryKind.USAGE_CORRECTION,
+        amount_micros=amount_micros,
+        acting_user=acting_user,
+        memo=memo,
+    )
+    if created:
+        day = timezone.localtime(event.occurred_at).date()
+        daily_spend_add({(event.budget_id, day): DaySpend(spent_micros=amount_micros)})
+    return entry, created

@@ -31,6 +31,7 @@ SECTIONS = [
     ("approvals", "Approvals"),
     ("pilot", "Pilot cohort"),
     ("productivity", "Productivity"),
+    ("reconciliation", "Reconciliation with the providers"),
     ("appendix", "Appendix"),
 ]
 NUMERIC_KINDS = {"money", "count", "tokens", "percent", "decimal"}

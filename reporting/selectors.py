@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
+from connectors.costs import reconciliation
+from connectors.models import ProviderCostDay
 from people.selectors import company_settings
 from reporting.figures.appendix import appendix_table
 from reporting.figures.approvals import approvals_tables
@@ -29,6 +31,7 @@ from reporting.figures.period import ReportPeriod, moment, report_period
 from reporting.figures.pilot import pilot_tables
 from reporting.figures.prices import price_trend_table
 from reporting.figures.productivity import productivity_tables
+from reporting.figures.reconciliation import reconciliation_table
 from reporting.figures.utilisation import baseline_table, utilisation_table
 
 __all__ = ["SNAPSHOT_VERSION", "ReportPeriod", "moment", "report_data", "report_period"]
@@ -65,6 +68,12 @@ def report_data(
     ]
     step(85, "Pilot cohort and productivity")
     tables += [*pilot_tables(inputs), *productivity_tables(inputs)]
+    cost_days = ProviderCostDay.objects.filter(
+        day__gte=period.quarter_period.start,
+        day__lt=min(period.cutoff, period.quarter_period.end),
+    )
+    if cost_days.exists():  # only where a provider connection reports its costs
+        tables.append(reconciliation_table(period, reconciliation(cost_days)))
     if include_appendix:
         step(88, "Appendix: every budget")
         tables.append(appendix_table(inputs))

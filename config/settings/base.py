@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "compensation",
     "reporting",
     "audit",
+    "connectors",
     "provisioning",
 ]
 
@@ -274,6 +275,11 @@ CELERY_BEAT_SCHEDULE = {
     "annual-rollover": {
         "task": "budgets.rollover_scheduled",
         "schedule": crontab(hour=5, minute=15),
+    },
+    # The providers' usage reports (connectors): hourly, each report from its cursor.
+    "hourly-provider-usage-sync": {
+        "task": "connectors.usage_sync_all",
+        "schedule": crontab(minute=25),
     },
     # Before the rollover: money due to expire goes before a close splits what is unused.
     "daily-carryover-expiry": {

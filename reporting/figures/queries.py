@@ -11,6 +11,7 @@ from django.utils import timezone
 from approvals.models import ApprovalRequest, ApprovalStep, RequestKind, RequestState, StepState
 from budgets.models import Budget, EntryKind, LedgerEntry, UsageEvent
 from common.money import Micros
+from connectors.claude_code import productivity_by_team_month
 from people.models import Employee, Level, Project, Team
 from reporting.figures.period import ReportPeriod, moment
 from reporting.models import ProductivityMetric
@@ -199,11 +200,15 @@ def approvals_of_quarter(period: ReportPeriod) -> tuple[list[dict], dict[int, st
 
 
 def productivity_metrics(period: ReportPeriod) -> list[dict]:
-    """The metrics teams recorded from the year's start to the quarter's end."""
-    return list(
+    """The metrics teams recorded from the year's start to the quarter's end, and those the
+    Claude Code report gives per team (connectors: commits, pull requests, lines, edits)."""
+    recorded = list(
         ProductivityMetric.objects.filter(
             month__gte=period.year_period.start, month__lt=period.quarter_period.end
         )
         .values("team_id", "month", "metric", "value")
         .order_by()
+    )
+    return recorded + productivity_by_team_month(
+        period.year_period.start, period.quarter_period.end
     )

@@ -26,6 +26,7 @@ from budgets.rollover.preview import rollover_preview
 from budgets.services import budget_allocate, budget_create
 from compensation.models import Offer, OfferState
 from compensation.services import offer_send, offer_submit
+from connectors.models import IdentityMapping, ProviderConnection
 from people.models import Employee
 from people.roles import FINANCE, HR, MANAGERS, ROLE_PERMISSIONS
 from people.selectors import company_today, current_fiscal_year
@@ -898,6 +899,42 @@ ROWS: list[Row] = [
         effect=lambda w: _managers_record(w).user_id == w["users"]["hr"].pk,
         notes="the sign-in of an employee is a superuser's repair",
         effect_roles={"superuser"},
+    ),
+    Row(
+        ADMIN_ACTIONS,
+        "/admin/connectors/identitymapping/add/ (map a provider's API key to an employee)",
+        "POST",
+        lambda w: "/admin/connectors/identitymapping/add/",
+        admin_page(hr=302, superuser=302),
+        data=lambda w: form_data(
+            "/admin/connectors/identitymapping/add/",
+            w["users"]["superuser"],
+            provider="anthropic",
+            kind="api_key_id",
+            external_id="apikey_matrix",
+            employee=str(Employee.objects.get(user=w["users"]["engineer"]).pk),
+        ),
+        effect=lambda w: IdentityMapping.objects.filter(external_id="apikey_matrix").exists(),
+        notes="HR maps identities; finance reads them",
+        effect_roles={"hr", "superuser"},
+    ),
+    Row(
+        ADMIN_ACTIONS,
+        "/admin/connectors/providerconnection/add/ (a provider's usage reports)",
+        "POST",
+        lambda w: "/admin/connectors/providerconnection/add/",
+        admin_page(finance=302, superuser=302),
+        data=lambda w: form_data(
+            "/admin/connectors/providerconnection/add/",
+            w["users"]["superuser"],
+            provider="openai",
+            admin_key_env="ALLOT_OPENAI_ADMIN_KEY",
+            start_on="2026-11-01",
+            restate_days="3",
+        ),
+        effect=lambda w: ProviderConnection.objects.filter(provider="openai").exists(),
+        notes="finance configures; the key stays in the environment",
+        effect_roles={"finance", "superuser"},
     ),
     *_admin_rows(),
     *scim_rows(),

@@ -1,0 +1,221 @@
+"""The connectors' admin: finance configures the connections, HR maps identifiers, both read
+the buckets and the unassigned queue, whose count and total head each of these pages."""
+
+from django.contrib import admin, messages
+from django.db.models import Count, Sum
+
+from common.admin import ReadOnlyAdmin
+from common.errors import AllotError
+from common.money import format_usd
+from connectors.costs import ReconciledDay, reconciled
+from connectors.models import (
+    BucketPosting,
+    ClaudeCodeDay,
+    IdentityMapping,
+    ProviderConnection,
+    ProviderCostDay,
+    SyncCursor,
+    UnassignedUsage,
+    UsageBucket,
+)
+from connectors.services import identity_map
+
+
+def unassigned_summary() -> dict:
+    """How many buckets wait for a mapping (or a price), and their amount where it is known."""
+    held = UnassignedUsage.objects.aggregate(count=Count("pk"), total=Sum("estimated_micros"))
+    unpriced = UnassignedUsage.objects.filter(estimated_micros__isnull=True).count()
+    return {
+        "unassigned_count": held["count"],
+        "unassigned_total": format_usd(held["total"] or 0),
+        "unassigned_unpriced": unpriced,
+    }
+
+
+class UnassignedSummary:
+    """Puts the unassigned queue's count and total at the top of a list page."""
+
+    change_list_template = "admin/connectors/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), **unassigned_summary()})
+
+
+class SyncCursorInline(admin.TabularInline):
+    model = SyncCursor
+    extra = 0
+    fields = ["report", "synced_through", "last_run_at", "last_outcome", "lease_until"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ProviderConnection)
+class ProviderConnectionAdmin(UnassignedSummary, admin.ModelAdmin):
+    list_display = ["provider", "url", "admin_key_env", "key_status", "is_active", "start_on"]
+    fields = [
+        "provider",
+        "base_url",
+        "admin_key_env",
+        "key_status",
+        "is_active",
+        "start_on",
+        "restate_days",
+        "claude_code",
+        "reconcile_threshold_percent",
+    ]
+    readonly_fields = ["key_status"]
+    inlines = [SyncCursorInline]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "base_url":
+            kwargs["assume_scheme"] = "https"  # a bare host is the provider's HTTPS address
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    @admin.display(description="Admin key")
+    def key_status(self, connection: ProviderConnection) -> str:
+        """Only whether the variable is set: the key itself is never shown or stored."""
+        if not connection.admin_key_env:
+            return "-"
+        return "set in the environment" if connection.key_is_set else "NOT SET"
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # its buckets keep the record of what was posted
+
+
+@admin.register(IdentityMapping)
+class IdentityMappingAdmin(UnassignedSummary, admin.ModelAdmin):
+    list_display = ["provider", "kind", "external_id", "employee", "project", "automatic"]
+    list_filter = ["provider", "kind", "matched_automatically"]
+    search_fields = ["external_id", "employee__user__email", "project__code"]
+    list_select_related = ["employee__user", "project"]
+    raw_id_fields = ["employee", "project"]
+    fields = ["provider", "kind", "external_id", "employee", "project"]
+
+    @admin.display(description="By email", boolean=True)
+    def automatic(self, mapping: IdentityMapping) -> bool:
+        return mapping.matched_automatically
+
+    def get_readonly_fields(self, request, obj=None):
+        # the identifier is the mapping's key: a different one is a new mapping
+        return ["provider", "kind", "external_id"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        """Through the service: it posts what was held for the identifier."""
+        try:
+            mapping, posted = identity_map(
+                provider=obj.provider,
+                kind=obj.kind,
+                external_id=obj.external_id,
+                employee=obj.employee,
+                project=obj.project,
+                acting_user=request.user,
+            )
+        except AllotError as error:
+            messages.error(request, error.message)
+            return
+        obj.pk, obj._state.adding = mapping.pk, False
+        if posted:
+            messages.success(request, f"{posted} held usage bucket(s) posted to {mapping}.")
+
+
+class BucketPostingInline(admin.TabularInline):
+    model = BucketPosting
+    extra = 0
+    fields = ["version", "amount", "input_tokens", "output_tokens", "cached_input_tokens"]
+    fields += ["usage_event", "ledger_entry", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    @admin.display(description="Amount")
+    def amount(self, posting: BucketPosting) -> str:
+        return format_usd(posting.amount_micros)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class BucketColumns:
+    list_filter = ["connection", "report", "model_name"]
+    search_fields = ["group_key", "employee__user__email"]
+    date_hierarchy = "starts_at"
+    list_select_related = ["connection", "employee__user"]
+    show_full_result_count = False
+
+    @admin.display(description="Amount", ordering="estimated_micros")
+    def amount(self, bucket: UsageBucket) -> str:
+        return bucket.amount_display
+
+    @admin.display(description="Posted", ordering="charged_micros")
+    def charged(self, bucket: UsageBucket) -> str:
+        return format_usd(bucket.charged_micros)
+
+
+@admin.register(UsageBucket)
+class UsageBucketAdmin(UnassignedSummary, BucketColumns, ReadOnlyAdmin):
+    list_display = ["starts_at", "connection", "report", "group_key", "amount", "charged"]
+    list_display += ["version", "state", "employee"]
+    list_filter = ["state", *BucketColumns.list_filter]
+    inlines = [BucketPostingInline]
+
+
+@admin.register(UnassignedUsage)
+class UnassignedUsageAdmin(UnassignedSummary, BucketColumns, ReadOnlyAdmin):
+    list_display = ["starts_at", "connection", "group_key", "amount", "hold_reason"]
+
+
+@admin.register(ProviderCostDay)
+class ReconciliationAdmin(ReadOnlyAdmin):
+    """Finance's reconciliation: per provider and UTC day, the provider's cost report against
+    what Allot recorded from its usage, the gap in dollars and percent, and what is held."""
+
+    list_display = ["day", "connection", "provider_cost", "recorded", "held", "gap", "gap_percent"]
+    list_display += ["over"]
+    list_filter = ["connection"]
+    date_hierarchy = "day"
+
+    def get_queryset(self, request):
+        return reconciled(super().get_queryset(request))
+
+    @staticmethod
+    def _day(row: ProviderCostDay) -> ReconciledDay:
+        return ReconciledDay(row, row.provider_cost_micros, row.recorded or 0, row.held or 0)
+
+    @admin.display(description="Provider's cost", ordering="provider_cost_micros")
+    def provider_cost(self, row: ProviderCostDay) -> str:
+        return format_usd(row.provider_cost_micros)
+
+    @admin.display(description="Recorded by Allot", ordering="recorded")
+    def recorded(self, row: ProviderCostDay) -> str:
+        return format_usd(row.recorded or 0)
+
+    @admin.display(description="Held (unassigned)", ordering="held")
+    def held(self, row: ProviderCostDay) -> str:
+        return format_usd(row.held or 0)
+
+    @admin.display(description="Gap")
+    def gap(self, row: ProviderCostDay) -> str:
+        return format_usd(self._day(row).difference_micros)
+
+    @admin.display(description="Gap %")
+    def gap_percent(self, row: ProviderCostDay) -> str:
+        share = self._day(row).difference_percent
+        return "-" if share is None else f"{share:+} %"
+
+    @admin.display(description="Over the limit", boolean=True)
+    def over(self, row: ProviderCostDay) -> bool:
+        return self._day(row).over_threshold
+
+
+@admin.register(ClaudeCodeDay)
+class ClaudeCodeDayAdmin(ReadOnlyAdmin):
+    """Each engineer's Claude Code days (the quarterly report sums them per team and month)."""
+
+    list_display = ["day", "email", "employee", "sessions", "commits", "pull_requests"]
+    list_display += ["lines_added", "lines_removed", "edits_accepted", "edits_rejected"]
+    list_filter = ["connection", ("employee", admin.EmptyFieldListFilter)]
+    search_fields = ["email", "employee__user__email"]
+    list_select_related = ["employee__user"]
+    date_hierarchy = "day"

@@ -1,0 +1,133 @@
+"""Reconciliation: the providers' cost reports against what Allot recorded from their usage,
+per provider and UTC day, on finance's page, with an alert over the threshold.
+
+The cost reports' shapes, field by field:
+- Anthropic, Get Cost Report (`GET /v1/organizations/cost_report`):
+  https://platform.claude.com/docs/en/api/admin/cost_report.md and
+  https://platform.claude.com/docs/en/api/admin-api/usage-cost/get-cost-report.md (amount a
+  decimal string in the lowest currency unit, cents, as also quoted at
+  https://docs.rs/ai-usagebar/0.17.1/src/ai_usagebar/anthropic_api/types.rs.html; the excerpt
+  of the reference itself available here stops before the field's description).
+- OpenAI, Costs (`GET /v1/organization/costs`): the example response mirrored at
+  https://share.apidog.com/apidoc/docs-site/370474/api-12405880 and the CostsResult schema of
+  OpenAI's OpenAPI document as carried at
+  https://docs.rs/openai-struct/latest/openai_struct/models/struct.CostsResult.html (amount
+  {value: number, currency: lower-case ISO 4217}).
+"""
+
+import pytest
+
+from connectors.costs import reconciliation
+from connectors.models import Provider, ProviderCostDay
+from connectors.services import identity_map
+from connectors.sync import usage_sync
+from notifications.models import Notification
+from reporting.rendering import report_csv
+from reporting.selectors import report_data
+from tests.connectors.provider_server import (
+    anthropic_bucket,
+    anthropic_cost_bucket,
+    anthropic_result,
+    day,
+    openai_bucket,
+    openai_cost_bucket,
+    openai_result,
+)
+from tests.factories import EmployeeFactory, finance_user, hr_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice(anthropic):
+    employee = EmployeeFactory()
+    identity_map(
+        provider=Provider.ANTHROPIC, kind="api_key_id", external_id="apikey_a", employee=employee
+    )
+    return employee
+
+
+def test_a_2_percent_gap_shows_on_finances_page_and_alerts_finance_once(
+    provider_server, anthropic, alice, client
+):
+    finance, hr = finance_user(), hr_user()
+    provider_server.anthropic = [
+        # $14.70: 980,000 output tokens at $15 a million
+        anthropic_bucket(1, [anthropic_result("apikey_a", uncached=0, output=980_000)]),
+        # $3.00
+        anthropic_bucket(2, [anthropic_result("apikey_a", uncached=1_000_000, output=0)]),
+    ]
+    provider_server.anthropic_costs = [
+        anthropic_cost_bucket(1, ["1000.00", "500"]),  # cents: $15.00
+        anthropic_cost_bucket(2, ["301"]),  # $3.01: a third of a percent, under the limit
+    ]
+
+    usage_sync(Provider.ANTHROPIC)
+
+    first, second = sorted(reconciliation(), key=lambda r: r.day_row.day)
+    assert (first.provider_micros, first.recorded_micros) == (15_000_000, 14_700_000)
+    assert first.difference_micros == -300_000 and str(first.difference_percent) == "-2.00"
+    assert first.over_threshold
+    assert str(second.difference_percent) == "-0.33" and not second.over_threshold
+    [note] = Notification.objects.filter(user=finance)
+    assert "2026-11-01" in note.message and "-2.00 %" in note.message
+    assert "$14.70" in note.message and "$15.00" in note.message
+    assert not Notification.objects.filter(user=hr).exists()
+    client.force_login(finance)
+    page = client.get("/admin/connectors/providercostday/").content.decode()
+    assert "-2.00 %" in page and "$15.00" in page and "$14.70" in page and "-$0.30" in page
+
+    usage_sync(Provider.ANTHROPIC, since=day(1).date())  # read again: told once
+    assert Notification.objects.filter(user=finance).count() == 1
+
+
+def test_held_usage_is_shown_beside_the_gap_it_explains(provider_server, anthropic, alice):
+    provider_server.anthropic = [
+        anthropic_bucket(1, [anthropic_result("apikey_unmapped", uncached=1_000_000, output=0)])
+    ]
+    provider_server.anthropic_costs = [anthropic_cost_bucket(1, ["300"])]
+
+    usage_sync(Provider.ANTHROPIC)
+
+    [day1] = reconciliation()
+    assert (day1.recorded_micros, day1.held_micros, day1.provider_micros) == (
+        0,
+        3_000_000,
+        3_000_000,
+    )
+    assert str(day1.difference_percent) == "-100.00" and day1.over_threshold
+
+
+def test_openai_costs_are_read_from_their_json_numbers_without_float_error(provider_server, openai):
+    dana = EmployeeFactory()
+    identity_map(provider=Provider.OPENAI, kind="user_id", external_id="user-d", employee=dana)
+    provider_server.openai = [
+        openai_bucket(4, [openai_result(user_id="user-d", input_tokens=1_000_000, output_tokens=0)])
+    ]
+    provider_server.openai_costs = [openai_cost_bucket(4, [0.1, 0.2, 2.2])]  # 0.1 + 0.2 != 0.3
+
+    usage_sync(Provider.OPENAI)
+
+    row = ProviderCostDay.objects.get()
+    assert row.day == day(4).date() and row.provider_cost_micros == 2_500_000
+    [reconciled] = reconciliation()
+    assert reconciled.difference_micros == 0 and not reconciled.over_threshold
+
+
+def test_the_quarterly_report_shows_the_gap_per_provider_and_month(
+    provider_server, anthropic, alice
+):
+    provider_server.anthropic = [
+        anthropic_bucket(1, [anthropic_result("apikey_a", uncached=0, output=980_000)])
+    ]
+    provider_server.anthropic_costs = [anthropic_cost_bucket(1, ["1500"])]
+    usage_sync(Provider.ANTHROPIC)
+
+    snapshot = report_data(fiscal_year=2026, quarter=4)
+
+    table = next(t for t in snapshot["tables"] if t["key"] == "reconciliation")
+    assert table["rows"] == [
+        ["Anthropic (Admin API)", "Nov 2026", 15_000_000, 14_700_000, 0, -300_000, "-2.00", 1]
+    ]
+    assert table["total"][6] == "-2.00"
+    assert "Reconciliation with the providers' cost reports" in report_csv(snapshot)
