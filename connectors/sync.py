@@ -180,5 +180,6 @@ def lease_renew(cursor: SyncCursor, token: str) -> bool:
 
 def lease_release(cursor: SyncCursor, token: str) -> None:
     SyncCursor.objects.filter(pk=cursor.pk, lease_token=token).update(
-        lease_until=None, lease_token=""
+        lease_until=None,
+        lease_token="",  # nosec B106 - a lease's id, not a password: empty means no run holds it
     )
