@@ -14,36 +14,19 @@ admin.site.index_title = "Token budgets, people and policies"
 
 # Django's password pages, refused while ALLOT_PASSWORD_LOGIN is false.
 password_urls = [
-    path(
-        "password_change/",
-        needs_password_login(auth_views.PasswordChangeView.as_view()),
-        name="password_change",
-    ),
-    path(
-        "password_change/done/",
-        needs_password_login(auth_views.PasswordChangeDoneView.as_view()),
-        name="password_change_done",
-    ),
-    path(
-        "password_reset/",
-        needs_password_login(auth_views.PasswordResetView.as_view()),
-        name="password_reset",
-    ),
-    path(
-        "password_reset/done/",
-        needs_password_login(auth_views.PasswordResetDoneView.as_view()),
-        name="password_reset_done",
-    ),
-    path(
-        "reset/<uidb64>/<token>/",
-        needs_password_login(auth_views.PasswordResetConfirmView.as_view()),
-        name="password_reset_confirm",
-    ),
-    path(
-        "reset/done/",
-        needs_password_login(auth_views.PasswordResetCompleteView.as_view()),
-        name="password_reset_complete",
-    ),
+    path(route, needs_password_login(view.as_view()), name=name)
+    for route, view, name in [
+        ("password_change/", auth_views.PasswordChangeView, "password_change"),
+        ("password_change/done/", auth_views.PasswordChangeDoneView, "password_change_done"),
+        ("password_reset/", auth_views.PasswordResetView, "password_reset"),
+        ("password_reset/done/", auth_views.PasswordResetDoneView, "password_reset_done"),
+        (
+            "reset/<uidb64>/<token>/",
+            auth_views.PasswordResetConfirmView,
+            "password_reset_confirm",
+        ),
+        ("reset/done/", auth_views.PasswordResetCompleteView, "password_reset_complete"),
+    ]
 ]
 
 urlpatterns = [

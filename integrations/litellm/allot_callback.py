@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
 
 import httpx
+import litellm
 from allot_spool import Spool
 from fastapi import HTTPException
 from litellm.constants import LITELLM_PROXY_ADMIN_NAME
@@ -217,7 +218,9 @@ class AllotHandler(CustomLogger):
     def _prices_lookup(self, model: str) -> tuple[Decimal, Decimal]:
         info = None
         try:
-            from litellm.proxy.proxy_server import llm_router  # the running proxy's router
+            # Not at the top: the proxy server imports this module while it starts, so the
+            # router exists only once the proxy is running.
+            from litellm.proxy.proxy_server import llm_router
 
             if llm_router is not None:
                 info = llm_router.get_model_group_info(model_group=model)
@@ -276,8 +279,6 @@ class AllotHandler(CustomLogger):
         if not messages and not text:
             return 0
         try:
-            import litellm
-
             if messages:
                 return int(litellm.token_counter(model=model, messages=messages))
             return int(litellm.token_counter(model=model, text=str(text)))

@@ -9,27 +9,17 @@ import tablib
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from people.imports import COLUMNS as HEADERS
 from people.imports import EmployeeResource
 from people.models import Employee
 from tests.factories import EmployeeFactory, TeamFactory, finance_user, hr_user, level
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
-HEADERS = [
-    "email",
-    "first_name",
-    "last_name",
-    "level",
-    "team",
-    "manager_email",
-    "hire_date",
-    "external_id",
-    "pilot_cohort",
-]
 
 
 def dataset(*rows) -> tablib.Dataset:
-    return tablib.Dataset(*rows, headers=HEADERS)
+    return tablib.Dataset(*rows, headers=list(HEADERS))
 
 
 @pytest.fixture
