@@ -148,6 +148,9 @@ class UsageApi(IntegrationApi):
         )
 
 
+AUTHORIZE_IN = s.AuthorizeIn()
+
+
 class AuthorizeApi(IntegrationApi):
     permission_classes = [api_key_with_scope(ApiScope.AUTHORIZE)]
 
@@ -215,15 +218,16 @@ class AuthorizeApi(IntegrationApi):
         ],
     )
     def post(self, request):
-        data = s.AuthorizeIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        # One validating instance for every call: its fields are built once, not deep-copied
+        # per call as a new serializer's are (run_validation keeps no state on the instance).
+        values = AUTHORIZE_IN.run_validation(request.data)
         project = None
         if values.get("project"):
             project = Project.objects.filter(code=values["project"]).first()
         # The employee and their candidate budgets in one statement (the fast path's one read).
         now = timezone.now()
-        fiscal_year = fiscal_year_of(timezone.localtime(now).date())
+        settings_row = company_settings()
+        fiscal_year = fiscal_year_of(timezone.localtime(now).date(), settings_row=settings_row)
         reading = employee_and_candidates(
             values["employee"], fiscal_year=fiscal_year, project=project
         )
@@ -253,6 +257,7 @@ class AuthorizeApi(IntegrationApi):
             request_id=values.get("request_id", ""),
             now=now,
             reading=reading,
+            settings_row=settings_row,
         )
         reservation = result.reservation
         return Response(

@@ -154,6 +154,7 @@ def authorize(
     hold_seconds: int | None = None,
     now: datetime | None = None,
     reading: Reading | None = None,
+    settings_row: CompanySettings | None = None,
 ) -> AuthorizeResult:
     """`reading`: the employee's candidate budgets already read with them
     (`authorize_read.employee_and_candidates`, the API's one statement), used when it is of this
@@ -161,7 +162,8 @@ def authorize(
     no transaction and no lock. With it, the hold is one conditional statement
     (`ledger.reserved_hold`); only when that finds the budget changed since the read (a
     concurrent hold took the room, or its rules changed), or the request id already used (a
-    retry), is the call decided again under the budgets' locks."""
+    retry), is the call decided again under the budgets' locks. `settings_row`: the company's
+    settings when the caller has them already (one cache read less)."""
     if not 0 <= estimated_cost_micros <= MAX_MICROS:
         raise AllotError("The estimate must be between zero and a billion dollars.", field="cost")
     if reserve and estimated_cost_micros == 0:
@@ -169,7 +171,7 @@ def authorize(
     if not employee.is_active:
         return AuthorizeResult(False, None, 0, f"{employee} is not an active employee.")
     now = now or timezone.now()
-    settings_row = company_settings()
+    settings_row = settings_row or company_settings()
     fiscal_year = fiscal_year_of(timezone.localtime(now).date(), settings_row=settings_row)
     call = _Call(employee, estimated_cost_micros, project, fiscal_year, settings_row)
     if reading is not None and reading.employee == employee and reading.fiscal_year == fiscal_year:

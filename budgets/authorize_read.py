@@ -17,7 +17,7 @@ from django.db import connections
 
 from budgets.models import Budget
 from budgets.usage.drawdown import drawdown_order
-from common.rawsql import Columns, model_columns
+from common.rawsql import Columns, execute_prepared, model_columns
 from common.text import is_storable
 from people.models import Employee, Project, Team
 
@@ -44,9 +44,7 @@ def employee_and_candidates(
     connection = connections[db]
     sql, layout = _statement(db)
     project_id = project.pk if project is not None else None
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [key, key.lower(), fiscal_year, project_id, project_id])
-        rows = cursor.fetchall()
+    rows = execute_prepared(sql, [key, key.lower(), fiscal_year, project_id, project_id])
     if not rows:
         return None
     employee = team = None

@@ -5,6 +5,7 @@ checked and committed in one conditional UPDATE, never read-then-write.
 """
 
 from enum import Enum
+from functools import cache
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
@@ -14,6 +15,7 @@ from django.db.models.lookups import LessThanOrEqual
 from budgets.models import SPENT_KINDS, Budget, LedgerEntry, Reservation, RolloverRun
 from common.errors import AllotError
 from common.money import MAX_MICROS, Micros, format_usd
+from common.rawsql import execute_prepared
 
 
 class Floor(Enum):
@@ -154,6 +156,26 @@ def reserved_hold(*, budget: Budget, reservation: Reservation, limit_micros: Mic
 
     Returns whether it held; then `budget` carries the row's new spent and reserved totals and
     `reservation` is saved. False: nothing was written (the caller decides again, under lock)."""
+    if connection.vendor != "postgresql":
+        return _hold_orm(budget, reservation, limit_micros)
+    if reservation.request_id and connection.in_atomic_block:
+        # A twin racing this call fails on the unique request id: in the caller's transaction
+        # that needs a savepoint to be survivable. In autocommit the failed statement is all.
+        with transaction.atomic():
+            held = _hold_statement(budget, reservation, limit_micros)
+    else:
+        held = _hold_statement(budget, reservation, limit_micros)
+    if held is None:
+        return False
+    budget.spent_micros, budget.reserved_micros = held
+    reservation._state.adding = False
+    reservation._state.db = connection.alias
+    return True
+
+
+def _hold_orm(budget: Budget, reservation: Reservation, limit_micros: Micros | None) -> bool:
+    """The hold through the ORM, in one transaction: for databases without a data-modifying
+    WITH. The same condition as `_hold_sql`'s, which tests/budgets run on both databases."""
     amount = reservation.amount_micros
     rows = Budget.objects.filter(
         pk=budget.pk,
@@ -169,38 +191,45 @@ def reserved_hold(*, budget: Budget, reservation: Reservation, limit_micros: Mic
             source=reservation.source, request_id=reservation.request_id
         )
         rows = rows.filter(~Exists(twin))
-    if connection.vendor != "postgresql":
-        with transaction.atomic():
-            if rows.update(reserved_micros=F("reserved_micros") + amount) != 1:
-                return False
-            reservation.save(force_insert=True)
-            budget.spent_micros, budget.reserved_micros = Budget.objects.filter(
-                pk=budget.pk
-            ).values_list("spent_micros", "reserved_micros")[0]
-        return True
-    if reservation.request_id and connection.in_atomic_block:
-        # A twin racing this call fails on the unique request id: in the caller's transaction
-        # that needs a savepoint to be survivable. In autocommit the failed statement is all.
-        with transaction.atomic():
-            held = _hold_statement(rows, reservation)
-    else:
-        held = _hold_statement(rows, reservation)
-    if held is None:
-        return False
-    budget.spent_micros, budget.reserved_micros = held
-    reservation._state.adding = False
-    reservation._state.db = connection.alias
+    with transaction.atomic():
+        if rows.update(reserved_micros=F("reserved_micros") + amount) != 1:
+            return False
+        reservation.save(force_insert=True)
+        budget.spent_micros, budget.reserved_micros = Budget.objects.filter(
+            pk=budget.pk
+        ).values_list("spent_micros", "reserved_micros")[0]
     return True
 
 
-def _hold_statement(rows, reservation: Reservation) -> tuple[int, int] | None:
-    """PostgreSQL: `WITH held AS (UPDATE ... WHERE <rows> RETURNING ...), booked AS (INSERT the
-    reservation SELECT ... FROM held) SELECT ... FROM held`. The WHERE clause is the ORM's own,
-    compiled from `rows`, so the condition is written once for both databases."""
-    query = rows.query
-    where_sql, where_params = query.where.as_sql(
-        query.get_compiler(connection=connection), connection
-    )
+def _hold_statement(
+    budget: Budget, reservation: Reservation, limit_micros: Micros | None
+) -> tuple[int, int] | None:
+    """PostgreSQL: the budget's new (spent, reserved) when it held, else None. The statement is
+    built once per shape (with a limit or not, with a request id or not) and kept: on the
+    gateway's hot path the ORM's compiling of the same WHERE clause was a third of the call."""
+    has_limit, has_request_id = limit_micros is not None, bool(reservation.request_id)
+    sql, fields = _hold_sql(has_limit, has_request_id)
+    params = [
+        reservation.amount_micros,
+        budget.pk,
+        budget.allocated_micros,
+        budget.enforcement,
+        budget.overdraft_percent,
+    ]
+    if has_limit:
+        params += [reservation.amount_micros, limit_micros]
+    if has_request_id:
+        params += [reservation.source, reservation.request_id]
+    params += [f.get_db_prep_save(f.pre_save(reservation, add=True), connection) for f in fields]
+    found = execute_prepared(sql, params)
+    return (found[0][0], found[0][1]) if found else None
+
+
+@cache
+def _hold_sql(has_limit: bool, has_request_id: bool) -> tuple[str, list]:
+    """`WITH held AS (UPDATE the budget WHERE its rules are still those read [AND the amount
+    fits] [AND the request id is unused] RETURNING ...), booked AS (INSERT the reservation
+    SELECT ... FROM held) SELECT ... FROM held`."""
     quote = connection.ops.quote_name
     fields = Reservation._meta.concrete_fields
     columns = ", ".join(quote(f.column) for f in fields)
@@ -209,20 +238,19 @@ def _hold_statement(rows, reservation: Reservation) -> tuple[int, int] | None:
     values = ", ".join(
         "%s::text" if isinstance(f, CharField) else f"%s::{f.db_type(connection)}" for f in fields
     )
-    value_params = [
-        f.get_db_prep_save(f.pre_save(reservation, add=True), connection) for f in fields
-    ]
-    budget_table, reservation_table = (
-        quote(Budget._meta.db_table),
-        quote(Reservation._meta.db_table),
-    )
+    budgets, reservations = quote(Budget._meta.db_table), quote(Reservation._meta.db_table)
+    where = "id = %s AND allocated_micros = %s AND enforcement = %s AND overdraft_percent = %s"
+    if has_limit:
+        where += " AND spent_micros + reserved_micros + %s <= %s"
+    if has_request_id:
+        where += (
+            f" AND NOT EXISTS (SELECT 1 FROM {reservations} r "  # nosec B608  # noqa: S608
+            "WHERE r.source = %s AND r.request_id = %s)"
+        )
     sql = (
-        f"WITH held AS (UPDATE {budget_table} SET reserved_micros = reserved_micros + %s "  # nosec B608  # noqa: S608
-        f"WHERE {where_sql} RETURNING spent_micros, reserved_micros), "
-        f"booked AS (INSERT INTO {reservation_table} ({columns}) SELECT {values} FROM held) "
+        f"WITH held AS (UPDATE {budgets} SET reserved_micros = reserved_micros + %s "  # nosec B608  # noqa: S608
+        f"WHERE {where} RETURNING spent_micros, reserved_micros), "
+        f"booked AS (INSERT INTO {reservations} ({columns}) SELECT {values} FROM held) "
         "SELECT spent_micros, reserved_micros FROM held"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [reservation.amount_micros, *where_params, *value_params])
-        found = cursor.fetchone()
-    return None if found is None else (found[0], found[1])
+    return sql, list(fields)
