@@ -43,8 +43,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             # a revoked key is refused on the next call (budgets/models/keys.py).
             api_key = IntegrationKey.objects.get_from_key(key)
         except IntegrationKey.DoesNotExist:
-            # Log which key was tried by its public prefix only, never the secret.
-            logger.warning("API key refused (prefix %s)", key.partition(".")[0][:8])
+            # Log which key was tried by its public prefix only, never the secret; once per
+            # request (authorize's hot path hands a refused key on to DRF's path, which asks
+            # again).
+            if not getattr(request, "allot_key_refusal_logged", False):
+                logger.warning("API key refused (prefix %s)", key.partition(".")[0][:8])
+                request.allot_key_refusal_logged = True
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.") from None
         if api_key.has_expired:
             raise exceptions.AuthenticationFailed("This API key has expired.")
@@ -73,7 +77,7 @@ class ApiKeySchema(OpenApiAuthenticationExtension):
 
 def api_key_with_scope(scope: str) -> type[permissions.BasePermission]:
     class HasScope(permissions.BasePermission):
-        message = f"This API key does not have the {scope!r} scope."
+        message = f"This API key does not have the {str(getattr(scope, 'value', scope))!r} scope."
 
         def has_permission(self, request, view) -> bool:
             return isinstance(request.auth, IntegrationKey) and request.auth.has_scope(scope)

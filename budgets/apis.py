@@ -1,11 +1,17 @@
 """The gateway API: thin views that validate, call a service and shape the answer."""
 
-from django.http import Http404
+import json
+from types import SimpleNamespace
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import permissions, status
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import APIException
 from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
 from budgets import serializers as s
@@ -18,7 +24,7 @@ from budgets.reservations import reservation_release
 from budgets.selectors import employee_balance
 from budgets.usage.ingest import usage_ingest
 from common.errors import AllotError
-from common.money import dollars_to_micros, micros_to_dollars
+from common.money import MoneyError, dollars_to_micros, micros_to_dollars
 from people.models import Employee, Project
 from people.selectors import (
     company_settings,
@@ -218,64 +224,102 @@ class AuthorizeApi(IntegrationApi):
         ],
     )
     def post(self, request):
-        # One validating instance for every call: its fields are built once, not deep-copied
-        # per call as a new serializer's are (run_validation keeps no state on the instance).
         values = AUTHORIZE_IN.run_validation(request.data)
-        project = None
-        if values.get("project"):
-            project = Project.objects.filter(code=values["project"]).first()
-        # The employee and their candidate budgets in one statement (the fast path's one read).
-        now = timezone.now()
-        settings_row = company_settings()
-        fiscal_year = fiscal_year_of(timezone.localtime(now).date(), settings_row=settings_row)
-        reading = employee_and_candidates(
-            values["employee"], fiscal_year=fiscal_year, project=project
+        return Response(authorize_answer(values, request.auth.source), status=status.HTTP_200_OK)
+
+    def dispatch(self, request, *args, **kwargs):
+        """The gateway's hot path, without DRF's per-request machinery (its request wrapper,
+        content negotiation, parser and renderer were half of an authorize call's own work).
+
+        A well-formed call with a valid key is answered here, through the same key check,
+        scope, rate limit, validation and service as `post`. Anything else (no key or a bad
+        one, another method, bad JSON or a field error, a refusal by rule, the rate limit) goes
+        to DRF's dispatch, so every error answer has one source: DRF's handler. Nothing is
+        written before a call is known to be answered here."""
+        fast = request.method == "POST" and request.content_type == "application/json"
+        answer = _authorize_fast(request, self) if fast else None
+        if answer is None:
+            return super().dispatch(request, *args, **kwargs)
+        body = json.dumps(answer, cls=JSONEncoder, ensure_ascii=False, separators=(",", ":"))
+        return HttpResponse(body, content_type="application/json", headers={"Vary": "Accept"})
+
+
+def _authorize_fast(request: HttpRequest, view: AuthorizeApi) -> dict | None:
+    """The answer to an authorize call, or None when DRF's path must answer it."""
+    try:
+        found = ApiKeyAuthentication().authenticate(request)
+        if found is None or not found[1].has_scope(ApiScope.AUTHORIZE):
+            return None
+        data = json.loads(request.body.decode(), parse_constant=_refuse_constant)
+        values = AUTHORIZE_IN.run_validation(data)
+        caller = SimpleNamespace(user=found[0], auth=found[1], META=request.META)
+        if not all(throttle.allow_request(caller, view) for throttle in view.get_throttles()):
+            return None
+    except (APIException, RequestDataTooBig, ValueError, RecursionError):
+        return None  # DRF's path answers: 401, 403, 400 by field, 413 or 429
+    try:
+        return authorize_answer(values, found[1].source)
+    except (AllotError, MoneyError):
+        return None  # refused by a rule before anything was written: DRF's handler answers
+
+
+def _refuse_constant(name: str):
+    """NaN and Infinity are not JSON: DRF's parser refuses them too."""
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def authorize_answer(values: dict, source: str) -> dict:
+    """The authorize service for validated input, and its answer's body."""
+    project = None
+    if values.get("project"):
+        project = Project.objects.filter(code=values["project"]).first()
+    # The employee and their candidate budgets in one statement (the fast path's one read).
+    now = timezone.now()
+    settings_row = company_settings()
+    fiscal_year = fiscal_year_of(timezone.localtime(now).date(), settings_row=settings_row)
+    reading = employee_and_candidates(values["employee"], fiscal_year=fiscal_year, project=project)
+    if reading is None:
+        raise AllotError(
+            f"No employee with email or external id {values['employee']!r}.",
+            field="employee",
+            code="not_found",
         )
-        if reading is None:
-            raise AllotError(
-                f"No employee with email or external id {values['employee']!r}.",
-                field="employee",
-                code="not_found",
-            )
-        if values.get("project") and project is None:
-            raise AllotError(f"No project with code {values['project']!r}.", field="project")
-        if "estimated_cost_usd" in values:
-            estimate = dollars_to_micros(values["estimated_cost_usd"])
-        else:
-            estimate = estimate_cost(
-                model_name=values["model"],
-                input_tokens=values.get("input_tokens") or 0,
-                output_tokens=values.get("output_tokens") or 0,
-                cached_input_tokens=values.get("cached_input_tokens") or 0,
-            )
-        result = authorize(
-            employee=reading.employee,
-            estimated_cost_micros=estimate,
-            project=project,
-            reserve=values["reserve"],
-            source=request.auth.source,
-            request_id=values.get("request_id", ""),
-            now=now,
-            reading=reading,
-            settings_row=settings_row,
+    if values.get("project") and project is None:
+        raise AllotError(f"No project with code {values['project']!r}.", field="project")
+    if "estimated_cost_usd" in values:
+        estimate = dollars_to_micros(values["estimated_cost_usd"])
+    else:
+        estimate = estimate_cost(
+            model_name=values["model"],
+            input_tokens=values.get("input_tokens") or 0,
+            output_tokens=values.get("output_tokens") or 0,
+            cached_input_tokens=values.get("cached_input_tokens") or 0,
         )
-        reservation = result.reservation
-        return Response(
-            {
-                "allowed": result.allowed,
-                "budget": _budget_ref(result.budget),
-                "remaining_usd": str(micros_to_dollars(result.remaining_micros)),
-                "reason": result.reason,
-                "warnings": result.warnings,
-                "reservation": reservation
-                and {
-                    "id": reservation.pk,
-                    "amount_usd": str(micros_to_dollars(reservation.amount_micros)),
-                    "expires_at": reservation.expires_at,
-                },
-            },
-            status=status.HTTP_200_OK,
-        )
+    result = authorize(
+        employee=reading.employee,
+        estimated_cost_micros=estimate,
+        project=project,
+        reserve=values["reserve"],
+        source=source,
+        request_id=values.get("request_id", ""),
+        now=now,
+        reading=reading,
+        settings_row=settings_row,
+    )
+    reservation = result.reservation
+    return {
+        "allowed": result.allowed,
+        "budget": _budget_ref(result.budget),
+        "remaining_usd": str(micros_to_dollars(result.remaining_micros)),
+        "reason": result.reason,
+        "warnings": result.warnings,
+        "reservation": reservation
+        and {
+            "id": reservation.pk,
+            "amount_usd": str(micros_to_dollars(reservation.amount_micros)),
+            "expires_at": reservation.expires_at,
+        },
+    }
 
 
 class ReservationReleaseApi(IntegrationApi):
