@@ -145,9 +145,10 @@ def reserved_hold(*, budget: Budget, reservation: Reservation, limit_micros: Mic
 
     The UPDATE applies only while the budget's rules and allocation are still those the caller
     read (so `limit_micros` still holds) and, unless `limit_micros` is None, while spent +
-    reserved + the amount stays within it; PostgreSQL re-checks that condition on the newest
-    row when another call changed it meanwhile, so N concurrent holds admit exactly as many as
-    fit. On PostgreSQL the reservation's INSERT rides in the same statement (a data-modifying
+    reserved + the amount stays within it. On PostgreSQL it applies only while no other
+    transaction holds the row (SKIP LOCKED): it never waits on a lock, and a budget busy with
+    another write (a concurrent hold, an ingest, a rollover) is left to the caller's locked
+    path, so N concurrent holds still admit exactly as many as fit. On PostgreSQL the reservation's INSERT rides in the same statement (a data-modifying
     WITH), so a hold and its reservation are written together or not at all, in one round trip
     and no transaction of ours. Elsewhere the two run in one transaction.
 
@@ -227,9 +228,9 @@ def _hold_statement(
 
 @cache
 def _hold_sql(has_limit: bool, has_request_id: bool) -> tuple[str, list]:
-    """`WITH held AS (UPDATE the budget WHERE its rules are still those read [AND the amount
-    fits] [AND the request id is unused] RETURNING ...), booked AS (INSERT the reservation
-    SELECT ... FROM held) SELECT ... FROM held`."""
+    """`WITH held AS (UPDATE the budget WHERE no one else holds its row AND its rules are still
+    those read [AND the amount fits] [AND the request id is unused] RETURNING ...), booked AS
+    (INSERT the reservation SELECT ... FROM held) SELECT ... FROM held`."""
     quote = connection.ops.quote_name
     fields = Reservation._meta.concrete_fields
     columns = ", ".join(quote(f.column) for f in fields)
@@ -239,7 +240,13 @@ def _hold_sql(has_limit: bool, has_request_id: bool) -> tuple[str, list]:
         "%s::text" if isinstance(f, CharField) else f"%s::{f.db_type(connection)}" for f in fields
     )
     budgets, reservations = quote(Budget._meta.db_table), quote(Reservation._meta.db_table)
-    where = "id = %s AND allocated_micros = %s AND enforcement = %s AND overdraft_percent = %s"
+    # The row only when no other transaction holds it (SKIP LOCKED): a budget locked by an
+    # ingest or a rollover is left to the caller's locked path, whose waits are bounded; the
+    # hot path itself never waits on a lock.
+    where = (
+        f"id IN (SELECT id FROM {budgets} WHERE id = %s FOR UPDATE SKIP LOCKED) "  # nosec B608  # noqa: S608
+        "AND allocated_micros = %s AND enforcement = %s AND overdraft_percent = %s"
+    )
     if has_limit:
         where += " AND spent_micros + reserved_micros + %s <= %s"
     if has_request_id:
