@@ -8,13 +8,21 @@ from people.models import Employee, Project, Team
 class RequestForm(forms.Form):
     kind = forms.ChoiceField(
         choices=[
-            (RequestKind.INCREASE, RequestKind.INCREASE.label),
+            (RequestKind.INCREASE, "Budget increase (this fiscal year only)"),
+            (RequestKind.PERMANENT_INCREASE, RequestKind.PERMANENT_INCREASE.label),
             (RequestKind.TEAM_TOPUP, RequestKind.TEAM_TOPUP.label),
             (RequestKind.PROJECT_ALLOCATION, RequestKind.PROJECT_ALLOCATION.label),
         ]
     )
     employee = forms.ModelChoiceField(
         queryset=Employee.objects.none(), required=False, label="For (budget increase)"
+    )
+    # Permanent increase (issue 21): the amount is added to the agreed annual budget from this day.
+    effective_from = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Permanent increase: the day the new annual budget applies from (this year's "
+        "share is prorated from it; every later year gets the new amount).",
     )
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False)
     project = forms.ModelChoiceField(queryset=Project.objects.none(), required=False)
@@ -55,11 +63,14 @@ class RequestForm(forms.Form):
         kind = data.get("kind")
         needed = {
             RequestKind.INCREASE: "employee",
+            RequestKind.PERMANENT_INCREASE: "employee",
             RequestKind.TEAM_TOPUP: "team",
             RequestKind.PROJECT_ALLOCATION: "project",
         }.get(kind)
         if needed and not data.get(needed):
             self.add_error(needed, "Choose one for this kind of request.")
+        if kind == RequestKind.PERMANENT_INCREASE and not data.get("effective_from"):
+            self.add_error("effective_from", "Give the day the new annual budget applies from.")
         amount = data.get("amount")
         if amount is not None and amount <= 0:
             self.add_error("amount", "Ask for an amount above zero.")
