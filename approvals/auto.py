@@ -47,6 +47,7 @@ def auto_approval_reason(
         return ""
     if rule.max_amount_micros is None or amount_micros > rule.max_amount_micros:
         return ""
+    # The person's row is the lock: a second request waits here, then sees this one counted.
     Employee.objects.select_for_update().filter(pk=employee.pk).first()
     used = auto_approved_micros(kind=kind, employee=employee, fiscal_year=fiscal_year)
     cap = rule.yearly_cap_micros or 0
