@@ -11,7 +11,7 @@ from approvals.services import effect_register
 from budgets.calculations import prorate_micros
 from budgets.ledger.keys import approval_request_key
 from budgets.models import Budget, Enforcement, EntryKind
-from budgets.services import budget_allocate, budget_create
+from budgets.services import budget_allocate, budget_create, budget_transfer
 from common.money import format_usd
 from people.models import Employee
 from people.selectors import fiscal_year_period
@@ -93,6 +93,23 @@ def team_topup_post(request: ApprovalRequest, user: AbstractBaseUser | None) -> 
     )
 
 
+def transfer_post(request: ApprovalRequest, user: AbstractBaseUser | None) -> None:
+    """One pair of entries (out of the source, into the destination), never below what the
+    source has committed; a source spent meanwhile refuses the approval with its message."""
+    details = request.details
+    budget_transfer(
+        source=Budget.objects.get(pk=details["source"]),
+        destination=Budget.objects.get(pk=details["destination"]),
+        amount_micros=request.amount_micros,
+        acting_user=user,
+        memo=(
+            f"Transfer, request #{request.pk}: {details['source_label']} → "
+            f"{details['destination_label']}: {request.reason}"
+        )[:500],
+        idempotency_key=approval_request_key(request.pk),
+    )
+
+
 def ledger_entry_post(request: ApprovalRequest, user: AbstractBaseUser) -> None:
     """The entry its author asked for, posted by the approver's decision."""
     details = request.details
@@ -112,3 +129,4 @@ def register() -> None:
     effect_register(RequestKind.PROJECT_ALLOCATION, project_allocation_post)
     effect_register(RequestKind.TEAM_TOPUP, team_topup_post)
     effect_register(RequestKind.LEDGER_ENTRY, ledger_entry_post)
+    effect_register(RequestKind.TRANSFER, transfer_post)

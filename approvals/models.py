@@ -26,6 +26,7 @@ class RequestKind(models.TextChoices):
     OFFER = "offer", "Offer"
     LEDGER_ENTRY = "ledger_entry", "Manual ledger entry"
     PERMANENT_INCREASE = "permanent_increase", "Permanent increase (agreed annual budget)"
+    TRANSFER = "transfer", "Transfer between budgets"
 
 
 # Kinds whose requests carry what only HR may read (an offer's whole package): seen by HR, the
@@ -55,9 +56,12 @@ class StepRole(models.TextChoices):
     HR = "hr", "HR"
     # The step an auto-approving rule records: decided by the rule, not by a person.
     RULE = "rule", "Approved by rule"
+    # A transfer's budget owner (the person, the team's lead, the project's lead), added by
+    # the engine for each side.
+    OWNER = "owner", "Budget owner"
 
 
-CHAIN_ROLES = [role for role in StepRole.values if role != StepRole.RULE]
+CHAIN_ROLES = [role for role in StepRole.values if role not in (StepRole.RULE, StepRole.OWNER)]
 
 
 def validate_steps(value) -> None:

@@ -30,6 +30,8 @@ from approvals.models import (
     StepRole,
     StepState,
 )
+from approvals.transfers import budget_owner, transfer_check, transfer_sides
+from budgets.models import Budget
 from common.errors import AllotError
 from common.money import Micros, format_usd
 from notifications.services import notify
@@ -129,6 +131,13 @@ def request_submit(
     if kind == RequestKind.PERMANENT_INCREASE:
         effective = permanent_effective_from(details, fiscal_year=fiscal_year)
         details = {**(details or {}), "effective_from": effective.isoformat()}
+    sides = ()
+    if kind == RequestKind.TRANSFER:
+        sides = transfer_sides(details, fiscal_year=fiscal_year)
+        details = {
+            **(details or {}),
+            **transfer_check(source=sides[0], destination=sides[1], amount_micros=amount_micros),
+        }
     if kind == RequestKind.PROJECT_ALLOCATION and project is None:
         raise AllotError("Choose the project.", field="project")
     if kind == RequestKind.TEAM_TOPUP and team is None:
@@ -164,15 +173,16 @@ def request_submit(
         return _approve_by_rule(request, rule, by_rule)
     excluded = {requester.pk} | ({employee.user_id} if employee else set())
     now = timezone.now()
-    steps, previous = [], object()
-    for role in rule.steps:
-        approver = _resolve(role, subject_employee, excluded)
-        if approver is None and role not in GROUP_ROLES:
-            role = StepRole.FINANCE  # nobody above: finance decides
-        key = (role, approver.pk if approver else None)
-        if key == previous:
-            continue  # the same person twice in a row decides once
-        previous = key
+    if kind == RequestKind.TRANSFER:
+        planned = _transfer_chain(rule, sides, excluded)
+    else:
+        planned = _planned(rule.steps, subject_employee, excluded)
+    steps, seen = [], set()
+    for role, approver in planned:
+        key = approver.pk if approver else role
+        if key in seen:
+            continue  # one person (or group) decides once: a chain of n steps asks n people
+        seen.add(key)
         steps.append(ApprovalStep(request=request, index=len(steps), role=role, approver=approver))
     steps[0].state = StepState.PENDING
     steps[0].assigned_at = now
@@ -182,6 +192,29 @@ def request_submit(
     _tell(steps[0].approver and [steps[0].approver], request, f"{request} waits for you.")
     _tell_group(steps[0], request, excluded)
     return request
+
+
+def _planned(roles: list[str], subject: Employee | None, excluded: set[int]) -> list[tuple]:
+    """The (role, approver) of each of a rule's steps for a subject (None: the group decides)."""
+    planned = []
+    for role in roles:
+        approver = _resolve(role, subject, excluded)
+        if approver is None and role not in GROUP_ROLES:
+            role = StepRole.FINANCE  # nobody above: finance decides
+        planned.append((role, approver))
+    return planned
+
+
+def _transfer_chain(rule: ApprovalRule, sides: tuple[Budget, ...], excluded: set[int]) -> list:
+    """Each side's owner (unless they asked), then that side's approvers under the rule: the
+    source's first, then the destination's."""
+    planned = []
+    for budget in sides:
+        owner = budget_owner(budget)
+        if owner is not None and owner.is_active and owner.user_id not in excluded:
+            planned.append((StepRole.OWNER, owner.user))
+        planned += _planned(rule.steps, owner, excluded | ({owner.user_id} if owner else set()))
+    return planned
 
 
 def _approve_by_rule(request: ApprovalRequest, rule: ApprovalRule, why: str) -> ApprovalRequest:
@@ -258,6 +291,7 @@ YEAR_BOUND_KINDS = frozenset(
         RequestKind.PERMANENT_INCREASE,
         RequestKind.PROJECT_ALLOCATION,
         RequestKind.TEAM_TOPUP,
+        RequestKind.TRANSFER,
     }
 )
 

@@ -68,6 +68,16 @@ def _permanent_details(data: dict) -> dict:
     return {"effective_from": data["effective_from"].isoformat()}
 
 
+def _transfer_details(data: dict) -> dict:
+    """A transfer's two budgets (the engine checks the year, the owners and what is left)."""
+    if data["kind"] != RequestKind.TRANSFER:
+        return {}
+    return {
+        "source": data["source"] and data["source"].pk,
+        "destination": data["destination"] and data["destination"].pk,
+    }
+
+
 @login_required
 def requests_mine(request: HttpRequest) -> HttpResponse:
     me = _me(request)
@@ -88,6 +98,7 @@ def requests_mine(request: HttpRequest) -> HttpResponse:
                     "members": [m.pk for m in data["members"]],
                     "expected_impact": data["expected_impact"],
                     **_permanent_details(data),
+                    **_transfer_details(data),
                 },
             )
         except AllotError as error:
