@@ -66,9 +66,9 @@ def transfer_check(*, source: Budget, destination: Budget, amount_micros: Micros
     """What a transfer request stores, once it fits in what the source has not used."""
     available = source.allocated_micros - source.spent_micros - source.reserved_micros
     if amount_micros > available:
+        label = budget_label(source)
         raise AllotError(
-            f"{budget_label(source).capitalize()} has {format_usd(max(available, 0))} "
-            "left to move.",
+            f"{label[0].upper()}{label[1:]} has {format_usd(max(available, 0))} left to move.",
             field="amount",
         )
     return {
