@@ -3,9 +3,9 @@
 After any sequence of usage (the API and the service), holds (authorize with reserve, settled by
 the usage that names them, or expired), approved increases and top-ups (small ones by the
 auto-approval rule), permanent increases, adjustments, transfers (by the service and as
-requests through the engine), a price correction, the year's rollover, the expiry of
-carried-over money (and the holds a closed year forfeits), an accepted offer and a leaver
-closed (holds released, unused forfeited):
+requests through the engine), a price correction, the year's rollover (with the pool's and the
+project's standing amounts), the expiry of carried-over money (and the holds a closed year
+forfeits), an accepted offer and a leaver closed (holds released, unused forfeited):
 
 - every budget's stored totals equal its ledger by column (SPENT_KINDS move `spent`, every other
   kind `allocated`) and its `reserved` equals its open holds;
@@ -140,14 +140,15 @@ class Run:
 @pytest.fixture
 def world():
     with time_machine.travel(START, tick=False) as clock:
-        team = TeamFactory(has_pool=True, pool_overflow=True)
+        # the pool and the project are funded: the rollover allocates their standing amounts
+        team = TeamFactory(has_pool=True, pool_overflow=True, pool_annual_micros=30 * DOLLAR)
         director = EmployeeFactory(team=team)
         manager = EmployeeFactory(team=team, manager=director)
         team.lead = manager
         team.save()
         hundred_a_year = {"team": team, "manager": manager, "annual_budget_micros": 100 * DOLLAR}
         people = {"a": EmployeeFactory(**hundred_a_year), "b": EmployeeFactory(**hundred_a_year)}
-        project = ProjectFactory()
+        project = ProjectFactory(annual_micros=40 * DOLLAR)
         project.members.add(people["a"])
         price("m", input_usd="1", output_usd="0")  # a priced call of N cents: N * 10,000 tokens
         # FY2026: the two engineers' level allocations, a soft team pool, a hard project
