@@ -14,6 +14,7 @@ from django.urls import reverse
 from approvals.models import ApprovalRequest, RequestKind, RequestState
 from approvals.services import request_decide, request_submit
 from budgets.models import Budget, EntryKind, LedgerEntry
+from budgets.rollover import rollover_confirm, rollover_execute, rollover_preview
 from budgets.services import employee_allocate_from_level
 from common.errors import AllotError
 from people.models import Employee
@@ -94,12 +95,18 @@ def test_approved_it_prorates_this_year_and_sets_every_later_year(chain):
     assert change.history_change_reason == f"Permanent increase, request #{request.pk}"
     assert request.details["annual_before_micros"] == MID
     assert request.details["annual_after_micros"] == MID + 1_200 * K
-    # next year's allocation starts from the new amount
+    # next year's allocation, by the rollover, starts from the new amount
     with time_machine.travel(datetime(2027, 1, 5, 12, tzinfo=UTC), tick=False):
-        next_year, _ = employee_allocate_from_level(
+        run = rollover_preview(fiscal_year=2026, acting_user=chain["finance"])
+        rollover_execute(run=rollover_confirm(run=run, acting_user=chain["finance"], enqueue=False))
+        again, created = employee_allocate_from_level(
             employee=engineer, fiscal_year=2027, acting_user=None
         )
-    assert next_year.amount_micros == 101_200 * K
+    next_year = Budget.objects.get(employee=engineer, fiscal_year=2027)
+    assert LedgerEntry.objects.get(budget=next_year, kind=EntryKind.ALLOCATION).amount_micros == (
+        101_200 * K
+    )
+    assert again.amount_micros == 101_200 * K and not created  # once a year, by either path
 
 
 def test_someone_hired_after_the_day_gets_the_share_from_their_hire_date(chain):
