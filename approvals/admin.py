@@ -20,8 +20,8 @@ class ApprovalRuleAdmin(HistoryAdmin):
     """HR and finance edit the chains of requests; the rules of manual ledger entries (the
     second pair of eyes on their own hand-made entries) are a superuser's."""
 
-    list_display = ["kind", "ceiling", "steps"]
-    list_filter = ["kind"]
+    list_display = ["kind", "ceiling", "steps", "auto_approve", "yearly_cap"]
+    list_filter = ["kind", "auto_approve"]
     SUPERUSER_KINDS = (RequestKind.LEDGER_ENTRY,)
 
     def _controls_the_editor(self, request, obj) -> bool:
@@ -51,6 +51,10 @@ class ApprovalRuleAdmin(HistoryAdmin):
         return (
             "any amount" if rule.max_amount_micros is None else format_usd(rule.max_amount_micros)
         )
+
+    @admin.display(description="Auto-approved a person a year", ordering="yearly_cap_micros")
+    def yearly_cap(self, rule: ApprovalRule) -> str:
+        return format_usd(rule.yearly_cap_micros) if rule.auto_approve else "–"
 
 
 class StepInline(admin.TabularInline):

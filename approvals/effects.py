@@ -1,18 +1,24 @@
 """What a final approval does for the budget kinds: ledger entries, posted in the decision's
 transaction, each with the request as its idempotency key (so it can never be posted twice)."""
 
+from datetime import date
+
 from django.contrib.auth.models import AbstractBaseUser
 
 from approvals.manual_entries import manual_entry_apply
 from approvals.models import ApprovalRequest, RequestKind
 from approvals.services import effect_register
+from budgets.calculations import prorate_micros
 from budgets.ledger.keys import approval_request_key
 from budgets.models import Budget, Enforcement, EntryKind
-from budgets.services import budget_allocate, budget_create
+from budgets.services import budget_allocate, budget_create, budget_transfer
+from common.money import format_usd
 from people.models import Employee
+from people.selectors import fiscal_year_period
+from people.services import employee_agreed_budget_add
 
 
-def increase_post(request: ApprovalRequest, user: AbstractBaseUser) -> None:
+def increase_post(request: ApprovalRequest, user: AbstractBaseUser | None) -> None:
     budget, _ = budget_create(fiscal_year=request.fiscal_year, employee=request.employee)
     budget_allocate(
         budget=budget,
@@ -24,7 +30,42 @@ def increase_post(request: ApprovalRequest, user: AbstractBaseUser) -> None:
     )
 
 
-def project_allocation_post(request: ApprovalRequest, user: AbstractBaseUser) -> None:
+def permanent_increase_post(request: ApprovalRequest, user: AbstractBaseUser | None) -> None:
+    """The agreed annual budget goes up by the amount (every later year's allocation starts
+    from it), and this year gets its share from the day it applies (and not before the hire
+    date), prorated by days; nothing this year when it applies from the next."""
+    effective = date.fromisoformat(request.details["effective_from"])
+    before, after = employee_agreed_budget_add(
+        employee=request.employee,
+        amount_micros=request.amount_micros,
+        acting_user=user,
+        reason=f"Permanent increase, request #{request.pk}",
+    )
+    details = {**request.details, "annual_before_micros": before, "annual_after_micros": after}
+    ApprovalRequest.objects.filter(pk=request.pk).update(details=details)
+    request.details = details
+    start = max(effective, request.employee.hire_date)
+    share = prorate_micros(
+        request.amount_micros, start=start, period=fiscal_year_period(request.fiscal_year)
+    )
+    if share <= 0:
+        return
+    budget, _ = budget_create(fiscal_year=request.fiscal_year, employee=request.employee)
+    budget_allocate(
+        budget=budget,
+        amount_micros=share,
+        acting_user=user,
+        kind=EntryKind.APPROVED_INCREASE,
+        memo=(
+            f"Permanent increase, request #{request.pk}: {format_usd(before)} → "
+            f"{format_usd(after)} a year from {effective:%Y-%m-%d}, FY{request.fiscal_year} "
+            f"share: {request.reason}"
+        )[:500],
+        idempotency_key=approval_request_key(request.pk),
+    )
+
+
+def project_allocation_post(request: ApprovalRequest, user: AbstractBaseUser | None) -> None:
     budget, _ = budget_create(
         fiscal_year=request.fiscal_year, project=request.project, enforcement=Enforcement.HARD
     )
@@ -40,7 +81,7 @@ def project_allocation_post(request: ApprovalRequest, user: AbstractBaseUser) ->
         request.project.members.add(*Employee.objects.filter(pk__in=member_ids))
 
 
-def team_topup_post(request: ApprovalRequest, user: AbstractBaseUser) -> None:
+def team_topup_post(request: ApprovalRequest, user: AbstractBaseUser | None) -> None:
     budget, _ = budget_create(fiscal_year=request.fiscal_year, team=request.team)
     budget_allocate(
         budget=budget,
@@ -48,6 +89,23 @@ def team_topup_post(request: ApprovalRequest, user: AbstractBaseUser) -> None:
         acting_user=user,
         kind=EntryKind.APPROVED_INCREASE,
         memo=f"Team pool top-up, request #{request.pk}: {request.reason}"[:500],
+        idempotency_key=approval_request_key(request.pk),
+    )
+
+
+def transfer_post(request: ApprovalRequest, user: AbstractBaseUser | None) -> None:
+    """One pair of entries (out of the source, into the destination), never below what the
+    source has committed; a source spent meanwhile refuses the approval with its message."""
+    details = request.details
+    budget_transfer(
+        source=Budget.objects.get(pk=details["source"]),
+        destination=Budget.objects.get(pk=details["destination"]),
+        amount_micros=request.amount_micros,
+        acting_user=user,
+        memo=(
+            f"Transfer, request #{request.pk}: {details['source_label']} → "
+            f"{details['destination_label']}: {request.reason}"
+        )[:500],
         idempotency_key=approval_request_key(request.pk),
     )
 
@@ -67,6 +125,8 @@ def ledger_entry_post(request: ApprovalRequest, user: AbstractBaseUser) -> None:
 
 def register() -> None:
     effect_register(RequestKind.INCREASE, increase_post)
+    effect_register(RequestKind.PERMANENT_INCREASE, permanent_increase_post)
     effect_register(RequestKind.PROJECT_ALLOCATION, project_allocation_post)
     effect_register(RequestKind.TEAM_TOPUP, team_topup_post)
     effect_register(RequestKind.LEDGER_ENTRY, ledger_entry_post)
+    effect_register(RequestKind.TRANSFER, transfer_post)

@@ -1,6 +1,8 @@
 from django import forms
 
 from approvals.models import RequestKind
+from approvals.selectors import transfer_destinations, transfer_sources
+from budgets.models import Budget
 from common.money import DollarsFormField
 from people.models import Employee, Project, Team
 
@@ -8,13 +10,29 @@ from people.models import Employee, Project, Team
 class RequestForm(forms.Form):
     kind = forms.ChoiceField(
         choices=[
-            (RequestKind.INCREASE, RequestKind.INCREASE.label),
+            (RequestKind.INCREASE, "Budget increase (this fiscal year only)"),
+            (RequestKind.PERMANENT_INCREASE, RequestKind.PERMANENT_INCREASE.label),
             (RequestKind.TEAM_TOPUP, RequestKind.TEAM_TOPUP.label),
             (RequestKind.PROJECT_ALLOCATION, RequestKind.PROJECT_ALLOCATION.label),
+            (RequestKind.TRANSFER, RequestKind.TRANSFER.label),
         ]
     )
     employee = forms.ModelChoiceField(
         queryset=Employee.objects.none(), required=False, label="For (budget increase)"
+    )
+    # Permanent increase (issue 21): the amount is added to the agreed annual budget from this day.
+    effective_from = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Permanent increase: the day the new annual budget applies from (this year's "
+        "share is prorated from it; every later year gets the new amount).",
+    )
+    # Transfer (issue 21): this year's budgets money moves from and to; both owners approve.
+    source = forms.ModelChoiceField(
+        queryset=Budget.objects.none(), required=False, label="From (transfer)"
+    )
+    destination = forms.ModelChoiceField(
+        queryset=Budget.objects.none(), required=False, label="To (transfer)"
     )
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False)
     project = forms.ModelChoiceField(queryset=Project.objects.none(), required=False)
@@ -48,6 +66,8 @@ class RequestForm(forms.Form):
                 lead=me
             ) | Project.objects.filter(members=me)
             self.fields["members"].queryset = people
+            self.fields["source"].queryset = transfer_sources(me)
+            self.fields["destination"].queryset = transfer_destinations(me)
         self.fields["project"].queryset = self.fields["project"].queryset.distinct()
 
     def clean(self):
@@ -55,11 +75,17 @@ class RequestForm(forms.Form):
         kind = data.get("kind")
         needed = {
             RequestKind.INCREASE: "employee",
+            RequestKind.PERMANENT_INCREASE: "employee",
             RequestKind.TEAM_TOPUP: "team",
             RequestKind.PROJECT_ALLOCATION: "project",
+            RequestKind.TRANSFER: "source",
         }.get(kind)
         if needed and not data.get(needed):
             self.add_error(needed, "Choose one for this kind of request.")
+        if kind == RequestKind.TRANSFER and not data.get("destination"):
+            self.add_error("destination", "Choose where the money goes.")
+        if kind == RequestKind.PERMANENT_INCREASE and not data.get("effective_from"):
+            self.add_error("effective_from", "Give the day the new annual budget applies from.")
         amount = data.get("amount")
         if amount is not None and amount <= 0:
             self.add_error("amount", "Ask for an amount above zero.")

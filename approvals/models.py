@@ -25,11 +25,27 @@ class RequestKind(models.TextChoices):
     TEAM_TOPUP = "team_topup", "Team pool top-up"
     OFFER = "offer", "Offer"
     LEDGER_ENTRY = "ledger_entry", "Manual ledger entry"
+    PERMANENT_INCREASE = "permanent_increase", "Permanent increase (agreed annual budget)"
+    TRANSFER = "transfer", "Transfer between budgets"
 
 
 # Kinds whose requests carry what only HR may read (an offer's whole package): seen by HR, the
 # people the subject's app names (the hiring manager) and the approvers whose step it is.
 HR_KINDS = frozenset({RequestKind.OFFER})
+
+# Kinds that add money to one person's budget (the request names whose).
+KINDS_FOR_A_PERSON = frozenset({RequestKind.INCREASE, RequestKind.PERMANENT_INCREASE})
+
+# Kinds a rule may approve on its own (small budget asks). Never an offer, nor a manual ledger
+# entry (its second pair of eyes is the point).
+AUTO_APPROVABLE_KINDS = frozenset(
+    {
+        RequestKind.INCREASE,
+        RequestKind.PERMANENT_INCREASE,
+        RequestKind.PROJECT_ALLOCATION,
+        RequestKind.TEAM_TOPUP,
+    }
+)
 
 
 class StepRole(models.TextChoices):
@@ -38,14 +54,22 @@ class StepRole(models.TextChoices):
     DEPARTMENT_HEAD = "department_head", "Department head"
     FINANCE = "finance", "Finance"
     HR = "hr", "HR"
+    # The step an auto-approving rule records: decided by the rule, not by a person.
+    RULE = "rule", "Approved by rule"
+    # A transfer's budget owner (the person, the team's lead, the project's lead), added by
+    # the engine for each side.
+    OWNER = "owner", "Budget owner"
+
+
+CHAIN_ROLES = [role for role in StepRole.values if role not in (StepRole.RULE, StepRole.OWNER)]
 
 
 def validate_steps(value) -> None:
     if not isinstance(value, list) or not value:
         raise ValidationError('Give at least one step, e.g. ["manager", "finance"].')
     for role in value:
-        if role not in StepRole.values:
-            raise ValidationError(f"{role!r} is not a step; use {', '.join(StepRole.values)}.")
+        if role not in CHAIN_ROLES:
+            raise ValidationError(f"{role!r} is not a step; use {', '.join(CHAIN_ROLES)}.")
 
 
 class ApprovalRule(models.Model):
@@ -56,7 +80,25 @@ class ApprovalRule(models.Model):
     max_amount_micros = MicrosField(
         "up to (USD)", null=True, blank=True, help_text="Blank: no upper bound."
     )
-    steps = models.JSONField(validators=[validate_steps], help_text='e.g. ["manager", "finance"]')
+    steps = models.JSONField(
+        validators=[validate_steps],
+        help_text='e.g. ["manager", "finance"]. For an auto-approving rule: the chain once the '
+        "person's yearly cap is used up.",
+    )
+    auto_approve = models.BooleanField(
+        "approves on its own",
+        default=False,
+        help_text="Requests up to this rule's amount are approved by the rule, while the person's "
+        "auto-approved total this year stays within the yearly cap.",
+    )
+    yearly_cap_micros = MicrosField(
+        "auto-approved per person per year (USD)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Auto-approving rules: the most this rule approves for one person in a fiscal "
+        "year, across their requests of this kind.",
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -64,6 +106,11 @@ class ApprovalRule(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["kind", "max_amount_micros"], name="approval_rule_one_per_ceiling"
+            ),
+            models.CheckConstraint(
+                condition=Q(auto_approve=False)
+                | Q(max_amount_micros__isnull=False, yearly_cap_micros__isnull=False),
+                name="approval_rule_auto_has_caps",
             ),
         ]
 
@@ -73,7 +120,27 @@ class ApprovalRule(models.Model):
             if self.max_amount_micros is None
             else (f"up to {format_usd(self.max_amount_micros)}")
         )
+        if self.auto_approve:
+            cap = format_usd(self.yearly_cap_micros or 0)
+            return (
+                f"{self.get_kind_display()} {ceiling}: approved by the rule (at most {cap} "
+                f"a person a year; then {' → '.join(self.steps)})"
+            )
         return f"{self.get_kind_display()} {ceiling}: {' → '.join(self.steps)}"
+
+    def clean(self) -> None:
+        if not self.auto_approve:
+            return
+        if self.kind not in AUTO_APPROVABLE_KINDS:
+            raise ValidationError({"auto_approve": "This kind of request always needs a person."})
+        if self.max_amount_micros is None:
+            raise ValidationError(
+                {"max_amount_micros": "An auto-approving rule needs its per-request ceiling."}
+            )
+        if self.yearly_cap_micros is None:
+            raise ValidationError(
+                {"yearly_cap_micros": "An auto-approving rule needs its yearly cap per person."}
+            )
 
 
 class RequestState(models.TextChoices):
@@ -227,6 +294,8 @@ class ApprovalStep(models.Model):
 
     @property
     def decision_label(self) -> str:
+        if self.role == StepRole.RULE:
+            return "approved by the rule"
         if not self.decided_by:
             return ""
         verb = "approved" if self.state == StepState.APPROVED else "rejected"

@@ -17,8 +17,10 @@ from approvals.models import (
     StepState,
 )
 from approvals.services import GROUP_ROLES
+from budgets.models import Budget
+from people.models import Employee
 from people.roles import FINANCE, HR, has_role
-from people.selectors import company_today, employee_ids_below
+from people.selectors import company_today, current_fiscal_year, employee_ids_below
 
 # Who, besides HR and the request's approvers, sees a request of a kind that is HR's (an offer:
 # its hiring manager). The app that owns the subject registers it, as it registers the effect.
@@ -147,3 +149,36 @@ def delegations_given(*, user: AbstractBaseUser, limit: int = 10) -> list[GivenD
             )
         )
     return rows
+
+
+def transfer_sources(me: Employee) -> QuerySet[Budget]:
+    """This year's budgets someone may offer money from: their own, their reports', the pools
+    of teams they lead, the projects they lead (every owner still approves their side)."""
+    mine = (
+        Q(employee=me) | Q(employee__manager=me, employee__is_active=True) | Q(team__lead=me)
+    ) | Q(project__lead=me)
+    return _this_year(mine)
+
+
+def transfer_destinations(me: Employee) -> QuerySet[Budget]:
+    """This year's budgets someone may send money to: people on their team or reporting to
+    them, their team's pool and those they lead, the projects they lead or are on."""
+    near = (
+        Q(employee=me)
+        | Q(employee__manager=me, employee__is_active=True)
+        | Q(employee__team_id=me.team_id, employee__is_active=True)
+        | Q(team_id=me.team_id)
+        | Q(team__lead=me)
+        | Q(project__lead=me)
+        | Q(project__members=me)
+    )
+    return _this_year(near)
+
+
+def _this_year(owners: Q) -> QuerySet[Budget]:
+    ids = Budget.objects.filter(owners, fiscal_year=current_fiscal_year()).values("pk")
+    return (
+        Budget.objects.filter(pk__in=ids)
+        .select_related("employee__user", "team", "project")
+        .order_by("project_id", "team_id", "pk")
+    )

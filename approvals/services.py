@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from approvals.auto import auto_approval_reason, permanent_effective_from
 from approvals.delegation import (
     stand_in_refusal,
     standing_in_for,
@@ -19,6 +20,7 @@ from approvals.delegation import (
 )
 from approvals.models import (
     HR_KINDS,
+    KINDS_FOR_A_PERSON,
     ApprovalRequest,
     ApprovalRule,
     ApprovalStep,
@@ -28,6 +30,8 @@ from approvals.models import (
     StepRole,
     StepState,
 )
+from approvals.transfers import budget_owner, transfer_check, transfer_sides
+from budgets.models import Budget
 from common.errors import AllotError
 from common.money import Micros, format_usd
 from notifications.services import notify
@@ -37,7 +41,7 @@ from people.selectors import company_today, current_fiscal_year, fiscal_year_of
 
 User = AbstractBaseUser
 GROUP_ROLES = {StepRole.FINANCE: FINANCE, StepRole.HR: HR}
-Effect = Callable[[ApprovalRequest, User], None]
+Effect = Callable[[ApprovalRequest, User | None], None]  # None: approved by a rule
 _EFFECTS: dict[str, Effect] = {}
 
 
@@ -121,8 +125,19 @@ def request_submit(
         raise AllotError("Say why: approvers decide on the reason.", field="reason")
     if until is not None and until < company_today():
         raise AllotError("The end date is in the past.", field="until")
-    if kind == RequestKind.INCREASE and employee is None:
+    if kind in KINDS_FOR_A_PERSON and employee is None:
         raise AllotError("Say whose budget the increase is for.", field="employee")
+    fiscal_year = current_fiscal_year()
+    if kind == RequestKind.PERMANENT_INCREASE:
+        effective = permanent_effective_from(details, fiscal_year=fiscal_year)
+        details = {**(details or {}), "effective_from": effective.isoformat()}
+    sides = ()
+    if kind == RequestKind.TRANSFER:
+        sides = transfer_sides(details, fiscal_year=fiscal_year)
+        details = {
+            **(details or {}),
+            **transfer_check(source=sides[0], destination=sides[1], amount_micros=amount_micros),
+        }
     if kind == RequestKind.PROJECT_ALLOCATION and project is None:
         raise AllotError("Choose the project.", field="project")
     if kind == RequestKind.TEAM_TOPUP and team is None:
@@ -134,7 +149,7 @@ def request_submit(
         team=team,
         project=project,
         amount_micros=amount_micros,
-        fiscal_year=current_fiscal_year(),
+        fiscal_year=fiscal_year,
         reason=reason.strip(),
         until=until,
         details=details or {},
@@ -147,17 +162,27 @@ def request_submit(
         amount_micros=amount_micros if rule_amount_micros is None else rule_amount_micros,
     )
     subject_employee = chain_subject or _subject(request)
+    by_rule = auto_approval_reason(
+        rule=rule,
+        kind=kind,
+        employee=request.employee,
+        amount_micros=amount_micros,
+        fiscal_year=fiscal_year,
+    )
+    if by_rule:
+        return _approve_by_rule(request, rule, by_rule)
     excluded = {requester.pk} | ({employee.user_id} if employee else set())
     now = timezone.now()
-    steps, previous = [], object()
-    for role in rule.steps:
-        approver = _resolve(role, subject_employee, excluded)
-        if approver is None and role not in GROUP_ROLES:
-            role = StepRole.FINANCE  # nobody above: finance decides
-        key = (role, approver.pk if approver else None)
-        if key == previous:
-            continue  # the same person twice in a row decides once
-        previous = key
+    if kind == RequestKind.TRANSFER:
+        planned = _transfer_chain(rule, sides, excluded)
+    else:
+        planned = _planned(rule.steps, subject_employee, excluded)
+    steps, seen = [], set()
+    for role, approver in planned:
+        key = approver.pk if approver else role
+        if key in seen:
+            continue  # one person (or group) decides once: a chain of n steps asks n people
+        seen.add(key)
         steps.append(ApprovalStep(request=request, index=len(steps), role=role, approver=approver))
     steps[0].state = StepState.PENDING
     steps[0].assigned_at = now
@@ -166,6 +191,52 @@ def request_submit(
     request.save()
     _tell(steps[0].approver and [steps[0].approver], request, f"{request} waits for you.")
     _tell_group(steps[0], request, excluded)
+    return request
+
+
+def _planned(roles: list[str], subject: Employee | None, excluded: set[int]) -> list[tuple]:
+    """The (role, approver) of each of a rule's steps for a subject (None: the group decides)."""
+    planned = []
+    for role in roles:
+        approver = _resolve(role, subject, excluded)
+        if approver is None and role not in GROUP_ROLES:
+            role = StepRole.FINANCE  # nobody above: finance decides
+        planned.append((role, approver))
+    return planned
+
+
+def _transfer_chain(rule: ApprovalRule, sides: tuple[Budget, ...], excluded: set[int]) -> list:
+    """Each side's owner (unless they asked), then that side's approvers under the rule: the
+    source's first, then the destination's."""
+    planned = []
+    for budget in sides:
+        owner = budget_owner(budget)
+        if owner is not None and owner.is_active and owner.user_id not in excluded:
+            planned.append((StepRole.OWNER, owner.user))
+        planned += _planned(rule.steps, owner, excluded | ({owner.user_id} if owner else set()))
+    return planned
+
+
+def _approve_by_rule(request: ApprovalRequest, rule: ApprovalRule, why: str) -> ApprovalRequest:
+    """The auto-approval tier: one step decided by the rule (no person), its reason recorded
+    on the step and in the state log, and the effect run now, in the submission's transaction."""
+    now = timezone.now()
+    ApprovalStep.objects.create(
+        request=request,
+        index=0,
+        role=StepRole.RULE,
+        state=StepState.APPROVED,
+        assigned_at=now,
+        decided_at=now,
+        comment=why,
+    )
+    request.submit(by=request.requester, description=f"1 step: {rule}")
+    request.approve(by=None, description=why)
+    request.save()
+    effect = _EFFECTS.get(request.kind)
+    if effect is not None:
+        effect(request, None)
+    _tell([request.requester], request, f"{request} was approved by the rule. {why}")
     return request
 
 
@@ -215,7 +286,13 @@ def may_decide(step: ApprovalStep, user: AbstractBaseUser, day: date | None = No
 # Requests that add money to a fiscal year's budget: approving one after its year ended would
 # post into a year nobody can spend in (and, once rolled over, that nothing carries or forfeits).
 YEAR_BOUND_KINDS = frozenset(
-    {RequestKind.INCREASE, RequestKind.PROJECT_ALLOCATION, RequestKind.TEAM_TOPUP}
+    {
+        RequestKind.INCREASE,
+        RequestKind.PERMANENT_INCREASE,
+        RequestKind.PROJECT_ALLOCATION,
+        RequestKind.TEAM_TOPUP,
+        RequestKind.TRANSFER,
+    }
 )
 
 

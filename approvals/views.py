@@ -10,7 +10,13 @@ from django.views.decorators.http import require_POST
 
 from approvals.delegation import stand_in_refusal
 from approvals.forms import DecisionForm, DelegationForm, RequestForm
-from approvals.models import ApprovalRequest, Delegation, RequestKind, RequestState
+from approvals.models import (
+    KINDS_FOR_A_PERSON,
+    ApprovalRequest,
+    Delegation,
+    RequestKind,
+    RequestState,
+)
 from approvals.selectors import (
     decided_by,
     delegations_given,
@@ -55,6 +61,23 @@ def _balance_rows(viewer, employee: Employee | None) -> list[dict]:
     ]
 
 
+def _permanent_details(data: dict) -> dict:
+    """A permanent increase's day it applies from (the engine checks it is in this year)."""
+    if data["kind"] != RequestKind.PERMANENT_INCREASE or not data.get("effective_from"):
+        return {}
+    return {"effective_from": data["effective_from"].isoformat()}
+
+
+def _transfer_details(data: dict) -> dict:
+    """A transfer's two budgets (the engine checks the year, the owners and what is left)."""
+    if data["kind"] != RequestKind.TRANSFER:
+        return {}
+    return {
+        "source": data["source"] and data["source"].pk,
+        "destination": data["destination"] and data["destination"].pk,
+    }
+
+
 @login_required
 def requests_mine(request: HttpRequest) -> HttpResponse:
     me = _me(request)
@@ -67,13 +90,15 @@ def requests_mine(request: HttpRequest) -> HttpResponse:
                 requester=request.user,
                 amount_micros=data["amount"],
                 reason=data["reason"],
-                employee=data["employee"] if data["kind"] == RequestKind.INCREASE else me,
+                employee=data["employee"] if data["kind"] in KINDS_FOR_A_PERSON else me,
                 team=data["team"] if data["kind"] == RequestKind.TEAM_TOPUP else None,
                 project=data["project"] if data["kind"] == RequestKind.PROJECT_ALLOCATION else None,
                 until=data["until"],
                 details={
                     "members": [m.pk for m in data["members"]],
                     "expected_impact": data["expected_impact"],
+                    **_permanent_details(data),
+                    **_transfer_details(data),
                 },
             )
         except AllotError as error:

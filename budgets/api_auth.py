@@ -77,7 +77,7 @@ class ApiKeySchema(OpenApiAuthenticationExtension):
 
 def api_key_with_scope(scope: str) -> type[permissions.BasePermission]:
     class HasScope(permissions.BasePermission):
-        message = f"This API key does not have the {str(getattr(scope, 'value', scope))!r} scope."
+        message = f"This API key does not have the {str(scope)!r} scope."  # the value, not Enum
 
         def has_permission(self, request, view) -> bool:
             return isinstance(request.auth, IntegrationKey) and request.auth.has_scope(scope)

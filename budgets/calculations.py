@@ -1,6 +1,6 @@
 """Pure budget arithmetic (no ORM): pricing, proration, utilisation, tokens at a rate."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Protocol
 
@@ -73,6 +73,20 @@ def prorate_micros(annual_micros: Micros, *, start: date, period: Period) -> Mic
     if start >= period.end:
         return 0
     return divide_micros(annual_micros * (period.end - start).days, period.days)
+
+
+def prorate_between_micros(
+    annual_micros: Micros, *, start: date, end: date | None, period: Period
+) -> Micros:
+    """The share of a year's amount for the days from `start` to `end` (both inclusive; None:
+    no end) that fall in the period, by days, half-up once."""
+    first = max(start, period.start)
+    after_last = period.end if end is None else min(end + timedelta(days=1), period.end)
+    if after_last <= first:
+        return 0
+    if first == period.start and after_last == period.end:
+        return annual_micros
+    return divide_micros(annual_micros * (after_last - first).days, period.days)
 
 
 def utilisation_percent(*, allocated_micros: Micros, spent_micros: Micros) -> Decimal | None:

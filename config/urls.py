@@ -43,6 +43,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("budgets.urls")),
+    path("api/v1/", include("approvals.api_urls")),
     path("scim/v2/", include("provisioning.urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its script as a file, so the docs page needs no inline script (CSP).

@@ -85,6 +85,12 @@ class Team(models.Model):
         default=False,
         help_text="Usage past a member's personal budget draws from the team pool.",
     )
+    pool_annual_micros = MicrosField(
+        "pool's standing annual amount (USD)",
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text="Allocated to the pool at each rollover (with the pool's carryover rules).",
+    )
     transparency = models.CharField(
         max_length=20,
         choices=Transparency.choices,
@@ -176,6 +182,12 @@ class Project(models.Model):
     starts_on = models.DateField()
     ends_on = models.DateField(null=True, blank=True)
     justification = models.TextField(blank=True)
+    annual_micros = MicrosField(
+        "standing annual amount (USD)",
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text="Allocated at each rollover, prorated by the days the project runs in the year.",
+    )
     history = HistoricalRecords(m2m_fields=[members])
 
     class Meta:

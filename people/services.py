@@ -152,6 +152,25 @@ def employee_update(*, employee: Employee, **fields: Any) -> Employee:
 
 
 @transaction.atomic
+def employee_agreed_budget_add(
+    *, employee: Employee, amount_micros: int, acting_user: AbstractBaseUser | None, reason: str
+) -> tuple[int, int]:
+    """Raise a person's agreed annual budget by an amount (an approved permanent increase):
+    under the row's lock, so two at once add up. The history row names who and why. Returns
+    (the annual amount before, after)."""
+    if amount_micros <= 0:
+        raise AllotError("A permanent increase is above zero.", field="amount")
+    locked = Employee.objects.select_for_update().select_related("level").get(pk=employee.pk)
+    before = locked.annual_budget_due_micros
+    locked.annual_budget_micros = before + amount_micros
+    locked._history_user = acting_user
+    locked._change_reason = reason[:100]
+    locked.save(update_fields=["annual_budget_micros"])
+    employee.annual_budget_micros = locked.annual_budget_micros
+    return before, locked.annual_budget_micros
+
+
+@transaction.atomic
 def employee_reactivate(*, employee: Employee) -> Employee:
     """Someone who left is back (the identity provider turned them on again): active, their
     sign-in with them, no last day. What was forfeited stays forfeited; HR allocates anew."""

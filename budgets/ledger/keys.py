@@ -29,6 +29,11 @@ def level_allocation_key(*, employee_id: int, fiscal_year: int) -> str:
     return f"level-allocation:employee:{employee_id}:fy:{fiscal_year}"
 
 
+def standing_allocation_key(*, owner_key: str, fiscal_year: int) -> str:
+    """Once per team pool or project per year: its standing annual amount, by the rollover."""
+    return f"standing-allocation:{owner_key}:fy:{fiscal_year}"
+
+
 def demo_allocation_key(*, owner_kind: str, owner_name: str, fiscal_year: int) -> str:
     return f"demo-allocation:{owner_kind}:{owner_name}:fy:{fiscal_year}"
 

@@ -23,6 +23,8 @@ class ApiScope(models.TextChoices):
     INGEST = "ingest", "Push usage"
     AUTHORIZE = "authorize", "Authorize spending"
     READ_BALANCES = "read_balances", "Read balances"
+    # Asks for transfers on a named person's behalf (approvals/apis.py); never a default scope.
+    REQUEST_TRANSFERS = "request_transfers", "Request transfers"
 
 
 def default_scopes() -> list[str]:

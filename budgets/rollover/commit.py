@@ -23,7 +23,7 @@ from budgets.ledger import (
     entries_copy,
     totals_add,
 )
-from budgets.ledger.keys import level_allocation_key, owner_key_of_row
+from budgets.ledger.keys import level_allocation_key, owner_key_of_row, standing_allocation_key
 from budgets.models import (
     Budget,
     EntryKind,
@@ -196,6 +196,8 @@ def _memo(plan: OwnerPlan, kind: str, fiscal_year: int) -> str:
         return f"Carried over from FY{fiscal_year} ({unused} unused)"
     if kind == EntryKind.FORFEITURE:
         return f"FY{fiscal_year} close: {unused} unused, {plan.outcome}"
+    if plan.kind != "employee":
+        return f"FY{fiscal_year + 1} standing annual amount of {plan.kind} {plan.label}"
     return f"FY{fiscal_year + 1} allocation from level {plan.group.removeprefix('Level ')}"
 
 
@@ -233,7 +235,11 @@ def _entries_and_moves(
             move.carryover_expires_on = expiry_date(new_year_start, plan.expiry_months)
         if plan.allocation_micros:
             memo = _memo(plan, EntryKind.ALLOCATION, year)
-            key = level_allocation_key(employee_id=plan.owner_id, fiscal_year=year + 1)
+            key = (
+                level_allocation_key(employee_id=plan.owner_id, fiscal_year=year + 1)
+                if plan.kind == "employee"
+                else standing_allocation_key(owner_key=plan.owner_key, fiscal_year=year + 1)
+            )
             entries.append(
                 EntryRow(
                     target, EntryKind.ALLOCATION, plan.allocation_micros, memo, now, key, **done_by

@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
-from budgets.calculations import prorate_micros, tokens_at_rate
+from budgets.calculations import prorate_between_micros, prorate_micros, tokens_at_rate
 from budgets.carryover import (
     RUNNING_PROJECT_RULE,
     TEAM_POOL_RULE,
@@ -59,8 +59,11 @@ SOURCE_FIELDS = [
     "employee__hire_date",
     "team__name",
     "team__has_pool",
+    "team__pool_annual_micros",
     "project__code",
+    "project__starts_on",
     "project__ends_on",
+    "project__annual_micros",
 ]
 EMPLOYEE_FIELDS = {
     "employee_id": "id",
@@ -174,6 +177,7 @@ def owner_plan(row: dict, context: RolloverContext, allocated_employees: set[int
             unused_micros=split.unused_micros,
             carried_micros=split.carried_micros,
             forfeited_micros=split.forfeited_micros,
+            allocation_micros=(row["team__pool_annual_micros"] or 0) if has_pool else 0,
             has_target=has_pool,
             expiry_months=context.pool_rule(row["team_id"]).expiry_months if has_pool else 0,
             source_settings=settings,
@@ -195,6 +199,14 @@ def owner_plan(row: dict, context: RolloverContext, allocated_employees: set[int
         unused_micros=split.unused_micros,
         carried_micros=split.carried_micros,
         forfeited_micros=split.forfeited_micros,
+        allocation_micros=0
+        if ended
+        else prorate_between_micros(
+            row["project__annual_micros"] or 0,
+            start=row["project__starts_on"],
+            end=ends_on,
+            period=context.next_period,
+        ),
         has_target=not ended,
         expiry_months=0 if ended else rule.expiry_months,
         source_settings=settings,

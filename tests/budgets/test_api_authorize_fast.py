@@ -81,7 +81,11 @@ def test_the_hot_path_answers_what_drfs_path_answers(client, paths, body):
         ({"employee": "eng@example.com"}, 400, "non_field_errors"),
         ({"employee": "eng@example.com", "estimated_cost_usd": 1.5}, 400, "estimated_cost_usd"),
         ({"employee": "nobody@example.com", "estimated_cost_usd": "1"}, 404, "employee"),
-        ({"employee": "eng@example.com", "estimated_cost_usd": "1", "project": "x"}, 400, "project"),
+        (
+            {"employee": "eng@example.com", "estimated_cost_usd": "1", "project": "x"},
+            400,
+            "project",
+        ),
         ({"employee": "eng@example.com", "model": "unknown", "input_tokens": 5}, 400, "model"),
         ({"employee": "eng@example.com", "estimated_cost_usd": "0", "reserve": True}, 400, None),
         (["a list"], 400, "non_field_errors"),

@@ -1,9 +1,11 @@
 """The ledger invariant under every writer of money, in any order.
 
 After any sequence of usage (the API and the service), holds (authorize with reserve, settled by
-the usage that names them, or expired), approved increases and top-ups, adjustments, transfers,
-a price correction, the year's rollover, the expiry of carried-over money (and the holds a
-closed year forfeits), an accepted offer and a leaver closed (holds released, unused forfeited):
+the usage that names them, or expired), approved increases and top-ups (small ones by the
+auto-approval rule), permanent increases, adjustments, transfers (by the service and as
+requests through the engine), a price correction, the year's rollover (with the pool's and the
+project's standing amounts), the expiry of carried-over money (and the holds a closed year
+forfeits), an accepted offer and a leaver closed (holds released, unused forfeited):
 
 - every budget's stored totals equal its ledger by column (SPENT_KINDS move `spent`, every other
   kind `allocated`) and its `reserved` equals its open holds;
@@ -33,7 +35,7 @@ from hypothesis import HealthCheck, event, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from approvals.models import RequestKind
+from approvals.models import ApprovalRule, RequestKind, StepRole
 from approvals.services import request_decide, request_submit
 from budgets.authorize import authorize
 from budgets.models import (
@@ -62,7 +64,7 @@ from common.errors import AllotError
 from compensation.models import Offer
 from compensation.services import offer_accept
 from people.models import Employee
-from people.selectors import current_fiscal_year
+from people.selectors import company_today, current_fiscal_year
 from people.services import employee_deactivate
 from tests.compensation.test_lifecycle import sent_offer
 from tests.factories import (
@@ -138,14 +140,15 @@ class Run:
 @pytest.fixture
 def world():
     with time_machine.travel(START, tick=False) as clock:
-        team = TeamFactory(has_pool=True, pool_overflow=True)
+        # the pool and the project are funded: the rollover allocates their standing amounts
+        team = TeamFactory(has_pool=True, pool_overflow=True, pool_annual_micros=30 * DOLLAR)
         director = EmployeeFactory(team=team)
         manager = EmployeeFactory(team=team, manager=director)
         team.lead = manager
         team.save()
         hundred_a_year = {"team": team, "manager": manager, "annual_budget_micros": 100 * DOLLAR}
         people = {"a": EmployeeFactory(**hundred_a_year), "b": EmployeeFactory(**hundred_a_year)}
-        project = ProjectFactory()
+        project = ProjectFactory(annual_micros=40 * DOLLAR)
         project.members.add(people["a"])
         price("m", input_usd="1", output_usd="0")  # a priced call of N cents: N * 10,000 tokens
         # FY2026: the two engineers' level allocations, a soft team pool, a hard project
@@ -162,6 +165,14 @@ def world():
             fiscal_year=2026, project=project, enforcement=Enforcement.HARD
         )
         budget_allocate(budget=on_project, amount_micros=80 * DOLLAR, acting_user=None)
+        # the auto-approval tier: increases up to $20 approved by the rule, $50 a person a year
+        ApprovalRule.objects.create(
+            kind=RequestKind.INCREASE,
+            max_amount_micros=20 * DOLLAR,
+            yearly_cap_micros=50 * DOLLAR,
+            auto_approve=True,
+            steps=["manager"],
+        )
         org = {"team": team, "manager": manager, "hr": hr_user(), "finance": finance_user()}
         offer = sent_offer(org, email="hire@example.com")
         yield World(
@@ -293,10 +304,54 @@ def approve(run: Run, owner: str, dollars_asked: int):
         reason="agents for the migration",
         **subject,
     )
-    for step in request.steps.order_by("index"):
+    return _decide_every_step(run, request)
+
+
+def _decide_every_step(run: Run, request):
+    """Each step approved by its approver (or finance for a group step); a step the rule
+    approved (the auto tier) is already decided. Returns the last approver's second click."""
+    approver = run.world.finance
+    for step in request.steps.exclude(role=StepRole.RULE).order_by("index"):
         approver = step.approver or run.world.finance
         request_decide(request=request, user=approver, approve=True)
     return lambda: request_decide(request=request, user=approver, approve=True)  # a 2nd click
+
+
+def permanent(run: Run, who: str, dollars_a_year: int):
+    """A permanent increase from today: the agreed amount up, this year's share prorated."""
+    employee = run.person(who)
+    if employee is None:
+        return None
+    request = request_submit(
+        kind=RequestKind.PERMANENT_INCREASE,
+        requester=employee.user,
+        employee=employee,
+        amount_micros=dollars_a_year * DOLLAR,
+        reason="a new role",
+        details={"effective_from": company_today().isoformat()},
+    )
+    return _decide_every_step(run, request)
+
+
+def transfer_request(run: Run, source: str, destination: str, dollars_moved: int):
+    """A transfer request through the engine: both sides' owners and approvers decide."""
+    source_budget, destination_budget = run.budget(source), run.budget(destination)
+    if source_budget is None or destination_budget is None:
+        return None
+    if source == "pool":
+        requester = run.world.manager.user  # the team's lead
+    elif source == "project":
+        requester = run.world.hr  # the project has no lead: someone in HR asks
+    else:
+        requester = run.person(source).user
+    request = request_submit(
+        kind=RequestKind.TRANSFER,
+        requester=requester,
+        amount_micros=dollars_moved * DOLLAR,
+        reason="moving money",
+        details={"source": source_budget.pk, "destination": destination_budget.pk},
+    )
+    return _decide_every_step(run, request)
 
 
 def adjust(run: Run, owner: str, signed_dollars: int):
@@ -430,9 +485,11 @@ OPERATIONS: dict[str, tuple[Callable, st.SearchStrategy]] = {
     "reserve": (reserve, st.tuples(people, cents, st.booleans(), st.booleans())),
     "settle": (settle, st.tuples(st.integers(0, 9), st.integers(0, 8_000), st.booleans())),
     "expire_holds": (expire_holds, st.tuples()),
-    "approve": (approve, st.tuples(requesters, st.integers(1, 100))),
+    "approve": (approve, st.tuples(requesters, st.integers(1, 100))),  # up to $20: the rule
     "adjust": (adjust, st.tuples(owners, st.integers(1, 100).map(lambda d: d if d % 2 else -d))),
     "transfer": (transfer, st.tuples(owners, owners, st.integers(1, 100))),
+    "permanent": (permanent, st.tuples(people, st.integers(1, 100))),
+    "transfer_request": (transfer_request, st.tuples(owners, owners, st.integers(1, 100))),
     "reprice": (reprice, st.tuples(st.integers(0, 3))),
     "rollover": (close_the_year, st.tuples()),
     "expire_carryover": (expire_carryover, st.tuples()),

@@ -29,6 +29,7 @@ ROLES = [
     "key_ingest",
     "key_authorize",
     "key_read",
+    "key_transfers",
 ]
 ROLE_NOTES = {
     "anonymous": "no session, no key",
@@ -42,6 +43,7 @@ ROLE_NOTES = {
     "key_ingest": "API key with the ingest scope only",
     "key_authorize": "API key with the authorize scope only",
     "key_read": "API key with the read_balances scope only",
+    "key_transfers": "API key with the request_transfers scope only",
 }
 SESSION_ROLES = ROLES[1:8]
 KEY_ROLES = ROLES[8:]
@@ -115,6 +117,7 @@ def markdown(rows: list[Row]) -> str:
         "key_ingest": "key: ingest",
         "key_authorize": "key: authorize",
         "key_read": "key: read",
+        "key_transfers": "key: transfers",
     }
     out = []
     section = None

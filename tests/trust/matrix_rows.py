@@ -111,6 +111,7 @@ def build_world() -> dict:
             "key_ingest": api_key("ingest", source="matrix-ingest"),
             "key_authorize": api_key("authorize", source="matrix-authorize"),
             "key_read": api_key("read_balances", source="matrix-read"),
+            "key_transfers": api_key("request_transfers", source="matrix-transfers"),
         },
         "engineer": engineer,
         "newcomer": newcomer,
@@ -120,6 +121,7 @@ def build_world() -> dict:
             budget__employee=engineer, budget__fiscal_year=year
         ).first(),
         "budget": Budget.objects.get(employee=engineer, fiscal_year=year),
+        "manager_budget": Budget.objects.get(employee=manager, fiscal_year=year),
     }
 
 
@@ -424,6 +426,37 @@ ROWS: list[Row] = [
         json=True,
         effect=lambda w: Reservation.objects.get(pk=w["reservation"].pk).state == "released",
         notes="the key whose source made the hold; another source's is 404",
+    ),
+    Row(
+        API,
+        "/api/v1/transfers/",
+        "POST",
+        lambda w: "/api/v1/transfers/",
+        api(
+            key_transfers=201,
+            **dict.fromkeys(
+                [
+                    "engineer",
+                    "manager",
+                    "skip_level",
+                    "other_manager",
+                    "hr",
+                    "finance",
+                    "superuser",
+                ],
+                401,
+            ),
+        ),
+        data=lambda w: {
+            "requested_by": "eng@example.com",
+            "source": w["budget"].pk,
+            "destination": w["manager_budget"].pk,
+            "amount_usd": "10",
+            "reason": "matrix",
+        },
+        json=True,
+        effect=lambda w: ApprovalRequest.objects.filter(kind=RequestKind.TRANSFER).exists(),
+        notes="the request_transfers key only; opens a request, moves nothing",
     ),
     Row(
         API,
