@@ -111,7 +111,8 @@ def sequences_reset(*models) -> None:
 
 
 def execute_prepared(sql: str, params: Sequence) -> list[tuple]:
-    """The rows of `sql` (a statement that returns rows), which PostgreSQL parses and plans once per connection, not per call.
+    """The rows of `sql` (a statement that returns rows), which PostgreSQL parses and plans
+    once per connection, not per call.
 
     For the gateway's hot path (authorize): planning its read (joins and a UNION) took four
     times as long as running it. Django turns psycopg's automatic preparing off (so connection

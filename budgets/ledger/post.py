@@ -148,9 +148,10 @@ def reserved_hold(*, budget: Budget, reservation: Reservation, limit_micros: Mic
     reserved + the amount stays within it. On PostgreSQL it applies only while no other
     transaction holds the row (SKIP LOCKED): it never waits on a lock, and a budget busy with
     another write (a concurrent hold, an ingest, a rollover) is left to the caller's locked
-    path, so N concurrent holds still admit exactly as many as fit. On PostgreSQL the reservation's INSERT rides in the same statement (a data-modifying
-    WITH), so a hold and its reservation are written together or not at all, in one round trip
-    and no transaction of ours. Elsewhere the two run in one transaction.
+    path, so N concurrent holds still admit exactly as many as fit. On PostgreSQL the
+    reservation's INSERT rides in the same statement (a data-modifying WITH), so a hold and its
+    reservation are written together or not at all, in one round trip and no transaction of
+    ours. Elsewhere the two run in one transaction.
 
     A reservation with a request id already used (by `source`) holds nothing: False, or
     IntegrityError when its twin is being written at this very moment.
