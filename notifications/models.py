@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from notifications.kinds import Kind
+
 MESSAGE_LENGTH = 300
 
 
@@ -22,10 +24,20 @@ class Notification(models.Model):
         on_delete=models.CASCADE,
         related_name="notifications",
     )
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OTHER)
+    subject = models.CharField(max_length=200, blank=True)
     message = models.CharField(max_length=MESSAGE_LENGTH)
+    link = models.CharField(
+        max_length=500, blank=True, help_text="The path of the page it is acted on, from the root."
+    )
+    # What the message asks about ("approvals.request:5:step:0"): when that is decided, every
+    # message about it is marked done, in the app and in the digest.
+    target = models.CharField(max_length=80, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     read_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_note = models.CharField(max_length=120, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -35,3 +47,18 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class NotificationPreference(models.Model):
+    """How a person wants their emails: one by one (the default), or one digest a day."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preference"
+    )
+    daily_digest = models.BooleanField(
+        default=False,
+        help_text="One email a day with everything new, instead of one email per message.",
+    )
+
+    def __str__(self) -> str:
+        return f"{self.user}: {'daily digest' if self.daily_digest else 'each message'}"

@@ -244,6 +244,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.notifications_resend",
         "schedule": 60 * 60,
     },
+    "daily-notification-digest": {
+        "task": "notifications.digest_send",
+        "schedule": crontab(hour=7, minute=30),
+    },
     "daily-approval-escalation": {
         "task": "approvals.escalate",
         "schedule": crontab(hour=7, minute=0),
