@@ -10,3 +10,10 @@ class ApprovalsConfig(AppConfig):
         from approvals.effects import register
 
         register()
+        # The same: the one-click link reads the steps. Notifications sits below approvals, so
+        # approvals adds the link's line to its emails.
+        from approvals.oneclick import waiting_email_lines
+        from notifications.email import email_extra_register
+        from notifications.kinds import Kind
+
+        email_extra_register(Kind.REQUEST_WAITING, waiting_email_lines)

@@ -388,6 +388,8 @@ SCIM_SERVICE_PROVIDER = {
 
 # Where people reach the web app (links in emails).
 ALLOT_BASE_URL = env("ALLOT_BASE_URL", default="http://127.0.0.1:8000")
+# A one-click decision link in an email works for this many days (and once).
+ALLOT_DECISION_LINK_DAYS = env.int("ALLOT_DECISION_LINK_DAYS", default=7)
 # A step waiting longer than this goes one level up.
 ALLOT_APPROVAL_ESCALATE_AFTER_DAYS = env.int("ALLOT_APPROVAL_ESCALATE_AFTER_DAYS", default=3)
 # An unsettled reservation from authorize is released after this long.
