@@ -68,7 +68,7 @@ def test_one_event_past_four_thresholds_sends_one_message_for_the_highest(
     with django_capture_on_commit_callbacks(execute=True):
         spend("94", "a")  # 94 %: 50, 80 and 90 in one event: one message, for 90
     assert [m.subject for m in mails_to("eng@example.com") if "used" in m.subject] == [
-        "Allot: Personal: %s has used 90%% of its budget" % org["engineer"]
+        f"Allot: Personal: {org['engineer']} has used 90% of its budget"
     ]
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
