@@ -78,6 +78,8 @@ def decide_link(request: HttpRequest, token: str) -> HttpResponse:
         if decided.state == RequestState.APPROVED
         else f"The request is {decided.get_state_display().lower()}."
     )
+    check.step.refresh_from_db()
+    check.step.request = decided  # the page shows the request as it is now
     return _page(
         request,
         LinkCheck(step=check.step, approver=check.approver),

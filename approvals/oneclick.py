@@ -87,7 +87,7 @@ class LinkCheck:
 def _stale_reason(step: ApprovalStep, approver: AbstractBaseUser) -> str:
     request = step.request
     if step.state in (StepState.APPROVED, StepState.REJECTED):
-        who = step.decided_by or "someone"
+        who = (step.decided_by.get_full_name() or step.decided_by) if step.decided_by else "someone"
         when = timezone.localtime(step.decided_at) if step.decided_at else None
         return (
             f"This step was already {step.get_state_display().lower()} by {who}"

@@ -78,6 +78,7 @@ def test_the_email_link_confirms_on_post_and_the_ledger_moves_once(
         done = client.post(link, {"decision": "approve"})
     assert done.status_code == 200
     assert "You approved step 1 of Budget increase" in done.content.decode()
+    assert "Approved</span>" in done.content.decode()  # the request as it is now
     request.refresh_from_db()
     assert request.state == RequestState.APPROVED
     assert request.steps.get(index=0).decided_by == chain["manager"].user
@@ -85,7 +86,7 @@ def test_the_email_link_confirms_on_post_and_the_ledger_moves_once(
 
     again = client.post(link, {"decision": "approve"})
     assert again.status_code == 409
-    assert "already approved by" in again.content.decode()
+    assert "already approved by Mia" in again.content.decode()
     assert "Nothing was decided" in again.content.decode()
     assert increases() == 1
     # the message that asked is done on the dashboard
