@@ -42,8 +42,9 @@ def _page(
         },
         status=status,
     )
-    # The address is a credential: no other site learns it from a link on this page.
-    response["Referrer-Policy"] = "no-referrer"
+    # The address is a credential: no other site learns it from a link on this page. (Not
+    # "no-referrer": with it the browser sends "Origin: null" and the CSRF check refuses the POST.)
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 

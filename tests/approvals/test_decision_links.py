@@ -69,7 +69,7 @@ def test_the_email_link_confirms_on_post_and_the_ledger_moves_once(
     assert "agents for the migration" in text
     assert "Confirm your decision, Mia" in text
     assert "Nothing happens until you press a button" in text
-    assert page["Referrer-Policy"] == "no-referrer"
+    assert page["Referrer-Policy"] == "same-origin"
     assert "no-store" in page["Cache-Control"]
     request.refresh_from_db()
     assert request.state == RequestState.IN_REVIEW and increases() == 0
