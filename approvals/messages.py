@@ -12,6 +12,7 @@ from django.urls import reverse
 from approvals.models import ApprovalRequest, ApprovalStep, Delegation
 from notifications.kinds import Kind
 from notifications.services import notifications_done, notify
+from notifications.webhooks import webhook_publish
 
 
 def step_target(request: ApprovalRequest, index: int) -> str:
@@ -40,7 +41,19 @@ def tell_waiting(
 
 
 def tell_requester(request: ApprovalRequest, outcome: str, message: str) -> None:
-    """The requester hears how their request ended (approved, rejected, expired)."""
+    """The requester hears how their request ended (approved, rejected, expired), and so do the
+    integrators' webhooks that want it."""
+    webhook_publish(
+        "request.decided",
+        {
+            "request_id": request.pk,
+            "kind": request.kind,
+            "state": request.state,
+            "outcome": outcome,
+            "amount_micros": request.amount_micros,
+            "fiscal_year": request.fiscal_year,
+        },
+    )
     notify(
         [request.requester],
         message,

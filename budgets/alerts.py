@@ -22,6 +22,7 @@ from budgets.selectors import budget_burn
 from common.money import percent
 from notifications.kinds import Kind
 from notifications.services import notify
+from notifications.webhooks import webhook_publish
 from people.selectors import company_settings, company_today, fiscal_year_period
 
 
@@ -122,6 +123,15 @@ def budget_alerts_check(
         if delivery == AlertDelivery.SENT:
             subject = f"Allot: {budget.owner_label} has used {threshold}% of its budget"
             _tell(budget, alert, Kind.THRESHOLD, subject, manager=threshold >= 100)
+            webhook_publish(
+                "budget.threshold",
+                {
+                    "budget_id": budget.pk,
+                    "fiscal_year": budget.fiscal_year,
+                    "owner": budget.owner_label,
+                    "threshold_percent": threshold,
+                },
+            )
 
     if (AlertKind.PROJECTED, 0) not in fired_already and not quiet:
         today = today or company_today()

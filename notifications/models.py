@@ -62,3 +62,75 @@ class NotificationPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {'daily digest' if self.daily_digest else 'each message'}"
+
+
+class WebhookEndpoint(models.Model):
+    """Where an integrator wants Allot's events: each delivery signed with the secret."""
+
+    url = models.URLField(max_length=500, help_text="https:// address that receives a POST.")
+    events = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Event types to send, e.g. ["request.decided"]; empty: every type.',
+    )
+    secret = models.CharField(
+        max_length=100, help_text="Shared secret for the Allot-Signature header (HMAC-SHA256)."
+    )
+    active = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return self.description or self.url
+
+    def wants(self, event_type: str) -> bool:
+        return not self.events or event_type in self.events
+
+
+class WebhookEvent(models.Model):
+    """One event, with the id every delivery of it carries: a receiver drops repeats by it."""
+
+    id = models.CharField(primary_key=True, max_length=40, editable=False)
+    type = models.CharField(max_length=50)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Pending (will try again)"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed (gave up after a day)"
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint: its tries, the last answer, and whether it got there."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    state = models.CharField(
+        max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "event"], name="webhook_delivery_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.endpoint}: {self.get_state_display()}"

@@ -6,11 +6,16 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from notifications.email import digest_body, email_body, email_subject
-from notifications.models import Notification, NotificationPreference
+from notifications.models import (
+    DeliveryState,
+    Notification,
+    NotificationPreference,
+    WebhookDelivery,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -112,3 +117,34 @@ def notifications_digest_send() -> int:
             )
     logger.info("notifications_digest_send: %d digests sent", sent)
     return sent
+
+
+@shared_task(name="notifications.webhook_deliver", soft_time_limit=60, time_limit=90)
+def webhook_deliver(delivery_id: int) -> str:
+    """One try of one webhook delivery; a failure queues the next try with backoff."""
+    # the service module queues this task: imported here so the two modules do not loop
+    from notifications.webhooks import webhook_attempt, webhook_queue
+
+    wait = webhook_attempt(delivery_id)
+    if wait is not None:
+        webhook_queue(delivery_id, countdown=wait)
+    logger.info("webhook_deliver: delivery %s, next try in %s s", delivery_id, wait)
+    return "retry" if wait is not None else "done"
+
+
+@shared_task(name="notifications.webhooks_resend", soft_time_limit=300, time_limit=360)
+def webhooks_resend() -> int:
+    """Hourly: queue the tries the broker lost (a pending delivery whose next try is ten
+    minutes overdue). A try locks its row and checks it is pending, so never twice at once."""
+    # the service module queues this task: imported here so the two modules do not loop
+    from notifications.webhooks import webhook_queue
+
+    cutoff = timezone.now() - timedelta(minutes=10)
+    overdue = WebhookDelivery.objects.filter(state=DeliveryState.PENDING).filter(
+        models.Q(next_attempt_at__lte=cutoff)
+        | models.Q(next_attempt_at__isnull=True, created_at__lte=cutoff)
+    )
+    ids = list(overdue.order_by("pk").values_list("pk", flat=True)[:1000])
+    for delivery_id in ids:
+        webhook_queue(delivery_id)
+    return len(ids)

@@ -244,6 +244,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.notifications_resend",
         "schedule": 60 * 60,
     },
+    "hourly-webhook-resend": {
+        "task": "notifications.webhooks_resend",
+        "schedule": 60 * 60,
+    },
     "daily-notification-digest": {
         "task": "notifications.digest_send",
         "schedule": crontab(hour=7, minute=30),
