@@ -157,21 +157,57 @@ def decision_link_use(*, token: str, approve: bool, comment: str = "") -> Approv
 def waiting_email_lines(note: _Message) -> list[str]:
     """For the email of a "waits for you" message: the one-click link, when its reader may
     still decide the step it names."""
-    parts = note.target.split(":")
-    if len(parts) != 4 or parts[0] != "approvals.request":
-        return []
-    step = (
-        ApprovalStep.objects.select_related("request__employee")
-        .filter(request_id=parts[1], index=parts[3], state=StepState.PENDING)
-        .first()
-    )
-    if step is None or step.request.state != RequestState.IN_REVIEW:
-        return []
-    if not may_decide(step, note.user)[0]:
+    step = _waiting_step(note)
+    if step is None:
         return []
     until = timezone.localtime(timezone.now() + link_lifetime())
     return [
         "",
         f"Decide from here (a page asks you to confirm; the link works once, "
         f"until {until:%b %-d}): {decision_url(step, note.user)}",
+    ]
+
+
+def _waiting_step(note: _Message) -> ApprovalStep | None:
+    parts = note.target.split(":")
+    if len(parts) != 4 or parts[0] != "approvals.request":
+        return None
+    step = (
+        ApprovalStep.objects.select_related("request__employee")
+        .filter(request_id=parts[1], index=parts[3], state=StepState.PENDING)
+        .first()
+    )
+    if step is None or step.request.state != RequestState.IN_REVIEW:
+        return None
+    return step if may_decide(step, note.user)[0] else None
+
+
+def waiting_slack_blocks(note: _Message, slack_user: str) -> list[dict]:
+    """Approve in Slack (the button carries the same single-use signed link, answered at
+    /slack/interactivity/); Reject opens the confirmation page, where the reason is written."""
+    step = _waiting_step(note)
+    if step is None:
+        return []
+    token = decision_token(step, note.user)
+    return [
+        {
+            "type": "actions",
+            "block_id": f"allot_decide_{step.pk}",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "allot_approve",
+                    "style": "primary",
+                    "text": {"type": "plain_text", "text": "Approve"},
+                    "value": token,
+                },
+                {
+                    "type": "button",
+                    "action_id": "allot_reject",
+                    "style": "danger",
+                    "text": {"type": "plain_text", "text": "Reject…"},
+                    "url": decision_url(step, note.user),
+                },
+            ],
+        }
     ]

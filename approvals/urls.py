@@ -1,6 +1,6 @@
 from django.urls import path
 
-from approvals import link_views, views
+from approvals import link_views, slack_views, views
 
 app_name = "approvals"
 
@@ -13,4 +13,5 @@ urlpatterns = [
     path("requests/<int:pk>/decide/", views.decide, name="decide"),
     path("requests/<int:pk>/withdraw/", views.withdraw, name="withdraw"),
     path("approvals/decide/<str:token>/", link_views.decide_link, name="decide-link"),
+    path("slack/interactivity/", slack_views.slack_interactivity, name="slack-interactivity"),
 ]

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from common.admin import ReadOnlyAdmin
-from notifications.models import Notification, WebhookDelivery, WebhookEndpoint
+from notifications.models import Notification, SlackSettings, WebhookDelivery, WebhookEndpoint
 from notifications.webhooks import webhook_publish
 
 
@@ -61,3 +61,11 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_filter = ["state", "endpoint"]
     list_select_related = ["endpoint", "event"]
     search_fields = ["event__id", "event__type"]
+
+
+@admin.register(SlackSettings)
+class SlackSettingsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "team_channel", "active"]
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not SlackSettings.objects.exists()

@@ -134,3 +134,24 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} to {self.endpoint}: {self.get_state_display()}"
+
+
+class SlackSettings(models.Model):
+    """The company's Slack app, set in the admin: one row. With a bot token people get their
+    messages as direct messages (found by their email); approvals add Approve / Reject buttons,
+    answered at /slack/interactivity/, verified with the signing secret."""
+
+    bot_token = models.CharField(max_length=200, blank=True, help_text="xoxb-… of the Slack app.")
+    signing_secret = models.CharField(
+        max_length=100, blank=True, help_text="The app's signing secret (Basic Information)."
+    )
+    team_channel = models.CharField(
+        max_length=100, blank=True, help_text="Channel id for finance's messages, e.g. C0123."
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "Slack settings"
+
+    def __str__(self) -> str:
+        return "Slack" + ("" if self.active and self.bot_token else " (off)")

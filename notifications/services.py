@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from notifications.kinds import Kind
 from notifications.models import MESSAGE_LENGTH, Notification, NotificationPreference
+from notifications.slack import slack_queue, slack_settings
 from notifications.tasks import notification_email_send
 
 
@@ -55,6 +56,7 @@ def notify(
         "link": link[:500],
         "target": target[:80],
     }
+    slack_on = slack_settings() is not None
     made = []
     for user in people.values():
         if alert is None:
@@ -67,6 +69,8 @@ def notify(
             made.append(note)
             if user.pk not in digest:
                 email_queue(note.pk)
+            if slack_on:
+                slack_queue(note.pk)
     return made
 
 

@@ -148,3 +148,20 @@ def webhooks_resend() -> int:
     for delivery_id in ids:
         webhook_queue(delivery_id)
     return len(ids)
+
+
+@shared_task(
+    name="notifications.notification_slack_send",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def notification_slack_send(notification_id: int) -> bool:
+    """One notification to Slack (notifications/slack.py)."""
+    # the service module queues this task: imported here so the two modules do not loop
+    from notifications.slack import slack_send
+
+    note = Notification.objects.select_related("user").filter(pk=notification_id).first()
+    return bool(note) and slack_send(note)

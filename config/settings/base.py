@@ -392,6 +392,8 @@ SCIM_SERVICE_PROVIDER = {
 
 # Where people reach the web app (links in emails).
 ALLOT_BASE_URL = env("ALLOT_BASE_URL", default="http://127.0.0.1:8000")
+# Slack's Web API (the company's bot token and signing secret are set in the admin).
+ALLOT_SLACK_API_URL = env("ALLOT_SLACK_API_URL", default="https://slack.com/api/")
 # A one-click decision link in an email works for this many days (and once).
 ALLOT_DECISION_LINK_DAYS = env.int("ALLOT_DECISION_LINK_DAYS", default=7)
 # A step waiting longer than this goes one level up.
