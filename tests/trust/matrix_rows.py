@@ -494,6 +494,18 @@ ROWS: list[Row] = [
     ),
     Row(
         ACTIONS,
+        "/slack/interactivity/ (no Slack signature)",
+        "POST",
+        lambda w: "/slack/interactivity/",
+        cells(404),
+        data=lambda w: {"payload": "{}"},
+        effect=lambda w: _request_state(w) != RequestState.IN_REVIEW,
+        effect_roles=set(),
+        notes="404 until Slack is set up in the admin; then an unsigned or stale request is "
+        "401 (tests/notifications/test_slack.py)",
+    ),
+    Row(
+        ACTIONS,
         "/notifications/digest/ (daily digest on)",
         "POST",
         lambda w: "/notifications/digest/",
