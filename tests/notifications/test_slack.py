@@ -22,8 +22,10 @@ from slack_sdk.signature import SignatureVerifier
 from approvals.models import RequestKind, RequestState
 from approvals.services import request_submit
 from budgets.models import EntryKind, LedgerEntry
+from notifications.kinds import Kind
 from notifications.models import SlackSettings
-from tests.factories import EmployeeFactory
+from notifications.services import notify
+from tests.factories import EmployeeFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -191,3 +193,24 @@ def test_the_approve_button_decides_once_and_a_bad_signature_is_refused(
     assert signed_post(client, press(slack, approve, "U0MANAGER")).status_code == 200
     assert "already approved" in slack.answers()[-1]
     assert LedgerEntry.objects.filter(kind=EntryKind.APPROVED_INCREASE).count() == 1
+
+
+def test_finances_kinds_also_go_to_the_team_channel_and_unknown_people_are_skipped(
+    slack, django_capture_on_commit_callbacks
+):
+    SlackSettings.objects.update(team_channel="C0FINANCE")
+    finance = UserFactory(email="manager@example.com")  # a Slack user of the fake
+    stranger = UserFactory(email="nobody@example.com")  # Slack does not know them
+    with django_capture_on_commit_callbacks(execute=True):
+        notify(
+            [finance, stranger],
+            "Anthropic: on 2026-11-01 Allot recorded $14.70 against the provider's $15.00",
+            kind=Kind.RECONCILIATION,
+            subject="Allot: Anthropic differs from recorded usage on 2026-11-01",
+            link="/admin/connectors/providercostday/1/change/",
+        )
+    channels = [p["channel"] for p in slack.posted()]
+    assert sorted(channels) == ["C0FINANCE", "U0MANAGER"]
+    (dm,) = [p for p in slack.posted() if p["channel"] == "U0MANAGER"]
+    blocks = dm["blocks"] if isinstance(dm["blocks"], list) else json.loads(dm["blocks"])
+    assert "/admin/connectors/providercostday/1/change/|Open in Allot>" in json.dumps(blocks)
