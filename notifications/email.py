@@ -56,9 +56,9 @@ def email_section(note: Notification) -> str:
     """The message, the link to act on it, and any registered extra lines."""
     label = ACTION_LABELS.get(note.kind, "Open Allot")
     lines = [note.message, "", f"{label}: {absolute_url(note.link or '/')}"]
-    extra = _extras.get(note.kind)
-    if extra is not None and note.done_at is None:
-        lines += extra(note)
+    more = _extras.get(note.kind)
+    if more is not None and note.done_at is None:
+        lines += more(note)
     return "\n".join(lines)
 
 

@@ -28,8 +28,8 @@ def slack_blocks_register(kind: str, blocks: Callable[[Notification, str], list[
 
 
 def slack_settings() -> SlackSettings | None:
-    found = SlackSettings.objects.filter(active=True).exclude(bot_token="").first()
-    return found
+    # bandit: an empty token is "not set", not a hard-coded password
+    return SlackSettings.objects.filter(active=True).exclude(bot_token="").first()  # nosec B106
 
 
 def slack_client(config: SlackSettings) -> WebClient:
@@ -64,9 +64,9 @@ def slack_send(note: Notification) -> bool:
         logger.info("slack: %s not found (%s)", note.user.email, error.response.get("error"))
         return False
     blocks = _message_blocks(note)
-    extra = _blocks.get(note.kind)
-    if extra is not None:
-        blocks += extra(note, slack_user)
+    more = _blocks.get(note.kind)
+    if more is not None:
+        blocks += more(note, slack_user)
     client.chat_postMessage(channel=slack_user, text=email_subject(note), blocks=blocks)
     if note.kind in TEAM_KINDS and config.team_channel:
         client.chat_postMessage(
