@@ -26,7 +26,7 @@ run: install  ## web + Celery worker + beat on SQLite and a serverless broker, w
 	@echo "  Sign in as engineer@example.com or manager@example.com for the dashboards, hr@example.com,"
 	@echo "  finance@example.com or admin for the admin; the password is demo. Ctrl-C stops all."
 	@echo ""
-	ALLOT_PORT=$(PORT) $(BIN)/honcho start -f Procfile
+	ALLOT_PORT=$(PORT) ALLOT_BASE_URL=$${ALLOT_BASE_URL:-http://127.0.0.1:$(PORT)} $(BIN)/honcho start -f Procfile
 
 test: install  ## the whole suite, on DATABASE_URL (SQLite by default)
 	$(BIN)/pytest

@@ -10,3 +10,12 @@ class ApprovalsConfig(AppConfig):
         from approvals.effects import register
 
         register()
+        # The same: the one-click link reads the steps. Notifications sits below approvals, so
+        # approvals adds the link's line to its emails.
+        from approvals.oneclick import waiting_email_lines, waiting_slack_blocks  # reads models
+        from notifications.email import email_extra_register  # with the above, at ready()
+        from notifications.kinds import Kind  # with the above, at ready()
+        from notifications.slack import slack_blocks_register  # its module reads the models
+
+        email_extra_register(Kind.REQUEST_WAITING, waiting_email_lines)
+        slack_blocks_register(Kind.REQUEST_WAITING, waiting_slack_blocks)

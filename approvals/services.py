@@ -18,6 +18,13 @@ from approvals.delegation import (
     standing_in_for,
     window_refusal,
 )
+from approvals.messages import (
+    request_done,
+    step_done,
+    tell_delegate,
+    tell_requester,
+    tell_waiting,
+)
 from approvals.models import (
     HR_KINDS,
     KINDS_FOR_A_PERSON,
@@ -189,7 +196,7 @@ def request_submit(
     ApprovalStep.objects.bulk_create(steps)
     request.submit(by=requester, description=f"{len(steps)} step(s): {rule}")
     request.save()
-    _tell(steps[0].approver and [steps[0].approver], request, f"{request} waits for you.")
+    tell_waiting([steps[0].approver], request, steps[0], f"{request} waits for you.")
     _tell_group(steps[0], request, excluded)
     return request
 
@@ -378,7 +385,8 @@ def request_decide(
     if not approve:
         request.reject(by=user, description=label)
         request.save()
-        _tell([request.requester], request, f"{request} was {label}: {step.comment}")
+        request_done(request, label)
+        tell_requester(request, "rejected", f"{request} was {label}: {step.comment}")
         return request
     following = request.steps.filter(index__gt=step.index).order_by("index").first()
     if following is None:
@@ -387,7 +395,8 @@ def request_decide(
         effect = _EFFECTS.get(request.kind)
         if effect is not None:
             effect(request, user)
-        _tell([request.requester], request, f"{request} was approved ({label}).")
+        request_done(request, label)
+        tell_requester(request, "approved", f"{request} was approved ({label}).")
         return request
     following.state, following.assigned_at = StepState.PENDING, now
     following.save(update_fields=["state", "assigned_at"])
@@ -396,7 +405,8 @@ def request_decide(
     excluded = {request.requester_id} | (
         {request.employee.user_id} if request.employee_id else set()
     )
-    _tell(following.approver and [following.approver], request, f"{request} waits for you.")
+    step_done(request, step, label)
+    tell_waiting([following.approver], request, following, f"{request} waits for you.")
     _tell_group(following, request, excluded)
     return request
 
@@ -412,6 +422,7 @@ def request_withdraw(*, request: ApprovalRequest, user: AbstractBaseUser) -> App
         raise AllotError(f"This request is already {request.get_state_display().lower()}.")
     request.withdraw(by=user, description="withdrawn by the requester")
     request.save()
+    request_done(request, "withdrawn by the requester")
     return request
 
 
@@ -449,8 +460,10 @@ def approvals_escalate(*, now: datetime | None = None) -> int:
             step.assigned_at = now
             step.save()
             moved += 1
-            told = [previous] + ([step.approver] if step.approver else [])
-            _tell(told, request, f"{request} waited too long and moved up a level.")
+            moved_up = f"{request} waited too long and moved up a level."
+            step_done(request, step, f"moved up to {step.approver or 'finance'}")
+            _tell([previous], request, moved_up)
+            tell_waiting([step.approver], request, step, moved_up)
             if step.approver is None:
                 _tell_group(step, request, excluded)
     return moved
@@ -477,14 +490,15 @@ def approvals_expire(*, today: date | None = None) -> int:
             )
             request.expire(description=past)
             request.save()
-            _tell([request.requester], request, f"{request} expired unanswered ({past}).")
+            request_done(request, f"expired ({past})")
+            tell_requester(request, "expired", f"{request} expired unanswered ({past}).")
             expired += 1
     return expired
 
 
 def _tell(users, request: ApprovalRequest, message: str) -> None:
-    """An in-app notification and an email after commit."""
-    notify(users or [], message)
+    """An in-app notification and an email after commit, linking to the request."""
+    notify(users or [], message, link=request.get_absolute_url())
 
 
 def _tell_group(step: ApprovalStep, request: ApprovalRequest, excluded: set[int]) -> None:
@@ -499,7 +513,7 @@ def _tell_group(step: ApprovalStep, request: ApprovalRequest, excluded: set[int]
                 )
             )
         )[:50]
-        _tell(list(members), request, f"{request} waits for {group.name}.")
+        tell_waiting(list(members), request, step, f"{request} waits for {group.name}.")
 
 
 def delegation_validate(
@@ -573,6 +587,7 @@ def delegation_create(
     )
     delegation._history_user = acting_user or delegator
     delegation.save()
+    tell_delegate(delegation)
     return delegation
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from approvals import views
+from approvals import link_views, slack_views, views
 
 app_name = "approvals"
 
@@ -12,4 +12,6 @@ urlpatterns = [
     path("requests/<int:pk>/", views.detail, name="detail"),
     path("requests/<int:pk>/decide/", views.decide, name="decide"),
     path("requests/<int:pk>/withdraw/", views.withdraw, name="withdraw"),
+    path("approvals/decide/<str:token>/", link_views.decide_link, name="decide-link"),
+    path("slack/interactivity/", slack_views.slack_interactivity, name="slack-interactivity"),
 ]

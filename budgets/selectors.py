@@ -16,7 +16,16 @@ from budgets.calculations import (
     tokens_at_rate,
     utilisation_percent,
 )
-from budgets.models import Budget, DailySpend, OwnerKind, PriceCorrection, TokenPrice
+from budgets.models import (
+    AlertClaim,
+    AlertDelivery,
+    AlertKind,
+    Budget,
+    DailySpend,
+    OwnerKind,
+    PriceCorrection,
+    TokenPrice,
+)
 from common.money import Micros, divide_micros
 from common.rawsql import Columns, model_columns
 from people.models import Employee, Project, Team
@@ -417,3 +426,18 @@ def personal_balances(*, employees: list[Employee], fiscal_year: int) -> dict[in
         )
         for budget in budgets
     }
+
+
+def alerts_reached(*, budget_ids: list[int]) -> dict[int, list[str]]:
+    """Per budget, the thresholds it has reached, as the dashboard words them ("90 % (already
+    passed on import, nobody emailed)"), lowest first."""
+    reached: dict[int, list[str]] = {}
+    for claim in AlertClaim.objects.filter(
+        budget_id__in=budget_ids, kind=AlertKind.THRESHOLD
+    ).order_by("budget_id", "threshold"):
+        note = {
+            AlertDelivery.BASELINE: " (already passed when created or imported; nobody emailed)",
+            AlertDelivery.COVERED: " (in the message for a higher one)",
+        }.get(claim.delivery, "")
+        reached.setdefault(claim.budget_id, []).append(f"{claim.threshold} %{note}")
+    return reached

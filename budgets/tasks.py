@@ -19,10 +19,10 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name="budgets.alerts_check", soft_time_limit=900, time_limit=960)
-def alerts_check(budget_ids: list[int]) -> int:
+def alerts_check(budget_ids: list[int], quiet: bool = False) -> int:
     fired = 0
     for budget in Budget.objects.filter(pk__in=budget_ids):
-        fired += len(budget_alerts_check(budget=budget))
+        fired += len(budget_alerts_check(budget=budget, quiet=quiet))
     logger.info("alerts_check: %d budgets checked, %d alerts fired", len(budget_ids), fired)
     return fired
 

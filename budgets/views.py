@@ -13,6 +13,7 @@ from budgets.calculations import tokens_at_rate
 from budgets.display import money_display_for, viewer_sees_everything
 from budgets.models import OwnerKind, RolloverRun, UsageCategory
 from budgets.selectors import (
+    alerts_reached,
     corrected_price_ids,
     employee_balance,
     employee_monthly_spend,
@@ -24,8 +25,8 @@ from budgets.selectors import (
 )
 from common.charts import bar_list, column_chart
 from common.money import percent
-from notifications.selectors import notifications_recent
-from notifications.services import notifications_mark_read
+from notifications.selectors import notification_digest_chosen, notifications_recent
+from notifications.services import notification_preference_set, notifications_mark_read
 from people.models import Employee, Transparency
 from people.selectors import (
     current_fiscal_year,
@@ -59,6 +60,7 @@ def _reference_rates(display, fiscal_year: int) -> tuple | None:
 
 def _budget_rows(balances, display, *, fiscal_year: int, year_end: date) -> list[dict]:
     rates = _reference_rates(display, fiscal_year)
+    reached = alerts_reached(budget_ids=[b.budget.pk for b in balances])
 
     def carried(b, *, left: bool = False):
         carried_micros = b.budget.carried_over_micros
@@ -86,6 +88,7 @@ def _budget_rows(balances, display, *, fiscal_year: int, year_end: date) -> list
             "burn": display.amount(b.burn_rate_micros_per_day),
             "runs_out": _within(b.projected_exhaustion_date, year_end),
             "enforcement": b.budget.get_enforcement_display(),
+            "alerts": reached.get(b.budget.pk, []),
         }
         for b in balances
     ]
@@ -151,6 +154,7 @@ def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpRe
             for cost in [event_cost_now(event, price_ids)]
         ],
         "notifications": notifications_recent(user=employee.user) if own else [],
+        "daily_digest": own and notification_digest_chosen(user=employee.user),
     }
     return render(request, "budgets/dashboard.html", context)
 
@@ -212,4 +216,15 @@ def team(request: HttpRequest) -> HttpResponse:
 @require_POST
 def notifications_read(request: HttpRequest) -> HttpResponse:
     notifications_mark_read(user=request.user)
+    return redirect("dashboard")
+
+
+@login_required
+@require_POST
+def notifications_digest(request: HttpRequest) -> HttpResponse:
+    """A person's own choice only: one email per message, or one digest a day."""
+    choice = request.POST.get("daily_digest")
+    if choice not in ("on", "off"):
+        return HttpResponse('daily_digest: send "on" or "off".', status=400)
+    notification_preference_set(user=request.user, daily_digest=choice == "on")
     return redirect("dashboard")

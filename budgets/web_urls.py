@@ -7,4 +7,5 @@ urlpatterns = [
     path("team/", views.team, name="team"),
     path("team/<int:employee_id>/", views.person, name="person"),
     path("notifications/read/", views.notifications_read, name="notifications_read"),
+    path("notifications/digest/", views.notifications_digest, name="notifications_digest"),
 ]

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django_fsm import can_proceed
 
@@ -37,6 +38,7 @@ from compensation.models import (
     policy,
 )
 from compensation.selectors import offer_request_viewers
+from notifications.kinds import Kind
 from notifications.services import notify
 from people.models import Employee
 from people.roles import ENGINEERS
@@ -453,15 +455,13 @@ def offers_expire(*, today: date | None = None) -> int:
             offer.expire(description=f"no answer by {offer.response_deadline}")
             offer.save()
             if offer.created_by_id:
-                _tell(
-                    offer.created_by,
+                notify(
+                    [offer.created_by],
                     f"Offer #{offer.pk} to {offer.candidate} expired: no answer by "
                     f"{offer.response_deadline:%b %-d, %Y}.",
+                    kind=Kind.REQUEST_DECIDED,
+                    subject=f"Allot: offer #{offer.pk} to {offer.candidate} expired unanswered",
+                    link=reverse("admin:compensation_offer_change", args=[offer.pk]),
                 )
             expired += 1
     return expired
-
-
-def _tell(user: User, message: str) -> None:
-    """An in-app notification, emailed after commit."""
-    notify([user], message)

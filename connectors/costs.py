@@ -20,6 +20,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
+from django.urls import reverse
 from django.utils import timezone
 
 from common.money import dollars_to_micros, format_usd, percent
@@ -34,6 +35,7 @@ from connectors.models import (
     UsageBucket,
 )
 from connectors.reports import ReportSpec, anthropic_headers, moment_of, openai_headers
+from notifications.kinds import Kind
 from notifications.services import notify
 from people.roles import FINANCE
 
@@ -196,6 +198,10 @@ def reconciliation_alert(connection: ProviderConnection) -> int:
             f"{format_usd(reconciled.provider_micros)} "
             f"({'no cost reported' if share is None else f'{share:+} %'}; the limit is "
             f"{connection.reconcile_threshold_percent} %).",
+            kind=Kind.RECONCILIATION,
+            subject=f"Allot: {connection} differs from recorded usage on "
+            f"{reconciled.day_row.day:%Y-%m-%d}",
+            link=reverse("admin:connectors_providercostday_change", args=[reconciled.day_row.pk]),
         )
         ProviderCostDay.objects.filter(pk=reconciled.day_row.pk).update(alerted_at=timezone.now())
         told += 1

@@ -3,7 +3,7 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F
 
-from notifications.models import Notification
+from notifications.models import Notification, NotificationPreference
 
 
 def notifications_recent(*, user: AbstractBaseUser, limit: int = 10) -> list[Notification]:
@@ -14,3 +14,7 @@ def notifications_recent(*, user: AbstractBaseUser, limit: int = 10) -> list[Not
             F("read_at").asc(nulls_first=True), "-created_at"
         )[:limit]
     )
+
+
+def notification_digest_chosen(*, user: AbstractBaseUser) -> bool:
+    return NotificationPreference.objects.filter(user=user, daily_digest=True).exists()

@@ -6,35 +6,93 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
 from django.utils import timezone
 
-from notifications.models import MESSAGE_LENGTH, Notification
+from notifications.kinds import Kind
+from notifications.models import MESSAGE_LENGTH, Notification, NotificationPreference
+from notifications.slack import slack_queue, slack_settings
 from notifications.tasks import notification_email_send
 
 
-def notify(
-    users: Iterable[AbstractBaseUser | None], message: str, *, alert: models.Model | None = None
-) -> list[Notification]:
-    """Record `message` for each person (once each; None skipped) and email it after commit.
+def email_queue(notification_id: int) -> None:
+    """Queue one notification's email after commit: the one place that does (issue 23's outbox
+    replaces this body). robust: if the broker is down the row stays unsent and the hourly
+    sweep sends it."""
+    transaction.on_commit(
+        lambda: notification_email_send.delay(notification_id),
+        robust=True,
+    )
 
-    With an alert, a person already told of it is not told again (the row's unique constraint),
-    so checking an alert twice sends nothing twice. Returns the notifications it made."""
+
+def _digest_users(user_ids: list[int]) -> set[int]:
+    return set(
+        NotificationPreference.objects.filter(user_id__in=user_ids, daily_digest=True).values_list(
+            "user_id", flat=True
+        )
+    )
+
+
+def notify(
+    users: Iterable[AbstractBaseUser | None],
+    message: str,
+    *,
+    alert: models.Model | None = None,
+    kind: str = Kind.OTHER,
+    subject: str = "",
+    link: str = "",
+    target: str = "",
+) -> list[Notification]:
+    """Record `message` for each person (once each; None skipped) and email it after commit,
+    unless they chose the daily digest (then the digest task sends it with the day's others).
+
+    `subject` is the email's subject, `link` the path of the page where it is acted on, and
+    `target` names what it asks about, so `notifications_done(target)` marks it done once
+    decided. With an alert, a person already told of it is not told again (the row's unique
+    constraint), so checking an alert twice sends nothing twice. Returns the notifications."""
+    people = {u.pk: u for u in users if u is not None}
+    digest = _digest_users(list(people))
+    fields = {
+        "message": message[:MESSAGE_LENGTH],
+        "kind": kind,
+        "subject": subject[:200],
+        "link": link[:500],
+        "target": target[:80],
+    }
+    slack_on = slack_settings() is not None
     made = []
-    for user in {u.pk: u for u in users if u is not None}.values():
-        text = message[:MESSAGE_LENGTH]
+    for user in people.values():
         if alert is None:
-            note, created = Notification.objects.create(user=user, message=text), True
+            note, created = Notification.objects.create(user=user, **fields), True
         else:
             note, created = Notification.objects.get_or_create(
-                user=user, alert=alert, defaults={"message": text}
+                user=user, alert=alert, defaults=fields
             )
         if created:
             made.append(note)
-            # robust: if the broker is down the row stays unsent and the hourly sweep sends it.
-            transaction.on_commit(lambda pk=note.pk: notification_email_send.delay(pk), robust=True)
+            if user.pk not in digest:
+                email_queue(note.pk)
+            if slack_on:
+                slack_queue(note.pk)
     return made
+
+
+def notifications_done(*, target: str, note: str = "", prefix: bool = False) -> int:
+    """Mark done every message about `target` (or, with prefix, every target starting so): a
+    decision taken shows as done wherever its message shows. Returns how many."""
+    if not target:
+        return 0
+    rows = Notification.objects.filter(done_at__isnull=True)
+    rows = rows.filter(target__startswith=target) if prefix else rows.filter(target=target)
+    return rows.update(done_at=timezone.now(), done_note=note[:120])
 
 
 def notifications_mark_read(*, user: AbstractBaseUser) -> int:
     """Mark every unread notification of `user` read; returns how many."""
     return Notification.objects.filter(user=user, read_at__isnull=True).update(
         read_at=timezone.now()
+    )
+
+
+def notification_preference_set(*, user: AbstractBaseUser, daily_digest: bool) -> None:
+    """One email per message, or one digest a day."""
+    NotificationPreference.objects.update_or_create(
+        user=user, defaults={"daily_digest": daily_digest}
     )

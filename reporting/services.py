@@ -9,10 +9,13 @@ from datetime import date
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from common import fiscal
 from common.errors import AllotError
+from notifications.kinds import Kind
+from notifications.services import notify
 from people.selectors import company_settings
 from reporting.models import ReportRun, RunState, RunTrigger
 from reporting.rendering import report_pdf
@@ -86,6 +89,17 @@ def _progress(run: ReportRun, percent: int, stage: str) -> None:
     ReportRun.objects.filter(pk=run.pk).update(progress_percent=percent, stage=stage)
 
 
+def _tell_ready(run: ReportRun) -> None:
+    """Who asked for the report hears it is ready, with the link to it."""
+    notify(
+        [run.requested_by],
+        f"The FY{run.fiscal_year} Q{run.quarter} report is ready.",
+        kind=Kind.REPORT,
+        subject=f"Allot: the FY{run.fiscal_year} Q{run.quarter} report is ready",
+        link=reverse("reporting:detail", args=[run.pk]),
+    )
+
+
 def report_run_build(*, run: ReportRun) -> ReportRun:
     """Compute the snapshot, render the PDF from it and store both. Running it again on a
     finished run does nothing; a failed run records the error (ask again to retry)."""
@@ -121,6 +135,7 @@ def report_run_build(*, run: ReportRun) -> ReportRun:
         run.stage = "Done"
         run.finished_at = timezone.now()
         run.save()
+        _tell_ready(run)
     except Exception as exc:
         logger.exception("report run %s failed", run.pk)
         ReportRun.objects.filter(pk=run.pk).update(

@@ -5,7 +5,7 @@ the row and moved in the same transaction as each ledger entry, so a balance is 
 only budgets.ledger writes entries and totals.
 """
 
-from budgets.models.alerts import AlertClaim, AlertKind
+from budgets.models.alerts import AlertClaim, AlertDelivery, AlertKind
 from budgets.models.budget import Budget, Enforcement, OwnerKind
 from budgets.models.keys import ApiScope, IntegrationKey, default_scopes
 from budgets.models.ledger import (
@@ -34,6 +34,7 @@ from budgets.models.usage import (
 __all__ = [
     "SPENT_KINDS",
     "AlertClaim",
+    "AlertDelivery",
     "AlertKind",
     "ApiScope",
     "Budget",

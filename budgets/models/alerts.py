@@ -11,6 +11,14 @@ class AlertKind(models.TextChoices):
     PROJECTED = "projected", "Projected to run out"
 
 
+class AlertDelivery(models.TextChoices):
+    """Whether anyone was told: one message per event, for the highest threshold it crossed."""
+
+    SENT = "sent", "Told"
+    COVERED = "covered", "Covered by a higher threshold's message"
+    BASELINE = "baseline", "Already passed when created or imported; nobody told"
+
+
 class AlertClaim(models.Model):
     """One row per alert that fired: the unique constraint makes each fire once per budget, even
     with several workers checking at the same time. Budgets are per fiscal year, so is this."""
@@ -21,6 +29,9 @@ class AlertClaim(models.Model):
         default=0, help_text="Percent for threshold alerts; 0 for projections."
     )
     message = models.CharField(max_length=300)
+    delivery = models.CharField(
+        max_length=10, choices=AlertDelivery.choices, default=AlertDelivery.SENT
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

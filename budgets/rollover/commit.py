@@ -31,6 +31,7 @@ from budgets.models import (
     RolloverRun,
     RolloverState,
 )
+from budgets.rollover.messages import rollover_done_tell
 from budgets.rollover.plan import (
     CHUNK_SIZE,
     EMPLOYEE_FIELDS,
@@ -441,6 +442,7 @@ def _finish(run: RolloverRun) -> None:
             format_usd(run.done_forfeited_micros),
             format_usd(run.done_allocated_micros),
         )
+        rollover_done_tell(run)
 
 
 def _fail(run: RolloverRun, error: Exception) -> None:

@@ -3,7 +3,6 @@
 import logging
 from datetime import date
 
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from budgets.models import (
@@ -12,10 +11,8 @@ from budgets.models import (
     RolloverState,
 )
 from budgets.rollover.commit import rollover_confirm, rollover_enqueue
+from budgets.rollover.messages import rollover_previewed_tell
 from budgets.rollover.preview import rollover_preview
-from common.money import format_usd
-from notifications.services import notify
-from people.roles import FINANCE
 from people.selectors import company_settings, company_today, fiscal_year_of
 
 logger = logging.getLogger(__name__)
@@ -50,11 +47,4 @@ def rollover_scheduled_step(*, today: date | None = None) -> str:
 
 
 def _notify_finance(run: RolloverRun) -> None:
-    message = (
-        f"The FY{run.fiscal_year} rollover is previewed: {run.owners_total:,} owners, "
-        f"{format_usd(run.carried_micros)} to carry over, {format_usd(run.forfeited_micros)} "
-        f"forfeited, {format_usd(run.allocated_micros)} of new allocations. "
-        "Confirm it in the admin (Rollover runs)."
-    )
-    users = get_user_model().objects.filter(groups__name=FINANCE, is_active=True).distinct()
-    notify(users, message)
+    rollover_previewed_tell(run)

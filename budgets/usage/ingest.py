@@ -46,9 +46,10 @@ def usage_ingest(
     source: str = DEFAULT_SOURCE,
     now: datetime | None = None,
     write_first: bool | None = None,
+    quiet_alerts: bool = False,
 ) -> IngestResult:
     """Record a batch of usage events (the API, import_usage and usage_post all come here).
-    `write_first`: see ingest_parsed."""
+    `write_first`, `quiet_alerts`: see ingest_parsed."""
     if not isinstance(events, list):
         raise AllotError('"events" must be a list of event objects.', field="events")
     if len(events) > MAX_EVENTS_PER_BATCH:
@@ -66,7 +67,14 @@ def usage_ingest(
             result.reject(index, rejected_id(raw), outcome)
         else:
             parsed.append(outcome)
-    return ingest_parsed(parsed, source=source, now=now, result=result, write_first=write_first)
+    return ingest_parsed(
+        parsed,
+        source=source,
+        now=now,
+        result=result,
+        write_first=write_first,
+        quiet_alerts=quiet_alerts,
+    )
 
 
 def _dedupe_within_batch(events: list[ParsedEvent], result: IngestResult) -> list[ParsedEvent]:
@@ -99,8 +107,12 @@ def ingest_parsed(
     now: datetime,
     result: IngestResult,
     write_first: bool | None = None,
+    quiet_alerts: bool = False,
 ) -> IngestResult:
     """Resolve and write parsed events, adding the outcome to `result`.
+
+    `quiet_alerts`: a back-fill of past usage (import_usage); the thresholds it passes are
+    recorded without a message each (budgets.alerts).
 
     `write_first`: COPY the batch's rows before taking the budget locks, then decide again
     under them (budgets.usage.write). None means on PostgreSQL only; either way the stored
@@ -151,7 +163,9 @@ def ingest_parsed(
     if touched:
         # robust: a broker outage must not turn a committed batch into a 500; the daily scan
         # checks every budget anyway.
-        transaction.on_commit(lambda: alerts_check.delay(budget_ids=touched), robust=True)
+        transaction.on_commit(
+            lambda: alerts_check.delay(budget_ids=touched, quiet=quiet_alerts), robust=True
+        )
     return result
 
 

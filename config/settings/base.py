@@ -244,6 +244,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.notifications_resend",
         "schedule": 60 * 60,
     },
+    "hourly-webhook-resend": {
+        "task": "notifications.webhooks_resend",
+        "schedule": 60 * 60,
+    },
+    "daily-notification-digest": {
+        "task": "notifications.digest_send",
+        "schedule": crontab(hour=7, minute=30),
+    },
     "daily-approval-escalation": {
         "task": "approvals.escalate",
         "schedule": crontab(hour=7, minute=0),
@@ -384,6 +392,10 @@ SCIM_SERVICE_PROVIDER = {
 
 # Where people reach the web app (links in emails).
 ALLOT_BASE_URL = env("ALLOT_BASE_URL", default="http://127.0.0.1:8000")
+# Slack's Web API (the company's bot token and signing secret are set in the admin).
+ALLOT_SLACK_API_URL = env("ALLOT_SLACK_API_URL", default="https://slack.com/api/")
+# A one-click decision link in an email works for this many days (and once).
+ALLOT_DECISION_LINK_DAYS = env.int("ALLOT_DECISION_LINK_DAYS", default=7)
 # A step waiting longer than this goes one level up.
 ALLOT_APPROVAL_ESCALATE_AFTER_DAYS = env.int("ALLOT_APPROVAL_ESCALATE_AFTER_DAYS", default=3)
 # An unsettled reservation from authorize is released after this long.

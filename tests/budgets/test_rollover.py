@@ -375,6 +375,11 @@ def test_the_scheduled_start_waits_for_finance_unless_the_company_opted_in(
     assert finance.notifications.filter(message__contains="FY2026 rollover").exists()
     assert "waiting" in rollover_scheduled_step(today=date(2027, 1, 2))
     assert finance.notifications.count() == 1  # told once
+    (previewed,) = finance.notifications.all()
+    run = RolloverRun.objects.get(fiscal_year=2026)
+    assert previewed.kind == "rollover"
+    assert previewed.subject == "Allot: the FY2026 rollover waits for finance to confirm"
+    assert previewed.link == f"/admin/budgets/rolloverrun/{run.pk}/change/"
 
     company.rollover_automatic = True
     company.save()
@@ -382,6 +387,10 @@ def test_the_scheduled_start_waits_for_finance_unless_the_company_opted_in(
         assert "automatically" in rollover_scheduled_step(today=date(2027, 1, 3))
     assert RolloverRun.objects.get(fiscal_year=2026).state == RolloverState.DONE
     assert "nothing to do" in rollover_scheduled_step(today=date(2027, 1, 4))
+    previewed.refresh_from_db()
+    assert previewed.done_at is not None  # the ask to confirm is answered
+    done = finance.notifications.get(subject="Allot: the FY2026 rollover is done")
+    assert done.link == previewed.link and "carried over" in done.message
 
 
 def test_carried_money_spent_first_expires_only_in_its_unspent_part(org):

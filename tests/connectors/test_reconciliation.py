@@ -72,6 +72,9 @@ def test_a_2_percent_gap_shows_on_finances_page_and_alerts_finance_once(
     [note] = Notification.objects.filter(user=finance)
     assert "2026-11-01" in note.message and "-2.00 %" in note.message
     assert "$14.70" in note.message and "$15.00" in note.message
+    assert note.kind == "reconciliation"
+    assert note.subject.startswith("Allot: ") and "2026-11-01" in note.subject
+    assert note.link == f"/admin/connectors/providercostday/{first.day_row.pk}/change/"
     assert not Notification.objects.filter(user=hr).exists()
     client.force_login(finance)
     page = client.get("/admin/connectors/providercostday/").content.decode()

@@ -47,6 +47,9 @@ def test_a_failed_build_resumes_to_the_same_report_as_a_clean_run(company, setti
     assert failed_state == RunState.FAILED
     assert "NotADirectoryError" in failed_error
     assert run.state == clean.state == RunState.DONE
+    ready = finance.notifications.filter(kind="report").order_by("pk")
+    assert [n.link for n in ready] == [f"/reports/{run.pk}/", f"/reports/{clean.pk}/"]
+    assert ready[0].subject == "Allot: the FY2026 Q1 report is ready"
     assert run.snapshot == clean.snapshot
     assert pdf_text(run) == pdf_text(clean)
 

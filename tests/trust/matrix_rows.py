@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from approvals.manual_entries import manual_entry_post
 from approvals.models import ApprovalRequest, Delegation, RequestKind, RequestState
+from approvals.oneclick import decision_token
 from approvals.services import delegation_create, request_decide, request_submit
 from budgets.authorize import authorize
 from budgets.models import (
@@ -27,6 +28,7 @@ from budgets.services import budget_allocate, budget_create
 from compensation.models import Offer, OfferState
 from compensation.services import offer_send, offer_submit
 from connectors.models import IdentityMapping, ProviderConnection
+from notifications.models import NotificationPreference
 from people.models import Employee
 from people.roles import FINANCE, HR, MANAGERS, ROLE_PERMISSIONS
 from people.selectors import company_today, current_fiscal_year
@@ -211,6 +213,21 @@ def _event(world):
 
 def _request_state(world) -> str:
     return ApprovalRequest.objects.get(pk=world["request"].pk).state
+
+
+def _manager_link(world) -> str:
+    """The one-click link the manager's email carries for the request's first step."""
+    step = ApprovalRequest.objects.get(pk=world["request"].pk).steps.get(index=0)
+    return f"/approvals/decide/{decision_token(step, world['users']['manager'])}/"
+
+
+# The link is the manager's credential for this one decision: with no session (an API key is
+# no session) it acts as the manager; signed in as anyone else it refuses.
+_LINK_HOLDERS = {"anonymous", "manager", "key_ingest", "key_authorize", "key_read"}
+
+
+def _digest_chosen(world) -> bool:
+    return NotificationPreference.objects.filter(daily_digest=True).exists()
 
 
 # -- admin sections, one row per registered model, from the same role table the groups use ------
@@ -487,6 +504,57 @@ ROWS: list[Row] = [
         effect=lambda w: _request_state(w) == RequestState.APPROVED,
         notes="only the approver; the requester never",
         effect_roles={"manager"},
+    ),
+    Row(
+        WEB,
+        "/approvals/decide/<the manager's emailed link>/ (a scanner's GET)",
+        "GET",
+        _manager_link,
+        cells(403, **dict.fromkeys(_LINK_HOLDERS, 200)),
+        effect=lambda w: _request_state(w) != RequestState.IN_REVIEW,
+        effect_roles=set(),
+        notes="shows the request and asks to confirm; GET never decides",
+    ),
+    Row(
+        ACTIONS,
+        "/approvals/decide/<the manager's emailed link>/ (approve)",
+        "POST",
+        _manager_link,
+        cells(403, **dict.fromkeys(_LINK_HOLDERS, 200)),
+        data=lambda w: {"decision": "approve"},
+        effect=lambda w: _request_state(w) == RequestState.APPROVED,
+        notes="the signed link acts as the manager, once; signed in as someone else: 403",
+    ),
+    Row(
+        ACTIONS,
+        "/slack/interactivity/ (no Slack signature)",
+        "POST",
+        lambda w: "/slack/interactivity/",
+        cells(404),
+        data=lambda w: {"payload": "{}"},
+        effect=lambda w: _request_state(w) != RequestState.IN_REVIEW,
+        effect_roles=set(),
+        notes="404 until Slack is set up in the admin; then an unsigned or stale request is "
+        "401 (tests/notifications/test_slack.py)",
+    ),
+    Row(
+        ACTIONS,
+        "/notifications/digest/ (daily digest on)",
+        "POST",
+        lambda w: "/notifications/digest/",
+        web(302),
+        data=lambda w: {"daily_digest": "on"},
+        effect=_digest_chosen,
+        effect_roles={
+            "engineer",
+            "manager",
+            "skip_level",
+            "other_manager",
+            "hr",
+            "finance",
+            "superuser",
+        },
+        notes="each person's own choice",
     ),
     Row(
         ACTIONS,

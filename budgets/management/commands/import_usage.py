@@ -53,7 +53,8 @@ class Command(BaseCommand):
         )
 
     def _send(self, batch, line_numbers, source, totals) -> None:
-        result = usage_ingest(events=batch, source=source)
+        # A back-fill of past usage: thresholds it passes are recorded, not emailed one by one.
+        result = usage_ingest(events=batch, source=source, quiet_alerts=True)
         totals["accepted"] += result.accepted
         totals["duplicates"] += result.duplicates
         totals["rejected"] += len(result.rejected)
