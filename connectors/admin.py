@@ -2,12 +2,13 @@
 the buckets and the unassigned queue, whose count and total head each of these pages."""
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import Count, Sum
 
 from common.admin import ReadOnlyAdmin
 from common.errors import AllotError
 from common.money import format_usd
-from connectors.costs import ReconciledDay, reconciled
+from connectors.costs import ReconciledDay, reconciled, reconciled_days
 from connectors.models import (
     BucketPosting,
     ClaudeCodeDay,
@@ -166,30 +167,55 @@ class UnassignedUsageAdmin(UnassignedSummary, BucketColumns, ReadOnlyAdmin):
     list_display = ["starts_at", "connection", "group_key", "amount", "hold_reason"]
 
 
+class ReconciliationChangeList(ChangeList):
+    """Reconciles the page's rows together: the gateway's part is one query for the page."""
+
+    def get_results(self, request) -> None:
+        super().get_results(request)
+        self.result_list = list(self.result_list)
+        for day in reconciled_days(self.result_list):
+            day.day_row.reconciled_day = day
+
+
 @admin.register(ProviderCostDay)
 class ReconciliationAdmin(ReadOnlyAdmin):
     """Finance's reconciliation: per provider and UTC day, the provider's cost report against
-    what Allot recorded from its usage, the gap in dollars and percent, and what is held."""
+    everything Allot recorded for it (its connector's buckets, and the gateway's and API's
+    usage of its models), the gap in dollars and percent, and what is held."""
 
-    list_display = ["day", "connection", "provider_cost", "recorded", "held", "gap", "gap_percent"]
-    list_display += ["over"]
+    change_list_template = "admin/connectors/reconciliation_change_list.html"
+    list_display = ["day", "connection", "provider_cost", "from_connectors", "from_gateway"]
+    list_display += ["recorded", "held", "gap", "gap_percent", "over"]
     list_filter = ["connection"]
     date_hierarchy = "day"
 
     def get_queryset(self, request):
         return reconciled(super().get_queryset(request))
 
+    def get_changelist(self, request, **kwargs):
+        return ReconciliationChangeList
+
     @staticmethod
     def _day(row: ProviderCostDay) -> ReconciledDay:
-        return ReconciledDay(row, row.provider_cost_micros, row.recorded or 0, row.held or 0)
+        """The row's reconciled day, as ReconciliationChangeList put on it."""
+        day = getattr(row, "reconciled_day", None)
+        return day if day is not None else reconciled_days([row])[0]
 
     @admin.display(description="Provider's cost", ordering="provider_cost_micros")
     def provider_cost(self, row: ProviderCostDay) -> str:
         return format_usd(row.provider_cost_micros)
 
-    @admin.display(description="Recorded by Allot", ordering="recorded")
+    @admin.display(description="From connectors", ordering="recorded")
+    def from_connectors(self, row: ProviderCostDay) -> str:
+        return format_usd(self._day(row).connector_micros)
+
+    @admin.display(description="From the gateway/API")
+    def from_gateway(self, row: ProviderCostDay) -> str:
+        return format_usd(self._day(row).gateway_micros)
+
+    @admin.display(description="Recorded by Allot")
     def recorded(self, row: ProviderCostDay) -> str:
-        return format_usd(row.recorded or 0)
+        return format_usd(self._day(row).recorded_micros)
 
     @admin.display(description="Held (unassigned)", ordering="held")
     def held(self, row: ProviderCostDay) -> str:
