@@ -12,6 +12,7 @@ keeps the pages before it; the cursor moves only when the whole report was read.
 applies each page in a transaction it rolls back: it reports exactly what a run would do and
 writes nothing (it takes no lease and moves no cursor)."""
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from connectors.costs import COST_REPORTS, costs_apply, reconciliation_alert
 from connectors.models import Provider, ProviderConnection, SyncCursor, base_url_allowed
 from connectors.reports import REPORTS, ReportSpec
 
+logger = logging.getLogger(__name__)
 LEASE = timedelta(minutes=30)
 COST_REPORT_NAMES = {spec.report for spec in COST_REPORTS.values()}
 
@@ -95,6 +97,21 @@ def usage_sync(
     return outcomes
 
 
+def usage_sync_recorded(provider: str) -> str:
+    """usage_sync, its result (or why it failed) written on the connection: what finance's
+    Sync now shows when it is done (the cursors show each report's pages meanwhile)."""
+    try:
+        outcomes = usage_sync(provider, progress=logger.info)
+    except AllotError as error:
+        result = f"failed: {error.message}"
+    else:
+        result = "; ".join(f"{o.report}: {o.skipped or o.totals.line()}" for o in outcomes)
+    ProviderConnection.objects.filter(provider=provider).update(
+        last_sync_at=timezone.now(), last_sync_result=result[:1000]
+    )
+    return result
+
+
 def _report_sync(connection, cursor, spec: ReportSpec, key, since, dry_run, token, say, sleep):
     started = timezone.now()
     start = _start(connection, cursor, since)
@@ -112,7 +129,7 @@ def _report_sync(connection, cursor, spec: ReportSpec, key, since, dry_run, toke
             waited = f", waited {sum(client.waits):.0f}s" if client.waits else ""
             say(f"{label} page {outcome.pages}: {page.line()}{waited}")
             client.waits.clear()
-            if token and not lease_renew(cursor, token):
+            if token and not lease_renew(cursor, token, f"running: page {outcome.pages}"):
                 raise AllotError("The sync's lease was lost to another run; stopped.")
     if not dry_run:
         today = datetime.combine(started.astimezone(UTC).date(), time(), tzinfo=UTC)
@@ -170,10 +187,12 @@ def lease_take(cursor: SyncCursor) -> str | None:
     return token if taken == 1 else None
 
 
-def lease_renew(cursor: SyncCursor, token: str) -> bool:
+def lease_renew(cursor: SyncCursor, token: str, progress: str = "") -> bool:
+    """Keep the lease; `progress` shows on the cursor (the admin) while the run goes on."""
+    changes = {"last_outcome": progress[:500]} if progress else {}
     return bool(
         SyncCursor.objects.filter(pk=cursor.pk, lease_token=token).update(
-            lease_until=timezone.now() + LEASE
+            lease_until=timezone.now() + LEASE, **changes
         )
     )
 

@@ -6,7 +6,7 @@ from celery import shared_task
 
 from common.errors import AllotError
 from connectors.models import ProviderConnection
-from connectors.sync import usage_sync
+from connectors.sync import usage_sync, usage_sync_recorded
 
 logger = logging.getLogger(__name__)
 
@@ -27,3 +27,10 @@ def usage_sync_all() -> dict[str, str]:
             continue
         done[provider] = "; ".join(f"{o.report}: {o.skipped or o.totals.line()}" for o in outcomes)
     return done
+
+
+@shared_task(name="connectors.usage_sync_one", soft_time_limit=1500, time_limit=1800)
+def usage_sync_one(provider: str) -> str:
+    """Finance's "Sync now" (connectors.services.sync_queue): one provider's reports, its
+    result written on the connection for the admin to show."""
+    return usage_sync_recorded(provider)
