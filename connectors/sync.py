@@ -25,8 +25,9 @@ from django.utils import timezone
 from common.errors import AllotError
 from connectors.buckets import PageOutcome, rows_apply
 from connectors.claude_code import CLAUDE_CODE_REPORT, claude_code_apply, claude_code_params
-from connectors.client import Client
+from connectors.client import Client, ProviderError
 from connectors.costs import COST_REPORTS, costs_apply, reconciliation_alert
+from connectors.directory import directory_match
 from connectors.models import Provider, ProviderConnection, SyncCursor, base_url_allowed
 from connectors.reports import REPORTS, ReportSpec
 
@@ -39,6 +40,7 @@ COST_REPORT_NAMES = {spec.report for spec in COST_REPORTS.values()}
 class ReportOutcome:
     report: str
     skipped: str = ""  # why this run did not read the report
+    note: str = ""  # what a report that is not buckets did (the directory)
     pages: int = 0
     totals: PageOutcome = field(default_factory=PageOutcome)
 
@@ -90,6 +92,11 @@ def usage_sync(
             if token:
                 lease_release(cursor, token)
         outcomes.append(outcome)
+    usage_reports = {spec.report for spec in REPORTS[connection.provider]}
+    if not dry_run and not any(o.skipped for o in outcomes if o.report in usage_reports):
+        # after the reports, by the run that read them: what they held for a key or user the
+        # directory maps is posted (a run that skipped them leaves it to the one reading)
+        _directory_sync(connection, key, say, sleep)
     if not dry_run and not outcomes[-1].skipped:
         told = reconciliation_alert(connection)
         if told:
@@ -97,15 +104,43 @@ def usage_sync(
     return outcomes
 
 
+def summary(outcome: ReportOutcome) -> str:
+    """One report's line in a run's result."""
+    return f"{outcome.report}: {outcome.skipped or outcome.note or outcome.totals.line()}"
+
+
+def _directory_sync(connection, key: str, say, sleep) -> ReportOutcome:
+    """The provider's users and API keys, mapped by email (connectors.directory). A directory
+    the key may not read is said and skipped: the usage reports are still read."""
+    client = Client(connection.url, REPORTS[connection.provider][0].headers(key))
+    if sleep is not None:
+        client.sleep = sleep
+    try:
+        found = directory_match(client, connection.provider)
+    except ProviderError as error:
+        outcome = ReportOutcome("directory", skipped=f"not read: {error.message}")
+    else:
+        outcome = ReportOutcome("directory", note=found.line())
+    say(f"{connection.provider} directory: {outcome.skipped or outcome.note}")
+    return outcome
+
+
 def usage_sync_recorded(provider: str) -> str:
     """usage_sync, its result (or why it failed) written on the connection: what finance's
     Sync now shows when it is done (the cursors show each report's pages meanwhile)."""
+    directory: list[str] = []
+
+    def progress(line: str) -> None:
+        logger.info(line)
+        if line.startswith(f"{provider} directory: "):
+            directory.append(line.removeprefix(f"{provider} "))
+
     try:
-        outcomes = usage_sync(provider, progress=logger.info)
+        outcomes = usage_sync(provider, progress=progress)
     except AllotError as error:
         result = f"failed: {error.message}"
     else:
-        result = "; ".join(f"{o.report}: {o.skipped or o.totals.line()}" for o in outcomes)
+        result = "; ".join([*(summary(o) for o in outcomes), *directory])
     ProviderConnection.objects.filter(provider=provider).update(
         last_sync_at=timezone.now(), last_sync_result=result[:1000]
     )

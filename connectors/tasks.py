@@ -6,7 +6,7 @@ from celery import shared_task
 
 from common.errors import AllotError
 from connectors.models import ProviderConnection
-from connectors.sync import usage_sync, usage_sync_recorded
+from connectors.sync import summary, usage_sync, usage_sync_recorded
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def usage_sync_all() -> dict[str, str]:
             logger.warning("usage sync of %s failed: %s", provider, error.message)
             done[provider] = f"failed: {error.message}"
             continue
-        done[provider] = "; ".join(f"{o.report}: {o.skipped or o.totals.line()}" for o in outcomes)
+        done[provider] = "; ".join(summary(o) for o in outcomes)
     return done
 
 
