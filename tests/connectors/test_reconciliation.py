@@ -205,3 +205,18 @@ def test_usage_through_the_gateway_counts_for_its_provider_and_day(
     snapshot = report_data(fiscal_year=2026, quarter=4)
     table = next(t for t in snapshot["tables"] if t["key"] == "reconciliation")
     assert table["rows"][0][2:7] == [15_000_000, 14_700_000, 300_000, 15_000_000, 0]
+
+
+def test_anthropics_cost_amount_is_cents_as_documented(provider_server, anthropic):
+    """The Get Cost Report reference: `amount` is a decimal string in the currency's lowest
+    unit, cents, so "123.45" USD is $1.2345 (fractional cents kept to the micro-dollar). Pinned
+    here: reading it as dollars would make every day's gap a hundredfold."""
+    provider_server.anthropic_costs = [
+        anthropic_cost_bucket(1, ["123.45"]),  # the reference's own example: $1.2345
+        anthropic_cost_bucket(2, ["0.0001", "99"]),  # a hundredth of a cent, and 99 cents
+    ]
+
+    usage_sync(Provider.ANTHROPIC)
+
+    costs = dict(ProviderCostDay.objects.values_list("day", "provider_cost_micros"))
+    assert costs == {day(1).date(): 1_234_500, day(2).date(): 990_001}
