@@ -1,5 +1,7 @@
 """`usage_sync`: one run over a provider's reports, the command's and the beat task's service:
-its usage reports, then its cost report, then the reconciliation's alerts (connectors.costs).
+its usage reports, then its cost report, then the provider's directory (users and API keys
+mapped by email, connectors.directory), then the reconciliation's alerts (connectors.costs).
+`usage_sync_recorded` is the tasks' form: the run's result written on the connection.
 
 Each report has a cursor row. A run takes the row's lease with one conditional UPDATE (the
 database serialises the two UPDATEs, SQLite included: the second sees the first's lease and

@@ -8,6 +8,8 @@ from budgets.models import UsageEvent
 from connectors.models import Provider, ProviderConnection, SyncCursor
 from connectors.services import identity_map
 from connectors.sync import usage_sync
+from connectors.tasks import usage_sync_all
+from tests.connectors.conftest import connection_to
 from tests.connectors.provider_server import anthropic_bucket, anthropic_result
 from tests.factories import EmployeeFactory, finance_user, hr_user
 
@@ -113,3 +115,19 @@ def test_a_connection_without_its_key_says_so_and_queues_nothing(
     with django_capture_on_commit_callbacks(execute=True) as queued:
         response = client.post(sync_url(anthropic), follow=True)
     assert "is not set" in response.content.decode() and not queued
+
+
+def test_the_hourly_task_records_each_connections_result_and_a_failure_stops_no_other(
+    provider_server, anthropic, monkeypatch
+):
+    openai = connection_to(provider_server, Provider.OPENAI)
+    ProviderConnection.objects.filter(pk=openai.pk).update(admin_key_env="ALLOT_UNSET_ADMIN_KEY")
+    monkeypatch.delenv("ALLOT_UNSET_ADMIN_KEY", raising=False)
+
+    done = usage_sync_all.delay().get()
+
+    anthropic.refresh_from_db()
+    openai.refresh_from_db()
+    assert anthropic.last_sync_result.startswith("messages: 0 buckets")
+    assert done["anthropic"] == anthropic.last_sync_result
+    assert openai.last_sync_result.startswith("failed: The environment variable")
