@@ -194,11 +194,12 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=183, help="days a half, each round")
     parser.add_argument("--rounds", type=int, default=2, help="each half per round")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--database", default=DB_NAME, help="the database made (and dropped)")
     args = parser.parse_args()
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
         sys.exit("Set DATABASE_URL to a PostgreSQL server (its postgres database).")
-    url = fresh_database(base, DB_NAME)
+    url = fresh_database(base, args.database)
     tmp = Path(tempfile.mkdtemp(prefix="allot-sync-bench-"))
     os.environ.update(
         DATABASE_URL=url,
@@ -244,7 +245,7 @@ def main() -> None:
             from django.db import connections
 
             connections.close_all()
-            drop_database(base, DB_NAME)
+            drop_database(base, args.database)
 
 
 if __name__ == "__main__":

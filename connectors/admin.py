@@ -2,12 +2,18 @@
 the buckets and the unassigned queue, whose count and total head each of these pages."""
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Sum
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from common.admin import ReadOnlyAdmin
 from common.errors import AllotError
 from common.money import format_usd
-from connectors.costs import ReconciledDay, reconciled
+from connectors.costs import ReconciledDay, reconciled, reconciled_days
 from connectors.models import (
     BucketPosting,
     ClaudeCodeDay,
@@ -18,7 +24,7 @@ from connectors.models import (
     UnassignedUsage,
     UsageBucket,
 )
-from connectors.services import identity_map
+from connectors.services import identity_map, sync_queue
 
 
 def unassigned_summary() -> dict:
@@ -52,9 +58,28 @@ class SyncCursorInline(admin.TabularInline):
         return False
 
 
+def sync_status(connection: ProviderConnection) -> str:
+    """Running (a report's lease is held, with its page), queued, or the last sync's result."""
+    now = timezone.now()
+    running = [c for c in connection.cursors.all() if c.lease_until and c.lease_until > now]
+    if running:
+        return "Running: " + "; ".join(f"{c.report} {c.last_outcome}" for c in running)
+    if connection.sync_queued_at and (
+        connection.last_sync_at is None or connection.last_sync_at < connection.sync_queued_at
+    ):
+        return f"Queued at {timezone.localtime(connection.sync_queued_at):%Y-%m-%d %H:%M}"
+    if connection.last_sync_at is None:
+        return "Not synced yet"
+    when = timezone.localtime(connection.last_sync_at)
+    return f"{when:%Y-%m-%d %H:%M}: {connection.last_sync_result}"
+
+
 @admin.register(ProviderConnection)
 class ProviderConnectionAdmin(UnassignedSummary, admin.ModelAdmin):
+    change_form_template = "admin/connectors/providerconnection_change_form.html"
     list_display = ["provider", "url", "admin_key_env", "key_status", "is_active", "start_on"]
+    list_display += ["status"]
+    actions = ["sync_now"]
     fields = [
         "provider",
         "base_url",
@@ -66,8 +91,48 @@ class ProviderConnectionAdmin(UnassignedSummary, admin.ModelAdmin):
         "claude_code",
         "reconcile_threshold_percent",
     ]
-    readonly_fields = ["key_status"]
+    fields += ["status"]
+    readonly_fields = ["key_status", "status"]
     inlines = [SyncCursorInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("cursors")
+
+    @admin.display(description="Sync")
+    def status(self, connection: ProviderConnection) -> str:
+        return sync_status(connection) if connection.pk else "-"
+
+    def _queue(self, request, connection: ProviderConnection) -> bool:
+        try:
+            sync_queue(connection, request.user)
+        except AllotError as error:
+            messages.error(request, f"{connection}: {error.message}")
+            return False
+        return True
+
+    @admin.action(description="Sync now", permissions=["change"])
+    def sync_now(self, request, queryset) -> None:
+        queued = [str(c) for c in queryset if self._queue(request, c)]
+        if queued:
+            messages.success(
+                request,
+                f"Sync queued: {', '.join(queued)}. The Sync column shows its progress and, "
+                "when done, its result.",
+            )
+
+    def get_urls(self):
+        sync = self.admin_site.admin_view(require_POST(self.sync_view))
+        name = "connectors_providerconnection_sync"
+        return [path("<int:pk>/sync/", sync, name=name), *super().get_urls()]
+
+    def sync_view(self, request, pk: int):
+        """The change page's Sync now button (POST): finance only, checked here."""
+        connection = get_object_or_404(ProviderConnection, pk=pk)
+        if not self.has_change_permission(request, connection):
+            raise PermissionDenied("Only finance may sync a connection.")
+        if self._queue(request, connection):
+            messages.success(request, f"Sync of {connection} queued: see Sync below.")
+        return redirect(reverse("admin:connectors_providerconnection_change", args=[pk]))
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "base_url":
@@ -166,30 +231,55 @@ class UnassignedUsageAdmin(UnassignedSummary, BucketColumns, ReadOnlyAdmin):
     list_display = ["starts_at", "connection", "group_key", "amount", "hold_reason"]
 
 
+class ReconciliationChangeList(ChangeList):
+    """Reconciles the page's rows together: the gateway's part is one query for the page."""
+
+    def get_results(self, request) -> None:
+        super().get_results(request)
+        self.result_list = list(self.result_list)
+        for day in reconciled_days(self.result_list):
+            day.day_row.reconciled_day = day
+
+
 @admin.register(ProviderCostDay)
 class ReconciliationAdmin(ReadOnlyAdmin):
     """Finance's reconciliation: per provider and UTC day, the provider's cost report against
-    what Allot recorded from its usage, the gap in dollars and percent, and what is held."""
+    everything Allot recorded for it (its connector's buckets, and the gateway's and API's
+    usage of its models), the gap in dollars and percent, and what is held."""
 
-    list_display = ["day", "connection", "provider_cost", "recorded", "held", "gap", "gap_percent"]
-    list_display += ["over"]
+    change_list_template = "admin/connectors/reconciliation_change_list.html"
+    list_display = ["day", "connection", "provider_cost", "from_connectors", "from_gateway"]
+    list_display += ["recorded", "held", "gap", "gap_percent", "over"]
     list_filter = ["connection"]
     date_hierarchy = "day"
 
     def get_queryset(self, request):
         return reconciled(super().get_queryset(request))
 
+    def get_changelist(self, request, **kwargs):
+        return ReconciliationChangeList
+
     @staticmethod
     def _day(row: ProviderCostDay) -> ReconciledDay:
-        return ReconciledDay(row, row.provider_cost_micros, row.recorded or 0, row.held or 0)
+        """The row's reconciled day, as ReconciliationChangeList put on it."""
+        day = getattr(row, "reconciled_day", None)
+        return day if day is not None else reconciled_days([row])[0]
 
     @admin.display(description="Provider's cost", ordering="provider_cost_micros")
     def provider_cost(self, row: ProviderCostDay) -> str:
         return format_usd(row.provider_cost_micros)
 
-    @admin.display(description="Recorded by Allot", ordering="recorded")
+    @admin.display(description="From connectors", ordering="recorded")
+    def from_connectors(self, row: ProviderCostDay) -> str:
+        return format_usd(self._day(row).connector_micros)
+
+    @admin.display(description="From the gateway/API")
+    def from_gateway(self, row: ProviderCostDay) -> str:
+        return format_usd(self._day(row).gateway_micros)
+
+    @admin.display(description="Recorded by Allot")
     def recorded(self, row: ProviderCostDay) -> str:
-        return format_usd(row.recorded or 0)
+        return format_usd(self._day(row).recorded_micros)
 
     @admin.display(description="Held (unassigned)", ordering="held")
     def held(self, row: ProviderCostDay) -> str:

@@ -1,6 +1,15 @@
 """Reconciliation: the providers' cost reports (what the invoice will say), per provider and UTC
-day, against what Allot recorded from the same provider's usage buckets that day; finance is
-told once of a day whose gap is over the connection's threshold (default 1 %).
+day, against everything Allot recorded for that provider that day; finance is told once of a day
+whose gap is over the connection's threshold (default 1 %).
+
+What Allot recorded is two parts, shown apart on finance's page and in the quarterly report:
+- from the connectors: what the provider's usage buckets of that day posted (`charged_micros`:
+  the first event and every restatement's difference);
+- from the gateway and the API (and `import_usage`): the cost of every other usage event of
+  that UTC day whose model is the provider's (`provider_of_model`: claude-* is Anthropic's,
+  gpt-*, o1/o3/o4-*, chatgpt-* and the like OpenAI's). The connectors' own events (source
+  `connector:<provider>`) are left out there: the buckets already count them.
+Held buckets (the unassigned queue) are shown beside, not in the recorded total.
 
 The cost reports' shapes (addresses in tests/connectors/test_reconciliation.py):
 - Anthropic, `GET /v1/organizations/cost_report`: query starting_at, bucket_width (1d), limit
@@ -13,18 +22,19 @@ The cost reports' shapes (addresses in tests/connectors/test_reconciliation.py):
   next_page}. `value` is a JSON number of dollars, `currency` lower-case ("usd")."""
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.urls import reverse
 from django.utils import timezone
 
+from budgets.models import UsageEvent
 from common.money import dollars_to_micros, format_usd, percent
-from connectors.buckets import PageOutcome
+from connectors.buckets import PageOutcome, source_of
 from connectors.client import ProviderError
 from connectors.models import (
     BucketState,
@@ -123,12 +133,80 @@ def costs_apply(connection: ProviderConnection, body: dict[str, Any]) -> PageOut
     return outcome
 
 
+# A model's provider, by its name's prefix (lower case): what the gateway's and the API's usage
+# events are counted under. A model matching none is nobody's (it shows in no reconciliation).
+MODEL_PREFIXES: dict[str, tuple[str, ...]] = {
+    Provider.ANTHROPIC: ("claude",),
+    Provider.OPENAI: (
+        "gpt-",
+        "chatgpt-",
+        "o1",
+        "o3",
+        "o4",
+        "codex-",
+        "computer-use-",
+        "text-embedding-",
+        "omni-moderation-",
+        "dall-e-",
+        "whisper-",
+        "tts-",
+        "davinci-",
+        "babbage-",
+    ),
+}
+
+
+def provider_of_model(model_name: str) -> str | None:
+    """The provider whose model this is, by MODEL_PREFIXES; None for a model of neither."""
+    name = model_name.lower()
+    for provider, prefixes in MODEL_PREFIXES.items():
+        if name.startswith(prefixes):
+            return provider
+    return None
+
+
+def gateway_sums(days: list[ProviderCostDay]) -> dict[tuple[str, date], int]:
+    """The cost of the usage events that did not come from a connector, per (provider, UTC
+    day), over the span of `days`: one grouped query (per day and model), split by provider
+    here. Only the (provider, day) pairs of `days` are answered."""
+    if not days:
+        return {}
+    first, last = min(d.day for d in days), max(d.day for d in days)
+    start = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
+    end = datetime.combine(last, datetime.min.time(), tzinfo=UTC) + timedelta(days=1)
+    models = Q()
+    for prefixes in MODEL_PREFIXES.values():
+        for prefix in prefixes:
+            models |= Q(model_name__istartswith=prefix)
+    rows = (
+        UsageEvent.objects.filter(models, occurred_at__gte=start, occurred_at__lt=end)
+        .exclude(source__in=[source_of(p) for p in Provider.values])
+        .annotate(utc_day=TruncDate("occurred_at", tzinfo=UTC))
+        .values("utc_day", "model_name")
+        .annotate(total=Sum("cost_micros"))
+        .order_by()
+    )
+    wanted = {(d.connection.provider, d.day) for d in days}
+    sums: dict[tuple[str, date], int] = {}
+    for row in rows:
+        key = (provider_of_model(row["model_name"]), row["utc_day"])
+        if key in wanted:
+            sums[key] = sums.get(key, 0) + (row["total"] or 0)
+    return sums
+
+
 @dataclass(frozen=True)
 class ReconciledDay:
     day_row: ProviderCostDay
     provider_micros: int
-    recorded_micros: int
+    connector_micros: int  # posted by the provider's usage buckets of the day
+    gateway_micros: int  # the day's other usage events of the provider's models
     held_micros: int
+
+    @property
+    def recorded_micros(self) -> int:
+        """Everything Allot recorded for the provider that day: connectors and gateway/API."""
+        return self.connector_micros + self.gateway_micros
 
     @property
     def difference_micros(self) -> int:
@@ -162,7 +240,7 @@ def _bucket_sum(state: str, column: str) -> Subquery:
 
 def reconciled(days: QuerySet) -> QuerySet:
     """Cost days annotated with `recorded` (posted buckets) and `held` (the unassigned queue)
-    for the same provider and UTC day: one query, for the finance page and the alerts."""
+    for the same provider and UTC day: one query. The gateway's part is `gateway_sums`."""
     return days.select_related("connection").annotate(
         recorded=_bucket_sum(BucketState.POSTED, "charged_micros"),
         held=_bucket_sum(BucketState.HELD, "estimated_micros"),
@@ -172,9 +250,20 @@ def reconciled(days: QuerySet) -> QuerySet:
 def reconciliation(days: QuerySet | None = None) -> list[ReconciledDay]:
     """Each cost day, reconciled (see ReconciledDay), newest first."""
     rows = reconciled(days if days is not None else ProviderCostDay.objects.all())
-    rows = rows.order_by("-day", "connection")
+    return reconciled_days(list(rows.order_by("-day", "connection")))
+
+
+def reconciled_days(rows: list[ProviderCostDay]) -> list[ReconciledDay]:
+    """Rows of `reconciled()` with the gateway's part added (one more query for all of them)."""
+    gateway = gateway_sums(rows)
     return [
-        ReconciledDay(row, row.provider_cost_micros, row.recorded or 0, row.held or 0)
+        ReconciledDay(
+            row,
+            row.provider_cost_micros,
+            row.recorded or 0,
+            gateway.get((row.connection.provider, row.day), 0),
+            row.held or 0,
+        )
         for row in rows
     ]
 
@@ -194,7 +283,9 @@ def reconciliation_alert(connection: ProviderConnection) -> int:
         notify(
             finance,
             f"{connection}: on {reconciled.day_row.day:%Y-%m-%d} Allot recorded "
-            f"{format_usd(reconciled.recorded_micros)} against the provider's "
+            f"{format_usd(reconciled.recorded_micros)} (connectors "
+            f"{format_usd(reconciled.connector_micros)}, gateway/API "
+            f"{format_usd(reconciled.gateway_micros)}) against the provider's "
             f"{format_usd(reconciled.provider_micros)} "
             f"({'no cost reported' if share is None else f'{share:+} %'}; the limit is "
             f"{connection.reconcile_threshold_percent} %).",

@@ -89,6 +89,13 @@ class ProviderConnection(models.Model):
         "cost report by more than this share of the report.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    sync_queued_at = models.DateTimeField(
+        "sync queued at", null=True, blank=True, editable=False, help_text="Finance's Sync now."
+    )
+    last_sync_at = models.DateTimeField("last sync finished", null=True, blank=True, editable=False)
+    last_sync_result = models.CharField(
+        "last sync's result", max_length=1000, blank=True, editable=False
+    )
 
     class Meta:
         ordering = ["provider"]

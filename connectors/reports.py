@@ -16,9 +16,15 @@ addresses):
   has_more, next_page}. No cost either.
 
 Token counts as Allot counts them (input, output and cached input, disjoint, as the price table
-prices them): Anthropic's input is its uncached input plus the tokens written to the cache (the
-price table has no cache-write rate; they are charged at the input rate), its cached input the
-cache reads; OpenAI's input_tokens include the cached ones, which are taken out."""
+prices them): Anthropic's input is its uncached input plus the tokens written to the cache, its
+cached input the cache reads; OpenAI's input_tokens include the cached ones, which are taken out.
+
+Cache writes: Anthropic bills a 5-minute cache write at 1.25 times the input rate and a 1-hour
+write at 2 times. Allot's price table (budgets.TokenPrice) has input, output and cached-input
+(read) rates only, and a usage event has no cache-write count, so the writes are charged at the
+input rate: a bucket's estimate is short by a quarter (5m) or all (1h) of the written tokens'
+input price. The reconciliation against the cost report shows that gap; pricing writes at their
+own rate needs a cache-write rate in the price table and a count on the event (not built)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass

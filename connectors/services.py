@@ -1,13 +1,14 @@
 """The connectors' services for people: HR maps an identifier, and what was held for it is
-posted."""
+posted; finance queues a connection's sync now."""
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
 from common.errors import AllotError
 from connectors.buckets import held_post
 from connectors.identity import held_for
-from connectors.models import ClaudeCodeDay, IdentityKind, IdentityMapping
+from connectors.models import ClaudeCodeDay, IdentityKind, IdentityMapping, ProviderConnection
 from people.models import Employee, Project
 
 
@@ -48,3 +49,24 @@ def identity_map(
         ClaudeCodeDay.objects.filter(email=external_id).update(employee=mapping.employee)
     held = held_for(mapping)
     return mapping, held_post(held)
+
+
+def sync_queue(connection: ProviderConnection, acting_user: AbstractBaseUser) -> None:
+    """Queue a sync of the connection's reports now (finance's Sync now), after commit. The
+    caller checked the user may change connections; a connection that cannot sync says why
+    here, before anything is queued. Two at once are safe: the cursors' leases let one run."""
+    if not acting_user.has_perm("connectors.change_providerconnection"):
+        raise AllotError("Only finance may sync a connection.", code="forbidden")
+    if not connection.is_active:
+        raise AllotError(f"The {connection} connection is switched off.", field="is_active")
+    if not connection.key_is_set:
+        raise AllotError(
+            f"The environment variable {connection.admin_key_env} (the admin key) is not set.",
+            field="admin_key_env",
+        )
+    # the task calls the sync service, which imports this app: imported here, not above
+    from connectors.tasks import usage_sync_one
+
+    ProviderConnection.objects.filter(pk=connection.pk).update(sync_queued_at=timezone.now())
+    provider = connection.provider
+    transaction.on_commit(lambda: usage_sync_one.delay(provider), robust=True)

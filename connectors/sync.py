@@ -1,5 +1,7 @@
 """`usage_sync`: one run over a provider's reports, the command's and the beat task's service:
-its usage reports, then its cost report, then the reconciliation's alerts (connectors.costs).
+its usage reports, then its cost report, then the provider's directory (users and API keys
+mapped by email, connectors.directory), then the reconciliation's alerts (connectors.costs).
+`usage_sync_recorded` is the tasks' form: the run's result written on the connection.
 
 Each report has a cursor row. A run takes the row's lease with one conditional UPDATE (the
 database serialises the two UPDATEs, SQLite included: the second sees the first's lease and
@@ -12,6 +14,7 @@ keeps the pages before it; the cursor moves only when the whole report was read.
 applies each page in a transaction it rolls back: it reports exactly what a run would do and
 writes nothing (it takes no lease and moves no cursor)."""
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,11 +27,13 @@ from django.utils import timezone
 from common.errors import AllotError
 from connectors.buckets import PageOutcome, rows_apply
 from connectors.claude_code import CLAUDE_CODE_REPORT, claude_code_apply, claude_code_params
-from connectors.client import Client
+from connectors.client import Client, ProviderError
 from connectors.costs import COST_REPORTS, costs_apply, reconciliation_alert
+from connectors.directory import directory_match
 from connectors.models import Provider, ProviderConnection, SyncCursor, base_url_allowed
 from connectors.reports import REPORTS, ReportSpec
 
+logger = logging.getLogger(__name__)
 LEASE = timedelta(minutes=30)
 COST_REPORT_NAMES = {spec.report for spec in COST_REPORTS.values()}
 
@@ -37,6 +42,7 @@ COST_REPORT_NAMES = {spec.report for spec in COST_REPORTS.values()}
 class ReportOutcome:
     report: str
     skipped: str = ""  # why this run did not read the report
+    note: str = ""  # what a report that is not buckets did (the directory)
     pages: int = 0
     totals: PageOutcome = field(default_factory=PageOutcome)
 
@@ -88,11 +94,59 @@ def usage_sync(
             if token:
                 lease_release(cursor, token)
         outcomes.append(outcome)
+    usage_reports = {spec.report for spec in REPORTS[connection.provider]}
+    if not dry_run and not any(o.skipped for o in outcomes if o.report in usage_reports):
+        # after the reports, by the run that read them: what they held for a key or user the
+        # directory maps is posted (a run that skipped them leaves it to the one reading)
+        _directory_sync(connection, key, say, sleep)
     if not dry_run and not outcomes[-1].skipped:
         told = reconciliation_alert(connection)
         if told:
             say(f"{provider}: finance told of {told} day(s) over the reconciliation limit")
     return outcomes
+
+
+def summary(outcome: ReportOutcome) -> str:
+    """One report's line in a run's result."""
+    return f"{outcome.report}: {outcome.skipped or outcome.note or outcome.totals.line()}"
+
+
+def _directory_sync(connection, key: str, say, sleep) -> ReportOutcome:
+    """The provider's users and API keys, mapped by email (connectors.directory). A directory
+    the key may not read is said and skipped: the usage reports are still read."""
+    client = Client(connection.url, REPORTS[connection.provider][0].headers(key))
+    if sleep is not None:
+        client.sleep = sleep
+    try:
+        found = directory_match(client, connection.provider)
+    except ProviderError as error:
+        outcome = ReportOutcome("directory", skipped=f"not read: {error.message}")
+    else:
+        outcome = ReportOutcome("directory", note=found.line())
+    say(f"{connection.provider} directory: {outcome.skipped or outcome.note}")
+    return outcome
+
+
+def usage_sync_recorded(provider: str) -> str:
+    """usage_sync, its result (or why it failed) written on the connection: what finance's
+    Sync now shows when it is done (the cursors show each report's pages meanwhile)."""
+    directory: list[str] = []
+
+    def progress(line: str) -> None:
+        logger.info(line)
+        if line.startswith(f"{provider} directory: "):
+            directory.append(line.removeprefix(f"{provider} "))
+
+    try:
+        outcomes = usage_sync(provider, progress=progress)
+    except AllotError as error:
+        result = f"failed: {error.message}"
+    else:
+        result = "; ".join([*(summary(o) for o in outcomes), *directory])
+    ProviderConnection.objects.filter(provider=provider).update(
+        last_sync_at=timezone.now(), last_sync_result=result[:1000]
+    )
+    return result
 
 
 def _report_sync(connection, cursor, spec: ReportSpec, key, since, dry_run, token, say, sleep):
@@ -112,7 +166,7 @@ def _report_sync(connection, cursor, spec: ReportSpec, key, since, dry_run, toke
             waited = f", waited {sum(client.waits):.0f}s" if client.waits else ""
             say(f"{label} page {outcome.pages}: {page.line()}{waited}")
             client.waits.clear()
-            if token and not lease_renew(cursor, token):
+            if token and not lease_renew(cursor, token, f"running: page {outcome.pages}"):
                 raise AllotError("The sync's lease was lost to another run; stopped.")
     if not dry_run:
         today = datetime.combine(started.astimezone(UTC).date(), time(), tzinfo=UTC)
@@ -170,10 +224,12 @@ def lease_take(cursor: SyncCursor) -> str | None:
     return token if taken == 1 else None
 
 
-def lease_renew(cursor: SyncCursor, token: str) -> bool:
+def lease_renew(cursor: SyncCursor, token: str, progress: str = "") -> bool:
+    """Keep the lease; `progress` shows on the cursor (the admin) while the run goes on."""
+    changes = {"last_outcome": progress[:500]} if progress else {}
     return bool(
         SyncCursor.objects.filter(pk=cursor.pk, lease_token=token).update(
-            lease_until=timezone.now() + LEASE
+            lease_until=timezone.now() + LEASE, **changes
         )
     )
 

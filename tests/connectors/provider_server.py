@@ -18,6 +18,10 @@ OPENAI_PATH = "/v1/organization/usage/completions"
 ANTHROPIC_COSTS_PATH = "/v1/organizations/cost_report"
 OPENAI_COSTS_PATH = "/v1/organization/costs"
 CLAUDE_CODE_PATH = "/v1/organizations/usage_report/claude_code"
+# the directories (addresses in test_directory.py): lists paged by id, not by next_page
+OPENAI_USERS_PATH = "/v1/organization/users"
+ANTHROPIC_USERS_PATH = "/v1/organizations/users"
+ANTHROPIC_KEYS_PATH = "/v1/organizations/api_keys"
 
 
 class ProviderServer:
@@ -27,6 +31,11 @@ class ProviderServer:
         self.anthropic_costs: list[dict] = []
         self.openai_costs: list[dict] = []
         self.claude_code: list[dict] = []  # records; each request asks for one day
+        # the directories: None answers 404 (a key that may not read them), as before they
+        # were read; a list is served, PAGE_SIZE items a page
+        self.openai_users: list[dict] | None = None
+        self.anthropic_users: list[dict] | None = None
+        self.anthropic_api_keys: list[dict] | None = None
         self.failures: list[tuple[int, dict[str, str]]] = []
         self.requests: list[dict] = []
         self.delay_seconds = 0.0
@@ -54,6 +63,14 @@ class ProviderServer:
                 status, extra = self.failures.pop(0)
                 kind = "rate_limit_error" if status == 429 else "api_error"
                 return status, extra, {"type": "error", "error": {"type": kind, "message": "no"}}
+        directories = {
+            OPENAI_USERS_PATH: (self.openai_users, "after"),
+            ANTHROPIC_USERS_PATH: (self.anthropic_users, "after_id"),
+            ANTHROPIC_KEYS_PATH: (self.anthropic_api_keys, "after_id"),
+        }
+        if path in directories and directories[path][0] is not None:
+            items, after = directories[path]
+            return 200, {}, self._list_page(items, query, after, path == OPENAI_USERS_PATH)
         if path == CLAUDE_CODE_PATH:
             wanted = query["starting_at"][0]
             records = [r for r in self.claude_code if r["date"].startswith(wanted)]
@@ -84,6 +101,22 @@ class ProviderServer:
             "data": chunk,
             "has_more": more,
             "next_page": f"page-{offset + PAGE_SIZE}" if more else None,
+        }
+
+    @staticmethod
+    def _list_page(items: list[dict], query: dict, after: str, openai: bool) -> dict:
+        """A list endpoint's page: the items after the `after`/`after_id` one, with first_id,
+        last_id and has_more (OpenAI adds object: "list")."""
+        ids = [item["id"] for item in items]
+        start = ids.index(query[after][0]) + 1 if after in query else 0
+        limit = min(int(query.get("limit", ["20"])[0]), PAGE_SIZE)
+        chunk = items[start : start + limit]
+        return {
+            **({"object": "list"} if openai else {}),
+            "data": chunk,
+            "first_id": chunk[0]["id"] if chunk else None,
+            "last_id": chunk[-1]["id"] if chunk else None,
+            "has_more": start + limit < len(items),
         }
 
     def _handler(self):
@@ -265,4 +298,42 @@ def claude_code_record(
                 "estimated_cost": {"currency": "USD", "amount": cents},
             }
         ],
+    }
+
+
+def openai_user(user_id: str, email: str) -> dict:
+    """An organization user, field by field as documented (List users)."""
+    return {
+        "object": "organization.user",
+        "id": user_id,
+        "name": email.split("@")[0].title(),
+        "email": email,
+        "role": "reader",
+        "added_at": 1711471533,
+    }
+
+
+def anthropic_user(user_id: str, email: str) -> dict:
+    """An organization member, field by field as documented (List Users)."""
+    return {
+        "type": "user",
+        "id": user_id,
+        "email": email,
+        "name": email.split("@")[0].title(),
+        "role": "developer",
+        "added_at": "2024-10-30T23:58:27.427722Z",
+    }
+
+
+def anthropic_api_key(key_id: str, created_by: str, creator_type: str = "user") -> dict:
+    """An API key, field by field as documented (List API Keys)."""
+    return {
+        "type": "api_key",
+        "id": key_id,
+        "name": "Developer Key",
+        "created_at": "2024-10-30T23:58:27.427722Z",
+        "created_by": {"id": created_by, "type": creator_type},
+        "partial_key_hint": "sk-ant-api03-R2D...igAA",
+        "status": "active",
+        "workspace_id": "wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ",
     }

@@ -17,6 +17,7 @@ The cost reports' shapes, field by field:
 
 import pytest
 
+from budgets.usage import usage_ingest
 from connectors.costs import reconciliation
 from connectors.models import Provider, ProviderCostDay
 from connectors.services import identity_map
@@ -130,7 +131,95 @@ def test_the_quarterly_report_shows_the_gap_per_provider_and_month(
 
     table = next(t for t in snapshot["tables"] if t["key"] == "reconciliation")
     assert table["rows"] == [
-        ["Anthropic (Admin API)", "Nov 2026", 15_000_000, 14_700_000, 0, -300_000, "-2.00", 1]
+        ["Anthropic (Admin API)", "Nov 2026", 15_000_000, 14_700_000, 0, 14_700_000, 0]
+        + [-300_000, "-2.00", 1]
     ]
-    assert table["total"][6] == "-2.00"
+    assert table["total"][8] == "-2.00"
     assert "Reconciliation with the providers' cost reports" in report_csv(snapshot)
+
+
+def gateway_event(employee, event_id: str, model: str, when: str, **tokens) -> dict:
+    """A usage event as the gateway callback or POST /api/v1/usage/ sends it."""
+    return {
+        "id": event_id,
+        "employee": employee.user.email,
+        "model": model,
+        "occurred_at": when,
+        **tokens,
+    }
+
+
+def test_usage_through_the_gateway_counts_for_its_provider_and_day(
+    provider_server, anthropic, alice, client
+):
+    """The provider bills what the gateway sent through it too: the reconciliation counts the
+    day's API/gateway events of the provider's models beside the connector's buckets (and not
+    the connector's own events twice, nor another provider's model, nor another day)."""
+    provider_server.anthropic = [
+        # $14.70 through the connector
+        anthropic_bucket(1, [anthropic_result("apikey_a", uncached=0, output=980_000)])
+    ]
+    provider_server.anthropic_costs = [anthropic_cost_bucket(1, ["1500"])]  # $15.00
+    result = usage_ingest(
+        events=[
+            # $0.30 of Claude through the gateway on 1 Nov (UTC): counts
+            gateway_event(
+                alice,
+                "g1",
+                "claude-sonnet-4-20250514",
+                "2026-11-01T23:30:00Z",
+                input_tokens=100_000,
+                output_tokens=0,
+            ),
+            # OpenAI's model the same day: not Anthropic's
+            gateway_event(
+                alice,
+                "g2",
+                "gpt-4o-2024-08-06",
+                "2026-11-01T10:00:00Z",
+                input_tokens=100_000,
+                output_tokens=0,
+            ),
+            # Claude on 2 Nov (UTC): another day
+            gateway_event(
+                alice,
+                "g3",
+                "claude-sonnet-4-20250514",
+                "2026-11-02T00:30:00Z",
+                input_tokens=100_000,
+                output_tokens=0,
+            ),
+        ],
+        source="gateway",
+    )
+    assert result.accepted == 3
+
+    usage_sync(Provider.ANTHROPIC)
+
+    [day1] = reconciliation()
+    assert (day1.connector_micros, day1.gateway_micros) == (14_700_000, 300_000)
+    assert day1.recorded_micros == day1.provider_micros == 15_000_000
+    assert day1.difference_micros == 0 and not day1.over_threshold
+    assert not Notification.objects.exists()  # no gap once the gateway's share is counted
+    client.force_login(finance_user())
+    page = client.get("/admin/connectors/providercostday/").content.decode()
+    assert "From the gateway/API" in page and "From connectors" in page
+    assert "$0.30" in page and "$14.70" in page and "+0.00 %" in page
+    snapshot = report_data(fiscal_year=2026, quarter=4)
+    table = next(t for t in snapshot["tables"] if t["key"] == "reconciliation")
+    assert table["rows"][0][2:7] == [15_000_000, 14_700_000, 300_000, 15_000_000, 0]
+
+
+def test_anthropics_cost_amount_is_cents_as_documented(provider_server, anthropic):
+    """The Get Cost Report reference: `amount` is a decimal string in the currency's lowest
+    unit, cents, so "123.45" USD is $1.2345 (fractional cents kept to the micro-dollar). Pinned
+    here: reading it as dollars would make every day's gap a hundredfold."""
+    provider_server.anthropic_costs = [
+        anthropic_cost_bucket(1, ["123.45"]),  # the reference's own example: $1.2345
+        anthropic_cost_bucket(2, ["0.0001", "99"]),  # a hundredth of a cent, and 99 cents
+    ]
+
+    usage_sync(Provider.ANTHROPIC)
+
+    costs = dict(ProviderCostDay.objects.values_list("day", "provider_cost_micros"))
+    assert costs == {day(1).date(): 1_234_500, day(2).date(): 990_001}

@@ -132,6 +132,7 @@ def test_first_sync_posts_each_bucket_once_through_ingest_priced_by_the_price_ta
         "anthropic messages page 1",
         "anthropic messages page 2",
         "anthropic cost_report page 1",
+        "anthropic directory",  # not served here (404): skipped, said
     ]
     assert _spent(alice) == ALICE_DAY1_MICROS + 3_000_000
     assert _spent(bob) == BOB_DAY1_MICROS + 15_000_000
@@ -236,7 +237,8 @@ def test_429_with_retry_after_is_waited_out_then_the_sync_succeeds(
 
     assert waits == [7.0, 2.0]  # as told, then the second try's exponential wait
     assert outcome.totals.posted == 4
-    assert len(provider_server.requests) == 5  # two refused, two pages, the cost report
+    # two refused, two pages, the cost report, the directory's first list (404 here)
+    assert len(provider_server.requests) == 6
 
 
 def test_a_provider_that_keeps_refusing_fails_the_run_after_bounded_tries(

@@ -1,6 +1,7 @@
 """The rows of the permission matrix (see tests/trust/matrix.py), and the world they run in."""
 
-from datetime import timedelta
+import os
+from datetime import date, timedelta
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -317,6 +318,17 @@ def _posted_by_hand(world, dollars: int) -> bool:
     return LedgerEntry.objects.filter(
         budget=world["budget"], amount_micros=dollars * 10**6, memo="Matrix: by hand"
     ).exists()
+
+
+def _connection() -> ProviderConnection:
+    """An Anthropic connection whose key variable is set (the sync is queued, never run: the
+    row's transaction is rolled back before commit)."""
+    os.environ.setdefault("ALLOT_MATRIX_ADMIN_KEY", "matrix-not-a-secret")
+    connection, _ = ProviderConnection.objects.get_or_create(
+        provider="anthropic",
+        defaults={"admin_key_env": "ALLOT_MATRIX_ADMIN_KEY", "start_on": date(2026, 11, 1)},
+    )
+    return connection
 
 
 def _report_runs() -> int:
@@ -1035,6 +1047,16 @@ ROWS: list[Row] = [
         ),
         effect=lambda w: ProviderConnection.objects.filter(provider="openai").exists(),
         notes="finance configures; the key stays in the environment",
+        effect_roles={"finance", "superuser"},
+    ),
+    Row(
+        ADMIN_ACTIONS,
+        "/admin/connectors/providerconnection/<id>/sync/ (Sync now)",
+        "POST",
+        lambda w: f"/admin/connectors/providerconnection/{_connection().pk}/sync/",
+        admin_page(hr=403, finance=302, superuser=302),
+        effect=lambda w: ProviderConnection.objects.filter(sync_queued_at__isnull=False).exists(),
+        notes="finance queues a sync (after commit); HR reads the connection only",
         effect_roles={"finance", "superuser"},
     ),
     *_admin_rows(),
