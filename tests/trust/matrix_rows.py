@@ -224,7 +224,14 @@ def _manager_link(world) -> str:
 
 # The link is the manager's credential for this one decision: with no session (an API key is
 # no session) it acts as the manager; signed in as anyone else it refuses.
-_LINK_HOLDERS = {"anonymous", "manager", "key_ingest", "key_authorize", "key_read"}
+_LINK_HOLDERS = {
+    "anonymous",
+    "manager",
+    "key_ingest",
+    "key_authorize",
+    "key_read",
+    "key_transfers",
+}
 
 
 def _digest_chosen(world) -> bool:
