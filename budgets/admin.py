@@ -217,6 +217,11 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     autocomplete_fields = ["budget"]
     show_full_result_count = False
     list_per_page = 100
+    # The "All entries" links of the budget and employee pages filter by these.
+    linked_lookups = frozenset({"budget__id__exact", "budget__employee__id__exact"})
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        return lookup in self.linked_lookups or super().lookup_allowed(lookup, value, request)
 
     def get_fields(self, request, obj=None):
         if obj is None:
