@@ -116,7 +116,7 @@ def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpRe
     months = employee_monthly_spend(**spend)
     year_end = fiscal_year_period(fiscal_year).end
     categories = dict(UsageCategory.choices)
-    by_category = employee_spend_by(**spend, field="category")
+    by_category = employee_spend_by(**spend, field="category", limit=None)  # nine at most
     by_model = employee_spend_by(**spend, field="model_name")
     rows = _budget_rows(balances, display, fiscal_year=fiscal_year, year_end=year_end)
     context = {

@@ -250,4 +250,5 @@ def sample_letter_context() -> dict:
         "first_year_sentence": "",
         "response_deadline": date(2026, 12, 18),
         "today": date(2026, 12, 4),
+        "is_draft": True,
     }

@@ -14,7 +14,7 @@ from common.money import format_usd, micros_to_dollars
 from common.pdf import css_string, pdf_from_html
 from compensation.calculations import TradeDirection, first_year_budget
 from compensation.letter_engine import letter_body_render
-from compensation.models import AllocationBasis, Offer, OfferLetterTemplate
+from compensation.models import APPROVED_STATES, AllocationBasis, Offer, OfferLetterTemplate
 from people.models import CompanySettings
 from people.selectors import company_settings, company_today
 
@@ -159,6 +159,8 @@ def letter_context(offer: Offer) -> dict:
         "first_year_sentence": first_year_sentence,
         "response_deadline": offer.response_deadline,
         "today": company_today(),
+        # In the hash too, so the letter made once the package is approved is a new one.
+        "is_draft": offer.state not in APPROVED_STATES,
     }
 
 

@@ -2,6 +2,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from budgets.models import UsageCategory
+from budgets.selectors import SPEND_REST_LABEL, employee_monthly_spend, employee_spend_by
 from budgets.services import budget_allocate, budget_create
 from budgets.usage import usage_ingest
 from people.models import CompanySettings, Transparency
@@ -104,3 +106,35 @@ def test_a_team_override_beats_the_company_default_and_finance_sees_all(client, 
     client.force_login(finance_user())
     page = client.get(reverse("person", args=[org["engineer"].pk])).content.decode()
     assert "$98,765.50" in page
+
+
+def test_the_charts_by_category_and_by_model_sum_to_the_years_spend(client, org):
+    # Given usage in every category (Other the smallest) over ten models
+    categories = [c for c, _ in UsageCategory.choices]
+    events = [
+        {
+            "id": f"c{index}",
+            "employee": "eng@example.com",
+            "model": f"model-{index}",
+            "input_tokens": 1,
+            "output_tokens": 1,
+            "cost_usd": str(100 - index),
+            "occurred_at": timezone.now().isoformat(),
+            "category": category,
+        }
+        for index, category in enumerate(categories + ["other"])
+    ]
+    usage_ingest(events=events)
+    engineer, year = org["engineer"], current_fiscal_year()
+    total = sum(spent for _, spent in employee_monthly_spend(employee=engineer, fiscal_year=year))
+    # When the dashboard groups it; then every category is there and each chart sums to it all
+    by_category = employee_spend_by(
+        employee=engineer, fiscal_year=year, field="category", limit=None
+    )
+    by_model = employee_spend_by(employee=engineer, fiscal_year=year, field="model_name")
+    assert {c for c, _ in by_category} == set(categories)
+    assert sum(v for _, v in by_category) == sum(v for _, v in by_model) == total
+    assert len(by_model) == 8 and by_model[-1][0] == SPEND_REST_LABEL
+    client.force_login(engineer.user)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert ">Other</text>" in page and ">Learning</text>" in page
