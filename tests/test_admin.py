@@ -1,7 +1,7 @@
 """HR's admin: every page renders for HR and is refused to an engineer; money moves only by
 new ledger entries."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.urls import reverse
@@ -15,7 +15,7 @@ from budgets.services import (
 )
 from budgets.usage import usage_post
 from people.models import CompanySettings, Department, Employee, Level, Project, Team
-from people.selectors import current_fiscal_year
+from people.selectors import current_fiscal_year, fiscal_year_period
 from tests.factories import (
     BudgetFactory,
     EmployeeFactory,
@@ -297,3 +297,19 @@ def test_a_level_band_shows_its_money_as_plain_dollars(client, objects):
     content = client.get(reverse("admin:people_level_change", args=[level.pk])).content.decode()
     assert 'value="90000.00"' in content
     assert "E+" not in content
+
+
+def test_a_hire_starting_next_year_gets_next_years_budget_not_this_years_advice(client, db):
+    # Given a hire who starts in the next fiscal year and already has that year's budget
+    start_year = current_fiscal_year() + 1
+    employee = EmployeeFactory(hire_date=fiscal_year_period(start_year).start + timedelta(days=14))
+    budget, _ = budget_create(fiscal_year=start_year, employee=employee)
+    budget_allocate(budget=budget, amount_micros=90_000 * 10**6, acting_user=None)
+    # When HR opens their page
+    client.force_login(hr_user())
+    content = client.get(reverse("admin:people_employee_change", args=[employee.pk])).content
+    text = content.decode()
+    # Then their year's budget, and no advice to allocate this year's
+    assert 'use the action "Allocate' not in text and "use the action &quot;Allocate" not in text
+    assert f"in FY{start_year}: nothing is allocated for this fiscal year" in text
+    assert "$90,000.00" in text
