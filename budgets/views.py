@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from budgets.calculations import tokens_at_rate
+from budgets.calculations import runs_out_within_year, tokens_at_rate
 from budgets.display import money_display_for, viewer_sees_everything
 from budgets.models import OwnerKind, RolloverRun, UsageCategory
 from budgets.selectors import (
@@ -38,11 +38,6 @@ from people.selectors import (
 def _percent(part: int, whole: int) -> Decimal:
     """A share of the allocation to one place, for the abstracted charts (0 when none)."""
     return Decimal(0) if whole <= 0 else percent(part, whole, places=1)
-
-
-def _within(day: date | None, year_end: date) -> date | None:
-    """A projected run-out date only when it falls inside the fiscal year."""
-    return day if day is not None and day < year_end else None
 
 
 def _reference_rates(display, fiscal_year: int) -> tuple | None:
@@ -84,7 +79,7 @@ def _budget_rows(balances, display, *, fiscal_year: int, year_end: date) -> list
             "reserved": b.reserved_micros and display.amount(b.reserved_micros),
             "tokens_left": display.tokens(b.remaining_micros) if display.shows_tokens else None,
             "burn": display.amount(b.burn_rate_micros_per_day),
-            "runs_out": _within(b.projected_exhaustion_date, year_end),
+            "runs_out": runs_out_within_year(b.projected_exhaustion_date, year_end),
             "enforcement": b.budget.get_enforcement_display(),
         }
         for b in balances
@@ -196,7 +191,8 @@ def team(request: HttpRequest) -> HttpResponse:
                 "width": min((personal and personal.utilisation_percent) or 0, 100),
                 "spent": personal and display.amount(personal.spent_micros),
                 "remaining": personal and display.amount(personal.remaining_micros),
-                "runs_out": personal and _within(personal.projected_exhaustion_date, year_end),
+                "runs_out": personal
+                and runs_out_within_year(personal.projected_exhaustion_date, year_end),
             }
         )
     if not rows:

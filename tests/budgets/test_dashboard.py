@@ -138,3 +138,16 @@ def test_the_charts_by_category_and_by_model_sum_to_the_years_spend(client, org)
     client.force_login(engineer.user)
     page = client.get(reverse("dashboard")).content.decode()
     assert ">Other</text>" in page and ">Learning</text>" in page
+
+
+def test_runs_out_reads_the_same_on_the_dashboard_and_the_requests_page(client, org):
+    # Given a budget whose burn rate would use it up years from now
+    client.force_login(org["engineer"].user)
+    dashboard = client.get(reverse("dashboard")).content.decode()
+    requests_page = client.get(reverse("approvals:requests")).content.decode()
+    # Then both pages say it does not run out this year, and neither names a later date
+    assert "not this year at this rate" in dashboard
+    assert "not this year at this rate" in requests_page
+    later = [str(year) for year in range(current_fiscal_year() + 1, current_fiscal_year() + 40)]
+    balances = requests_page[requests_page.index("Your budgets now") :]
+    assert not any(f", {year}<" in balances for year in later)
