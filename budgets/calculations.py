@@ -94,3 +94,10 @@ def runs_out_within_year(day: date | None, year_end: date) -> date | None:
     """A projected run-out date only when it falls inside the fiscal year (`year_end`, the day
     after it): a later date is "not this year at this rate" on every page, not a date in 2029."""
     return day if day is not None and day < year_end else None
+
+
+def usd_per_token_paid(cost_micros: int | None, tokens: int | None) -> Decimal | None:
+    """What a token cost on average (exact Decimal), or None with no priced usage to go by."""
+    if not cost_micros or not tokens or cost_micros <= 0 or tokens <= 0:
+        return None
+    return Decimal(cost_micros) / MICROS_PER_DOLLAR / tokens

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from budgets.calculations import runs_out_within_year, tokens_at_rate
 from budgets.display import money_display_for, viewer_sees_everything
 from budgets.models import OwnerKind, RolloverRun, UsageCategory
+from budgets.paid_rate import PaidRate, paid_rate
 from budgets.selectors import (
     corrected_price_ids,
     employee_balance,
@@ -52,8 +53,17 @@ def _reference_rates(display, fiscal_year: int) -> tuple | None:
     return rates
 
 
-def _budget_rows(balances, display, *, fiscal_year: int, year_end: date) -> list[dict]:
+def _budget_rows(
+    balances, display, *, fiscal_year: int, year_end: date, paid: PaidRate | None = None
+) -> list[dict]:
     rates = _reference_rates(display, fiscal_year)
+
+    def tokens_left(micros: int) -> str | None:
+        if not display.shows_tokens:
+            return None
+        if paid is None or not display.shows_dollars:  # tokens-only pages keep one convention
+            return display.tokens(micros)
+        return f"{tokens_at_rate(micros, paid.usd_per_token):,} tokens"
 
     def carried(b, *, left: bool = False):
         carried_micros = b.budget.carried_over_micros
@@ -77,7 +87,7 @@ def _budget_rows(balances, display, *, fiscal_year: int, year_end: date) -> list
             "spent": display.amount(b.spent_micros),
             "remaining": display.amount(b.remaining_micros),
             "reserved": b.reserved_micros and display.amount(b.reserved_micros),
-            "tokens_left": display.tokens(b.remaining_micros) if display.shows_tokens else None,
+            "tokens_left": tokens_left(b.remaining_micros),
             "burn": display.amount(b.burn_rate_micros_per_day),
             "runs_out": runs_out_within_year(b.projected_exhaustion_date, year_end),
             "enforcement": b.budget.get_enforcement_display(),
@@ -113,8 +123,10 @@ def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpRe
     categories = dict(UsageCategory.choices)
     by_category = employee_spend_by(**spend, field="category", limit=None)  # nine at most
     by_model = employee_spend_by(**spend, field="model_name")
-    rows = _budget_rows(balances, display, fiscal_year=fiscal_year, year_end=year_end)
+    paid = paid_rate(employee=employee) if display.shows_dollars else None
+    rows = _budget_rows(balances, display, fiscal_year=fiscal_year, year_end=year_end, paid=paid)
     context = {
+        "paid_rate": paid,
         "employee": employee,
         "own": own,
         "fiscal_year": fiscal_year,

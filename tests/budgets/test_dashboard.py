@@ -1,8 +1,11 @@
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
 from budgets.models import UsageCategory
+from budgets.paid_rate import paid_rate
 from budgets.selectors import SPEND_REST_LABEL, employee_monthly_spend, employee_spend_by
 from budgets.services import budget_allocate, budget_create
 from budgets.usage import usage_ingest
@@ -42,7 +45,9 @@ def test_the_engineer_sees_their_budget_charts_and_usage(client, org):
     page = client.get(reverse("dashboard")).content.decode()
     assert "Your token budget" in page
     assert "$98,765.50" in page  # left
-    assert "987,655,000 tokens" in page  # at $0.0001 per token
+    # tokens left at what they paid ($1,234.50 for 20 tokens), not the $0.0001 reference rate
+    assert "1,600 tokens" in page and "987,655,000 tokens" not in page
+    assert "what this person paid over the last 90 days" in page
     assert "<svg" in page and "Debugging" in page and "claude-sonnet-4" in page
 
 
@@ -151,3 +156,19 @@ def test_runs_out_reads_the_same_on_the_dashboard_and_the_requests_page(client, 
     later = [str(year) for year in range(current_fiscal_year() + 1, current_fiscal_year() + 40)]
     balances = requests_page[requests_page.index("Your budgets now") :]
     assert not any(f", {year}<" in balances for year in later)
+
+
+def test_tokens_left_fall_back_to_the_company_rate(client, org):
+    # Given a person with no usage of their own while the company's averages $61.725 a token
+    budget, _ = budget_create(fiscal_year=current_fiscal_year(), employee=org["peer"])
+    budget_allocate(budget=budget, amount_micros=1_234_500 * 10**3, acting_user=None)
+    client.force_login(org["peer"].user)
+    page = client.get(reverse("dashboard")).content.decode()
+    # Then their $1,234.50 buys 20 tokens at the company's rate, and the page says so
+    assert "20 tokens" in page and "what the company paid over the last 90 days" in page
+
+
+def test_with_no_usage_anywhere_tokens_are_at_the_reference_rate(db):
+    rate = paid_rate(employee=EmployeeFactory())
+    assert rate.basis.startswith("the reference rate")
+    assert rate.usd_per_token == Decimal("0.0001")

@@ -2,7 +2,9 @@
 time, a withdrawal asked first, and a letter that is marked a draft until approved."""
 
 from django.urls import reverse
+from django.utils import timezone
 
+from budgets.usage import usage_post
 from compensation.models import Candidate, Offer, OfferState
 from compensation.services import letter_generate, offer_submit
 from tests.compensation.conftest import make_offer
@@ -79,3 +81,22 @@ def test_a_letter_before_approval_is_a_marked_draft_and_the_approved_one_is_new(
     # and the candidate has a block to accept and sign
     assert "Acceptance" in text and "Signature" in text and "Printed name" in text
     assert "I, Ada Lovelace, accept this offer" in text
+
+
+def test_the_letter_counts_tokens_at_what_the_company_pays(org):
+    # Given company usage of $1.56 for a million tokens in the last 90 days
+    usage_post(
+        employee=org["manager"],
+        event_id="paid-rate",
+        model_name="m",
+        occurred_at=timezone.now(),
+        input_tokens=1_000_000,
+        output_tokens=0,
+        cost_micros=1_560_000,
+    )
+    # When a letter is made for a $150,000 token budget
+    text = pdf_text(letter_generate(offer=approved_offer(org), acting_user=org["hr"]))
+    # Then it counts the tokens at that rate, says so, and still names the reference rate
+    assert "96,153,846,153 tokens" in text
+    assert "paid per token over the last 90 days" in text and "$1.56 per million tokens" in text
+    assert "reference rate is $0.0001" in text
