@@ -172,3 +172,17 @@ def test_with_no_usage_anywhere_tokens_are_at_the_reference_rate(db):
     rate = paid_rate(employee=EmployeeFactory())
     assert rate.basis.startswith("the reference rate")
     assert rate.usd_per_token == Decimal("0.0001")
+
+
+def test_a_refused_page_keeps_the_navigation_and_the_favicon_is_there(client, org):
+    # Given an engineer with no reports opening the team page
+    client.force_login(org["peer"].user)
+    response = client.get(reverse("team"))
+    page = response.content.decode()
+    # Then a 403 inside the app's frame: its menu, sign-out and a way back
+    assert response.status_code == 403
+    assert "My budget" in page and "Sign out" in page and "You may not open this page" in page
+    # And /favicon.ico leads to the icon every page names
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 302 and icon["Location"].endswith("favicon.svg")
+    assert 'rel="icon"' in page
