@@ -6,18 +6,42 @@ from budgets.models import Budget
 from common.money import DollarsFormField
 from people.models import Employee, Project, Team
 
+# The fields each kind of request asks for, beyond the ones every kind has (amount, reason,
+# until); the first is required. A new kind is one row: the form shows only its row's fields
+# (static/request-kind-fields.js; without script, every field shows) and ignores the others.
+REQUEST_KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    RequestKind.INCREASE: ("employee",),
+    RequestKind.PERMANENT_INCREASE: ("employee", "effective_from"),
+    RequestKind.TEAM_TOPUP: ("team",),
+    RequestKind.PROJECT_ALLOCATION: ("project", "members", "expected_impact"),
+    RequestKind.TRANSFER: ("source", "destination"),
+}
+# How the form names a kind where its label alone would not tell two apart.
+KIND_LABELS = {RequestKind.INCREASE: "Budget increase (this fiscal year only)"}
+
+
+class PersonChoiceField(forms.ModelChoiceField):
+    """People named so that two of the same name can be told apart: name, email, team."""
+
+    def label_from_instance(self, obj: Employee) -> str:
+        return person_label(obj)
+
+
+class PeopleChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Employee) -> str:
+        return person_label(obj)
+
+
+def person_label(employee: Employee) -> str:
+    team = f", {employee.team.name}" if employee.team_id else ""
+    return f"{employee.display_name} ({employee.user.email}{team})"
+
 
 class RequestForm(forms.Form):
     kind = forms.ChoiceField(
-        choices=[
-            (RequestKind.INCREASE, "Budget increase (this fiscal year only)"),
-            (RequestKind.PERMANENT_INCREASE, RequestKind.PERMANENT_INCREASE.label),
-            (RequestKind.TEAM_TOPUP, RequestKind.TEAM_TOPUP.label),
-            (RequestKind.PROJECT_ALLOCATION, RequestKind.PROJECT_ALLOCATION.label),
-            (RequestKind.TRANSFER, RequestKind.TRANSFER.label),
-        ]
+        choices=[(kind, KIND_LABELS.get(kind, kind.label)) for kind in REQUEST_KIND_FIELDS]
     )
-    employee = forms.ModelChoiceField(
+    employee = PersonChoiceField(
         queryset=Employee.objects.none(), required=False, label="For (budget increase)"
     )
     # Permanent increase (issue 21): the amount is added to the agreed annual budget from this day.
@@ -36,7 +60,7 @@ class RequestForm(forms.Form):
     )
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False)
     project = forms.ModelChoiceField(queryset=Project.objects.none(), required=False)
-    members = forms.ModelMultipleChoiceField(
+    members = PeopleChoiceField(
         queryset=Employee.objects.none(), required=False, help_text="Project allocation: who joins."
     )
     expected_impact = forms.CharField(
@@ -55,7 +79,7 @@ class RequestForm(forms.Form):
 
     def __init__(self, *args, me: Employee | None, **kwargs):
         super().__init__(*args, **kwargs)
-        people = Employee.objects.filter(is_active=True).select_related("user")
+        people = Employee.objects.filter(is_active=True).select_related("user", "team")
         if me is not None:
             self.fields["employee"].queryset = people.filter(pk=me.pk) | people.filter(manager=me)
             self.fields["employee"].initial = me.pk
@@ -73,15 +97,11 @@ class RequestForm(forms.Form):
     def clean(self):
         data = super().clean()
         kind = data.get("kind")
-        needed = {
-            RequestKind.INCREASE: "employee",
-            RequestKind.PERMANENT_INCREASE: "employee",
-            RequestKind.TEAM_TOPUP: "team",
-            RequestKind.PROJECT_ALLOCATION: "project",
-            RequestKind.TRANSFER: "source",
-        }.get(kind)
-        if needed and not data.get(needed):
-            self.add_error(needed, "Choose one for this kind of request.")
+        own = REQUEST_KIND_FIELDS.get(kind, ())
+        for other in kind_fields() - set(own):  # hidden for this kind: what was left there
+            data[other] = self.fields[other].to_python(None) if other != "members" else []
+        if own and not data.get(own[0]):
+            self.add_error(own[0], "Choose one for this kind of request.")
         if kind == RequestKind.TRANSFER and not data.get("destination"):
             self.add_error("destination", "Choose where the money goes.")
         if kind == RequestKind.PERMANENT_INCREASE and not data.get("effective_from"):
@@ -90,6 +110,20 @@ class RequestForm(forms.Form):
         if amount is not None and amount <= 0:
             self.add_error("amount", "Ask for an amount above zero.")
         return data
+
+    def rows(self) -> list[tuple[forms.BoundField, str, bool]]:
+        """Each field with the kinds it belongs to ("" for every kind) and whether it starts
+        hidden (it is not the chosen kind's)."""
+        kind = self["kind"].value() or next(iter(REQUEST_KIND_FIELDS))
+        rows = []
+        for field in self:
+            kinds = [k for k, names in REQUEST_KIND_FIELDS.items() if field.name in names]
+            rows.append((field, " ".join(kinds), bool(kinds) and kind not in kinds))
+        return rows
+
+
+def kind_fields() -> set[str]:
+    return {name for names in REQUEST_KIND_FIELDS.values() for name in names}
 
 
 class DecisionForm(forms.Form):

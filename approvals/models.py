@@ -198,10 +198,23 @@ class ApprovalRequest(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.kind == RequestKind.OFFER and self.subject_id:
+            # "Offer #N" is the offer's number everywhere; the request has its own.
+            return (
+                f"Offer #{self.subject_id} (request #{self.pk}): {format_usd(self.amount_micros)}"
+            )
         return f"{self.get_kind_display()} #{self.pk}: {format_usd(self.amount_micros)}"
 
     def get_absolute_url(self) -> str:
         return reverse("approvals:detail", args=[self.pk])
+
+    @property
+    def for_label(self) -> str:
+        """Whom the request is for, as the lists show it: the budget's owner or the candidate."""
+        owner = self.employee or self.team or self.project
+        if owner is None and self.kind == RequestKind.OFFER and self.subject is not None:
+            return str(getattr(self.subject, "candidate", "")) or "–"
+        return str(owner) if owner is not None else "–"
 
     # The state machine. Transitions are called only by approvals.services, which records the
     # decision rows and runs the effect in the same transaction; django-fsm-log audits each.

@@ -32,13 +32,19 @@ from approvals.services import (
     request_submit,
     request_withdraw,
 )
+from budgets.calculations import runs_out_within_year
 from budgets.display import money_display_for
 from budgets.selectors import employee_balance, employee_monthly_spend
 from common.charts import column_chart
 from common.errors import AllotError
 from common.money import format_usd
 from people.models import Employee
-from people.selectors import company_settings, user_can_see_employee
+from people.selectors import (
+    company_settings,
+    current_fiscal_year,
+    fiscal_year_period,
+    user_can_see_employee,
+)
 
 
 def _me(request: HttpRequest) -> Employee | None:
@@ -49,15 +55,17 @@ def _balance_rows(viewer, employee: Employee | None) -> list[dict]:
     if employee is None:
         return []
     display = money_display_for(viewer, employee)
+    fiscal_year = current_fiscal_year()
+    year_end = fiscal_year_period(fiscal_year).end
     return [
         {
             "label": f"{b.budget.owner_label}",
             "percent": b.utilisation_percent,
             "remaining": display.amount(b.remaining_micros),
             "burn": display.amount(b.burn_rate_micros_per_day),
-            "runs_out": b.projected_exhaustion_date,
+            "runs_out": runs_out_within_year(b.projected_exhaustion_date, year_end),
         }
-        for b in employee_balance(employee=employee)
+        for b in employee_balance(employee=employee, fiscal_year=fiscal_year)
     ]
 
 

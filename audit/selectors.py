@@ -14,6 +14,7 @@ from simple_history.utils import get_history_model_for_model
 
 from approvals.models import ApprovalRequest
 from approvals.selectors import requests_visible_to
+from audit.labels import change_label, state_label
 from budgets.models import LedgerEntry
 
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
@@ -82,7 +83,9 @@ def _history_row(model, record) -> AuditRow:
         if previous is not None:
             delta = record.diff_against(previous)
             changes = [
-                f"{c.field}: {c.old!r} → {c.new!r}" for c in delta.changes if c.field not in _NOISE
+                change_label(model, c.field, c.old, c.new)
+                for c in delta.changes
+                if c.field not in _NOISE
             ]
     return AuditRow(
         at=record.history_date,
@@ -107,12 +110,14 @@ def _history_rows(model, *, who, since, until, limit) -> list[Pending]:
 
 
 def _transition_row(log) -> AuditRow:
+    model = log.content_type.model_class()
+    source, target = state_label(model, log.source_state), state_label(model, log.state)
     return AuditRow(
         at=log.timestamp,
         who=_who(log.by),
         what=str(log.content_type.name).capitalize(),
         record=str(log.content_object) if log.content_object else f"#{log.object_id}",
-        action=f"{log.transition}: {log.source_state} → {log.state}",
+        action=f"{log.transition.replace('_', ' ')}: {source} → {target}",
         reason=log.description or "",
     )
 

@@ -33,7 +33,7 @@ from common.errors import AllotError
 from common.money import DollarsFormField, format_usd
 from people.admin import EmployeeAdmin as PeopleEmployeeAdmin
 from people.models import Employee
-from people.selectors import company_settings, current_fiscal_year
+from people.selectors import company_settings, current_fiscal_year, fiscal_year_of
 
 RECENT_ENTRIES = 25
 
@@ -217,6 +217,11 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     autocomplete_fields = ["budget"]
     show_full_result_count = False
     list_per_page = 100
+    # The "All entries" links of the budget and employee pages filter by these.
+    linked_lookups = frozenset({"budget__id__exact", "budget__employee__id__exact"})
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        return lookup in self.linked_lookups or super().lookup_allowed(lookup, value, request)
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -451,6 +456,10 @@ class EmployeeAdmin(PeopleEmployeeAdmin):
     @admin.display(description="Balance this fiscal year")
     def balance(self, employee: Employee) -> str:
         fiscal_year = current_fiscal_year()
+        # A hire starting in a later year has nothing to allocate now: show the year they start.
+        start_year = fiscal_year_of(employee.hire_date) if employee.hire_date else fiscal_year
+        if start_year > fiscal_year:
+            fiscal_year = start_year
         rate = company_settings().reference_rate_usd_per_token
         rows = [
             {
@@ -465,7 +474,13 @@ class EmployeeAdmin(PeopleEmployeeAdmin):
         ]
         return render_to_string(
             "admin/budgets/employee_balance.html",
-            {"balances": rows, "fiscal_year": fiscal_year, "rate": rate.normalize()},
+            {
+                "balances": rows,
+                "fiscal_year": fiscal_year,
+                "starts_later": fiscal_year > current_fiscal_year(),
+                "hire_date": employee.hire_date,
+                "rate": rate.normalize(),
+            },
         )
 
     @admin.display(description="Latest ledger entries")

@@ -71,7 +71,8 @@ class ApiKeySchema(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": 'The key from `create_api_key`, as "Api-Key <key>".',
+            # Markdown on the docs page: in a code span the <key> shows instead of being eaten.
+            "description": "The key from `create_api_key`, sent as `Api-Key <key>`.",
         }
 
 

@@ -18,6 +18,7 @@ from django.db.models import Exists, Q
 from django.utils import timezone
 
 from budgets.authorize_read import Reading
+from budgets.authorize_reason import allowed_reason
 from budgets.calculations import cost_at
 from budgets.ledger import reserved_add, reserved_hold, reserved_release
 from budgets.models import Budget, Enforcement, Reservation, ReservationState
@@ -257,7 +258,8 @@ def _decide(
     remaining = payer.allocated_micros - payer.spent_micros - payer.reserved_micros
     if hold is None:
         remaining -= amount
-    return AuthorizeResult(True, payer, remaining, "Within budget.", warnings, reservation)
+    reason = allowed_reason(enforcement=payer.enforcement, remaining_micros=remaining)
+    return AuthorizeResult(True, payer, remaining, reason, warnings, reservation)
 
 
 def _room_limit(payer: Budget, amount: Micros) -> Micros | None:

@@ -102,3 +102,16 @@ def tokens_at_rate(remaining_micros: Micros, usd_per_token: Decimal) -> int:
         return 0
     dollars = Decimal(remaining_micros) / MICROS_PER_DOLLAR
     return int((dollars / usd_per_token).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def runs_out_within_year(day: date | None, year_end: date) -> date | None:
+    """A projected run-out date only when it falls inside the fiscal year (`year_end`, the day
+    after it): a later date is "not this year at this rate" on every page, not a date in 2029."""
+    return day if day is not None and day < year_end else None
+
+
+def usd_per_token_paid(cost_micros: int | None, tokens: int | None) -> Decimal | None:
+    """What a token cost on average (exact Decimal), or None with no priced usage to go by."""
+    if not cost_micros or not tokens or cost_micros <= 0 or tokens <= 0:
+        return None
+    return Decimal(cost_micros) / MICROS_PER_DOLLAR / tokens

@@ -294,16 +294,20 @@ def employee_monthly_spend(
     return months
 
 
+SPEND_REST_LABEL = "All others"
+
+
 def employee_spend_by(
     *,
     employee: Employee,
     fiscal_year: int,
     field: str,
-    limit: int = 8,
+    limit: int | None = 8,
     repriced: list["RepricedSpend"] | None = None,
 ) -> list[tuple[str, Micros]]:
     """The employee's usage this year grouped by `category` or `model_name`, largest first,
-    with what price corrections changed (`repriced` as for employee_monthly_spend)."""
+    with what price corrections changed (`repriced` as for employee_monthly_spend). Past
+    `limit` rows the smallest are summed into one row named SPEND_REST_LABEL."""
 
     if field not in ("category", "model_name"):
         raise ValueError(field)
@@ -322,7 +326,12 @@ def employee_spend_by(
     for row in repriced:
         key = getattr(row, field)
         totals[key] = totals.get(key, 0) + row.delta_micros
-    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+    if limit is None or len(ranked) <= limit:
+        return ranked
+    # The rest in one row, so the chart's parts still sum to the year's spend.
+    rest = sum(total for _, total in ranked[limit - 1 :])
+    return [*ranked[: limit - 1], (SPEND_REST_LABEL, rest)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from budgets.calculations import tokens_at_rate
+from budgets.calculations import runs_out_within_year, tokens_at_rate
 from budgets.display import money_display_for, viewer_sees_everything
 from budgets.models import OwnerKind, RolloverRun, UsageCategory
+from budgets.paid_rate import PaidRate, paid_rate
 from budgets.selectors import (
     alerts_reached,
     corrected_price_ids,
@@ -41,11 +42,6 @@ def _percent(part: int, whole: int) -> Decimal:
     return Decimal(0) if whole <= 0 else percent(part, whole, places=1)
 
 
-def _within(day: date | None, year_end: date) -> date | None:
-    """A projected run-out date only when it falls inside the fiscal year."""
-    return day if day is not None and day < year_end else None
-
-
 def _reference_rates(display, fiscal_year: int) -> tuple | None:
     """Last year's and this year's reference rates when prices changed at the rollover."""
     rates = (
@@ -58,9 +54,18 @@ def _reference_rates(display, fiscal_year: int) -> tuple | None:
     return rates
 
 
-def _budget_rows(balances, display, *, fiscal_year: int, year_end: date) -> list[dict]:
+def _budget_rows(
+    balances, display, *, fiscal_year: int, year_end: date, paid: PaidRate | None = None
+) -> list[dict]:
     rates = _reference_rates(display, fiscal_year)
     reached = alerts_reached(budget_ids=[b.budget.pk for b in balances])
+
+    def tokens_left(micros: int) -> str | None:
+        if not display.shows_tokens:
+            return None
+        if paid is None or not display.shows_dollars:  # tokens-only pages keep one convention
+            return display.tokens(micros)
+        return f"{tokens_at_rate(micros, paid.usd_per_token):,} tokens"
 
     def carried(b, *, left: bool = False):
         carried_micros = b.budget.carried_over_micros
@@ -84,9 +89,9 @@ def _budget_rows(balances, display, *, fiscal_year: int, year_end: date) -> list
             "spent": display.amount(b.spent_micros),
             "remaining": display.amount(b.remaining_micros),
             "reserved": b.reserved_micros and display.amount(b.reserved_micros),
-            "tokens_left": display.tokens(b.remaining_micros) if display.shows_tokens else None,
+            "tokens_left": tokens_left(b.remaining_micros),
             "burn": display.amount(b.burn_rate_micros_per_day),
-            "runs_out": _within(b.projected_exhaustion_date, year_end),
+            "runs_out": runs_out_within_year(b.projected_exhaustion_date, year_end),
             "enforcement": b.budget.get_enforcement_display(),
             "alerts": reached.get(b.budget.pk, []),
         }
@@ -119,10 +124,12 @@ def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpRe
     months = employee_monthly_spend(**spend)
     year_end = fiscal_year_period(fiscal_year).end
     categories = dict(UsageCategory.choices)
-    by_category = employee_spend_by(**spend, field="category")
+    by_category = employee_spend_by(**spend, field="category", limit=None)  # nine at most
     by_model = employee_spend_by(**spend, field="model_name")
-    rows = _budget_rows(balances, display, fiscal_year=fiscal_year, year_end=year_end)
+    paid = paid_rate(employee=employee) if display.shows_dollars else None
+    rows = _budget_rows(balances, display, fiscal_year=fiscal_year, year_end=year_end, paid=paid)
     context = {
+        "paid_rate": paid,
         "employee": employee,
         "own": own,
         "fiscal_year": fiscal_year,
@@ -200,7 +207,8 @@ def team(request: HttpRequest) -> HttpResponse:
                 "width": min((personal and personal.utilisation_percent) or 0, 100),
                 "spent": personal and display.amount(personal.spent_micros),
                 "remaining": personal and display.amount(personal.remaining_micros),
-                "runs_out": personal and _within(personal.projected_exhaustion_date, year_end),
+                "runs_out": personal
+                and runs_out_within_year(personal.projected_exhaustion_date, year_end),
             }
         )
     if not rows:

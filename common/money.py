@@ -89,6 +89,12 @@ def format_usd(micros: Micros | None) -> str:
     return f"{sign}${abs(dollars):,.2f}"
 
 
+def dollars_plain(dollars: Decimal) -> str:
+    """Dollars as an input shows them: '150000.00', never '1.5E+5'; sub-cent digits kept."""
+    cents = quantize_cents(dollars)
+    return f"{cents:.2f}" if cents == dollars else f"{dollars.normalize():f}"
+
+
 def divide_micros(numerator: int, denominator: int) -> Micros:
     """Integer division rounded half-up (Python's // floors, round() banks)."""
     if denominator <= 0:
@@ -128,7 +134,7 @@ class DollarsFormField(forms.DecimalField):
 
     def prepare_value(self, value):
         if isinstance(value, int) and not isinstance(value, bool):
-            return micros_to_dollars(value).normalize()
+            return dollars_plain(micros_to_dollars(value))
         return value
 
     def to_python(self, value):

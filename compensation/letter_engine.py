@@ -244,10 +244,14 @@ def sample_letter_context() -> dict:
         "token_budget_dollars": Decimal("150000"),
         "tokens_at_reference_rate": "1,500,000,000",
         "reference_rate": "$0.0001",
+        "tokens_at_paid_rate": "96,153,846,153",
+        "paid_rate": "$1.56 per million tokens",
+        "paid_rate_basis": "what Example Corp paid per token over the last 90 days",
         "token_purpose": "The budget pays for AI tokens.",  # nosec B105: a sample sentence
         "carryover_sentence": "Unused budget does not carry over.",
         "trade_sentence": "",
         "first_year_sentence": "",
         "response_deadline": date(2026, 12, 18),
         "today": date(2026, 12, 4),
+        "is_draft": True,
     }

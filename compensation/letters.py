@@ -9,12 +9,13 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from budgets.calculations import tokens_at_rate
+from budgets.paid_rate import PAID_RATE_DAYS, company_paid_rate
 from common.errors import AllotError
-from common.money import format_usd, micros_to_dollars
+from common.money import CENT, format_usd, micros_to_dollars
 from common.pdf import css_string, pdf_from_html
 from compensation.calculations import TradeDirection, first_year_budget
 from compensation.letter_engine import letter_body_render
-from compensation.models import AllocationBasis, Offer, OfferLetterTemplate
+from compensation.models import APPROVED_STATES, AllocationBasis, Offer, OfferLetterTemplate
 from people.models import CompanySettings
 from people.selectors import company_settings, company_today
 
@@ -70,6 +71,14 @@ def _tokens(amount_micros: int, rate: Decimal) -> str:
     return f"{tokens_at_rate(amount_micros, rate):,}"
 
 
+def _paid_rate(settings_row: CompanySettings) -> tuple[Decimal, str]:
+    """What the company really pays per token (90 days), else the reference rate; and which."""
+    paid = company_paid_rate()
+    if paid is None:
+        return settings_row.reference_rate_usd_per_token, "our reference rate"
+    return paid, f"what {settings_row.name} paid per token over the last {PAID_RATE_DAYS} days"
+
+
 def letter_context(offer: Offer) -> dict:
     settings_row = company_settings()
     rate = settings_row.reference_rate_usd_per_token
@@ -109,9 +118,14 @@ def letter_context(offer: Offer) -> dict:
         for line in offer.lines()
         if line.amount_micros or line.key in always
     ]
+    paid, paid_basis = _paid_rate(settings_row)
     for line in lines:
         if line["key"] == "token_budget":
-            line["note"] = f"{_tokens(token_budget, rate)} tokens at the reference rate"
+            line["note"] = (
+                f"{_tokens(token_budget, rate)} tokens at the reference rate"
+                if paid == rate
+                else f"about {_tokens(token_budget, paid)} tokens at {paid_basis}"
+            )
     basis = {
         AllocationBasis.SENIORITY: "It is set by your level's band.",
         AllocationBasis.PROJECT: "It is set by your expected impact on the {} project.",
@@ -153,12 +167,17 @@ def letter_context(offer: Offer) -> dict:
         "token_budget_dollars": micros_to_dollars(token_budget),
         "tokens_at_reference_rate": _tokens(token_budget, rate),
         "reference_rate": f"${rate.normalize():f}",
+        "tokens_at_paid_rate": _tokens(token_budget, paid),
+        "paid_rate": f"${(paid * 1_000_000).quantize(CENT)} per million tokens",
+        "paid_rate_basis": paid_basis,
         "token_purpose": BUDGET_PURPOSE,
         "carryover_sentence": carryover_sentence(settings_row),
         "trade_sentence": trade_sentence,
         "first_year_sentence": first_year_sentence,
         "response_deadline": offer.response_deadline,
         "today": company_today(),
+        # In the hash too, so the letter made once the package is approved is a new one.
+        "is_draft": offer.state not in APPROVED_STATES,
     }
 
 

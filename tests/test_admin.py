@@ -1,7 +1,7 @@
 """HR's admin: every page renders for HR and is refused to an engineer; money moves only by
 new ledger entries."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.urls import reverse
@@ -15,7 +15,7 @@ from budgets.services import (
 )
 from budgets.usage import usage_post
 from people.models import CompanySettings, Department, Employee, Level, Project, Team
-from people.selectors import current_fiscal_year
+from people.selectors import current_fiscal_year, fiscal_year_period
 from tests.factories import (
     BudgetFactory,
     EmployeeFactory,
@@ -266,3 +266,50 @@ def test_the_employee_page_shows_every_budget_that_can_serve_them(client, object
     assert "Project allocation" in page and "$5,000.00" in page
     # the fixture allocated $1,000 to this year's personal budget already
     assert "$101,000.00" in page and "1,010,000,000" in page  # tokens at $0.0001
+
+
+def test_the_all_entries_links_of_the_employee_and_budget_pages_open(client, objects):
+    # Given HR on an employee's page and a budget's page, each with an "All entries" link
+    client.force_login(hr_user())
+    employee, budget = objects[Employee], objects[Budget]
+    pages = [
+        reverse("admin:people_employee_change", args=[employee.pk]),
+        reverse("admin:budgets_budget_change", args=[budget.pk]),
+    ]
+    for page in pages:
+        content = client.get(page).content.decode()
+        start = content.index('href="/admin/budgets/ledgerentry/?')
+        link = content[start + len('href="') : content.index('"', start + len('href="'))]
+        # When HR follows it; then the filtered list, not a 400 DisallowedModelAdminLookup
+        response = client.get(link.replace("&amp;", "&"))
+        assert response.status_code == 200, link
+        assert (
+            response.context["cl"].result_count == LedgerEntry.objects.filter(budget=budget).count()
+        )
+        assert response.context["cl"].result_count >= 1
+
+
+def test_a_level_band_shows_its_money_as_plain_dollars(client, objects):
+    # Given a level of $90,000; when HR opens it; then 90000.00 in the field, never 9E+4
+    level = objects[Level]
+    Level.objects.filter(pk=level.pk).update(default_annual_budget_micros=90_000 * 10**6)
+    client.force_login(hr_user())
+    content = client.get(reverse("admin:people_level_change", args=[level.pk])).content.decode()
+    assert 'value="90000.00"' in content
+    assert "E+" not in content
+
+
+def test_a_hire_starting_next_year_gets_next_years_budget_not_this_years_advice(client, db):
+    # Given a hire who starts in the next fiscal year and already has that year's budget
+    start_year = current_fiscal_year() + 1
+    employee = EmployeeFactory(hire_date=fiscal_year_period(start_year).start + timedelta(days=14))
+    budget, _ = budget_create(fiscal_year=start_year, employee=employee)
+    budget_allocate(budget=budget, amount_micros=90_000 * 10**6, acting_user=None)
+    # When HR opens their page
+    client.force_login(hr_user())
+    content = client.get(reverse("admin:people_employee_change", args=[employee.pk])).content
+    text = content.decode()
+    # Then their year's budget, and no advice to allocate this year's
+    assert 'use the action "Allocate' not in text and "use the action &quot;Allocate" not in text
+    assert f"in FY{start_year}: nothing is allocated for this fiscal year" in text
+    assert "$90,000.00" in text

@@ -296,6 +296,9 @@ class RolloverRunAdmin(admin.ModelAdmin):
                 run.state in (RolloverState.PREVIEWED, RolloverState.FAILED)
                 or run.is_stalled(timezone.now())
             ),
+            # Shown, but not clickable, while the year runs: the commit would refuse it.
+            "year_open": run.state == RolloverState.PREVIEWED
+            and rollover_year_open_error(run.fiscal_year),
             "stalled": run.is_stalled(timezone.now()),
             "may_refresh": self._may_preview(request)
             and run.state == RolloverState.PREVIEWED

@@ -8,7 +8,7 @@ from django_fsm import can_proceed
 
 from common.errors import AllotError
 from compensation import services
-from compensation.models import CLOSED_STATES
+from compensation.models import APPROVED_STATES, CLOSED_STATES
 
 
 class ReasonForm(forms.Form):
@@ -30,10 +30,17 @@ STATE_ACTIONS = [
 ]
 
 
+def _draft_label(offer, action: str, label: str) -> str:
+    """Before approval the letter is a marked draft, and its button says so."""
+    if action == "generate_letter" and offer.state not in APPROVED_STATES:
+        return "Generate draft letter"
+    return label
+
+
 def offer_buttons(offer) -> list[tuple[str, str]]:
     """(action, label) of each step the offer can take now."""
     return [
-        (action, label)
+        (action, _draft_label(offer, action, label))
         for action, label, transition in STATE_ACTIONS
         if (
             offer.state not in CLOSED_STATES
@@ -41,6 +48,12 @@ def offer_buttons(offer) -> list[tuple[str, str]]:
             else can_proceed(getattr(offer, transition))
         )
     ]
+
+
+def offer_message(offer, message: str) -> str:
+    """The message named by its offer, once: the services' own messages already start so."""
+    name = f"Offer #{offer.pk}"
+    return message if message.startswith(name) else f"{name}: {message}"
 
 
 class OfferActionsMixin:
@@ -53,7 +66,7 @@ class OfferActionsMixin:
                 call(offer)
                 done += 1
             except AllotError as exc:
-                self.message_user(request, f"Offer #{offer.pk}: {exc.message}", messages.ERROR)
+                self.message_user(request, offer_message(offer, exc.message), messages.ERROR)
         if done:
             self.message_user(request, f"{done} offer(s) {verb}.", messages.SUCCESS)
 
@@ -150,11 +163,17 @@ class OfferActionsMixin:
 
     @admin.action(description="Withdraw", permissions=["change"])
     def withdraw(self, request, queryset):
-        self._each(
+        # It cannot be undone: the page asks first (and for a reason, kept in the history).
+        return self._with_text(
             request,
             queryset,
-            "withdrawn",
-            lambda offer: services.offer_withdraw(offer=offer, acting_user=request.user),
+            action="withdraw",
+            title="Withdraw",
+            label="Why the offer is withdrawn (optional; it cannot be undone)",
+            verb="withdrawn",
+            call=lambda offer, text: services.offer_withdraw(
+                offer=offer, acting_user=request.user, reason=text
+            ),
         )
 
     @admin.action(description="Back to draft (after a refused approval)", permissions=["change"])

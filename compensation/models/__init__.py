@@ -3,6 +3,7 @@ offers and their negotiation rounds, and offer letters (templates HR edits, PDFs
 
 from compensation.models.letters import LetterImmutableError, OfferLetter, OfferLetterTemplate
 from compensation.models.offers import (
+    APPROVED_STATES,
     CLOSED_STATES,
     EDITABLE_STATES,
     PACKAGE_FIELDS,
@@ -18,6 +19,7 @@ from compensation.models.offers import (
 from compensation.models.policy import NOT_NEGATIVE, CompensationPolicy, LevelBand, policy
 
 __all__ = [
+    "APPROVED_STATES",
     "CLOSED_STATES",
     "EDITABLE_STATES",
     "NOT_NEGATIVE",

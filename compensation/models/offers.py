@@ -64,6 +64,8 @@ CLOSED_STATES = (
     OfferState.WITHDRAWN,
     OfferState.EXPIRED,
 )
+# An approved package: its letter is the offer itself; before, a letter is a marked draft.
+APPROVED_STATES = (OfferState.APPROVED, OfferState.SENT, OfferState.ACCEPTED)
 
 
 class HealthPlan(models.TextChoices):

@@ -155,3 +155,62 @@ def test_an_approver_delegates_while_away_and_the_stand_in_decides(client, org):
     client.post(reverse("approvals:decide", args=[request.pk]), {"decision": "approve"})
     step = request.steps.get()
     assert step.on_behalf_of == org["manager"].user and step.decided_by == stand_in.user
+
+
+def field_rows(page: str) -> dict[str, str]:
+    """Each kind-specific field's <p> opening tag, by the field's name."""
+    rows = {}
+    for name in ("employee", "team", "project", "members", "expected_impact"):
+        end = page.index(f'name="{name}"')
+        rows[name] = page[page.rindex("<p", 0, end) : page.index(">", page.rindex("<p", 0, end))]
+    return rows
+
+
+def test_the_request_form_shows_only_the_fields_of_the_kind_chosen(client, org):
+    client.force_login(org["manager"].user)
+    # Given the form as it opens (a budget increase): only "for whom" of the kind fields shows
+    rows = field_rows(client.get(reverse("approvals:requests")).content.decode())
+    assert "hidden" not in rows["employee"]
+    assert all(" hidden" in rows[name] for name in ("team", "project", "members"))
+    assert 'data-kinds="project_allocation"' in rows["members"]
+    assert "request-kind-fields.js" in client.get(reverse("approvals:requests")).content.decode()
+    # When a team top-up comes back with an error; then its team field shows, the others not
+    page = client.post(
+        reverse("approvals:requests"), {"kind": "team_topup", "amount": "5", "reason": "x"}
+    ).content.decode()
+    rows = field_rows(page)
+    assert "hidden" not in rows["team"] and " hidden" in rows["employee"]
+
+
+def test_a_field_of_another_kind_is_ignored(client, org):
+    # Given an increase sent with members and an impact left over from the project fields
+    client.force_login(org["manager"].user)
+    client.post(
+        reverse("approvals:requests"),
+        {
+            "kind": "increase",
+            "employee": org["engineer"].pk,
+            "amount": "5",
+            "reason": "x",
+            "members": [org["engineer"].pk],
+            "expected_impact": "left over",
+        },
+    )
+    # Then the request keeps none of them
+    request = ApprovalRequest.objects.get()
+    assert request.details == {"members": [], "expected_impact": ""}
+
+
+def test_people_of_the_same_name_can_be_told_apart(client, org):
+    # Given two reports called Ada Turing
+    for email in ("ada.one@example.com", "ada.two@example.com"):
+        EmployeeFactory(
+            user__email=email,
+            user__first_name="Ada",
+            user__last_name="Turing",
+            manager=org["manager"],
+        )
+    client.force_login(org["manager"].user)
+    page = client.get(reverse("approvals:requests")).content.decode()
+    # Then each choice names the person's email (and team)
+    assert "Ada Turing (ada.one@example.com" in page and "Ada Turing (ada.two@example.com" in page

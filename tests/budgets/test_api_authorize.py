@@ -44,6 +44,7 @@ def test_authorize_says_yes_within_a_hard_limit_and_no_past_it(client):
 
     assert yes["allowed"] is True and yes["remaining_usd"] == "0.010000"
     assert yes["budget"]["kind"] == "employee" and yes["reservation"] is None
+    assert yes["reason"] == "Within budget."
     assert no["allowed"] is False and "Hard limit reached" in no["reason"]
 
 
@@ -57,6 +58,7 @@ def test_an_overdraft_extends_a_hard_limit_and_warns(client):
     outside = call(client, key, employee="eng@example.com", estimated_cost_usd="111").json()
 
     assert inside["allowed"] and "overdraft" in inside["warnings"][0]
+    assert "overdraft" in inside["reason"]
     assert not outside["allowed"]
 
 
@@ -66,6 +68,8 @@ def test_a_soft_budget_allows_past_its_limit_with_a_warning(client):
     hard_budget(employee, 10, Enforcement.SOFT)
     response = call(client, api_key(), employee="eng@example.com", estimated_cost_usd="25").json()
     assert response["allowed"] and "over budget" in response["warnings"][0]
+    # and the reason agrees with the warning: not "Within budget."
+    assert response["reason"] != "Within budget." and "over budget" in response["reason"]
 
 
 @pytest.mark.django_db

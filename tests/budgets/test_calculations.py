@@ -1,6 +1,14 @@
 from datetime import date
 from decimal import Decimal
 
+import pytest
+
+from budgets.authorize_reason import (
+    IN_OVERDRAFT,
+    OVER_SOFT_BUDGET,
+    WITHIN_BUDGET,
+    allowed_reason,
+)
 from budgets.calculations import (
     prorate_micros,
     tokens_at_rate,
@@ -66,3 +74,19 @@ def test_the_limit_rule_names_the_enforcement_values_the_model_stores():
     assert limit_micros(enforcement=Enforcement.SOFT, **rule) is None
     assert limit_micros(enforcement=Enforcement.HARD, **rule) == 1_000_000
     assert limit_micros(enforcement=Enforcement.HARD_OVERDRAFT, **rule) == 1_125_000
+
+
+@pytest.mark.parametrize(
+    ("enforcement", "remaining", "reason"),
+    [
+        ("soft", 0, WITHIN_BUDGET),
+        ("hard", 5, WITHIN_BUDGET),
+        ("soft", -1, OVER_SOFT_BUDGET),
+        ("hard_overdraft", -1, IN_OVERDRAFT),
+        ("hard_overdraft", 10, WITHIN_BUDGET),
+    ],
+)
+def test_an_allowed_calls_reason_says_within_budget_only_when_it_fits(
+    enforcement, remaining, reason
+):
+    assert allowed_reason(enforcement=enforcement, remaining_micros=remaining) == reason

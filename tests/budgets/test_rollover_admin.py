@@ -34,6 +34,10 @@ def test_finance_previews_a_year_sees_totals_downloads_csv_and_confirms(
     assert "$150,000.00" in text  # three mid budgets unused, half carried
     assert "Tokens at the new rate" in text
     assert "Confirm and commit the rollover" in text
+    # before the year ends the button is there but disabled, with why; and nothing has started
+    assert 'disabled title="FY2026 has not ended' in text
+    assert "Not started: 3 owners to roll over once confirmed" in text
+    assert "Previewed (waiting for confirmation))" not in text
     csv = b"".join(client.get(reverse("admin:budgets_rolloverrun_csv", args=[run.pk])))
     assert csv.count(b"\n") == 4 and b"carried_usd" in csv
 
@@ -55,6 +59,7 @@ def test_finance_previews_a_year_sees_totals_downloads_csv_and_confirms(
     listing = client.get(reverse("admin:budgets_rolloverrun_changelist"))
     assert "100%" in listing.content.decode()
     done_page = client.get(reverse("admin:budgets_rolloverrun_preview", args=[run.pk]))
+    assert "100%: 3 of 3 owners" in done_page.content.decode()
     assert "as committed" in done_page.content.decode()
     assert "Confirm and commit" not in done_page.content.decode()
 

@@ -162,3 +162,22 @@ def test_the_admins_money_field_refuses_the_same(text):
 
 def test_the_admins_money_field_forgives_spaces_around_what_was_typed():
     assert DollarsFormField().clean(" 1000.50 ") == 1_000_500_000
+
+
+@pytest.mark.parametrize(
+    ("micros", "shown"),
+    [
+        (150_000_000_000, "150000.00"),
+        (40_000_000_000, "40000.00"),
+        (100_000_000_000, "100000.00"),
+        (0, "0.00"),
+        (-2_500_000, "-2.50"),
+        (1_234_567, "1.234567"),
+    ],
+)
+def test_the_admins_money_field_shows_dollars_without_an_exponent(micros, shown):
+    # Given a stored amount; when the admin's form shows it; then plain dollars, never "1.5E+5".
+    field = DollarsFormField()
+    assert field.prepare_value(micros) == shown
+    assert f'value="{shown}"' in field.widget.render("amount", field.prepare_value(micros))
+    assert field.clean(shown) == micros

@@ -202,8 +202,8 @@ def test_illegal_moves_are_refused_with_a_clear_message(org):
 @pytest.mark.parametrize(
     ("state", "buttons"),
     [
-        (OfferState.DRAFT, ["Submit for approval", "Generate letter", "Withdraw"]),
-        (OfferState.PENDING_APPROVAL, ["Back to draft", "Generate letter", "Withdraw"]),
+        (OfferState.DRAFT, ["Submit for approval", "Generate draft letter", "Withdraw"]),
+        (OfferState.PENDING_APPROVAL, ["Back to draft", "Generate draft letter", "Withdraw"]),
         (OfferState.APPROVED, ["Generate letter", "Mark sent", "Withdraw"]),
         (
             OfferState.SENT,
@@ -217,7 +217,7 @@ def test_illegal_moves_are_refused_with_a_clear_message(org):
         ),
         (
             OfferState.COUNTERED,
-            ["Submit for approval", "Generate letter", "Mark declined", "Withdraw"],
+            ["Submit for approval", "Generate draft letter", "Mark declined", "Withdraw"],
         ),
         (OfferState.ACCEPTED, []),
         (OfferState.DECLINED, []),

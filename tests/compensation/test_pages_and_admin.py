@@ -118,7 +118,7 @@ def test_the_change_page_shows_package_bands_rounds_approvals_and_letters(client
         assert expected.lower() in body.lower(), expected
     # the page offers the moves legal now (a countered offer: submit, decline, withdraw, letter)
     buttons = [label for _, label in page.context["lifecycle_actions"]]
-    assert buttons == ["Submit for approval", "Generate letter", "Mark declined", "Withdraw"]
+    assert buttons == ["Submit for approval", "Generate draft letter", "Mark declined", "Withdraw"]
     assert 'value="record_counter_offer"' not in body
     preview = client.get(reverse("admin:compensation_offer_letter_preview", args=[offer.pk]))
     assert preview.status_code == 200 and "Ada" in preview.content.decode()

@@ -725,7 +725,7 @@ ROWS: list[Row] = [
         "GET",
         lambda w: "/audit/?what=transitions",
         web(403, finance=200, superuser=200),
-        reveals=lambda w: f"Offer #{w['offer_request'].pk}:",
+        reveals=lambda w: f"(request #{w['offer_request'].pk}):",  # an offer's request's name
         revealed_to={"superuser"},
     ),
     Row(

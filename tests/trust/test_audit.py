@@ -7,7 +7,7 @@ from approvals.services import request_submit
 from budgets.services import budget_allocate, budget_create
 from compensation.services import offer_submit
 from tests.compensation.conftest import make_offer
-from tests.factories import EmployeeFactory, UserFactory, finance_user, hr_user
+from tests.factories import EmployeeFactory, ProjectFactory, UserFactory, finance_user, hr_user
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def test_finance_sees_who_changed_what(client, changed_world):
     page = client.get("/audit/").content.decode()
 
     assert "Harriet Resources" in page
-    assert "pilot_cohort: False → True" in page
+    assert "Pilot cohort: no → yes" in page  # the field's label and the values' words
     assert "posted allocation $7,500.00" in page
     assert str(employee) in page
 
@@ -142,9 +142,9 @@ def test_finance_does_not_see_the_transitions_of_offer_requests(client, db):
     for_superuser = client.get("/audit/", {"what": "transitions"}).content.decode()
 
     # then finance sees the increase's and not the offer's; the superuser both
-    assert f"Offer #{offer_request.pk}:" not in for_finance
+    assert f"(request #{offer_request.pk}):" not in for_finance
     assert f"Budget increase #{increase.pk}:" in for_finance
-    assert f"Offer #{offer_request.pk}:" in for_superuser
+    assert f"Offer #{offer_request.subject_id} (request #{offer_request.pk}):" in for_superuser
 
 
 @pytest.mark.parametrize("query", ["until=9999-12-31", "since=0001-01-01", "until=9999-12-30"])
@@ -154,3 +154,40 @@ def test_the_calendars_last_and_first_days_are_a_clear_answer_not_a_500(client, 
     response = client.get(f"/audit/?{query}")
 
     assert response.status_code == 200
+
+
+def test_changes_read_as_labels_names_and_dollars_and_export_as_csv(client, db):
+    # Given HR naming a department's head, adding a project member, and a request submitted
+    hr = hr_user()
+    ada = EmployeeFactory(user__first_name="Ada", user__last_name="Turing")
+    department = ada.team.department
+    department._history_user = hr
+    department.head = ada
+    department.save()
+    project = ProjectFactory(lead=ada)
+    project.members.add(ada)
+    project._history_user = hr
+    project.justification = "new"
+    project.save()
+    request_submit(
+        kind=RequestKind.INCREASE,
+        requester=ada.user,
+        employee=ada,
+        amount_micros=5_000_000_000,
+        reason="agents",
+    )
+    # When finance reads the trail
+    client.force_login(finance_user())
+    page = client.get("/audit/").content.decode()
+    # Then labels, names and state labels, not columns, ids and stored values
+    assert "Head: – → Ada Turing" in page
+    assert "head: None" not in page and "&#x27;employee&#x27;" not in page
+    assert "Members: – → Ada Turing" in page
+    assert "Draft → In review" in page and "draft → in_review" not in page
+    # And the same rows, filtered, as a CSV file
+    export = client.get("/audit/", {"what": "people.department", "export": "csv"})
+    assert export["Content-Type"].startswith("text/csv")
+    lines = export.content.decode().splitlines()
+    assert lines[0].startswith("when,who,record_type,record,what_happened,changes")
+    assert any("Head: – → Ada Turing" in line for line in lines[1:])
+    assert not any("In review" in line for line in lines[1:])
