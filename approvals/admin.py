@@ -3,10 +3,10 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 
 from approvals.delegation import delegation_refusal
+from approvals.delegation_services import delegation_create, delegation_end, delegation_validate
 from approvals.manual_entries import manual_entry_post
 from approvals.models import ApprovalRequest, ApprovalRule, ApprovalStep, Delegation, RequestKind
 from approvals.selectors import requests_visible_to
-from approvals.services import delegation_create, delegation_end, delegation_validate
 from budgets.admin import LedgerEntryAdmin as BudgetsLedgerEntryAdmin
 from budgets.models import LedgerEntry
 from common.admin import HistoryAdmin, ReadOnlyAdmin

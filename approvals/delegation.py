@@ -1,8 +1,8 @@
 """Who may stand in for an approver, and which stored delegations give power on a day.
 
 HR's company settings say how long a delegation may run and who qualifies. A delegation is
-checked against them when it is made (approvals.services.delegation_create) and again whenever
-it would give power (the inbox, `may_decide`, who sees a request): one made under older rules,
+checked against them when it is made (`approvals.delegation_services.delegation_create`) and
+again whenever it would give power (the inbox, `may_decide`, who sees a request): one made under older rules,
 or whose stand-in no longer qualifies, decides nothing."""
 
 from datetime import date, timedelta

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from approvals.delegation import stand_in_refusal
+from approvals.delegation_services import delegation_create, delegation_end
 from approvals.forms import DecisionForm, DelegationForm, RequestForm
 from approvals.models import (
     KINDS_FOR_A_PERSON,
@@ -25,8 +26,6 @@ from approvals.selectors import (
     user_can_see_request,
 )
 from approvals.services import (
-    delegation_create,
-    delegation_end,
     may_decide,
     request_decide,
     request_submit,

@@ -8,9 +8,10 @@ from datetime import date, timedelta
 import pytest
 from django.urls import reverse
 
+from approvals.delegation_services import delegation_create
 from approvals.models import Delegation, RequestKind, RequestState
 from approvals.selectors import inbox_steps, user_can_see_request
-from approvals.services import delegation_create, may_decide, request_decide, request_submit
+from approvals.services import may_decide, request_decide, request_submit
 from common.errors import AllotError
 from compensation.services import offer_submit
 from people.models import CompanySettings

@@ -257,7 +257,7 @@ def test_the_beat_tasks_run_the_escalation_and_expiry_services(chain):
 def test_one_person_never_decides_two_steps_of_a_request(chain, client):
     # given a $20,000 increase (manager, then director) and the director's decisions delegated
     # to the manager while away
-    from approvals.services import delegation_create
+    from approvals.delegation_services import delegation_create
 
     request = increase(chain, 20_000)
     assert [email for _, email in steps_of(request)] == [

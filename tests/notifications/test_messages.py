@@ -9,8 +9,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from approvals.delegation_services import delegation_create
 from approvals.models import RequestKind
-from approvals.services import delegation_create, request_decide, request_submit
+from approvals.services import request_decide, request_submit
 from budgets.alerts import budget_alerts_check, budget_alerts_record
 from budgets.models import AlertClaim, AlertDelivery
 from budgets.services import budget_allocate, budget_create

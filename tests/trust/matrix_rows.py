@@ -9,10 +9,11 @@ from django.contrib.auth.models import Group, Permission
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
+from approvals.delegation_services import delegation_create
 from approvals.manual_entries import manual_entry_post
 from approvals.models import ApprovalRequest, Delegation, RequestKind, RequestState
 from approvals.oneclick import decision_token
-from approvals.services import delegation_create, request_decide, request_submit
+from approvals.services import request_decide, request_submit
 from budgets.authorize import authorize
 from budgets.models import (
     Budget,
