@@ -2,8 +2,8 @@
 
 HR's company settings say how long a delegation may run and who qualifies. A delegation is
 checked against them when it is made (`approvals.delegation_services.delegation_create`) and
-again whenever it would give power (the inbox, `may_decide`, who sees a request): one made under older rules,
-or whose stand-in no longer qualifies, decides nothing."""
+again whenever it would give power (the inbox, `may_decide`, who sees a request): one made
+under older rules, or whose stand-in no longer qualifies, decides nothing."""
 
 from datetime import date, timedelta
 from typing import NamedTuple
