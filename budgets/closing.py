@@ -30,13 +30,18 @@ def _finance_check(acting_user: AbstractBaseUser | None, what: str) -> None:
         raise AllotError(f"Only finance can {what}.", code="forbidden")
 
 
+def month_close_check(*, month: date, acting_user: AbstractBaseUser | None) -> None:
+    """Why a month cannot be closed, as an error (forms ask before they save)."""
+    _finance_check(acting_user, "close a month")
+    if month.replace(day=1) >= month_of(timezone.now()):
+        raise AllotError(f"{month:%Y-%m} has not ended yet; close it after.", field="month")
+
+
 @transaction.atomic
 def month_close(*, month: date, acting_user: AbstractBaseUser | None) -> MonthClose:
     """Close a month that has ended; closing it again changes nothing."""
-    _finance_check(acting_user, "close a month")
+    month_close_check(month=month, acting_user=acting_user)
     month = month.replace(day=1)
-    if month >= month_of(timezone.now()):
-        raise AllotError(f"{month:%Y-%m} has not ended yet; close it after.", field="month")
     closed_months_lock()
     closed, _ = MonthClose.objects.get_or_create(month=month, defaults={"closed_by": acting_user})
     return closed

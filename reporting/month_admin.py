@@ -6,7 +6,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from budgets.closing import month_close, month_parse, month_reopen_confirm, month_reopen_request
+from budgets.closing import (
+    month_close,
+    month_close_check,
+    month_parse,
+    month_reopen_confirm,
+    month_reopen_request,
+)
 from budgets.models import MonthClose
 from common.errors import AllotError
 from people.roles import FINANCE, has_role
@@ -20,11 +26,15 @@ class MonthCloseForm(forms.ModelForm):
         model = MonthClose
         fields = []
 
+    acting_user = None  # set by the admin: the rules depend on who closes
+
     def clean_month_text(self):
         try:
-            return month_parse(self.cleaned_data["month_text"])
+            month = month_parse(self.cleaned_data["month_text"])
+            month_close_check(month=month, acting_user=self.acting_user)
         except AllotError as error:
             raise forms.ValidationError(error.message) from None
+        return month
 
 
 @admin.register(MonthClose)
@@ -54,16 +64,22 @@ class MonthCloseAdmin(admin.ModelAdmin):
     def journal(self, closed: MonthClose) -> str:
         return format_html('<a href="/reports/journal/{}/">CSV</a>', f"{closed.month:%Y-%m}")
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        form.acting_user = request.user
+        return form
+
     def save_model(self, request, obj, form, change):
-        # The service writes the row; the admin's own save would skip the rules.
-        try:
-            saved = month_close(month=form.cleaned_data["month_text"], acting_user=request.user)
-        except AllotError as error:
-            self.message_user(request, error.message, messages.ERROR)
-            saved = None
-        if saved is not None:
-            obj.pk, obj.month = saved.pk, saved.month
-            obj._state.adding = False
+        # The service writes the row (the form has checked its rules); the admin's own save
+        # would skip them.
+        saved = month_close(month=form.cleaned_data["month_text"], acting_user=request.user)
+        obj.pk, obj.month, obj.closed_at, obj.closed_by = (
+            saved.pk,
+            saved.month,
+            saved.closed_at,
+            saved.closed_by,
+        )
+        obj._state.adding = False
 
     @admin.action(
         description="Ask to reopen (a second finance user confirms)", permissions=["reopen"]

@@ -43,4 +43,4 @@ class MonthClose(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.month:%Y-%m} (closed)"
+        return f"{self.month:%Y-%m} (closed)" if self.month else "closed month"

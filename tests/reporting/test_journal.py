@@ -249,3 +249,39 @@ def test_cents_spread_adds_up_to_the_rounded_total(line_micros):
     total = int((Decimal(sum(line_micros)) / 10_000).quantize(Decimal(1), "ROUND_HALF_UP"))
     assert sum(spread) == total
     assert all(abs(c * 10_000 - m) < 10_000 for c, m in zip(spread, line_micros, strict=True))
+
+
+def test_finance_closes_and_two_finance_users_reopen_in_the_admin(november, client):
+    first, second = finance_user(), finance_user()
+    with time_machine.travel(at(2026, 12, 3, 9), tick=False):
+        client.force_login(first)
+        # when finance adds a closed month in the admin
+        response = client.post(
+            "/admin/budgets/monthclose/add/", {"month_text": "2026-11"}, follow=True
+        )
+        assert response.status_code == 200
+        closed = MonthClose.objects.get(month=NOVEMBER)
+        assert closed.closed_by == first
+        listing = client.get("/admin/budgets/monthclose/").content.decode()
+        assert "2026-11" in listing and "/reports/journal/2026-11/" in listing
+        # a month that has not ended is refused with its reason
+        refused = client.post(
+            "/admin/budgets/monthclose/add/", {"month_text": "2026-12"}, follow=True
+        )
+        assert "has not ended yet" in refused.content.decode()
+        assert not MonthClose.objects.filter(month=DECEMBER).exists()
+        # the first asks to reopen; confirming alone is refused
+        action = {"_selected_action": [closed.pk], "index": 0}
+        client.post("/admin/budgets/monthclose/", {**action, "action": "reopen_request"})
+        alone = client.post(
+            "/admin/budgets/monthclose/", {**action, "action": "reopen_confirm"}, follow=True
+        )
+        assert "second finance user must confirm" in alone.content.decode()
+        assert MonthClose.objects.filter(month=NOVEMBER).exists()
+        # HR sees no closed months at all
+        client.force_login(hr_user())
+        assert client.get("/admin/budgets/monthclose/").status_code == 403
+        # the second finance user confirms
+        client.force_login(second)
+        client.post("/admin/budgets/monthclose/", {**action, "action": "reopen_confirm"})
+        assert not MonthClose.objects.filter(month=NOVEMBER).exists()
