@@ -108,6 +108,8 @@ def entries_copy(rows: list[EntryRow], *, with_ids: bool = False) -> list[int]:
 def _with_periods(rows: list[EntryRow]) -> list[EntryRow]:
     """Each row with the month it is posted in: its own if the caller set one, else that of
     its `created_at` (the next open month, marked late, when that one is closed)."""
+    if all(row.period for row in rows):  # the caller has placed them (usage: by occurred_at)
+        return rows
     closed = closed_months()
     return [
         row if row.period else row._replace(**posting(row.created_at, closed)._asdict())
