@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--today", default="2026-11-30", help="the seeded year's last day")
     parser.add_argument("--reuse", action="store_true", help="keep an already seeded database")
     parser.add_argument("--output-dir", default=tempfile.gettempdir())
+    parser.add_argument("--journal-only", action="store_true", help="skip the FOCUS file")
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
@@ -54,10 +55,14 @@ def main() -> None:
     django.setup()
     from budgets.closing import month_close
     from budgets.models import LedgerEntry, UsageEvent
-    from people.models import Employee
+    from people.models import Employee, Team
     from reporting.focus import focus_write
     from reporting.journal import entries_posted_in, journal_csv
 
+    # Every team its own cost centre, as finance would set them (seed_demo leaves them blank).
+    for team in Team.objects.filter(cost_centre=""):
+        team.cost_centre = f"CC-{team.pk:04d}"
+        team.save(update_fields=["cost_centre"])
     today = date.fromisoformat(args.today)
     month = today.replace(day=1)
     month_close(month=month, acting_user=None)
@@ -73,6 +78,8 @@ def main() -> None:
         f"lines, {seconds:.2f} s (target < 10 s); identical on a second export: {journal == again}"
     )
 
+    if args.journal_only:
+        return
     out_dir = Path(args.output_dir)
     year_start = date(today.year, 1, 1)
     started = time.perf_counter()

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import IO
 
+import psycopg
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -123,11 +125,14 @@ def _billing_period(moment: datetime) -> tuple[str, str]:
     )
 
 
+def _account() -> tuple[str, str]:
+    return ("allot", company_settings().name)
+
+
 def focus_rows(first: date, last: date) -> Iterator[tuple]:
     """The range's rows (company-zone days, both included), in FOCUS_COLUMNS order."""
     start, end = _range_bounds(first, last)
-    company = company_settings()
-    account = ("allot", company.name)
+    account = _account()
     events = (
         UsageEvent.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
         .annotate(entry_micros=F("ledger_entry__amount_micros"))
@@ -137,6 +142,10 @@ def focus_rows(first: date, last: date) -> Iterator[tuple]:
     )
     for row in events:
         yield _usage_row(row, account)
+    yield from _correction_rows(start, end, account)
+
+
+def _correction_rows(start: datetime, end: datetime, account: tuple[str, str]) -> Iterator[tuple]:
     corrections = (
         LedgerEntry.objects.filter(
             kind=EntryKind.USAGE_CORRECTION, created_at__gte=start, created_at__lt=end
@@ -257,11 +266,86 @@ def _correction_row(row: tuple, account: tuple[str, str]) -> tuple:
 
 
 def focus_write(out: IO[str], first: date, last: date) -> int:
-    """Write the range's FOCUS CSV to `out` as rows arrive; returns how many rows."""
+    """Write the range's FOCUS CSV to `out` as rows arrive; returns how many rows.
+
+    On PostgreSQL the usage rows are made by the database (`COPY (SELECT ...) TO STDOUT`, the
+    same columns as `_usage_row`) and passed on chunk by chunk: building them in Python ran at
+    ~4,000 rows/s, against the target of 50,000. The corrections, few, come from `focus_rows`."""
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(FOCUS_COLUMNS)
-    count = 0
-    for row in focus_rows(first, last):
+    if connection.vendor != "postgresql":
+        count = 0
+        for row in focus_rows(first, last):
+            writer.writerow(row)
+            count += 1
+        return count
+    start, end = _range_bounds(first, last)
+    count = usage_copy(out, start, end)
+    for row in _correction_rows(start, end, _account()):
         writer.writerow(row)
         count += 1
     return count
+
+
+_MOMENT_SQL = "to_char(({}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+_MONTH_START = "date_trunc('month', e.occurred_at AT TIME ZONE %(zone)s) AT TIME ZONE %(zone)s"
+_MONTH_END = (
+    "(date_trunc('month', e.occurred_at AT TIME ZONE %(zone)s) + interval '1 month')"
+    " AT TIME ZONE %(zone)s"
+)
+_HOUR = "date_trunc('hour', e.occurred_at)"
+_PROVIDER = (
+    "CASE "
+    + " ".join(
+        f"WHEN lower(e.model_name) LIKE '{prefix}%%' THEN '{name}'" for prefix, name in PROVIDERS
+    )
+    + " ELSE e.source END"
+)
+_COST = "(le.amount_micros::numeric / 1000000)::numeric(24, 6)::text"
+_TOKENS = "(e.input_tokens + e.output_tokens + e.cached_input_tokens)"
+USAGE_SQL = f"""
+SELECT {_COST}, 'allot', %(company)s, 'USD',
+  {_MOMENT_SQL.format(_MONTH_END)},
+  {_MOMENT_SQL.format(_MONTH_START)},
+  'Usage', NULL,
+  e.model_name || ': ' || e.input_tokens || ' input, ' || e.output_tokens || ' output, '
+    || e.cached_input_tokens || ' cached tokens',
+  {_MOMENT_SQL.format(_HOUR + " + interval '1 hour'")}, {_MOMENT_SQL.format(_HOUR)},
+  {_COST}, {_COST}, {_PROVIDER}, {_COST}, {_TOKENS}, 'Tokens', {_PROVIDER}, {_PROVIDER},
+  %(category)s, e.model_name, 'Usage-Based', {_TOKENS}, 'Tokens',
+  'team-' || t.id, t.name, CASE WHEN t.id IS NULL THEN NULL ELSE 'Team' END,
+  jsonb_strip_nulls(jsonb_build_object(
+    %(tag)s || 'employee', u.email, %(tag)s || 'team', coalesce(t.name, ''),
+    %(tag)s || 'department', d.name, %(tag)s || 'project', p.code))::text,
+  e.event_id, e.source, e.input_tokens, e.output_tokens, e.cached_input_tokens
+FROM {UsageEvent._meta.db_table} e
+JOIN {LedgerEntry._meta.db_table} le ON le.id = e.ledger_entry_id
+JOIN people_employee emp ON emp.id = e.employee_id
+JOIN auth_user u ON u.id = emp.user_id
+LEFT JOIN people_team t ON t.id = emp.team_id
+LEFT JOIN people_department d ON d.id = t.department_id
+LEFT JOIN people_project p ON p.id = e.project_id
+WHERE e.occurred_at >= %(start)s AND e.occurred_at < %(end)s
+ORDER BY e.occurred_at, e.id
+"""  # noqa: S608  # nosec B608 - table names from the models, values bound by psycopg
+
+
+def usage_copy(out: IO[str], start: datetime, end: datetime) -> int:
+    """PostgreSQL: the usage rows as CSV, made by the database and streamed to `out`."""
+    params = {
+        "zone": str(timezone.get_current_timezone()),
+        "company": company_settings().name,
+        "category": SERVICE_CATEGORY,
+        "tag": TAG_PREFIX,
+        "start": start,
+        "end": end,
+    }
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        # COPY takes no bound parameters: psycopg's client-side binding quotes them into it.
+        query = psycopg.ClientCursor(raw.connection).mogrify(USAGE_SQL, params)
+        copy_sql = f"COPY ({query}) TO STDOUT WITH (FORMAT csv)"  # noqa: S608
+        with raw.copy(copy_sql) as copy:
+            for chunk in copy:
+                out.write(bytes(chunk).decode("utf-8").replace("\n", "\r\n"))
+        return raw.rowcount

@@ -10,13 +10,14 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.db.models import Sum
 
 from budgets.models import EntryKind, LedgerEntry
 from budgets.services import budget_allocate, budget_create
 from budgets.usage import usage_post
 from people.models import Department
-from reporting.focus import focus_write
+from reporting.focus import FOCUS_COLUMNS, focus_rows, focus_write
 from tests.factories import EmployeeFactory, ProjectFactory, TeamFactory
 from tests.reporting.test_journal import at
 
@@ -148,3 +149,22 @@ def test_focus_export_command_writes_the_file_and_refuses_bad_dates(usage, tmp_p
         call_command(
             "focus_export", "--from", "2026-11-30", "--to", "2026-11-01", "--output", str(output)
         )
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="only PostgreSQL makes the usage rows in the database",
+)
+def test_the_databases_rows_are_the_rows_python_makes(usage):
+    out = io.StringIO()
+    focus_write(out, date(2026, 10, 1), date(2026, 11, 30))
+    made_by_sql = list(csv.reader(io.StringIO(out.getvalue())))[1:]
+    made_by_python = [
+        ["" if v is None else str(v) for v in row]
+        for row in focus_rows(date(2026, 10, 1), date(2026, 11, 30))
+    ]
+    assert len(made_by_sql) == len(made_by_python) == 4
+    for sql_row, python_row in zip(made_by_sql, made_by_python, strict=True):
+        tags = FOCUS_COLUMNS.index("Tags")
+        assert json.loads(sql_row.pop(tags)) == json.loads(python_row.pop(tags))
+        assert sql_row == python_row
