@@ -83,7 +83,7 @@ def main() -> None:
     out_dir = Path(args.output_dir)
     year_start = date(today.year, 1, 1)
     started = time.perf_counter()
-    with (out_dir / "focus-year.csv").open("w", encoding="utf-8", newline="") as out:
+    with (out_dir / "focus-year.csv").open("wb") as out:
         rows = focus_write(out, year_start, today)
     seconds = time.perf_counter() - started
     size = (out_dir / "focus-year.csv").stat().st_size
@@ -94,7 +94,7 @@ def main() -> None:
 
     for first in (date(today.year, today.month, 1), date(today.year, today.month - 9, 1)):
         tracemalloc.start()
-        with (out_dir / "focus-part.csv").open("w", encoding="utf-8", newline="") as out:
+        with (out_dir / "focus-part.csv").open("wb") as out:
             rows = focus_write(out, first, today)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()

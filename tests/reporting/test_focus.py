@@ -103,9 +103,9 @@ def usage(db):
 
 
 def test_focus_rows_have_the_mandatory_columns_and_sum_to_the_ledgers_usage(usage):
-    out = io.StringIO()
+    out = io.BytesIO()
     rows_written = focus_write(out, date(2026, 11, 1), date(2026, 11, 30))
-    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    rows = list(csv.DictReader(io.StringIO(out.getvalue().decode())))
     # then every mandatory column is there, each row valid against the specification
     assert set(SPEC_MANDATORY) <= set(rows[0])
     assert [problems(row) for row in rows] == [[]] * len(rows)
@@ -156,9 +156,9 @@ def test_focus_export_command_writes_the_file_and_refuses_bad_dates(usage, tmp_p
     reason="only PostgreSQL makes the usage rows in the database",
 )
 def test_the_databases_rows_are_the_rows_python_makes(usage):
-    out = io.StringIO()
+    out = io.BytesIO()
     focus_write(out, date(2026, 10, 1), date(2026, 11, 30))
-    made_by_sql = list(csv.reader(io.StringIO(out.getvalue())))[1:]
+    made_by_sql = list(csv.reader(io.StringIO(out.getvalue().decode())))[1:]
     made_by_python = [
         ["" if v is None else str(v) for v in row]
         for row in focus_rows(date(2026, 10, 1), date(2026, 11, 30))

@@ -31,7 +31,7 @@ class Command(BaseCommand):
             raise CommandError(f"The folder {output.parent} does not exist.")
         first, last = _day(options["first"], "from"), _day(options["last"], "to")
         try:
-            with output.open("w", encoding="utf-8", newline="") as out:
+            with output.open("wb") as out:
                 rows = focus_write(out, first, last)
         except AllotError as exc:
             output.unlink(missing_ok=True)
