@@ -230,7 +230,11 @@ def _existing_hashes(source: str, event_ids: list[str]) -> dict[str, str]:
 
 def _insert_usage(rows: list, source: str, now: datetime) -> None:
     """The usage ledger entries and the events, in bulk, each event pointing at its entry.
-    Unique violations still raise IntegrityError (the caller retries)."""
+    Unique violations still raise IntegrityError (the caller retries).
+
+    In event id order: two batches sharing ids then take the unique index's entries in the same
+    order, so one waits for the other instead of the two deadlocking."""
+    rows = sorted(rows, key=lambda row: row[0].event_id)
     closed = closed_months()  # usage is posted in the month it occurred in, unless closed
     entry_ids = entries_copy(
         [
