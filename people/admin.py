@@ -146,7 +146,7 @@ class TeamInline(admin.TabularInline):
 
 @admin.register(Department)
 class DepartmentAdmin(HistoryAdmin):
-    list_display = ["name", "head", "team_count"]
+    list_display = ["name", "head", "cost_centre", "team_count"]
     search_fields = ["name"]
     autocomplete_fields = ["head"]
     list_select_related = ["head__user"]
@@ -162,7 +162,15 @@ class DepartmentAdmin(HistoryAdmin):
 
 @admin.register(Team)
 class TeamAdmin(HistoryAdmin):
-    list_display = ["name", "department", "lead", "has_pool", "pool_overflow", "transparency"]
+    list_display = [
+        "name",
+        "department",
+        "lead",
+        "cost_centre",
+        "has_pool",
+        "pool_overflow",
+        "transparency",
+    ]
     list_filter = ["department", "has_pool", "pool_overflow", "transparency"]
     search_fields = ["name", "department__name"]
     autocomplete_fields = ["lead"]

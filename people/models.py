@@ -62,6 +62,12 @@ class Department(models.Model):
     head = models.ForeignKey(
         "Employee", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    cost_centre = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="Its cost centre code in the accounting system; the journal export books "
+        "its teams' token spend there unless a team has its own.",
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -96,6 +102,11 @@ class Team(models.Model):
         choices=Transparency.choices,
         blank=True,
         help_text="Leave blank to use the company default.",
+    )
+    cost_centre = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="Its own cost centre code; blank books it to its department's.",
     )
     history = HistoricalRecords()
 

@@ -68,6 +68,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "budgets.integrationkey": ("add", "change", "view"),
         "budgets.carryoverpolicy": _CRUD,
         "budgets.rolloverrun": ("add", "change", "view"),
+        # closing a month, and asking or confirming its reopening (two finance users)
+        "budgets.monthclose": ("add", "view"),
         "approvals.approvalrule": ("add", "change", "view"),
         "approvals.approvalrequest": ("view",),
         "approvals.approvalstep": ("view",),
@@ -75,6 +77,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "compensation.compensationpolicy": ("change", "view"),
         "reporting.reportrun": ("view",),
         "reporting.productivitymetric": _CRUD,
+        "reporting.journalaccount": _CRUD,
         "connectors.providerconnection": ("add", "change", "view"),
         "connectors.identitymapping": ("view",),
         "connectors.usagebucket": ("view",),

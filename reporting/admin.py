@@ -76,3 +76,6 @@ class ReportRunAdmin(ReadOnlyAdmin):
             obj.pk,
             obj.pk,
         )
+
+
+from reporting import month_admin  # noqa: E402,F401 - registers finance's month pages

@@ -86,3 +86,23 @@ def carryover_unspent(*, carried_in_micros: Micros, expired_micros: Micros, spen
     """Carried-over money still unspent in a budget. Carried money is drawn first (it is the
     money that expires), so spend uses it up before the year's own allocation."""
     return max(0, carried_in_micros - expired_micros - max(spent_micros, 0))
+
+
+MICROS_PER_CENT = 10_000
+
+
+def cents_spread(line_micros: list[int]) -> list[int]:
+    """Each line's amount in cents, such that the lines add up exactly to their total rounded
+    half up to the cent (largest remainder): a journal's lines then equal the ledger's total to
+    the cent, however many lines the total is split into."""
+    if not line_micros:
+        return []
+    total_cents = divide_micros(sum(line_micros), MICROS_PER_CENT)
+    floors = [micros // MICROS_PER_CENT for micros in line_micros]
+    short = total_cents - sum(floors)  # 0 <= short <= len(lines)
+    by_remainder = sorted(
+        range(len(line_micros)), key=lambda i: (-(line_micros[i] % MICROS_PER_CENT), i)
+    )
+    for index in by_remainder[:short]:
+        floors[index] += 1
+    return floors

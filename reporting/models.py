@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from budgets.models import EntryKind
 from people.models import Team
 
 
@@ -124,3 +125,21 @@ class ReportRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.state in (RunState.DONE, RunState.FAILED)
+
+
+class JournalAccount(models.Model):
+    """The accounts a kind of ledger entry is booked to in the monthly journal export: finance
+    sets the codes of their accounting system here. A positive entry debits `debit_account`
+    and credits `credit_account`; a negative one the other way round."""
+
+    kind = models.CharField(max_length=20, choices=EntryKind.choices, unique=True)
+    debit_account = models.CharField(max_length=40)
+    debit_account_name = models.CharField(max_length=120, blank=True)
+    credit_account = models.CharField(max_length=40)
+    credit_account_name = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["kind"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: Dr {self.debit_account} / Cr {self.credit_account}"

@@ -11,4 +11,5 @@ urlpatterns = [
     path("<int:pk>/pdf/", views.report_download, name="pdf"),
     path("<int:pk>/retry/", views.report_retry, name="retry"),
     path("<int:pk>/csv/", views.report_csv_download, name="csv"),
+    path("journal/<str:month>/", views.journal_download, name="journal"),
 ]

@@ -7,9 +7,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from budgets.closing import month_parse
 from common.errors import AllotError
 from reporting.access import finance_required
 from reporting.forms import ReportRequestForm, last_complete_quarter
+from reporting.journal import journal_csv
 from reporting.models import ReportRun, RunState
 from reporting.rendering import report_context, report_csv
 from reporting.services import report_run_request, report_run_retry
@@ -115,4 +117,17 @@ def report_csv_download(request: HttpRequest, pk: int) -> HttpResponse:
     )
     name = f"token-spend-FY{run.fiscal_year}-Q{run.quarter}{'-' + table if table else ''}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@finance_required
+@require_GET
+def journal_download(request: HttpRequest, month: str) -> HttpResponse:
+    """A closed month's journal CSV; a month not closed (or not a month) is a 400 naming it."""
+    try:
+        text = journal_csv(month_parse(month))
+    except AllotError as exc:
+        return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="journal-{month}.csv"'
     return response

@@ -9,7 +9,8 @@ the build if anything else writes them (tests/test_code_shape.py).
   `reserved_hold` as one conditional statement with its reservation);
 - `bulk`: the same moves for thousands of rows under locks the caller holds (COPY, unnest);
 - `opening`: an owner's budget for a year, with the year before's rules;
-- `keys`: every idempotency key and owner key.
+- `keys`: every idempotency key and owner key;
+- `periods`: the accounting month an entry is posted in (a closed month takes no entries).
 """
 
 from budgets.ledger import keys
@@ -26,6 +27,14 @@ from budgets.ledger.bulk import (
     totals_set,
 )
 from budgets.ledger.opening import Owner, budget_create, budgets_open, rules_of_year_before
+from budgets.ledger.periods import (
+    Posting,
+    closed_months,
+    closed_months_lock,
+    month_of,
+    next_month,
+    posting,
+)
 from budgets.ledger.post import (
     Floor,
     amount_check,
@@ -42,11 +51,17 @@ __all__ = [
     "EntryRow",
     "Floor",
     "Owner",
+    "Posting",
     "TotalsMove",
     "amount_check",
     "keys",
+    "month_of",
+    "next_month",
+    "posting",
     "budget_create",
     "budgets_open",
+    "closed_months",
+    "closed_months_lock",
     "copy_rows",
     "daily_spend_add",
     "entries_copy",

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from django.db import connection
 from django.db.models import F
 
+from budgets.ledger.periods import closed_months, posting
 from budgets.models import Budget, DailySpend, LedgerEntry
 from common.money import Micros
 from common.rawsql import executemany_insert, int_array
@@ -31,6 +32,9 @@ class EntryRow(NamedTuple):
     idempotency_key: str | None = None
     acting_user_id: int | None = None
     rollover_run_id: int | None = None
+    # Left empty, the month of `created_at` under the closed-month rule (`periods.posting`).
+    period: date | None = None
+    late_for: date | None = None
 
 
 ENTRY_COLUMNS = EntryRow._fields
@@ -78,6 +82,7 @@ def entries_copy(rows: list[EntryRow], *, with_ids: bool = False) -> list[int]:
     sequence first, so other rows written in the same COPY pass can point at them)."""
     if not rows:
         return []
+    rows = _with_periods(rows)
     if connection.vendor != "postgresql":
         entries = LedgerEntry.objects.bulk_create(
             [LedgerEntry(**row._asdict()) for row in rows], batch_size=1_000
@@ -98,6 +103,18 @@ def entries_copy(rows: list[EntryRow], *, with_ids: bool = False) -> list[int]:
         LedgerEntry, ("id", *ENTRY_COLUMNS), ((i, *row) for i, row in zip(ids, rows, strict=True))
     )
     return ids
+
+
+def _with_periods(rows: list[EntryRow]) -> list[EntryRow]:
+    """Each row with the month it is posted in: its own if the caller set one, else that of
+    its `created_at` (the next open month, marked late, when that one is closed)."""
+    if all(row.period for row in rows):  # the caller has placed them (usage: by occurred_at)
+        return rows
+    closed = closed_months()
+    return [
+        row if row.period else row._replace(**posting(row.created_at, closed)._asdict())
+        for row in rows
+    ]
 
 
 def entries_load(rows: Iterable[EntryRow], *, first_id: int) -> int:

@@ -11,7 +11,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import CharField, Exists, F
 from django.db.models.lookups import LessThanOrEqual
+from django.utils import timezone
 
+from budgets.ledger.periods import closed_months, posting
 from budgets.models import SPENT_KINDS, Budget, LedgerEntry, Reservation, RolloverRun
 from common.errors import AllotError
 from common.money import MAX_MICROS, Micros, format_usd
@@ -91,8 +93,11 @@ def entry_post(
                 field="amount",
                 code="insufficient",
             )
+        now = timezone.now()
         return LedgerEntry.objects.create(
             budget=budget,
+            created_at=now,
+            **posting(now, closed_months())._asdict(),
             kind=kind,
             amount_micros=amount_micros,
             acting_user=acting_user,

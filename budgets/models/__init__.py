@@ -7,6 +7,7 @@ only budgets.ledger writes entries and totals.
 
 from budgets.models.alerts import AlertClaim, AlertDelivery, AlertKind
 from budgets.models.budget import Budget, Enforcement, OwnerKind
+from budgets.models.close import MonthClose
 from budgets.models.keys import ApiScope, IntegrationKey, default_scopes
 from budgets.models.ledger import (
     SPENT_KINDS,
@@ -47,6 +48,7 @@ __all__ = [
     "LedgerEntry",
     "LedgerEntryQuerySet",
     "LedgerImmutableError",
+    "MonthClose",
     "OwnerKind",
     "PriceCorrection",
     "Reservation",

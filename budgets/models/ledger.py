@@ -81,13 +81,23 @@ class LedgerEntry(models.Model):
         related_name="entries",
         help_text="The year-end rollover that posted it (carryover, forfeiture, allocation).",
     )
+    # The accounting month it is posted in (first day, company zone): the month it happened in
+    # unless that month was closed, then the next open month, with `late_for` naming the closed
+    # one. Empty on entries from before months were closed: their month is that of created_at.
+    period = models.DateField(null=True, blank=True, editable=False)
+    late_for = models.DateField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Late: the closed month it happened in; it is posted in `period` instead.",
+    )
 
     objects = LedgerEntryQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "ledger entries"
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["budget", "kind"])]
+        indexes = [models.Index(fields=["budget", "kind"]), models.Index(fields=["period"])]
         # The database refuses too (PostgreSQL): no UPDATE or DELETE of an entry from any client,
         # raw SQL and other programs included. TRUNCATE, used only by test teardown, is not a row
         # operation and is untouched.

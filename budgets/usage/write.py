@@ -14,7 +14,15 @@ from datetime import date, datetime
 from django.db import connection
 from django.utils import timezone
 
-from budgets.ledger import EntryRow, copy_rows, daily_spend_add, entries_copy, totals_set
+from budgets.ledger import (
+    EntryRow,
+    closed_months,
+    copy_rows,
+    daily_spend_add,
+    entries_copy,
+    posting,
+    totals_set,
+)
 from budgets.models import EntryKind, Reservation, UsageEvent
 from budgets.rollover import closed_by_rollover, hold_forfeitures_post
 from budgets.usage.drawdown import (
@@ -222,7 +230,12 @@ def _existing_hashes(source: str, event_ids: list[str]) -> dict[str, str]:
 
 def _insert_usage(rows: list, source: str, now: datetime) -> None:
     """The usage ledger entries and the events, in bulk, each event pointing at its entry.
-    Unique violations still raise IntegrityError (the caller retries)."""
+    Unique violations still raise IntegrityError (the caller retries).
+
+    In event id order: two batches sharing ids then take the unique index's entries in the same
+    order, so one waits for the other instead of the two deadlocking."""
+    rows = sorted(rows, key=lambda row: row[0].event_id)
+    closed = closed_months()  # usage is posted in the month it occurred in, unless closed
     entry_ids = entries_copy(
         [
             EntryRow(
@@ -231,7 +244,7 @@ def _insert_usage(rows: list, source: str, now: datetime) -> None:
                 event.cost_micros,
                 f"{event.model_name} {source}:{event.event_id}"[:500],
                 now,
-            )
+            )._replace(**posting(event.occurred_at, closed)._asdict())
             for event, payer, _ in rows
         ],
         with_ids=True,
