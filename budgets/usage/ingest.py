@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
@@ -25,6 +26,7 @@ from budgets.usage.parse import (
 )
 from budgets.usage.resolve import resolve_employees, resolve_prices, resolve_projects
 from budgets.usage.write import PayersMoved, batch_write
+from common.db import waits_bounded
 from common.errors import AllotError
 from common.money import Micros
 from people.models import Employee, Project
@@ -120,7 +122,15 @@ def ingest_parsed(
     while True:
         attempt_result = IngestResult()
         try:
-            with transaction.atomic():
+            with (
+                transaction.atomic(),
+                # A budget row another transaction holds is waited for this long, then the
+                # batch is a 503 "busy, retry" (nothing of it written).
+                waits_bounded(
+                    lock_ms=settings.ALLOT_USAGE_LOCK_TIMEOUT_MS,
+                    statement_ms=settings.ALLOT_USAGE_STATEMENT_TIMEOUT_MS,
+                ),
+            ):
                 # Prices are read under a share lock, inside the transaction, so a price
                 # correction (which takes the row first, then budgets, as we do) either sees
                 # these events or waits for them: never a batch priced at a stale price.

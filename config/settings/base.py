@@ -396,6 +396,14 @@ ALLOT_RESERVATION_TTL_SECONDS = env.int("ALLOT_RESERVATION_TTL_SECONDS", default
 # For this many days after carried-over money expired, usage made before its expiry date and
 # reported late gives back what it should have drawn from it (spending draws carried money first).
 ALLOT_CARRYOVER_LATE_USAGE_DAYS = env.int("ALLOT_CARRYOVER_LATE_USAGE_DAYS", default=3)
+# How long a request waits for a budget row another transaction holds, and for one statement,
+# before it answers 503 "busy, retry" (well under a gateway's own timeout). Authorize is on every
+# model call; a usage batch writes thousands of rows. Reports, the rollover and the admin keep
+# the database's own (longer) limits.
+ALLOT_AUTHORIZE_LOCK_TIMEOUT_MS = env.int("ALLOT_AUTHORIZE_LOCK_TIMEOUT_MS", default=2000)
+ALLOT_AUTHORIZE_STATEMENT_TIMEOUT_MS = env.int("ALLOT_AUTHORIZE_STATEMENT_TIMEOUT_MS", default=2000)
+ALLOT_USAGE_LOCK_TIMEOUT_MS = env.int("ALLOT_USAGE_LOCK_TIMEOUT_MS", default=10000)
+ALLOT_USAGE_STATEMENT_TIMEOUT_MS = env.int("ALLOT_USAGE_STATEMENT_TIMEOUT_MS", default=10000)
 
 # Demo sign-ins are made by `seed_demo` only where this is true (never in production).
 ALLOT_DEMO_ENABLED = False
