@@ -3,11 +3,11 @@
 from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 
 from notifications.models import MESSAGE_LENGTH, Notification
-from notifications.tasks import notification_email_send
+from outbox.services import Job, outbox_enqueue
 
 
 def notify(
@@ -28,8 +28,9 @@ def notify(
             )
         if created:
             made.append(note)
-            # robust: if the broker is down the row stays unsent and the hourly sweep sends it.
-            transaction.on_commit(lambda pk=note.pk: notification_email_send.delay(pk), robust=True)
+    # In the caller's transaction: sent by the outbox relay once it commits (sending claims the
+    # row, so a second delivery mails nothing).
+    outbox_enqueue(Job("notifications.notification_email_send", args=[note.pk]) for note in made)
     return made
 
 

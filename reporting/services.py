@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from common import fiscal
 from common.errors import AllotError
+from outbox.services import Job, outbox_enqueue
 from people.selectors import company_settings
 from reporting.models import ReportRun, RunState, RunTrigger
 from reporting.rendering import report_pdf
@@ -36,11 +37,10 @@ def _check_quarter(*, fiscal_year: int, quarter: int) -> None:
 
 
 def _enqueue(run: ReportRun) -> None:
-    """Build the run in a worker once the transaction that asked for it has committed."""
-    # Here, not at the top: reporting.tasks imports this module (the task calls the service).
-    from reporting.tasks import report_build
-
-    transaction.on_commit(lambda: report_build.delay(run.pk), robust=True)
+    """Build the run in a worker once the transaction that asked for it has committed (the
+    outbox: queued with the run, sent by the relay)."""
+    with transaction.atomic():
+        outbox_enqueue([Job("reporting.report_build", args=[run.pk])])
 
 
 def report_run_request(
@@ -62,22 +62,23 @@ def report_run_request(
             requested_by=acting_user,
             trigger=trigger,
         )
-    if enqueue:
-        _enqueue(run)
+        if enqueue:
+            _enqueue(run)
     return run
 
 
 def report_run_retry(*, run: ReportRun, enqueue: bool = True) -> ReportRun:
     """Build a failed run again (after a crash, a full disk, a killed worker that left it
     failed): the same run, queued afresh; its figures are computed anew, as a clean run's are."""
-    retried = ReportRun.objects.filter(pk=run.pk, state=RunState.FAILED).update(
-        state=RunState.QUEUED, error="", stage="", progress_percent=0, finished_at=None
-    )
+    with transaction.atomic():
+        retried = ReportRun.objects.filter(pk=run.pk, state=RunState.FAILED).update(
+            state=RunState.QUEUED, error="", stage="", progress_percent=0, finished_at=None
+        )
+        if retried and enqueue:
+            _enqueue(run)
     run.refresh_from_db()
     if not retried:
         raise AllotError("Only a failed report can be built again.", code="not_failed")
-    if enqueue:
-        _enqueue(run)
     return run
 
 

@@ -48,6 +48,7 @@ from budgets.rollover.preview import (
 )
 from common.errors import AllotError
 from common.money import format_usd
+from outbox.services import Job, outbox_enqueue
 from people.roles import FINANCE, has_role
 from people.selectors import company_today, fiscal_year_period
 
@@ -116,9 +117,9 @@ def rollover_confirm(
 def rollover_enqueue(*, run: RolloverRun, chunk_size: int = CHUNK_SIZE) -> None:
     """Send a running run to a worker (again). Harmless if one is already on it: owners done
     are skipped and a chunk another worker holds is skipped."""
-    from budgets.tasks import rollover_commit  # the task calls this module: break the pair
-
-    transaction.on_commit(lambda: rollover_commit.delay(run.pk, chunk_size=chunk_size))
+    outbox_enqueue(
+        [Job("budgets.rollover_commit", args=[run.pk], kwargs={"chunk_size": chunk_size})]
+    )
 
 
 @dataclass(slots=True)

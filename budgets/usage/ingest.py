@@ -29,6 +29,7 @@ from budgets.usage.write import PayersMoved, batch_write
 from common.db import waits_bounded
 from common.errors import AllotError
 from common.money import Micros
+from outbox.services import Job, outbox_enqueue
 from people.models import Employee, Project
 
 # Tries of a batch that met a concurrent one (an id stored between our check and our insert,
@@ -107,8 +108,6 @@ def ingest_parsed(
     `write_first`: COPY the batch's rows before taking the budget locks, then decide again
     under them (budgets.usage.write). None means on PostgreSQL only; either way the stored
     rows are the same (tests/budgets/test_ingest_paths.py holds the two paths to that)."""
-    from budgets.tasks import alerts_check  # tasks call services; this is the one way back
-
     parsed = _dedupe_within_batch(parsed, result)
     parsed = resolve_employees(parsed, result)
     parsed = resolve_projects(parsed, result)
@@ -159,9 +158,17 @@ def ingest_parsed(
     result.rejected.extend(attempt_result.rejected)
     result.rejected.sort(key=lambda r: r["index"])
     if touched:
-        # robust: a broker outage must not turn a committed batch into a 500; the daily scan
-        # checks every budget anyway.
-        transaction.on_commit(lambda: alerts_check.delay(budget_ids=touched), robust=True)
+        # After the batch's transaction, in one of its own: a batch is never undone for its
+        # alerts. One check per budget waits at a time however many batches touch it.
+        with transaction.atomic():
+            outbox_enqueue(
+                Job(
+                    "budgets.alerts_check",
+                    kwargs={"budget_ids": [budget_id]},
+                    coalesce_key=f"budgets.alerts_check:{budget_id}",
+                )
+                for budget_id in touched
+            )
     return result
 
 

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "pgtrigger",
     "import_export",
     "mozilla_django_oidc",  # after auth, as it asks
+    "outbox",
     "people",
     "notifications",
     "budgets",
@@ -240,7 +241,31 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Long jobs have a queue of their own (a worker of its own, Procfile's worker-long), so a busy
+# hour of alert checks on the default queue never delays a report or a rollover.
+CELERY_TASK_ROUTES = {
+    "reporting.report_build": {"queue": "long"},
+    "budgets.rollover_commit": {"queue": "long"},
+    "budgets.alerts_scan": {"queue": "long"},
+}
+# Requests queue follow-up work in the outbox (outbox/services.py); the relay sends it this often.
+ALLOT_OUTBOX_RELAY_EVERY_SECONDS = env.int("ALLOT_OUTBOX_RELAY_EVERY_SECONDS", default=5)
+ALLOT_OUTBOX_RELAY_ON_COMMIT = False
+# A report run or rollover with no progress for this long lost its worker: it is marked
+# interrupted and queued again by the sweep (every minute).
+ALLOT_RUN_STALLED_AFTER_SECONDS = env.int("ALLOT_RUN_STALLED_AFTER_SECONDS", default=300)
+ALLOT_RUN_MAX_RESUMES = env.int("ALLOT_RUN_MAX_RESUMES", default=5)
+# Readiness (/healthz/ready) says "worker down" when the relay has not run for this long.
+ALLOT_READY_WORKER_STALE_SECONDS = env.int("ALLOT_READY_WORKER_STALE_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE = {
+    "outbox-relay": {
+        "task": "outbox.relay",
+        "schedule": ALLOT_OUTBOX_RELAY_EVERY_SECONDS,
+    },
+    "outbox-prune": {
+        "task": "outbox.prune",
+        "schedule": crontab(hour=3, minute=10),
+    },
     "release-expired-reservations": {
         "task": "budgets.reservations_release",
         "schedule": env.int("ALLOT_RESERVATION_RELEASE_EVERY_SECONDS", default=300),
