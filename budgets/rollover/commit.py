@@ -46,6 +46,7 @@ from budgets.rollover.preview import (
     rollover_context,
     source_budgets,
 )
+from common.db import on_fresh_connection
 from common.errors import AllotError
 from common.money import format_usd
 from outbox.services import Job, outbox_enqueue
@@ -357,6 +358,11 @@ def rollover_execute(
     run = RolloverRun.objects.get(pk=run.pk)
     if run.state == RolloverState.DONE:
         return RolloverResult(run=run, already_done=True, finished=True)
+    if run.state == RolloverState.INTERRUPTED:  # the sweep queued it again: resume
+        RolloverRun.objects.filter(pk=run.pk, state=RolloverState.INTERRUPTED).update(
+            state=RolloverState.RUNNING, heartbeat_at=timezone.now()
+        )
+        run.refresh_from_db()
     if run.state != RolloverState.RUNNING:
         raise AllotError(
             f"The FY{run.fiscal_year} rollover is {run.get_state_display().lower()}: "
@@ -390,7 +396,8 @@ def rollover_execute(
                 if progress:
                     progress(result)
     except Exception as error:
-        _fail(run, error)
+        # On a fresh connection if need be: the failure may be the connection itself.
+        on_fresh_connection(lambda failure=error: _fail(run, failure))
         raise
     result.run = RolloverRun.objects.get(pk=run.pk)
     return result
@@ -424,7 +431,8 @@ def _finish(run: RolloverRun) -> None:
     """Called when a waiting pass found no owner left: the run is done, even if another runner
     failed meanwhile (its chunk rolled back, and this pass found its owners done or did them)."""
     finished = RolloverRun.objects.filter(
-        pk=run.pk, state__in=(RolloverState.RUNNING, RolloverState.FAILED)
+        pk=run.pk,
+        state__in=(RolloverState.RUNNING, RolloverState.FAILED, RolloverState.INTERRUPTED),
     ).update(state=RolloverState.DONE, finished_at=timezone.now())
     if finished:
         run.refresh_from_db()

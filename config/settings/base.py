@@ -262,6 +262,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "outbox.relay",
         "schedule": ALLOT_OUTBOX_RELAY_EVERY_SECONDS,
     },
+    "interrupted-runs-resume": {
+        "task": "reporting.runs_resume",
+        "schedule": 60,
+    },
+    "interrupted-rollovers-resume": {
+        "task": "budgets.rollovers_resume",
+        "schedule": 60,
+    },
     "outbox-prune": {
         "task": "outbox.prune",
         "schedule": crontab(hour=3, minute=10),

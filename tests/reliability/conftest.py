@@ -20,13 +20,17 @@ needs_postgresql = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def other_session():
+def open_other_session(*, autocommit: bool = False) -> psycopg.Connection:
     """A second PostgreSQL session on the test database, as another transaction would be."""
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     params.pop("context", None)
-    session = psycopg.connect(**params, autocommit=False)
+    return psycopg.connect(**params, autocommit=autocommit)
+
+
+@pytest.fixture
+def other_session():
+    session = open_other_session()
     yield session
     session.close()
 
