@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from config.views import healthz
+from config.views import healthz, healthz_ready
 from people.forms import AdminSignInForm
 from people.oidc_views import SignInView, needs_password_login, sign_on_refused
 
@@ -42,6 +42,7 @@ urlpatterns = [
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("healthz/ready", healthz_ready, name="healthz-ready"),
     path("api/v1/", include("budgets.urls")),
     path("scim/v2/", include("provisioning.urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
