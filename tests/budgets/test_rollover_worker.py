@@ -173,6 +173,7 @@ def _start_worker(env, log_path, name):
             f"--hostname={name}-{os.getpid()}@%h",
             "--without-mingle",
             "--without-gossip",
+            "--queues=celery,long",  # the rollover is a long job: its own queue
         ],
         cwd=ROOT,
         env=env,
