@@ -60,9 +60,18 @@ def fault_body(exc: BaseException) -> tuple[dict, int, int] | None:
         body = {"detail": BUSY_DETAIL, "code": "busy"}
         return body, SERVICE_UNAVAILABLE, RETRY_AFTER_BUSY_SECONDS
     if is_database_unavailable(exc):
+        discard_broken_connections()
         body = {"detail": UNAVAILABLE_DETAIL, "code": "unavailable"}
         return body, SERVICE_UNAVAILABLE, RETRY_AFTER_UNAVAILABLE_SECONDS
     return None
+
+
+def discard_broken_connections() -> None:
+    """Close each connection the database cut (outside a transaction), so the next request opens
+    a new one whatever CONN_MAX_AGE says."""
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and not conn.in_atomic_block and not conn.is_usable():
+            conn.close()
 
 
 @contextmanager

@@ -114,7 +114,6 @@ def ingest_parsed(
     if not parsed:
         result.rejected.sort(key=lambda r: r["index"])
         return result
-    touched: list[int] = []
     if write_first is None:
         write_first = connection.vendor == "postgresql"
     conflicts = 0
@@ -138,6 +137,7 @@ def ingest_parsed(
                     touched = batch_write(
                         priced, source, attempt_result, now, write_first=write_first
                     )
+                    _alerts_queue(touched)
         except PayersMoved:
             # A budget filled up between the unlocked guess and the locks: nothing of ours
             # was kept; decide again with the locks taken first.
@@ -157,19 +157,20 @@ def ingest_parsed(
     result.duplicates += attempt_result.duplicates
     result.rejected.extend(attempt_result.rejected)
     result.rejected.sort(key=lambda r: r["index"])
-    if touched:
-        # After the batch's transaction, in one of its own: a batch is never undone for its
-        # alerts. One check per budget waits at a time however many batches touch it.
-        with transaction.atomic():
-            outbox_enqueue(
-                Job(
-                    "budgets.alerts_check",
-                    kwargs={"budget_ids": [budget_id]},
-                    coalesce_key=f"budgets.alerts_check:{budget_id}",
-                )
-                for budget_id in touched
-            )
     return result
+
+
+def _alerts_queue(budget_ids: list[int]) -> None:
+    """In the batch's transaction: the alert check of each budget it touched, sent by the outbox
+    relay once the batch committed. One check waits per budget however many batches touch it."""
+    outbox_enqueue(
+        Job(
+            "budgets.alerts_check",
+            kwargs={"budget_ids": [budget_id]},
+            coalesce_key=f"budgets.alerts_check:{budget_id}",
+        )
+        for budget_id in budget_ids
+    )
 
 
 def usage_post(

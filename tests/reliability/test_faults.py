@@ -202,3 +202,39 @@ def test_a_broker_down_for_an_hour_loses_nothing_and_sends_each_follow_up_once(
     assert AlertClaim.objects.exists()
     assert len(mail.outbox) == Notification.objects.count() > 0
     assert not OutboxMessage.objects.filter(sent_at__isnull=True).exists()
+
+
+def test_authorize_on_a_cut_session_is_a_json_503_and_its_retry_holds_once(
+    client, gateway_key, engineer_budget, other_session
+):
+    client.raise_request_exception = False
+
+    def authorize():
+        body = {
+            "employee": "eng@example.com",
+            "estimated_cost_usd": "5",
+            "reserve": True,
+            "request_id": "call-1",
+        }
+        return client.post(
+            "/api/v1/authorize/",
+            json.dumps(body),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Api-Key {gateway_key}",
+        )
+
+    connection.ensure_connection()
+    other_session.execute(
+        "SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid]
+    )
+    other_session.commit()
+
+    cut = authorize()
+    first, retry = authorize(), authorize()
+
+    assert cut.status_code == 503, cut.content[:200]
+    assert cut["Content-Type"] == "application/json" and cut["Retry-After"] == "5"
+    assert (first.status_code, retry.status_code) == (200, 200)
+    assert first.json()["reservation"] == retry.json()["reservation"]  # the same hold, once
+    budget = Budget.objects.get(pk=engineer_budget.pk)
+    assert budget.reserved_micros == 5 * 10**6
