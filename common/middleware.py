@@ -71,6 +71,15 @@ class ApiErrorsAsJsonMiddleware:
             return response
         if response.get("Content-Type", "").startswith("application/json"):
             return response
+        answer = self._as_json(request, response)
+        # The headers the inner middleware set (security, CSP, Vary) stay on the JSON answer.
+        for header, value in response.items():
+            if header.lower() not in ("content-type", "content-length") and header not in answer:
+                answer[header] = value
+        answer.cookies = response.cookies
+        return answer
+
+    def _as_json(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         exc = getattr(request, "allot_exception", None)
         fault = fault_body(exc) if exc is not None else None
         if fault is not None:

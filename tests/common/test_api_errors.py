@@ -54,3 +54,11 @@ def test_a_wrong_method_on_an_api_view_is_json(client):
     assert response["Content-Type"] == "application/json"
     assert response.status_code in (401, 403, 405)
     assert "detail" in response.json()
+
+
+def test_the_json_answer_keeps_the_security_headers_of_the_page_it_replaced(client):
+    response = client.get("/api/v1/faults/plain-bug/")
+
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"
+    assert "Content-Security-Policy" in response
