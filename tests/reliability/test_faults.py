@@ -93,13 +93,14 @@ def test_a_connection_cut_mid_batch_is_a_json_503_and_the_retry_makes_it_whole(
 
 
 @pytest.fixture
-def real_broker(redis_server, settings):
+def real_broker(redis_server, settings, monkeypatch):
     """Celery publishing to the test's own Redis, not eagerly: the relay talks to a broker."""
     settings.ALLOT_OUTBOX_RELAY_ON_COMMIT = False
     app = current_app
     saved = (app.conf.broker_url, app.conf.task_always_eager, app.conf.broker_transport_options)
 
     def point_at(url: str) -> None:
+        monkeypatch.setenv("CELERY_BROKER_URL", url)  # Celery reads it before its settings
         app.conf.broker_url = url
         app.conf.broker_transport_options = {"socket_timeout": 2, "socket_connect_timeout": 1}
         app.conf.task_always_eager = False
