@@ -12,6 +12,7 @@ from budgets.rollover import (
     carryover_expiry_late_usage,
     rollover_execute,
     rollover_scheduled_step,
+    rollovers_resume,
 )
 from people.selectors import company_today, current_fiscal_year
 
@@ -99,3 +100,9 @@ def carryover_expire() -> int:
         back,
     )
     return budgets
+
+
+@shared_task(name="budgets.rollovers_resume", soft_time_limit=50, time_limit=60)
+def rollovers_resume_task() -> int:
+    """Every minute: a rollover whose worker was lost is marked interrupted and queued again."""
+    return rollovers_resume()

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 from rest_framework.views import exception_handler
 
+from common.db import fault_body
 from common.errors import AllotError
 from common.money import MoneyError, parse_decimal_string
 from common.text import text_problem
@@ -25,6 +26,10 @@ STATUS_BY_CODE = {
 
 
 def allot_exception_handler(exc, context):
+    fault = fault_body(exc)
+    if fault is not None:
+        body, code, retry_after = fault
+        return Response(body, status=code, headers={"Retry-After": str(retry_after)})
     if isinstance(exc, RequestDataTooBig):
         exc = body_too_large()
     if isinstance(exc, AllotError):

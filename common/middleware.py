@@ -1,6 +1,14 @@
-"""Requests no page can answer: text that no database stores, refused before any view runs."""
+"""Requests no page can answer (text that no database stores, refused before any view runs), and
+the API's errors in its own shape whatever failed underneath."""
 
+import sys
+from http import HTTPStatus
+
+from django.core.signals import got_request_exception
+from django.dispatch import receiver
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+
+from common.db import fault_body
 
 NUL = "\x00"
 
@@ -23,3 +31,63 @@ class RefuseNulMiddleware:
         if NUL in request.path and not api:
             raise Http404("No page has that address.")
         return self.get_response(request)
+
+
+REFUSALS = {
+    400: ("invalid", "The request could not be read."),
+    403: ("forbidden", "You may not do this."),
+    404: ("not_found", "No API endpoint or record has that address."),
+    405: ("method_not_allowed", "This address does not take that method."),
+}
+SERVER_ERROR_DETAIL = "The server failed to answer this request; it has been logged."
+
+
+def _api_error(detail: str, code: str, status: int, retry_after: int | None = None):
+    response = JsonResponse({"detail": detail, "code": code}, status=status)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+@receiver(got_request_exception)
+def _remember_exception(sender, request=None, **kwargs) -> None:
+    """Keep the exception Django turned into a 500, so the API's answer can say what it was."""
+    if request is not None:
+        request.allot_exception = sys.exc_info()[1]
+
+
+class ApiErrorsAsJsonMiddleware:
+    """Every error under /api/ in the API's shape ({"detail", "code"}), whatever failed: an
+    address no view has, an exception no view caught, a middleware's refusal. A database fault
+    is a 503 with Retry-After. Outermost, so it sees the answer of everything inside it; pages
+    outside /api/ keep Django's HTML for browsers."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not request.path.startswith("/api/") or response.status_code < 400:
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        answer = self._as_json(request, response)
+        # The headers the inner middleware set (security, CSP, Vary) stay on the JSON answer.
+        for header, value in response.items():
+            if header.lower() not in ("content-type", "content-length") and header not in answer:
+                answer[header] = value
+        answer.cookies = response.cookies
+        return answer
+
+    def _as_json(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        exc = getattr(request, "allot_exception", None)
+        fault = fault_body(exc) if exc is not None else None
+        if fault is not None:
+            body, status, retry_after = fault
+            return _api_error(body["detail"], body["code"], status, retry_after)
+        if response.status_code >= 500:
+            return _api_error(SERVER_ERROR_DETAIL, "server_error", response.status_code)
+        code, detail = REFUSALS.get(
+            response.status_code, ("invalid", f"{HTTPStatus(response.status_code).phrase}.")
+        )
+        return _api_error(detail, code, response.status_code)

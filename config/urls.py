@@ -5,7 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from config.views import healthz
+from config.views import healthz, healthz_ready
 from people.forms import AdminSignInForm
 from people.oidc_views import SignInView, needs_password_login, sign_on_refused
 
@@ -46,6 +46,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     # Browsers ask for /favicon.ico on pages that name none (the admin's, a PDF's).
     path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}favicon.svg")),
+    path("healthz/ready", healthz_ready, name="healthz-ready"),
     path("api/v1/", include("budgets.urls")),
     path("api/v1/", include("approvals.api_urls")),
     path("scim/v2/", include("provisioning.urls")),

@@ -1,3 +1,7 @@
+"""Health: liveness (/healthz, the app answers) and readiness (/healthz/ready: the database,
+the broker and a worker answer), neither saying more than up or down to the public."""
+
+import logging
 import os
 from pathlib import Path
 
@@ -7,6 +11,10 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from kombu import Connection
+
+from outbox.services import worker_beat_age
+
+logger = logging.getLogger(__name__)
 
 BROKER_TIMEOUT_SECONDS = 2
 
@@ -41,13 +49,37 @@ def broker_status() -> str | None:
     return None
 
 
+def worker_status() -> str | None:
+    """None when a worker ran the outbox relay lately (beat, the broker and a worker all work:
+    it is sent by beat through the broker), else why not."""
+    try:
+        age = worker_beat_age()
+    except Exception as exc:  # noqa: BLE001 - no database, no way to tell
+        return exc.__class__.__name__
+    if age is None:
+        return "NeverRan"
+    if age > settings.ALLOT_READY_WORKER_STALE_SECONDS:
+        return f"LastRan{int(age)}sAgo"
+    return None
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database and the broker answer; 503 naming what is down otherwise."""
-    checks = {"database": database_status(), "broker": broker_status()}
+    """Liveness: the app answers (no database, no broker asked). A load balancer restarts a
+    process that fails this; it sends traffic by /healthz/ready."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def healthz_ready(request: HttpRequest) -> JsonResponse:
+    """Readiness: 200 when the database, the broker and a worker answer; 503 saying which is
+    down otherwise. What failed and why goes to the log, not to the public."""
+    checks = {"database": database_status(), "broker": broker_status(), "worker": worker_status()}
     body = {name: ("down" if error else "ok") for name, error in checks.items()}
     errors = {name: error for name, error in checks.items() if error}
     if errors:
-        return JsonResponse({**body, "errors": errors}, status=503)
+        logger.warning("readiness: %s", ", ".join(f"{k} {v}" for k, v in errors.items()))
+        return JsonResponse(body, status=503)
     return JsonResponse(body)

@@ -3,23 +3,20 @@
 from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 
 from notifications.kinds import Kind
 from notifications.models import MESSAGE_LENGTH, Notification, NotificationPreference
 from notifications.slack import slack_queue, slack_settings
-from notifications.tasks import notification_email_send
+from outbox.services import Job, outbox_enqueue
 
 
 def email_queue(notification_id: int) -> None:
-    """Queue one notification's email after commit: the one place that does (issue 23's outbox
-    replaces this body). robust: if the broker is down the row stays unsent and the hourly
-    sweep sends it."""
-    transaction.on_commit(
-        lambda: notification_email_send.delay(notification_id),
-        robust=True,
-    )
+    """Queue one notification's email in the caller's transaction: the one place that does.
+    The outbox relay sends it once the transaction commits (sending claims the row, so a second
+    delivery mails nothing); if the broker is down it waits in the outbox."""
+    outbox_enqueue([Job("notifications.notification_email_send", args=[notification_id])])
 
 
 def _digest_users(user_ids: list[int]) -> set[int]:

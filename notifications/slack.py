@@ -9,13 +9,13 @@ import logging
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import transaction
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from notifications.email import absolute_url, email_subject
 from notifications.kinds import Kind
 from notifications.models import Notification, SlackSettings
+from outbox.services import Job, outbox_enqueue
 
 logger = logging.getLogger(__name__)
 TEAM_KINDS = {Kind.ROLLOVER, Kind.RECONCILIATION}
@@ -37,11 +37,9 @@ def slack_client(config: SlackSettings) -> WebClient:
 
 
 def slack_queue(notification_id: int) -> None:
-    """Queue one notification's Slack message after commit (the one place that does)."""
-    # tasks call services and this service queues the task: the one way back, so not at the top
-    from notifications.tasks import notification_slack_send
-
-    transaction.on_commit(lambda: notification_slack_send.delay(notification_id), robust=True)
+    """Queue one notification's Slack message in the caller's transaction (the one place that
+    does), sent by the outbox relay once it commits."""
+    outbox_enqueue([Job("notifications.notification_slack_send", args=[notification_id])])
 
 
 def _message_blocks(note: Notification) -> list[dict]:

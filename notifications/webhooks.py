@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from notifications.models import DeliveryState, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from outbox.services import Job, outbox_enqueue
 
 EVENT_TYPES = ("request.decided", "budget.threshold", "ping")
 # Seconds before each try after the first: about a day in all, then the delivery is failed.
@@ -34,8 +35,12 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 
 
 def webhook_queue(delivery_id: int, *, countdown: int = 0) -> None:
-    """Queue one delivery's try after commit: the one place that does (issue 23's outbox can
-    replace this body)."""
+    """Queue one delivery's try: the one place that does. The first try goes through the outbox
+    in the caller's transaction (a request never waits on the broker, and nothing is lost while
+    it is down); a retry, queued by the worker after a failed try, waits `countdown` seconds."""
+    if not countdown:
+        outbox_enqueue([Job("notifications.webhook_deliver", args=[delivery_id])])
+        return
     # tasks call services and this service queues the task: the one way back, so not at the top
     from notifications.tasks import webhook_deliver
 

@@ -60,6 +60,9 @@ class RunState(models.TextChoices):
     RUNNING = "running", "Running"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+    # Its worker was lost mid-build (killed, or its database connection cut): the sweep queues it
+    # again within minutes.
+    INTERRUPTED = "interrupted", "Interrupted (building again)"
 
 
 class RunTrigger(models.TextChoices):
@@ -91,10 +94,16 @@ class ReportRun(models.Model):
         help_text="Empty for the schedule.",
     )
     requested_at = models.DateTimeField(default=timezone.now, editable=False)
-    state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.QUEUED)
+    state = models.CharField(max_length=20, choices=RunState.choices, default=RunState.QUEUED)
     progress_percent = models.PositiveSmallIntegerField(default=0)
     stage = models.CharField(max_length=200, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the build last reported progress."
+    )
+    resumes = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times a lost build was queued again."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     snapshot = models.JSONField(null=True, blank=True, editable=False)

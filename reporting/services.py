@@ -4,18 +4,22 @@ quarter-start schedule. The web page, the Celery task, the beat entry and the
 
 import logging
 import time
-from datetime import date
+from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
 from common import fiscal
+from common.db import on_fresh_connection
 from common.errors import AllotError
 from notifications.kinds import Kind
 from notifications.services import notify
+from outbox.services import Job, outbox_enqueue
 from people.selectors import company_settings
 from reporting.models import ReportRun, RunState, RunTrigger
 from reporting.rendering import report_pdf
@@ -39,11 +43,10 @@ def _check_quarter(*, fiscal_year: int, quarter: int) -> None:
 
 
 def _enqueue(run: ReportRun) -> None:
-    """Build the run in a worker once the transaction that asked for it has committed."""
-    # Here, not at the top: reporting.tasks imports this module (the task calls the service).
-    from reporting.tasks import report_build
-
-    transaction.on_commit(lambda: report_build.delay(run.pk), robust=True)
+    """Build the run in a worker once the transaction that asked for it has committed (the
+    outbox: queued with the run, sent by the relay)."""
+    with transaction.atomic():
+        outbox_enqueue([Job("reporting.report_build", args=[run.pk])])
 
 
 def report_run_request(
@@ -65,28 +68,31 @@ def report_run_request(
             requested_by=acting_user,
             trigger=trigger,
         )
-    if enqueue:
-        _enqueue(run)
+        if enqueue:
+            _enqueue(run)
     return run
 
 
 def report_run_retry(*, run: ReportRun, enqueue: bool = True) -> ReportRun:
-    """Build a failed run again (after a crash, a full disk, a killed worker that left it
-    failed): the same run, queued afresh; its figures are computed anew, as a clean run's are."""
-    retried = ReportRun.objects.filter(pk=run.pk, state=RunState.FAILED).update(
-        state=RunState.QUEUED, error="", stage="", progress_percent=0, finished_at=None
-    )
+    """Build a failed or interrupted run again (after a crash, a full disk, a killed worker):
+    the same run, queued afresh; its figures are computed anew, as a clean run's are."""
+    with transaction.atomic():
+        retried = ReportRun.objects.filter(
+            pk=run.pk, state__in=(RunState.FAILED, RunState.INTERRUPTED)
+        ).update(state=RunState.QUEUED, error="", stage="", progress_percent=0, finished_at=None)
+        if retried and enqueue:
+            _enqueue(run)
     run.refresh_from_db()
     if not retried:
         raise AllotError("Only a failed report can be built again.", code="not_failed")
-    if enqueue:
-        _enqueue(run)
     return run
 
 
 def _progress(run: ReportRun, percent: int, stage: str) -> None:
     # A plain UPDATE outside any transaction of the build, so the page sees it at once.
-    ReportRun.objects.filter(pk=run.pk).update(progress_percent=percent, stage=stage)
+    ReportRun.objects.filter(pk=run.pk).update(
+        progress_percent=percent, stage=stage, heartbeat_at=timezone.now()
+    )
 
 
 def _tell_ready(run: ReportRun) -> None:
@@ -103,9 +109,10 @@ def _tell_ready(run: ReportRun) -> None:
 def report_run_build(*, run: ReportRun) -> ReportRun:
     """Compute the snapshot, render the PDF from it and store both. Running it again on a
     finished run does nothing; a failed run records the error (ask again to retry)."""
+    now = timezone.now()
     claimed = ReportRun.objects.filter(
-        pk=run.pk, state__in=[RunState.QUEUED, RunState.RUNNING]
-    ).update(state=RunState.RUNNING, started_at=timezone.now())
+        pk=run.pk, state__in=[RunState.QUEUED, RunState.RUNNING, RunState.INTERRUPTED]
+    ).update(state=RunState.RUNNING, started_at=now, heartbeat_at=now)
     run.refresh_from_db()
     if not claimed:
         return run
@@ -138,16 +145,41 @@ def report_run_build(*, run: ReportRun) -> ReportRun:
         _tell_ready(run)
     except Exception as exc:
         logger.exception("report run %s failed", run.pk)
-        ReportRun.objects.filter(pk=run.pk).update(
-            state=RunState.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
-            stage="Failed",
-            finished_at=timezone.now(),
+        error = f"{type(exc).__name__}: {exc}"
+        # On a fresh connection if need be: the failure may be the connection itself.
+        on_fresh_connection(
+            lambda: ReportRun.objects.filter(pk=run.pk).update(
+                state=RunState.FAILED, error=error, stage="Failed", finished_at=timezone.now()
+            )
         )
         run.refresh_from_db()
         raise
     logger.info("report run %s built in %s", run.pk, timings)
     return run
+
+
+def report_runs_resume(*, now: datetime | None = None) -> int:
+    """Every minute: a run "running" with no progress for ALLOT_RUN_STALLED_AFTER_SECONDS lost
+    its worker. It becomes interrupted and is queued again (up to ALLOT_RUN_MAX_RESUMES times;
+    then it stays interrupted, and "Build again" on the page retries it). Returns how many."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.ALLOT_RUN_STALLED_AFTER_SECONDS)
+    interrupted = 0
+    with transaction.atomic():
+        runs = ReportRun.objects.filter(
+            Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale),
+            state=RunState.RUNNING,
+        )
+        for run in runs.select_for_update(skip_locked=True).order_by("pk"):
+            run.state = RunState.INTERRUPTED
+            run.error = f"The build stopped at {run.progress_percent}% ({run.stage or 'start'})."
+            run.resumes += 1
+            run.save(update_fields=["state", "error", "resumes"])
+            if run.resumes <= settings.ALLOT_RUN_MAX_RESUMES:
+                _enqueue(run)
+            interrupted += 1
+            logger.warning("report run %s interrupted at %s; queued again", run.pk, run.stage)
+    return interrupted
 
 
 def quarter_just_ended(today: date) -> tuple[int, int] | None:

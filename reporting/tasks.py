@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 
 from reporting.models import ReportRun
-from reporting.services import report_quarter_start, report_run_build
+from reporting.services import report_quarter_start, report_run_build, report_runs_resume
 
 logger = logging.getLogger(__name__)
 
@@ -24,3 +24,9 @@ def quarter_start() -> int | None:
     """Daily: on the first day of a fiscal quarter, the report of the quarter that ended."""
     run = report_quarter_start()
     return run.pk if run else None
+
+
+@shared_task(name="reporting.runs_resume", soft_time_limit=50, time_limit=60)
+def runs_resume() -> int:
+    """Every minute: builds whose worker was lost are marked interrupted and queued again."""
+    return report_runs_resume()

@@ -136,6 +136,8 @@ class RolloverState(models.TextChoices):
     RUNNING = "running", "Running"
     DONE = "done", "Done"
     FAILED = "failed", "Failed (resumable)"
+    # Its worker was lost mid-run: the sweep queues it again within minutes, from where it was.
+    INTERRUPTED = "interrupted", "Interrupted (resuming)"
 
 
 class RolloverRun(models.Model):
@@ -192,6 +194,9 @@ class RolloverRun(models.Model):
         default=dict, blank=True, help_text="Preview totals per level, team pools and projects."
     )
     errors = models.JSONField(default=list, blank=True)
+    resumes = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times a run whose worker was lost was queued again."
+    )
 
     class Meta:
         ordering = ["-fiscal_year"]

@@ -28,7 +28,7 @@ from budgets.rollover.preview import (
     rollover_preview,
     rollover_preview_rows,
 )
-from budgets.rollover.schedule import rollover_scheduled_step
+from budgets.rollover.schedule import rollover_scheduled_step, rollovers_resume
 
 __all__ = [
     "CHUNK_SIZE",
@@ -46,6 +46,7 @@ __all__ = [
     "rollover_preview",
     "rollover_preview_rows",
     "rollover_scheduled_step",
+    "rollovers_resume",
     "run_hold_forfeited_micros",
     "rollover_year_open_error",
     "user_may_confirm_rollover",

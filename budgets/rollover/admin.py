@@ -293,7 +293,8 @@ class RolloverRunAdmin(admin.ModelAdmin):
             "price_change": price_change,
             "may_confirm": user_may_confirm_rollover(request.user)
             and (
-                run.state in (RolloverState.PREVIEWED, RolloverState.FAILED)
+                run.state
+                in (RolloverState.PREVIEWED, RolloverState.FAILED, RolloverState.INTERRUPTED)
                 or run.is_stalled(timezone.now())
             ),
             # Shown, but not clickable, while the year runs: the commit would refuse it.

@@ -47,8 +47,10 @@ from budgets.rollover.preview import (
     rollover_context,
     source_budgets,
 )
+from common.db import on_fresh_connection
 from common.errors import AllotError
 from common.money import format_usd
+from outbox.services import Job, outbox_enqueue
 from people.roles import FINANCE, has_role
 from people.selectors import company_today, fiscal_year_period
 
@@ -117,9 +119,9 @@ def rollover_confirm(
 def rollover_enqueue(*, run: RolloverRun, chunk_size: int = CHUNK_SIZE) -> None:
     """Send a running run to a worker (again). Harmless if one is already on it: owners done
     are skipped and a chunk another worker holds is skipped."""
-    from budgets.tasks import rollover_commit  # the task calls this module: break the pair
-
-    transaction.on_commit(lambda: rollover_commit.delay(run.pk, chunk_size=chunk_size))
+    outbox_enqueue(
+        [Job("budgets.rollover_commit", args=[run.pk], kwargs={"chunk_size": chunk_size})]
+    )
 
 
 @dataclass(slots=True)
@@ -363,6 +365,11 @@ def rollover_execute(
     run = RolloverRun.objects.get(pk=run.pk)
     if run.state == RolloverState.DONE:
         return RolloverResult(run=run, already_done=True, finished=True)
+    if run.state == RolloverState.INTERRUPTED:  # the sweep queued it again: resume
+        RolloverRun.objects.filter(pk=run.pk, state=RolloverState.INTERRUPTED).update(
+            state=RolloverState.RUNNING, heartbeat_at=timezone.now()
+        )
+        run.refresh_from_db()
     if run.state != RolloverState.RUNNING:
         raise AllotError(
             f"The FY{run.fiscal_year} rollover is {run.get_state_display().lower()}: "
@@ -396,7 +403,8 @@ def rollover_execute(
                 if progress:
                     progress(result)
     except Exception as error:
-        _fail(run, error)
+        # On a fresh connection if need be: the failure may be the connection itself.
+        on_fresh_connection(lambda failure=error: _fail(run, failure))
         raise
     result.run = RolloverRun.objects.get(pk=run.pk)
     return result
@@ -430,7 +438,8 @@ def _finish(run: RolloverRun) -> None:
     """Called when a waiting pass found no owner left: the run is done, even if another runner
     failed meanwhile (its chunk rolled back, and this pass found its owners done or did them)."""
     finished = RolloverRun.objects.filter(
-        pk=run.pk, state__in=(RolloverState.RUNNING, RolloverState.FAILED)
+        pk=run.pk,
+        state__in=(RolloverState.RUNNING, RolloverState.FAILED, RolloverState.INTERRUPTED),
     ).update(state=RolloverState.DONE, finished_at=timezone.now())
     if finished:
         run.refresh_from_db()

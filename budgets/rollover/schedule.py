@@ -3,6 +3,8 @@
 import logging
 from datetime import date
 
+from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from budgets.models import (
@@ -33,7 +35,8 @@ def rollover_scheduled_step(*, today: date | None = None) -> str:
     if run is not None and run.is_stalled(timezone.now()):
         rollover_enqueue(run=run)  # its worker died mid-run: pick up where it stopped
         return f"FY{closed_year} rollover had stalled at {run.owners_done:,} owners; resumed"
-    if run is not None and run.state in (RolloverState.RUNNING, RolloverState.FAILED):
+    left = (RolloverState.RUNNING, RolloverState.FAILED, RolloverState.INTERRUPTED)
+    if run is not None and run.state in left:
         return f"FY{closed_year} rollover is {run.state}; left to finance"
     if run is None:
         if not Budget.objects.filter(fiscal_year=closed_year).exists():
@@ -44,6 +47,33 @@ def rollover_scheduled_step(*, today: date | None = None) -> str:
         rollover_confirm(run=run, acting_user=None)
         return f"FY{closed_year} previewed and committed automatically"
     return f"FY{closed_year} previewed; waiting for finance to confirm"
+
+
+def rollovers_resume(*, now=None) -> int:
+    """Every minute: a running rollover with no chunk committed for
+    ALLOT_RUN_STALLED_AFTER_SECONDS lost its worker. It becomes interrupted and is queued again
+    (up to ALLOT_RUN_MAX_RESUMES times; then finance confirms it again in the admin). Owners
+    already done have their item, so the resumed run does only the rest. Returns how many."""
+    now = now or timezone.now()
+    after = settings.ALLOT_RUN_STALLED_AFTER_SECONDS
+    interrupted = 0
+    with transaction.atomic():
+        running = RolloverRun.objects.filter(state=RolloverState.RUNNING)
+        for run in running.select_for_update(skip_locked=True):
+            if not run.is_stalled(now, after_seconds=after):
+                continue
+            run.state = RolloverState.INTERRUPTED
+            run.resumes += 1
+            run.errors = [
+                *run.errors[-19:],
+                {"at": now.isoformat(), "error": f"worker lost after {run.owners_done:,} owners"},
+            ]
+            run.save(update_fields=["state", "resumes", "errors"])
+            if run.resumes <= settings.ALLOT_RUN_MAX_RESUMES:
+                rollover_enqueue(run=run)
+            interrupted += 1
+            logger.warning("rollover FY%s interrupted; queued again", run.fiscal_year)
+    return interrupted
 
 
 def _notify_finance(run: RolloverRun) -> None:

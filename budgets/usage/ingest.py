@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
@@ -25,8 +26,10 @@ from budgets.usage.parse import (
 )
 from budgets.usage.resolve import resolve_employees, resolve_prices, resolve_projects
 from budgets.usage.write import PayersMoved, batch_write
+from common.db import waits_bounded
 from common.errors import AllotError
 from common.money import Micros
+from outbox.services import Job, outbox_enqueue
 from people.models import Employee, Project
 
 # Tries of a batch that met a concurrent one (an id stored between our check and our insert,
@@ -117,22 +120,27 @@ def ingest_parsed(
     `write_first`: COPY the batch's rows before taking the budget locks, then decide again
     under them (budgets.usage.write). None means on PostgreSQL only; either way the stored
     rows are the same (tests/budgets/test_ingest_paths.py holds the two paths to that)."""
-    from budgets.tasks import alerts_check  # tasks call services; this is the one way back
-
     parsed = _dedupe_within_batch(parsed, result)
     parsed = resolve_employees(parsed, result)
     parsed = resolve_projects(parsed, result)
     if not parsed:
         result.rejected.sort(key=lambda r: r["index"])
         return result
-    touched: list[int] = []
     if write_first is None:
         write_first = connection.vendor == "postgresql"
     conflicts = 0
     while True:
         attempt_result = IngestResult()
         try:
-            with transaction.atomic():
+            with (
+                transaction.atomic(),
+                # A budget row another transaction holds is waited for this long, then the
+                # batch is a 503 "busy, retry" (nothing of it written).
+                waits_bounded(
+                    lock_ms=settings.ALLOT_USAGE_LOCK_TIMEOUT_MS,
+                    statement_ms=settings.ALLOT_USAGE_STATEMENT_TIMEOUT_MS,
+                ),
+            ):
                 # Prices are read under a share lock, inside the transaction, so a price
                 # correction (which takes the row first, then budgets, as we do) either sees
                 # these events or waits for them: never a batch priced at a stale price.
@@ -141,6 +149,7 @@ def ingest_parsed(
                     touched = batch_write(
                         priced, source, attempt_result, now, write_first=write_first
                     )
+                    _alerts_queue(touched, quiet=quiet_alerts)
         except PayersMoved:
             # A budget filled up between the unlocked guess and the locks: nothing of ours
             # was kept; decide again with the locks taken first.
@@ -160,13 +169,23 @@ def ingest_parsed(
     result.duplicates += attempt_result.duplicates
     result.rejected.extend(attempt_result.rejected)
     result.rejected.sort(key=lambda r: r["index"])
-    if touched:
-        # robust: a broker outage must not turn a committed batch into a 500; the daily scan
-        # checks every budget anyway.
-        transaction.on_commit(
-            lambda: alerts_check.delay(budget_ids=touched, quiet=quiet_alerts), robust=True
-        )
     return result
+
+
+def _alerts_queue(budget_ids: list[int], *, quiet: bool = False) -> None:
+    """In the batch's transaction: the alert check of each budget it touched, sent by the outbox
+    relay once the batch committed. One check waits per budget however many batches touch it.
+    `quiet` (a back-fill): thresholds passed are recorded without a message; such a check never
+    stands in for a normal one, nor a normal one for it."""
+    kind = "quiet" if quiet else "normal"
+    outbox_enqueue(
+        Job(
+            "budgets.alerts_check",
+            kwargs={"budget_ids": [budget_id], "quiet": quiet},
+            coalesce_key=f"budgets.alerts_check:{kind}:{budget_id}",
+        )
+        for budget_id in budget_ids
+    )
 
 
 def usage_post(

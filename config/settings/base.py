@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "pgtrigger",
     "import_export",
     "mozilla_django_oidc",  # after auth, as it asks
+    "outbox",
     "people",
     "notifications",
     "budgets",
@@ -53,6 +54,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every error under /api/ leaves as the API's JSON, whatever raised it.
+    "common.middleware.ApiErrorsAsJsonMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -92,6 +95,9 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'allot.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# A kept connection is checked before a request uses it: one the database cut (a restart, a
+# terminated session) is replaced instead of failing the request.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the web process, the worker and beat share one SQLite file.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -235,7 +241,39 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Long jobs have a queue of their own (a worker of its own, Procfile's worker-long), so a busy
+# hour of alert checks on the default queue never delays a report or a rollover.
+CELERY_TASK_ROUTES = {
+    "reporting.report_build": {"queue": "long"},
+    "budgets.rollover_commit": {"queue": "long"},
+    "budgets.alerts_scan": {"queue": "long"},
+}
+# Requests queue follow-up work in the outbox (outbox/services.py); the relay sends it this often.
+ALLOT_OUTBOX_RELAY_EVERY_SECONDS = env.int("ALLOT_OUTBOX_RELAY_EVERY_SECONDS", default=5)
+ALLOT_OUTBOX_RELAY_ON_COMMIT = False
+# A report run or rollover with no progress for this long lost its worker: it is marked
+# interrupted and queued again by the sweep (every minute).
+ALLOT_RUN_STALLED_AFTER_SECONDS = env.int("ALLOT_RUN_STALLED_AFTER_SECONDS", default=300)
+ALLOT_RUN_MAX_RESUMES = env.int("ALLOT_RUN_MAX_RESUMES", default=5)
+# Readiness (/healthz/ready) says "worker down" when the relay has not run for this long.
+ALLOT_READY_WORKER_STALE_SECONDS = env.int("ALLOT_READY_WORKER_STALE_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE = {
+    "outbox-relay": {
+        "task": "outbox.relay",
+        "schedule": ALLOT_OUTBOX_RELAY_EVERY_SECONDS,
+    },
+    "interrupted-runs-resume": {
+        "task": "reporting.runs_resume",
+        "schedule": 60,
+    },
+    "interrupted-rollovers-resume": {
+        "task": "budgets.rollovers_resume",
+        "schedule": 60,
+    },
+    "outbox-prune": {
+        "task": "outbox.prune",
+        "schedule": crontab(hour=3, minute=10),
+    },
     "release-expired-reservations": {
         "task": "budgets.reservations_release",
         "schedule": env.int("ALLOT_RESERVATION_RELEASE_EVERY_SECONDS", default=300),
@@ -403,6 +441,14 @@ ALLOT_RESERVATION_TTL_SECONDS = env.int("ALLOT_RESERVATION_TTL_SECONDS", default
 # For this many days after carried-over money expired, usage made before its expiry date and
 # reported late gives back what it should have drawn from it (spending draws carried money first).
 ALLOT_CARRYOVER_LATE_USAGE_DAYS = env.int("ALLOT_CARRYOVER_LATE_USAGE_DAYS", default=3)
+# How long a request waits for a budget row another transaction holds, and for one statement,
+# before it answers 503 "busy, retry" (well under a gateway's own timeout). Authorize is on every
+# model call; a usage batch writes thousands of rows. Reports, the rollover and the admin keep
+# the database's own (longer) limits.
+ALLOT_AUTHORIZE_LOCK_TIMEOUT_MS = env.int("ALLOT_AUTHORIZE_LOCK_TIMEOUT_MS", default=2000)
+ALLOT_AUTHORIZE_STATEMENT_TIMEOUT_MS = env.int("ALLOT_AUTHORIZE_STATEMENT_TIMEOUT_MS", default=2000)
+ALLOT_USAGE_LOCK_TIMEOUT_MS = env.int("ALLOT_USAGE_LOCK_TIMEOUT_MS", default=10000)
+ALLOT_USAGE_STATEMENT_TIMEOUT_MS = env.int("ALLOT_USAGE_STATEMENT_TIMEOUT_MS", default=10000)
 
 # Demo sign-ins are made by `seed_demo` only where this is true (never in production).
 ALLOT_DEMO_ENABLED = False

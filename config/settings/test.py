@@ -17,5 +17,8 @@ STORAGES["staticfiles"] = {  # noqa: F405
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+# The outbox is relayed as soon as a change commits (eagerly, as above): tests that need the
+# beat relay's own behaviour turn this off.
+ALLOT_OUTBOX_RELAY_ON_COMMIT = True
 # Tests sign in with force_login; the lockout has its own tests that turn this on.
 AXES_ENABLED = False

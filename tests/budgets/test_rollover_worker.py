@@ -173,6 +173,7 @@ def _start_worker(env, log_path, name):
             f"--hostname={name}-{os.getpid()}@%h",
             "--without-mingle",
             "--without-gossip",
+            "--queues=celery,long",  # the rollover is a long job: its own queue
         ],
         cwd=ROOT,
         env=env,
@@ -265,3 +266,68 @@ def test_a_worker_killed_mid_rollover_loses_nothing_and_the_next_one_finishes_ex
     assert result["carried_in"] == count
     assert result["new_totals"] == [150_000 * 10**6]  # $100,000 + half of $100,000, for all
     assert result["old_totals"] == [0]  # nothing left behind in the closed year
+
+
+SWEEP = """
+from budgets.models import RolloverRun
+from budgets.tasks import rollovers_resume_task
+from outbox.services import outbox_relay
+print(rollovers_resume_task(), RolloverRun.objects.get().state, outbox_relay().sent)
+"""
+
+
+def test_a_worker_killed_mid_rollover_is_interrupted_and_resumed_by_the_sweep(tmp_path):
+    import signal
+    import time
+
+    count = 300
+    database = tmp_path / "allot.sqlite3"
+    env = _worker_env(tmp_path, database)
+    assert manage(env, "migrate", "--noinput").returncode == 0
+    seeded = manage(env, "shell", "-c", BULK_SEED.replace("COUNT", str(count)))
+    assert seeded.returncode == 0, seeded.stderr
+    log = tmp_path / "worker.log"
+    worker = _start_worker(env, log, "doomed")
+    follower = subprocess.Popen(  # noqa: S603 - the command that sends the run to the worker
+        [sys.executable, "manage.py", "rollover", "--fiscal-year", "2026", "--before-year-end"]
+        + ["--in-worker", "--chunk-size", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while _chunks_done(database)[0] < 5 and time.monotonic() < deadline:
+            assert worker.poll() is None, log.read_text()
+            time.sleep(0.02)
+        worker.send_signal(signal.SIGKILL)  # mid-run
+        worker.wait(timeout=30)
+    finally:
+        follower.terminate()
+        follower.wait(timeout=30)
+        if worker.poll() is None:
+            worker.kill()
+    assert _chunks_done(database)[1] == "running"
+
+    # the minute's sweep (no progress for "too long": 0 s here) marks it and queues it again
+    swept = manage({**env, "ALLOT_RUN_STALLED_AFTER_SECONDS": "0"}, "shell", "-c", SWEEP)
+    assert swept.returncode == 0, swept.stderr
+    assert swept.stdout.split()[-3:] == ["1", "interrupted", "1"]
+
+    second = _start_worker(env, log, "second")
+    try:
+        deadline = time.monotonic() + 150
+        while _chunks_done(database)[1] != "done" and time.monotonic() < deadline:
+            assert second.poll() is None, log.read_text()
+            time.sleep(0.5)
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+
+    checked = manage(env, "shell", "-c", CHECK_ONCE)
+    result = json.loads(checked.stdout.strip().splitlines()[-1])
+    assert result["state"] == "done"
+    assert result["items"] == result["owners_done"] == count
+    assert result["doubled"] == 0
+    assert result["new_totals"] == [150_000 * 10**6]

@@ -389,6 +389,8 @@ ROWS: list[Row] = [
         web(403, finance=200, superuser=200),
     ),
     Row(WEB, "/healthz", "GET", lambda w: "/healthz", cells(200)),
+    # No worker ran the relay in the matrix's database: "not ready", to everyone alike.
+    Row(WEB, "/healthz/ready", "GET", lambda w: "/healthz/ready", cells(503)),
     Row(WEB, "/api/v1/docs/", "GET", lambda w: "/api/v1/docs/", cells(200)),
     Row(WEB, "/api/v1/schema/", "GET", lambda w: "/api/v1/schema/", cells(200)),
     Row(

@@ -6,15 +6,19 @@ import os
 import re
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.hashers import make_password
 from django.db import connection
 from django.test import override_settings
+from django.utils import timezone
 
 from common.logging import RedactPII, redact
 from config.settings import base
+from outbox.models import WorkerBeat
+from outbox.services import worker_beat_record
 from tests.factories import EmployeeFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -112,23 +116,45 @@ def test_a_username_longer_than_any_account_is_a_normal_failed_sign_in(client, u
     assert "_auth_user_id" not in client.session
 
 
-def test_healthz_is_ok_when_database_and_broker_answer(client):
+def test_healthz_is_liveness_and_asks_nothing_of_the_database_or_broker(client, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+
     response = client.get("/healthz")
 
     assert response.status_code == 200
-    assert response.json() == {"database": "ok", "broker": "ok"}
+    assert response.json() == {"status": "ok"}
 
 
-def test_healthz_answers_503_naming_the_broker_when_it_is_down_and_recovers(client, settings):
+def test_readiness_is_ok_when_database_broker_and_a_worker_answer(client):
+    worker_beat_record()  # the relay ran in a worker a moment ago
+
+    response = client.get("/healthz/ready")
+
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "broker": "ok", "worker": "ok"}
+
+
+def test_readiness_is_503_when_no_worker_ran_the_relay_lately(client, settings):
+    assert client.get("/healthz/ready").json()["worker"] == "down"  # never ran
+    worker_beat_record()
+    WorkerBeat.objects.update(at=timezone.now() - timedelta(seconds=120))
+
+    stale = client.get("/healthz/ready")
+
+    assert stale.status_code == 503
+    assert stale.json() == {"database": "ok", "broker": "ok", "worker": "down"}
+
+
+def test_readiness_answers_503_naming_the_broker_when_it_is_down_and_recovers(client, settings):
+    worker_beat_record()
     working = settings.CELERY_BROKER_URL
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens there
-    down = client.get("/healthz")
+    down = client.get("/healthz/ready")
     settings.CELERY_BROKER_URL = working  # it is back
-    up = client.get("/healthz")
+    up = client.get("/healthz/ready")
 
     assert down.status_code == 503
-    assert down.json()["broker"] == "down"
-    assert down.json()["database"] == "ok"
+    assert down.json() == {"database": "ok", "broker": "down", "worker": "ok"}  # no internals
     assert up.status_code == 200
 
 
@@ -137,21 +163,24 @@ def test_healthz_answers_503_naming_the_broker_when_it_is_down_and_recovers(clie
     connection.vendor != "postgresql",
     reason="the in-memory SQLite test database cannot be taken away from a live connection",
 )
-def test_healthz_answers_503_when_the_database_is_unreachable_and_recovers(client):
+def test_readiness_answers_503_when_the_database_is_unreachable_and_recovers(client):
+    worker_beat_record()
     saved = dict(connection.settings_dict)
     connection.close()
     connection.settings_dict["PORT"] = "1"  # nothing listens there: a refused connection
     try:
-        down = client.get("/healthz")
+        down = client.get("/healthz/ready")
+        alive = client.get("/healthz")
     finally:
         connection.close()
         connection.settings_dict.clear()
         connection.settings_dict.update(saved)
-    up = client.get("/healthz")
+    up = client.get("/healthz/ready")
 
     assert down.status_code == 503
     assert down.json()["database"] == "down"
-    assert down.json()["errors"]["database"] == "OperationalError"
+    assert "errors" not in down.json()  # what failed is in the log, not on the public page
+    assert alive.status_code == 200  # the app itself is up
     assert up.status_code == 200
 
 

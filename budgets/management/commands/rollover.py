@@ -17,6 +17,7 @@ from budgets.rollover import (
 )
 from common.errors import AllotError
 from common.money import format_usd
+from outbox.services import outbox_relay
 
 
 class Command(BaseCommand):
@@ -94,6 +95,7 @@ class Command(BaseCommand):
         except AllotError as error:
             raise CommandError(error.message) from error
         if options["in_worker"]:
+            outbox_relay()  # a terminal, not a request: send it now rather than at the next beat
             self._follow(run)
             return
         started = time.perf_counter()

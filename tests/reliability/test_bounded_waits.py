@@ -1,0 +1,72 @@
+"""A budget row held by another transaction: a usage batch waits at most its lock timeout,
+then answers JSON 503 "busy, retry" with Retry-After, and nothing of it is written."""
+
+import json
+import time
+
+import pytest
+from django.db import OperationalError, transaction
+
+from budgets.models import Budget, LedgerEntry, UsageEvent
+from common.db import is_wait_timeout, waits_bounded
+from tests.reliability.conftest import needs_postgresql
+
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), needs_postgresql]
+URL = "/api/v1/usage/"
+
+
+def test_a_held_budget_row_makes_a_usage_batch_a_fast_503_and_nothing_is_written(
+    client, settings, other_session, engineer_budget, usage_events, gateway_key
+):
+    settings.ALLOT_USAGE_LOCK_TIMEOUT_MS = 300
+    # given another transaction holding the engineer's budget row
+    other_session.execute(
+        "SELECT id FROM budgets_budget WHERE id = %s FOR UPDATE", [engineer_budget.pk]
+    )
+
+    # when a gateway posts a batch for that engineer
+    started = time.monotonic()
+    response = client.post(
+        URL,
+        json.dumps({"events": usage_events(3)}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Api-Key {gateway_key}",
+    )
+    waited = time.monotonic() - started
+    other_session.rollback()
+
+    # then it is told to retry, soon, in JSON, and nothing of the batch exists
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert response.json()["code"] == "busy"
+    assert waited < 3
+    assert UsageEvent.objects.count() == 0
+    assert LedgerEntry.objects.filter(kind="usage").count() == 0
+
+    # and the retry, with the row free, is whole
+    retried = client.post(
+        URL,
+        json.dumps({"events": usage_events(3)}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Api-Key {gateway_key}",
+    )
+    assert retried.json()["accepted"] == 3
+    budget = Budget.objects.get(pk=engineer_budget.pk)
+    assert budget.spent_micros == sum(UsageEvent.objects.values_list("cost_micros", flat=True))
+
+
+def test_waits_bounded_raises_a_wait_timeout_the_api_names_busy(other_session, engineer_budget):
+    other_session.execute(
+        "SELECT id FROM budgets_budget WHERE id = %s FOR UPDATE", [engineer_budget.pk]
+    )
+    started = time.monotonic()
+    with (
+        pytest.raises(OperationalError) as raised,
+        transaction.atomic(),
+        waits_bounded(lock_ms=200, statement_ms=5000),
+    ):
+        Budget.objects.select_for_update().get(pk=engineer_budget.pk)
+    other_session.rollback()
+
+    assert is_wait_timeout(raised.value)
+    assert time.monotonic() - started < 2
