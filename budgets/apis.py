@@ -4,6 +4,7 @@ import json
 from types import SimpleNamespace
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
@@ -23,6 +24,7 @@ from budgets.models import ApiScope, Budget, IntegrationKey
 from budgets.reservations import reservation_release
 from budgets.selectors import employee_balance
 from budgets.usage.ingest import usage_ingest
+from common.db import fault_body
 from common.errors import AllotError
 from common.money import MoneyError, dollars_to_micros, micros_to_dollars
 from people.models import Employee, Project
@@ -237,15 +239,27 @@ class AuthorizeApi(IntegrationApi):
         to DRF's dispatch, so every error answer has one source: DRF's handler. Nothing is
         written before a call is known to be answered here."""
         fast = request.method == "POST" and request.content_type == "application/json"
-        answer = _authorize_fast(request, self) if fast else None
-        if answer is None:
+        response = _authorize_fast(request, self) if fast else None
+        if response is None:
             return super().dispatch(request, *args, **kwargs)
-        body = json.dumps(answer, cls=JSONEncoder, ensure_ascii=False, separators=(",", ":"))
-        return HttpResponse(body, content_type="application/json", headers={"Vary": "Accept"})
+        return response
 
 
-def _authorize_fast(request: HttpRequest, view: AuthorizeApi) -> dict | None:
-    """The answer to an authorize call, or None when DRF's path must answer it."""
+def _json(body: dict, status_code: int = 200, headers: dict | None = None) -> HttpResponse:
+    """A body as DRF's JSONRenderer writes it."""
+    text = json.dumps(body, cls=JSONEncoder, ensure_ascii=False, separators=(",", ":"))
+    return HttpResponse(
+        text,
+        status=status_code,
+        content_type="application/json",
+        headers={"Vary": "Accept", **(headers or {})},
+    )
+
+
+def _authorize_fast(request: HttpRequest, view: AuthorizeApi) -> HttpResponse | None:
+    """The answer to an authorize call, or None when DRF's path must answer it. A database
+    fault (a busy budget past the authorize bounds, a lost connection) is the API's 503 with
+    Retry-After, as on DRF's path (common.db.fault_body): nothing was held."""
     try:
         found = ApiKeyAuthentication().authenticate(request)
         if found is None or not found[1].has_scope(ApiScope.AUTHORIZE):
@@ -258,9 +272,15 @@ def _authorize_fast(request: HttpRequest, view: AuthorizeApi) -> dict | None:
     except (APIException, RequestDataTooBig, ValueError, RecursionError):
         return None  # DRF's path answers: 401, 403, 400 by field, 413 or 429
     try:
-        return authorize_answer(values, found[1].source)
+        return _json(authorize_answer(values, found[1].source))
     except (AllotError, MoneyError):
         return None  # refused by a rule before anything was written: DRF's handler answers
+    except DatabaseError as exc:
+        fault = fault_body(exc)
+        if fault is None:
+            raise
+        body, status_code, retry_after = fault
+        return _json(body, status_code, {"Retry-After": str(retry_after)})
 
 
 def _refuse_constant(name: str):

@@ -25,6 +25,7 @@ from budgets.models import Budget, Enforcement, Reservation, ReservationState
 from budgets.rollover import FreedHold, freed_holds_forfeit
 from budgets.selectors import price_in_force
 from budgets.usage.drawdown import drawdown_order, drawdown_payer, has_room
+from common.db import waits_bounded
 from common.errors import AllotError
 from common.money import MAX_MICROS, Micros, format_usd, percent
 from people.models import CompanySettings, Employee, Project
@@ -188,7 +189,15 @@ def authorize(
         result = None
     if result is not None and (result.reservation is not None or not request_id):
         return result  # held, or refused (a read is enough to refuse) when it cannot be a retry
-    with transaction.atomic():
+    # A budget busy with another write waits at most the authorize bounds, then the call is a
+    # 503 "busy, retry" (common.db): a gateway on the hot path never waits for long.
+    with (
+        transaction.atomic(),
+        waits_bounded(
+            lock_ms=settings.ALLOT_AUTHORIZE_LOCK_TIMEOUT_MS,
+            statement_ms=settings.ALLOT_AUTHORIZE_STATEMENT_TIMEOUT_MS,
+        ),
+    ):
         candidates = _candidates(employee, project, fiscal_year, lock=True)
         if request_id:
             # Checked under the budget locks, so two retries racing each other hold once.

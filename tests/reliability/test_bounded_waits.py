@@ -7,7 +7,7 @@ import time
 import pytest
 from django.db import OperationalError, transaction
 
-from budgets.models import Budget, LedgerEntry, UsageEvent
+from budgets.models import Budget, LedgerEntry, Reservation, UsageEvent
 from common.db import is_wait_timeout, waits_bounded
 from tests.reliability.conftest import needs_postgresql
 
@@ -70,3 +70,44 @@ def test_waits_bounded_raises_a_wait_timeout_the_api_names_busy(other_session, e
 
     assert is_wait_timeout(raised.value)
     assert time.monotonic() - started < 2
+
+
+def test_a_held_budget_row_makes_authorize_with_a_hold_a_fast_503_and_holds_nothing(
+    client, settings, other_session, engineer_budget, gateway_key
+):
+    settings.ALLOT_AUTHORIZE_LOCK_TIMEOUT_MS = 300
+    body = json.dumps(
+        {"employee": "eng@example.com", "estimated_cost_usd": "1.00", "reserve": True}
+    )
+    # given another transaction holding the engineer's budget row (an ingest, a rollover)
+    other_session.execute(
+        "SELECT id FROM budgets_budget WHERE id = %s FOR UPDATE", [engineer_budget.pk]
+    )
+
+    # when a gateway asks to hold: the hot path skips the busy row, the locked path waits 300 ms
+    started = time.monotonic()
+    response = client.post(
+        "/api/v1/authorize/",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Api-Key {gateway_key}",
+    )
+    waited = time.monotonic() - started
+    other_session.rollback()
+
+    # then it is told to retry, soon, in JSON, and nothing is held
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1" and response.json()["code"] == "busy"
+    assert waited < 3
+    assert not Reservation.objects.exists()
+    assert Budget.objects.get(pk=engineer_budget.pk).reserved_micros == 0
+
+    # and with the row free the same call holds, once
+    retried = client.post(
+        "/api/v1/authorize/",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Api-Key {gateway_key}",
+    )
+    assert retried.status_code == 200 and retried.json()["reservation"]
+    assert Budget.objects.get(pk=engineer_budget.pk).reserved_micros == 1_000_000
