@@ -24,7 +24,7 @@ from budgets.models import ApiScope, Budget, IntegrationKey
 from budgets.reservations import reservation_release
 from budgets.selectors import employee_balance
 from budgets.usage.ingest import usage_ingest
-from common.db import fault_body
+from common.api import allot_exception_handler
 from common.errors import AllotError
 from common.money import MoneyError, dollars_to_micros, micros_to_dollars
 from people.models import Employee, Project
@@ -234,10 +234,10 @@ class AuthorizeApi(IntegrationApi):
         content negotiation, parser and renderer were half of an authorize call's own work).
 
         A well-formed call with a valid key is answered here, through the same key check,
-        scope, rate limit, validation and service as `post`. Anything else (no key or a bad
-        one, another method, bad JSON or a field error, a refusal by rule, the rate limit) goes
-        to DRF's dispatch, so every error answer has one source: DRF's handler. Nothing is
-        written before a call is known to be answered here."""
+        scope, rate limit, validation, service and error handler (`allot_exception_handler`)
+        as `post`. Anything DRF itself answers (no key or a bad one, another method, bad JSON or
+        a field error, the rate limit) goes to DRF's dispatch before anything is counted or
+        written. tests/budgets/test_api_authorize_fast.py compares the two paths."""
         fast = request.method == "POST" and request.content_type == "application/json"
         response = _authorize_fast(request, self) if fast else None
         if response is None:
@@ -257,9 +257,7 @@ def _json(body: dict, status_code: int = 200, headers: dict | None = None) -> Ht
 
 
 def _authorize_fast(request: HttpRequest, view: AuthorizeApi) -> HttpResponse | None:
-    """The answer to an authorize call, or None when DRF's path must answer it. A database
-    fault (a busy budget past the authorize bounds, a lost connection) is the API's 503 with
-    Retry-After, as on DRF's path (common.db.fault_body): nothing was held."""
+    """The answer to an authorize call, or None when DRF's path must answer it."""
     try:
         found = ApiKeyAuthentication().authenticate(request)
         if found is None or not found[1].has_scope(ApiScope.AUTHORIZE):
@@ -273,14 +271,15 @@ def _authorize_fast(request: HttpRequest, view: AuthorizeApi) -> HttpResponse | 
         return None  # DRF's path answers: 401, 403, 400 by field, 413 or 429
     try:
         return _json(authorize_answer(values, found[1].source))
-    except (AllotError, MoneyError):
-        return None  # refused by a rule before anything was written: DRF's handler answers
-    except DatabaseError as exc:
-        fault = fault_body(exc)
-        if fault is None:
+    except (AllotError, MoneyError, DatabaseError) as exc:
+        # A refusal by rule (nothing was written) or a database fault (a busy budget past the
+        # authorize bounds, a lost connection: nothing was held), answered by the API's one
+        # handler; answered here, not again by DRF's path, so the rate limit counts it once.
+        answer = allot_exception_handler(exc, {})
+        if answer is None:
             raise
-        body, status_code, retry_after = fault
-        return _json(body, status_code, {"Retry-After": str(retry_after)})
+        retry = {k: v for k, v in answer.items() if k.lower() == "retry-after"}
+        return _json(answer.data, answer.status_code, retry)
 
 
 def _refuse_constant(name: str):

@@ -99,7 +99,9 @@ def test_every_error_is_drfs_answer(client, paths, body, status, field):
     drf, _ = paths(client, key, body, fast=False)
     hot, hot_fast = paths(client, key, body, fast=True)
 
-    assert hot_fast is False  # handed to DRF's path, which answered
+    # bad input goes to DRF's path; a refusal by rule (404, unknown project or model, nothing
+    # to reserve) is answered on the hot path by the same handler
+    assert hot_fast is (status == 404 or field in ("project", "model") or "reserve" in body)
     assert hot.status_code == drf.status_code == status
     assert hot.json() == drf.json()
     if field:
@@ -136,3 +138,15 @@ def test_the_rate_limit_holds_on_the_hot_path(client, paths, monkeypatch):
     assert [fast for _, fast in answers] == [True, True, True, False, False]
     assert answers[-1][0].has_header("Retry-After")
     assert Reservation.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_a_refused_call_counts_once_against_the_rate_limit(client, paths, monkeypatch):
+    EmployeeFactory(user__email="eng@example.com")
+    key = api_key()
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"api": "2/min"})
+    unknown = {"employee": "nobody@example.com", "estimated_cost_usd": "1"}
+
+    answers = [paths(client, key, unknown, fast=True)[0].status_code for _ in range(3)]
+
+    assert answers == [404, 404, 429]
