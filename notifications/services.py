@@ -12,11 +12,13 @@ from notifications.slack import slack_queue, slack_settings
 from outbox.services import Job, outbox_enqueue
 
 
-def email_queue(notification_id: int) -> None:
-    """Queue one notification's email in the caller's transaction: the one place that does.
-    The outbox relay sends it once the transaction commits (sending claims the row, so a second
-    delivery mails nothing); if the broker is down it waits in the outbox."""
-    outbox_enqueue([Job("notifications.notification_email_send", args=[notification_id])])
+def email_queue(notification_ids: list[int]) -> None:
+    """Queue these notifications' emails in the caller's transaction: the one place that does.
+    The outbox relay sends them once the transaction commits (sending claims the row, so a
+    second delivery mails nothing); if the broker is down they wait in the outbox."""
+    outbox_enqueue(
+        Job("notifications.notification_email_send", args=[pk]) for pk in notification_ids
+    )
 
 
 def _digest_users(user_ids: list[int]) -> set[int]:
@@ -64,10 +66,12 @@ def notify(
             )
         if created:
             made.append(note)
-            if user.pk not in digest:
-                email_queue(note.pk)
-            if slack_on:
-                slack_queue(note.pk)
+    # one outbox write for the emails (and one for Slack), whoever is told
+    emailed = [note.pk for note in made if note.user_id not in digest]
+    if emailed:
+        email_queue(emailed)
+    if slack_on and made:
+        slack_queue([note.pk for note in made])
     return made
 
 

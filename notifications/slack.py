@@ -36,10 +36,12 @@ def slack_client(config: SlackSettings) -> WebClient:
     return WebClient(token=config.bot_token, base_url=settings.ALLOT_SLACK_API_URL, timeout=10)
 
 
-def slack_queue(notification_id: int) -> None:
-    """Queue one notification's Slack message in the caller's transaction (the one place that
-    does), sent by the outbox relay once it commits."""
-    outbox_enqueue([Job("notifications.notification_slack_send", args=[notification_id])])
+def slack_queue(notification_ids: list[int]) -> None:
+    """Queue these notifications' Slack messages in the caller's transaction (the one place
+    that does), sent by the outbox relay once it commits."""
+    outbox_enqueue(
+        Job("notifications.notification_slack_send", args=[pk]) for pk in notification_ids
+    )
 
 
 def _message_blocks(note: Notification) -> list[dict]:

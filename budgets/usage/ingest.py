@@ -177,12 +177,14 @@ def _alerts_queue(budget_ids: list[int], *, quiet: bool = False) -> None:
     relay once the batch committed. One check waits per budget however many batches touch it.
     `quiet` (a back-fill): thresholds passed are recorded without a message; such a check never
     stands in for a normal one, nor a normal one for it."""
-    kind = "quiet" if quiet else "normal"
+    extra, key = (
+        ({"quiet": True}, "budgets.alerts_check:quiet") if quiet else ({}, "budgets.alerts_check")
+    )
     outbox_enqueue(
         Job(
             "budgets.alerts_check",
-            kwargs={"budget_ids": [budget_id], "quiet": quiet},
-            coalesce_key=f"budgets.alerts_check:{kind}:{budget_id}",
+            kwargs={"budget_ids": [budget_id], **extra},
+            coalesce_key=f"{key}:{budget_id}",
         )
         for budget_id in budget_ids
     )
