@@ -91,11 +91,10 @@ def test_the_openapi_schema_documents_every_endpoint_and_the_docs_render(client)
 @pytest.mark.skipif(
     connection.vendor != "postgresql", reason="concurrent workers need PostgreSQL row semantics"
 )
-def test_an_alert_fires_once_when_several_workers_check_at_the_same_time(monkeypatch):
-    from budgets import tasks
-
-    # the check queued after the usage commits would fire everything first: let the threads race
-    monkeypatch.setattr(tasks.alerts_check, "delay", lambda **kwargs: None)
+def test_an_alert_fires_once_when_several_workers_check_at_the_same_time(settings):
+    # the check the usage queues (in the outbox) would fire everything first: it stays queued,
+    # unrelayed, and the threads race
+    settings.ALLOT_OUTBOX_RELAY_ON_COMMIT = False
     engineer = EmployeeFactory(user__email="eng@example.com")
     budget, _ = budget_create(fiscal_year=current_fiscal_year(), employee=engineer)
     budget_allocate(budget=budget, amount_micros=100 * 10**6, acting_user=None)
