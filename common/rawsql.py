@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import psycopg
 from django.db import connection, models
 from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import signals
@@ -128,10 +129,8 @@ def execute_prepared(sql: str, params: Sequence) -> list[tuple]:
             return cursor.fetchall()
     connection.validate_no_broken_transaction()
     connection.ensure_connection()
-    # Imported here: the module exists only where psycopg is installed (not needed on SQLite).
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    with connection.wrap_database_errors, ServerBindingCursor(connection.connection) as cursor:
+    # psycopg's own Cursor binds on the server (Django's default ClientCursor cannot prepare).
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         if connection.queries_logged:
             with CursorDebugWrapper(cursor, connection).debug_sql(sql, params):
                 cursor.execute(sql, params, prepare=True, binary=True)
