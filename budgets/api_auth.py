@@ -88,7 +88,15 @@ def api_key_with_scope(scope: str) -> type[permissions.BasePermission]:
 
 
 class PerKeyThrottle(throttling.SimpleRateThrottle):
-    """Rate per API key (by its prefix), or per signed-in user; scope rates in settings."""
+    """Rate per API key (by its prefix), or per signed-in user; scope rates in settings.
+
+    Counted as a sliding window over two fixed ones: a counter for this period and the last,
+    the last one weighted by how much of it still falls in the window (the estimate rate
+    limiters at the edge use). DRF's own throttle keeps a list of every call's time in the
+    cache and reads and writes it whole on each call: at a gateway's 200 calls a second that
+    list holds 12,000 times, about 2 ms of pickling per call, and two processes writing it at
+    once lose each other's calls. Here a call is one small counter, incremented atomically
+    in the shared cache; a refused call is taken back out, as DRF does not count refusals."""
 
     scope = "api"
 
@@ -100,3 +108,43 @@ class PerKeyThrottle(throttling.SimpleRateThrottle):
         else:
             ident = f"ip:{self.get_ident(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+    def allow_request(self, request, view) -> bool:
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        self.now = self.timer()
+        period, self.elapsed = divmod(self.now, self.duration)
+        current = f"{self.key}:{int(period)}"
+        self.last = self.cache.get(f"{self.key}:{int(period) - 1}") or 0
+        self.count = self._count_one(current)
+        if self.count is None:  # the cache did not answer (and logged it): nothing to count on
+            return True
+        if self._seen(self.count) <= self.num_requests:
+            return True
+        self.cache.decr(current)
+        self.count -= 1
+        return False
+
+    def _count_one(self, current: str) -> int | None:
+        try:
+            return self.cache.incr(current)
+        except ValueError:  # the period's first call
+            if self.cache.add(current, 1, 2 * self.duration):
+                return 1
+            return self.cache.incr(current)  # another process's first call came in between
+
+    def _seen(self, count: int) -> float:
+        return self.last * (1 - self.elapsed / self.duration) + count
+
+    def wait(self) -> float | None:
+        """Seconds until one more call fits: the end of this period when it alone is full,
+        else when enough of the last period has slid out of the window."""
+        left_in_period = self.duration - self.elapsed
+        room = self.num_requests - self.count - 1
+        if room < 0 or not self.last:
+            return left_in_period
+        slide = self.duration * (1 - room / self.last) - self.elapsed
+        return max(min(slide, left_in_period), 0.001)
