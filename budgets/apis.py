@@ -229,30 +229,31 @@ class AuthorizeApi(IntegrationApi):
         values = AUTHORIZE_IN.run_validation(request.data)
         return Response(authorize_answer(values, request.auth.source), status=status.HTTP_200_OK)
 
-    def dispatch(self, request, *args, **kwargs):
-        """The gateway's hot path, without DRF's per-request machinery (its request wrapper,
-        content negotiation, parser and renderer were half of an authorize call's own work).
 
-        A well-formed call with a valid key is answered here, through the same key check,
-        scope, rate limit, validation, service and error handler (`allot_exception_handler`)
-        as `post`. Anything DRF itself answers (no key or a bad one, another method, bad JSON or
-        a field error, the rate limit) goes to DRF's dispatch before anything is counted or
-        written. tests/budgets/test_api_authorize_fast.py compares the two paths."""
-        fast = request.method == "POST" and request.content_type == "application/json"
-        response = _authorize_fast(request, self) if fast else None
-        if response is None:
-            return super().dispatch(request, *args, **kwargs)
-        return response
+def authorize_hot_path(request: HttpRequest) -> HttpResponse | None:
+    """The gateway's hot path (settings.ALLOT_HOT_PATHS, common.hot_path): a well-formed call
+    with a valid key answered before the browsers' middleware and without DRF's per-request
+    machinery (its request wrapper, content negotiation, parser and renderer were half of an
+    authorize call's own work).
+
+    It goes through the same key check, scope, rate limit, validation, service and error
+    handler (`allot_exception_handler`) as `AuthorizeApi.post`. Anything DRF itself answers (no
+    key or a bad one, another method, bad JSON or a field error, the rate limit) goes down the
+    usual stack to DRF's path before anything is counted or written.
+    tests/budgets/test_api_authorize_fast.py compares the two paths."""
+    if request.method != "POST" or request.content_type != "application/json":
+        return None
+    return _authorize_fast(request, AuthorizeApi())
 
 
 def _json(body: dict, status_code: int = 200, headers: dict | None = None) -> HttpResponse:
-    """A body as DRF's JSONRenderer writes it."""
+    """A body as DRF's JSONRenderer writes it (with one renderer, DRF sets no Vary)."""
     text = json.dumps(body, cls=JSONEncoder, ensure_ascii=False, separators=(",", ":"))
     return HttpResponse(
         text,
         status=status_code,
         content_type="application/json",
-        headers={"Vary": "Accept", **(headers or {})},
+        headers=headers,
     )
 
 

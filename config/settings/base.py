@@ -56,6 +56,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost: every error under /api/ leaves as the API's JSON, whatever raised it.
     "common.middleware.ApiErrorsAsJsonMiddleware",
+    # Authorize, on every model call, answered before the middleware only browsers need.
+    "common.hot_path.HotPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -449,6 +451,10 @@ ALLOT_AUTHORIZE_LOCK_TIMEOUT_MS = env.int("ALLOT_AUTHORIZE_LOCK_TIMEOUT_MS", def
 ALLOT_AUTHORIZE_STATEMENT_TIMEOUT_MS = env.int("ALLOT_AUTHORIZE_STATEMENT_TIMEOUT_MS", default=2000)
 ALLOT_USAGE_LOCK_TIMEOUT_MS = env.int("ALLOT_USAGE_LOCK_TIMEOUT_MS", default=10000)
 ALLOT_USAGE_STATEMENT_TIMEOUT_MS = env.int("ALLOT_USAGE_STATEMENT_TIMEOUT_MS", default=10000)
+
+# The calls HotPathMiddleware answers before the browsers' middleware: URL name -> a function of
+# the request that answers it, or returns None to leave it to the usual stack.
+ALLOT_HOT_PATHS = {"api:authorize": "budgets.apis.authorize_hot_path"}
 
 # Demo sign-ins are made by `seed_demo` only where this is true (never in production).
 ALLOT_DEMO_ENABLED = False
