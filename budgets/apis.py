@@ -264,7 +264,7 @@ def _authorize_fast(request: HttpRequest, view: AuthorizeApi) -> HttpResponse | 
         if found is None or not found[1].has_scope(ApiScope.AUTHORIZE):
             return None
         data = json.loads(request.body.decode(), parse_constant=_refuse_constant)
-        values = AUTHORIZE_IN.run_validation(data)
+        values = s.authorize_in_plain(data) or AUTHORIZE_IN.run_validation(data)
         caller = SimpleNamespace(user=found[0], auth=found[1], META=request.META)
         if not all(throttle.allow_request(caller, view) for throttle in view.get_throttles()):
             return None
