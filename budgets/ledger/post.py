@@ -9,7 +9,16 @@ from functools import cache
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import CharField, Exists, F
+from django.db.models import (
+    BigIntegerField,
+    CharField,
+    DateTimeField,
+    Exists,
+    F,
+    ForeignKey,
+    IntegerField,
+    UUIDField,
+)
 from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
@@ -227,7 +236,12 @@ def _hold_statement(
         params += [reservation.amount_micros, limit_micros]
     if has_request_id:
         params += [reservation.source, reservation.request_id]
-    params += [f.get_db_prep_save(f.pre_save(reservation, add=True), connection) for f in fields]
+    params += [
+        getattr(reservation, f.attname)
+        if plain
+        else f.get_db_prep_save(f.pre_save(reservation, add=True), connection)
+        for f, plain in fields
+    ]
     found = execute_prepared(sql, params)
     return (found[0][0], found[0][1]) if found else None
 
@@ -266,4 +280,17 @@ def _hold_sql(has_limit: bool, has_request_id: bool) -> tuple[str, list]:
         f"booked AS (INSERT INTO {reservations} ({columns}) SELECT {values} FROM held) "
         "SELECT spent_micros, reserved_micros FROM held"
     )
-    return sql, list(fields)
+    return sql, [(f, _as_is_on_postgres(f)) for f in fields]
+
+
+# Fields whose value psycopg takes as it is on PostgreSQL (Django's preparing returns it
+# unchanged there): exact classes only, a subclass may prepare its value its own way.
+AS_IS_ON_POSTGRES = {UUIDField, ForeignKey, CharField, BigIntegerField, IntegerField, DateTimeField}
+
+
+def _as_is_on_postgres(field) -> bool:
+    """Whether the hold may pass the instance's value itself; preparing ten values through the
+    ORM was a fifth of the hold's own work."""
+    if type(field) not in AS_IS_ON_POSTGRES:
+        return False
+    return not (getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
