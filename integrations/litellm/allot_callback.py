@@ -20,7 +20,7 @@ environment (.venv-litellm), never in Allot's. Configured from the environment (
   ALLOT_SPOOL_PATH          the SQLite file that keeps usage until Allot has it
                             (default var/allot-litellm-spool.sqlite3)
   ALLOT_SPOOL_RETRY_SECONDS how often undelivered usage is retried (default 5)
-  ALLOT_USAGE_BATCH_SECONDS usage of this long is sent in one request (default 0.1; 0: each
+  ALLOT_USAGE_BATCH_SECONDS usage of this long is sent in one request (default 1; 0: each
                             call sends its own at once)
 
 Money: LiteLLM's prices and costs are floats. They are converted with Decimal(str(value)) (the
@@ -115,7 +115,7 @@ class Settings:
             default_max_tokens=int(os.environ.get("ALLOT_DEFAULT_MAX_TOKENS", "4096")),
             spool_path=os.environ.get("ALLOT_SPOOL_PATH", "var/allot-litellm-spool.sqlite3"),
             retry_seconds=float(os.environ.get("ALLOT_SPOOL_RETRY_SECONDS", "5")),
-            batch_seconds=float(os.environ.get("ALLOT_USAGE_BATCH_SECONDS", "0.1")),
+            batch_seconds=float(os.environ.get("ALLOT_USAGE_BATCH_SECONDS", "1")),
         )
 
 
