@@ -42,7 +42,7 @@ class HotPathMiddleware:
                 reverse(name): import_string(target)
                 for name, target in settings.ALLOT_HOT_PATHS.items()
             }
-        answer = self.routes.get(request.path_info)
+        answer = self.routes.get(request.path)  # with the script prefix, as reverse() gives it
         if answer is None:
             return self.get_response(request)
         redirect = self.security.process_request(request)  # SECURE_SSL_REDIRECT

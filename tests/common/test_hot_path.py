@@ -50,7 +50,7 @@ def headers_of(response) -> dict:
 def test_a_hot_answer_has_the_usual_stacks_headers(client, budget_and_key, answered, monkeypatch):
     hot = call(client, budget_and_key, employee="eng@example.com", estimated_cost_usd="1")
     monkeypatch.setattr(apis, "authorize_hot_path", lambda request: None)
-    Client()  # a new handler, so the middleware reads the route table again
+    # a new client's handler reads the route table again, with the patched function
     usual = call(Client(), budget_and_key, employee="eng@example.com", estimated_cost_usd="1")
 
     assert answered == [True]
