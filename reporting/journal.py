@@ -6,8 +6,9 @@ else the defaults below), per cost centre (the team's code, else its department'
 mark, one debit and one credit line of the same amount. Amounts are cents: each kind's lines add
 up exactly to the month's ledger total of that kind rounded to the cent
 (`calculations.cents_spread`). The carryover liability is accrued by the carryover entries and
-released by expiry and, month by month, by the usage that draws carried-over money (which the
-ledger has no entry of its own for: spending draws carryover first).
+released by expiry, month by month by the usage that draws carried-over money (which the
+ledger has no entry of its own for: spending draws carryover first), and, for what is left
+undrawn, when the budget is closed: a leaver's forfeiture or the year's close.
 
 A month's entries are those the kernel posted in it (`LedgerEntry.period`, or for entries from
 before periods were kept, the month of `created_at`); a closed month takes no new ones, so its
@@ -20,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from budgets.ledger import next_month
@@ -46,7 +47,12 @@ DEFAULT_ACCOUNTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
 }
 MEMO_ACCOUNTS = (BUDGET_MEMO, BUDGET_MEMO_CONTRA)
 CARRYOVER_USED = "carryover_used"  # the release by usage: not a ledger kind
+CARRYOVER_CLOSED = "carryover_closed"  # the release by a budget's close: not a ledger kind
 USAGE_KINDS = (EntryKind.USAGE, EntryKind.USAGE_CORRECTION)
+CARRIED_KINDS = (EntryKind.CARRYOVER_IN, EntryKind.EXPIRY)
+# A leaver's forfeiture and the year's close (what carries on, what is forfeited) end a budget:
+# the carried money it has not drawn goes with them.
+CLOSING_KINDS = (EntryKind.FORFEITURE, EntryKind.CARRYOVER_OUT)
 
 JOURNAL_COLUMNS = (
     "journal_id",
@@ -132,55 +138,87 @@ def cost_centres(budget_ids: set[int]) -> dict[int, CostCentre]:
     return found
 
 
-def _carryover_used(month: date) -> dict[int, int]:
-    """Per budget, the carried-over money its usage drew in the month: min(carried, spent)
-    through this month less the same through the month before, where carried is the carryover
-    in less what expired (so usage after an expiry releases nothing more)."""
-    carried_kinds = (EntryKind.CARRYOVER_IN, EntryKind.EXPIRY)
+@dataclass(frozen=True, slots=True)
+class CarryoverReleased:
+    """Per budget, the carried-over money whose liability a month released: drawn by usage, or
+    given up when the budget was closed (a leaver's forfeiture, the year's close)."""
+
+    by_usage: dict[int, int]
+    by_close: dict[int, int]
+
+
+def _carryover_released(month: date) -> CarryoverReleased:
+    """Each side is its figure through this month less the same through the month before.
+    Carried is the carryover in less what expired (an expiry's own lines release that part);
+    drawn by usage is min(carried, spent); once the budget has a closing entry (a forfeiture or
+    a carryover out) whatever carried money is left undrawn is released by the close, so a
+    closed budget holds no liability. Usage posted after the close draws from that release
+    (the close's part goes down by what the usage's goes up)."""
     holders = set(
         LedgerEntry.objects.filter(entries_posted_through(month), kind=EntryKind.CARRYOVER_IN)
         .values_list("budget_id", flat=True)
         .distinct()
     )
     if not holders:
-        return {}
+        return CarryoverReleased({}, {})
 
-    def drawn_through(through: date) -> dict[int, int]:
-        sums: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    def released_through(through: date) -> dict[int, tuple[int, int]]:
+        sums: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
         rows = (
             LedgerEntry.objects.filter(
                 entries_posted_through(through),
                 budget_id__in=holders,
-                kind__in=(*carried_kinds, *USAGE_KINDS),
+                kind__in=(*CARRIED_KINDS, *USAGE_KINDS, *CLOSING_KINDS),
             )
             .values_list("budget_id", "kind")
-            .annotate(total=Sum("amount_micros"))
+            .annotate(total=Sum("amount_micros"), count=Count("pk"))
             .order_by()
         )
-        for budget_id, kind, total in rows:
-            sums[budget_id][kind in USAGE_KINDS] += total
-        return {b: max(0, min(carried, spent)) for b, (carried, spent) in sums.items()}
+        for budget_id, kind, total, count in rows:
+            if kind in CLOSING_KINDS:
+                sums[budget_id][2] += count
+            else:
+                sums[budget_id][kind in USAGE_KINDS] += total
+        found = {}
+        for budget_id, (carried, spent, closings) in sums.items():
+            drawn = max(0, min(carried, spent))
+            found[budget_id] = (drawn, max(0, carried - drawn) if closings else 0)
+        return found
 
-    now, before = drawn_through(month), drawn_through(month.replace(day=1) - timedelta(days=1))
-    used = {b: now.get(b, 0) - before.get(b, 0) for b in now.keys() | before.keys()}
-    return {b: amount for b, amount in used.items() if amount}
+    now = released_through(month)
+    before = released_through(month.replace(day=1) - timedelta(days=1))
+    by_usage, by_close = {}, {}
+    for budget_id in now.keys() | before.keys():
+        drawn, closed = now.get(budget_id, (0, 0))
+        drawn_before, closed_before = before.get(budget_id, (0, 0))
+        if drawn != drawn_before:
+            by_usage[budget_id] = drawn - drawn_before
+        if closed != closed_before:
+            by_close[budget_id] = closed - closed_before
+    return CarryoverReleased(by_usage, by_close)
 
 
 def journal_amounts(month: date) -> list[JournalAmount]:
-    """The month's ledger by kind, cost centre and late mark, and the carryover used."""
+    """The month's ledger by kind, cost centre and late mark, and the carryover released."""
     rows = list(
         LedgerEntry.objects.filter(entries_posted_in(month))
         .values_list("kind", "budget_id", "late_for")
         .annotate(total=Sum("amount_micros"))
         .order_by()
     )
-    used = _carryover_used(month)
-    centres = cost_centres({row[1] for row in rows} | used.keys())
+    released = _carryover_released(month)
+    centres = cost_centres(
+        {row[1] for row in rows} | released.by_usage.keys() | released.by_close.keys()
+    )
     summed: dict[tuple, int] = defaultdict(int)
     for kind, budget_id, late_for, total in rows:
         summed[(kind, centres[budget_id], late_for)] += total
-    for budget_id, amount in used.items():
-        summed[(CARRYOVER_USED, centres[budget_id], None)] += amount
+    for kind, amounts in (
+        (CARRYOVER_USED, released.by_usage),
+        (CARRYOVER_CLOSED, released.by_close),
+    ):
+        for budget_id, amount in amounts.items():
+            summed[(kind, centres[budget_id], None)] += amount
     return [
         JournalAmount(kind, centre, late_for, micros)
         for (kind, centre, late_for), micros in sorted(
@@ -198,16 +236,19 @@ def _accounts() -> dict[str, tuple[tuple[str, str], tuple[str, str]]]:
             (row.debit_account, row.debit_account_name),
             (row.credit_account, row.credit_account_name),
         )
-    # Carryover used releases the liability into expense: the carryover accrual's accounts,
-    # reversed (debit the liability, credit the expense).
+    # Carryover used or given up at a close releases the liability into expense: the carryover
+    # accrual's accounts, reversed (debit the liability, credit the expense).
     accrual_debit, accrual_credit = accounts.get(EntryKind.CARRYOVER_IN, MEMO_ACCOUNTS)
     accounts[CARRYOVER_USED] = (accrual_credit, accrual_debit)
+    accounts[CARRYOVER_CLOSED] = (accrual_credit, accrual_debit)
     return accounts
 
 
 def _kind_label(kind: str) -> str:
     if kind == CARRYOVER_USED:
         return "Carryover liability released by usage"
+    if kind == CARRYOVER_CLOSED:
+        return "Carryover liability released at the budget's close (leaver, year end)"
     return EntryKind(kind).label if kind in EntryKind.values else kind
 
 

@@ -11,15 +11,17 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from budgets.closing import month_close, month_parse, month_reopen_confirm, month_reopen_request
-from budgets.models import EntryKind, LedgerEntry, MonthClose
+from budgets.models import Budget, EntryKind, LedgerEntry, MonthClose, RolloverState
+from budgets.rollover import rollover_confirm, rollover_execute, rollover_preview
 from budgets.services import budget_allocate, budget_create
 from budgets.usage import usage_post
 from common.errors import AllotError
 from people.models import Department
+from people.services import employee_deactivate
 from reporting.calculations import cents_spread
 from reporting.journal import journal_csv, ledger_totals
 from reporting.models import JournalAccount
-from tests.factories import EmployeeFactory, TeamFactory, finance_user, hr_user
+from tests.factories import EmployeeFactory, TeamFactory, carry_half, finance_user, hr_user
 
 K = 10**6
 NOVEMBER = date(2026, 11, 1)
@@ -175,6 +177,105 @@ def test_an_expiry_releases_the_liability_and_a_forfeiture_is_booked(november):
         if r["entry_kind"] == "expiry"
     }
     assert expiry == {("2310", 100, 0), ("6410", 0, 100)}
+
+
+def liability_cents(*journals: list[dict]) -> int:
+    """What the carryover liability account holds after these journals: its credits less debits."""
+    return sum(
+        cents(r["credit"]) - cents(r["debit"])
+        for rows in journals
+        for r in rows
+        if r["account"] == CARRYOVER_ACCOUNT
+    )
+
+
+CARRYOVER_ACCOUNT = "2310"
+
+
+def test_a_leavers_close_releases_the_carried_money_they_had_not_drawn(november):
+    # given November closed: Alice's $40 carryover accrued, $23.333359 of it drawn by usage
+    with time_machine.travel(at(2026, 12, 3, 9), tick=False):
+        month_close(month=NOVEMBER, acting_user=None)
+        nov = lines(journal_csv(NOVEMBER))
+    assert liability_cents(nov) == 4000 - 2333
+    # when Alice leaves in December: her budget's unused money is forfeited
+    with time_machine.travel(at(2026, 12, 10, 9), tick=False):
+        employee_deactivate(employee=november["alice"], acting_user=None)
+    assert LedgerEntry.objects.filter(kind=EntryKind.FORFEITURE, period=DECEMBER).exists()
+    with time_machine.travel(at(2027, 1, 4, 9), tick=False):
+        month_close(month=DECEMBER, acting_user=None)
+        dec = lines(journal_csv(DECEMBER))
+    # then December's journal releases the $16.666641 left of her carryover, on her centre
+    released = [r for r in dec if r["entry_kind"] == "carryover_closed"]
+    assert {
+        (r["account"], r["cost_centre"], cents(r["debit"]), cents(r["credit"])) for r in released
+    } == {("2310", "CC-LAKE", 1667, 0), ("6410", "CC-LAKE", 0, 1667)}
+    assert all("released at the budget's close" in r["description"] for r in released)
+    # the liability is gone, and the file still balances
+    assert liability_cents(nov, dec) == 0
+    assert sum(cents(r["debit"]) for r in dec) == sum(cents(r["credit"]) for r in dec)
+
+
+def test_late_usage_after_a_leavers_close_moves_the_release_from_the_close_to_usage(november):
+    # given Alice left in November, with $16.666641 of her carryover undrawn
+    with time_machine.travel(at(2026, 11, 25, 9), tick=False):
+        employee_deactivate(employee=november["alice"], acting_user=None)
+    with time_machine.travel(at(2026, 12, 3, 9), tick=False):
+        month_close(month=NOVEMBER, acting_user=None)
+        nov = lines(journal_csv(NOVEMBER))
+        # when a call she made before leaving is reported after November closed
+        spend(november["alice"], "late-leaver", at(2026, 11, 24, 16), 5 * K)
+    with time_machine.travel(at(2027, 1, 4, 9), tick=False):
+        month_close(month=DECEMBER, acting_user=None)
+        dec = lines(journal_csv(DECEMBER))
+    # then December takes back $5 of the close's release and books it as drawn by usage
+    booked = {
+        (r["entry_kind"], r["account"], cents(r["debit"]), cents(r["credit"]))
+        for r in dec
+        if r["entry_kind"].startswith("carryover")
+    }
+    assert booked == {
+        ("carryover_used", "2310", 500, 0),
+        ("carryover_used", "6410", 0, 500),
+        ("carryover_closed", "6410", 500, 0),
+        ("carryover_closed", "2310", 0, 500),
+    }
+    assert liability_cents(nov) == 0
+    assert liability_cents(nov, dec) == 0
+
+
+def test_the_years_close_releases_the_old_carryover_and_accrues_the_new(november):
+    # given FY2026's rule carries half of what is unused into FY2027
+    carry_half()
+    with time_machine.travel(at(2026, 12, 3, 9), tick=False):
+        month_close(month=NOVEMBER, acting_user=None)
+        nov = lines(journal_csv(NOVEMBER))
+    # when finance closes FY2026 on January 1st
+    with time_machine.travel(at(2027, 1, 1, 12), tick=False):
+        run = rollover_preview(fiscal_year=2026, acting_user=None)
+        if run.state != RolloverState.RUNNING:
+            run = rollover_confirm(run=run, acting_user=None, enqueue=False)
+        assert rollover_execute(run=run).finished
+    with time_machine.travel(at(2027, 2, 2, 9), tick=False):
+        month_close(month=date(2027, 1, 1), acting_user=None)
+        jan = lines(journal_csv(date(2027, 1, 1)))
+    # then January releases what was left of Alice's old carryover, $16.666641
+    released = [r for r in jan if r["entry_kind"] == "carryover_closed"]
+    assert {(r["account"], cents(r["debit"]), cents(r["credit"])) for r in released} == {
+        ("2310", 1667, 0),
+        ("6410", 0, 1667),
+    }
+    # and the liability after both months is exactly FY2027's new carryover, nothing of FY2026
+    carried_2027 = sum(
+        Budget.objects.filter(fiscal_year=2027).values_list("carried_over_micros", flat=True)
+    )
+    assert carried_2027 > 0
+    new_accrual = sum(cents(r["credit"]) for r in jan if r["entry_kind"] == "carryover_in")
+    assert new_accrual == int(
+        (Decimal(carried_2027) / 10_000).quantize(Decimal(1), "ROUND_HALF_UP")
+    )
+    assert liability_cents(nov, jan) == new_accrual
+    assert sum(cents(r["debit"]) for r in jan) == sum(cents(r["credit"]) for r in jan)
 
 
 def test_reopening_needs_a_second_finance_user(november):
