@@ -1,8 +1,27 @@
 from django.contrib import admin
-from django.contrib.admin.utils import unquote
+from django.contrib.admin import helpers
+from django.contrib.admin.templatetags import admin_list
+from django.contrib.admin.utils import display_for_field, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
+
+from common.money import MicrosField, format_usd_exact
+
+
+def money_display_for_field(value, field, empty_value_display, avoid_link=False):
+    """Django's display of a stored value, with money (a MicrosField) as '$150,000.00' instead
+    of its micro-units ('150,000,000,000'): read-only fields, view-only pages and list columns."""
+    if isinstance(field, MicrosField) and isinstance(value, int) and not field.flatchoices:
+        return format_usd_exact(value)
+    return display_for_field(value, field, empty_value_display, avoid_link=avoid_link)
+
+
+def money_display_install() -> None:
+    """The admin's read-only displays and list columns call display_for_field by the name they
+    imported it under; each is pointed at money_display_for_field once, when the apps load."""
+    helpers.display_for_field = money_display_for_field
+    admin_list.display_for_field = money_display_for_field
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

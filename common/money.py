@@ -24,6 +24,8 @@ ROUNDING = ROUND_HALF_UP
 # Money as text (the API, forms): an optional sign, ASCII digits and at most one point. Decimal()
 # alone also takes "1_000", "1e3", " 5 ", "NaN" and other scripts' digits ("١٢٣").
 DECIMAL_STRING = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+# What a person types in a form may also group thousands, as the form shows them: "150,000.00".
+GROUPED_DECIMAL_STRING = re.compile(r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?")
 MAX_DECIMAL_STRING_LENGTH = 40  # far more digits than any amount Allot accepts
 
 
@@ -89,10 +91,27 @@ def format_usd(micros: Micros | None) -> str:
     return f"{sign}${abs(dollars):,.2f}"
 
 
-def dollars_plain(dollars: Decimal) -> str:
-    """Dollars as an input shows them: '150000.00', never '1.5E+5'; sub-cent digits kept."""
+def dollars_grouped(dollars: Decimal) -> str:
+    """Dollars as a person reads them: '150,000.00' (thousands grouped, never '1.5E+5'), the
+    sub-cent digits of a per-token price kept ('0.000003')."""
     cents = quantize_cents(dollars)
-    return f"{cents:.2f}" if cents == dollars else f"{dollars.normalize():f}"
+    return f"{cents:,.2f}" if cents == dollars else f"{dollars.normalize():,f}"
+
+
+def format_usd_exact(micros: Micros) -> str:
+    """'$150,000.00', or '$0.000003' for a per-token price: format_usd without its rounding."""
+    dollars = micros_to_dollars(micros)
+    sign = "-" if dollars < 0 else ""
+    return f"{sign}${dollars_grouped(abs(dollars))}"
+
+
+def parse_form_dollars(text: str) -> Decimal:
+    """Dollars typed in a form: the one decimal-string parser, with thousands grouped by commas
+    allowed where they belong ("150,000.00"; "1,50" is refused, not read as 150)."""
+    text = text.strip()
+    if GROUPED_DECIMAL_STRING.fullmatch(text):
+        text = text.replace(",", "")
+    return parse_decimal_string(text)
 
 
 def divide_micros(numerator: int, denominator: int) -> Micros:
@@ -123,7 +142,10 @@ def percent(part: int, whole: int, *, places: int = 2, rounding: str = ROUNDING)
 
 
 class DollarsFormField(forms.DecimalField):
-    """Edits a micros value as dollars: shows 100000.00, cleans to 100000000000."""
+    """Edits a micros value as dollars: shows 100,000.00, takes it back (or 100000), cleans to
+    100000000000. A text input, as a number input refuses the grouping it would be shown."""
+
+    widget = forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"})
 
     def __init__(self, **kwargs):
         kwargs.setdefault("decimal_places", MONEY_DECIMAL_PLACES)
@@ -134,7 +156,7 @@ class DollarsFormField(forms.DecimalField):
 
     def prepare_value(self, value):
         if isinstance(value, int) and not isinstance(value, bool):
-            return dollars_plain(micros_to_dollars(value))
+            return dollars_grouped(micros_to_dollars(value))
         return value
 
     def to_python(self, value):
@@ -144,7 +166,7 @@ class DollarsFormField(forms.DecimalField):
         if isinstance(value, Decimal):
             return value
         try:
-            return parse_decimal_string(str(value).strip())
+            return parse_form_dollars(str(value))
         except MoneyError as exc:
             raise ValidationError(str(exc), code="invalid") from exc
 

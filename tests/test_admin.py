@@ -289,14 +289,39 @@ def test_the_all_entries_links_of_the_employee_and_budget_pages_open(client, obj
         assert response.context["cl"].result_count >= 1
 
 
-def test_a_level_band_shows_its_money_as_plain_dollars(client, objects):
-    # Given a level of $90,000; when HR opens it; then 90000.00 in the field, never 9E+4
+def test_a_level_band_shows_its_money_as_grouped_dollars_and_takes_them_back(client, objects):
+    # Given a level of $90,000; when HR opens it; then 90,000.00 in the field, never 9E+4
     level = objects[Level]
     Level.objects.filter(pk=level.pk).update(default_annual_budget_micros=90_000 * 10**6)
     client.force_login(hr_user())
-    content = client.get(reverse("admin:people_level_change", args=[level.pk])).content.decode()
-    assert 'value="90000.00"' in content
+    url = reverse("admin:people_level_change", args=[level.pk])
+    response = client.get(url)
+    content = response.content.decode()
+    assert 'value="90,000.00"' in content
     assert "E+" not in content
+    # When HR saves the form as shown but for the band, typed the same way
+    data = {
+        name: value
+        for name, value in response.context["adminform"].form.initial.items()
+        if value is not None
+    }
+    data["default_annual_budget_micros"] = "150,000.00"
+    saved = client.post(url, data)
+    # Then the band is $150,000 exactly
+    assert saved.status_code == 302, saved.context["adminform"].form.errors
+    level.refresh_from_db()
+    assert level.default_annual_budget_micros == 150_000 * 10**6
+
+
+def test_read_only_money_on_the_company_settings_shows_dollars_not_micro_units(client, objects):
+    # Given a control HR may read but not change (a superuser's), of $10,000
+    CompanySettings.objects.filter(pk=1).update(manual_entry_approval_above_micros=10**10)
+    client.force_login(hr_user())
+    # When HR opens the company settings
+    content = client.get(reverse("admin:people_companysettings_change", args=[1])).content.decode()
+    # Then it reads $10,000.00, not 10,000,000,000 micro-units
+    assert "$10,000.00" in content
+    assert "10,000,000,000" not in content and "10000000000" not in content
 
 
 def test_a_hire_starting_next_year_gets_next_years_budget_not_this_years_advice(client, db):

@@ -11,6 +11,7 @@ from common.money import (
     divide_micros,
     dollars_to_micros,
     format_usd,
+    format_usd_exact,
     micros_to_dollars,
     parse_decimal_string,
     percent,
@@ -154,7 +155,10 @@ def test_anything_else_is_not_money_even_where_decimal_would_take_it(text):
         dollars_to_micros(text)
 
 
-@pytest.mark.parametrize("text", [t for t in NOT_DECIMAL_STRINGS if t.strip() not in ("", "1")])
+# A form also takes thousands grouped as it shows them ("1,000"); everything else it refuses.
+@pytest.mark.parametrize(
+    "text", [t for t in NOT_DECIMAL_STRINGS if t.strip() not in ("", "1") and t != "1,000"]
+)
 def test_the_admins_money_field_refuses_the_same(text):
     with pytest.raises(ValidationError, match="is not a decimal amount"):
         DollarsFormField().clean(text)
@@ -167,12 +171,13 @@ def test_the_admins_money_field_forgives_spaces_around_what_was_typed():
 @pytest.mark.parametrize(
     ("micros", "shown"),
     [
-        (150_000_000_000, "150000.00"),
-        (40_000_000_000, "40000.00"),
-        (100_000_000_000, "100000.00"),
+        (150_000_000_000, "150,000.00"),
+        (40_000_000_000, "40,000.00"),
+        (100_000_000_000, "100,000.00"),
         (0, "0.00"),
         (-2_500_000, "-2.50"),
         (1_234_567, "1.234567"),
+        (1_234_567_890_123, "1,234,567.890123"),
     ],
 )
 def test_the_admins_money_field_shows_dollars_without_an_exponent(micros, shown):
@@ -181,3 +186,43 @@ def test_the_admins_money_field_shows_dollars_without_an_exponent(micros, shown)
     assert field.prepare_value(micros) == shown
     assert f'value="{shown}"' in field.widget.render("amount", field.prepare_value(micros))
     assert field.clean(shown) == micros
+
+
+@pytest.mark.parametrize(
+    ("typed", "micros"),
+    [
+        ("150,000.00", 150_000_000_000),
+        ("1,000", 1_000_000_000),
+        ("-1,234,567.5", -1_234_567_500_000),
+        (" 40,000 ", 40_000_000_000),
+        ("150000", 150_000_000_000),
+    ],
+)
+def test_the_admins_money_field_takes_back_the_grouping_it_shows(typed, micros):
+    assert DollarsFormField().clean(typed) == micros
+
+
+@pytest.mark.parametrize("typed", ["1,50", "1,0000", ",100", "100,", "1,000,00", "1.000,50"])
+def test_the_admins_money_field_refuses_commas_that_do_not_group_thousands(typed):
+    # "1,50" is not read as 150 nor as 1.50: the person is asked again
+    with pytest.raises(ValidationError, match="is not a decimal amount"):
+        DollarsFormField().clean(typed)
+
+
+def test_the_money_input_is_text_so_a_browser_keeps_the_grouping():
+    rendered = DollarsFormField().widget.render("amount", "150,000.00")
+    assert 'type="text"' in rendered and 'inputmode="decimal"' in rendered
+
+
+@pytest.mark.parametrize(
+    ("micros", "shown"),
+    [
+        (150_000_000_000, "$150,000.00"),
+        (90_000_000_000, "$90,000.00"),
+        (3, "$0.000003"),
+        (-2_500_000, "-$2.50"),
+        (0, "$0.00"),
+    ],
+)
+def test_read_only_money_shows_exact_grouped_dollars(micros, shown):
+    assert format_usd_exact(micros) == shown
