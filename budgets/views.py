@@ -1,4 +1,4 @@
-"""The engineer's dashboard and the manager's team page (web, not the admin)."""
+"""The engineer's dashboard, the manager's team page, the company overview (web, not admin)."""
 
 from datetime import date
 from decimal import Decimal
@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from budgets.calculations import runs_out_within_year, tokens_at_rate
 from budgets.display import money_display_for, viewer_sees_everything
 from budgets.models import OwnerKind, RolloverRun, UsageCategory
+from budgets.overview import company_overview
 from budgets.paid_rate import PaidRate, paid_rate
 from budgets.selectors import (
     alerts_reached,
@@ -25,11 +26,12 @@ from budgets.selectors import (
     repriced_spend,
 )
 from common.charts import bar_list, column_chart
-from common.money import percent
+from common.money import format_usd, percent
 from notifications.selectors import notification_digest_chosen, notifications_recent
 from notifications.services import notification_preference_set, notifications_mark_read
 from people.models import Employee, Transparency
 from people.selectors import (
+    company_today,
     current_fiscal_year,
     employee_reports,
     fiscal_year_period,
@@ -170,8 +172,32 @@ def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpRe
 def dashboard(request: HttpRequest) -> HttpResponse:
     employee = Employee.objects.select_related("user", "team").filter(user=request.user).first()
     if employee is None:
+        if viewer_sees_everything(request.user):
+            return company(request)
         return render(request, "budgets/no_employee.html", status=200)
     return _dashboard(request, employee, own=True)
+
+
+@login_required
+def company(request: HttpRequest) -> HttpResponse:
+    """The company overview: HR's, finance's and superusers' home (budgets.overview)."""
+    if not viewer_sees_everything(request.user):
+        raise PermissionDenied("The company overview is for HR, finance and administrators.")
+    fiscal_year = current_fiscal_year()
+    overview = company_overview(fiscal_year=fiscal_year, today=company_today())
+    return render(
+        request,
+        "budgets/company.html",
+        {
+            "overview": overview,
+            "fiscal_year": fiscal_year,
+            "department_chart": bar_list(
+                [(d.label, d.spent_micros) for d in overview.departments if d.spent_micros],
+                format_value=format_usd,
+                title="Spend by department",
+            ),
+        },
+    )
 
 
 @login_required

@@ -4,6 +4,7 @@ from budgets import views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("company/", views.company, name="company"),
     path("team/", views.team, name="team"),
     path("team/<int:employee_id>/", views.person, name="person"),
     path("notifications/read/", views.notifications_read, name="notifications_read"),

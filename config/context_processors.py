@@ -1,4 +1,5 @@
 from audit.views import can_audit
+from budgets.display import viewer_sees_everything
 from people.models import Employee
 
 
@@ -9,6 +10,8 @@ def nav(request) -> dict:
         return {}
     return {
         "can_audit": can_audit(user),
+        # the "Company" link to the company overview (HR, finance, superusers)
+        "sees_company": viewer_sees_everything(user),
         # the "My team" and "Offers" links, for every page
         "has_reports": Employee.objects.filter(manager__user=user).exists(),
     }

@@ -18,8 +18,8 @@ pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ROLE_PAGES = {
     "engineer": ["/", "/requests/"],
     "manager": ["/", "/team/", "/requests/", "/approvals/", "/offers/"],
-    "hr": ["/offers/", "/approvals/", "/admin/people/employee/"],
-    "finance": ["/approvals/", "/audit/", "/admin/budgets/rolloverrun/"],
+    "hr": ["/", "/company/", "/offers/", "/approvals/", "/admin/people/employee/"],
+    "finance": ["/", "/approvals/", "/audit/", "/admin/budgets/rolloverrun/"],
 }
 WIDTHS = (1280, 390)
 MONEY = re.compile(r"-?\$[0-9,]+\.[0-9]{2}")
