@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Q, Sum
 
+from budgets.calculations import limit_micros
 from budgets.carryover import carryover_expiry
 from budgets.ledger import Floor, entry_post
 from budgets.ledger.keys import carryover_expiry_key, carryover_expiry_late_key
@@ -60,9 +61,11 @@ def carryover_expire_due(*, today: date) -> tuple[int, Micros]:
                 if closed:
                     Budget.objects.filter(pk=budget.pk).update(carryover_expired_on=today)
                     continue
-                amount = due_now[budget.pk]
+                # Bounded by the carried money left unspent, read under the lock, and by what a
+                # hard limit leaves free: money held by calls in flight is not taken from under
+                # them (what they do not spend expires on a later day's pass, below).
+                amount = expirable(budget, due_now[budget.pk])
                 if amount:
-                    # Bounded by the carried money left unspent, read under the lock.
                     entry_post(
                         budget=budget,
                         kind=EntryKind.EXPIRY,
@@ -86,7 +89,10 @@ def carryover_expiry_late_usage(*, today: date, days: int | None = None) -> tupl
     """Give back carried-over money that expired while usage made before the expiry date was
     still on its way: for budgets expired in the last `days` (ALLOT_CARRYOVER_LATE_USAGE_DAYS),
     what should have expired is computed again from the usage now recorded before the date,
-    and the difference is posted back as a (positive) expiry entry. Never on a closed year."""
+    and the difference is posted back as a (positive) expiry entry. Never on a closed year.
+
+    The other way too: what a hard limit kept from expiring on the day (money then held by calls
+    in flight) expires once those holds are gone, as far as they left it unspent."""
     days = settings.ALLOT_CARRYOVER_LATE_USAGE_DAYS if days is None else days
     recent = list(
         Budget.objects.filter(
@@ -116,23 +122,58 @@ def carryover_expiry_late_usage(*, today: date, days: int | None = None) -> tupl
             for budget in chunk:
                 total, entries = posted.get(budget.pk, (0, 0))
                 back = -total - due_now[budget.pk]
-                if back <= 0:
+                if back < 0:  # held on the day, unspent since: it expires now, as room allows
+                    back = -expirable(budget, -back)
+                if back == 0:
                     continue
+                memo = (
+                    f"Usage before {budget.carryover_expires_on} reported after the expiry "
+                    f"drew {format_usd(back)} of the carried-over money: given back"
+                    if back > 0
+                    else f"Carried-over money held on {budget.carryover_expires_on} by calls "
+                    f"in flight and left unspent: {format_usd(-back)} expired"
+                )
                 entry_post(
                     budget=budget,
                     kind=EntryKind.EXPIRY,
                     amount_micros=back,
                     acting_user=None,
-                    memo=(
-                        f"Usage before {budget.carryover_expires_on} reported after the expiry "
-                        f"drew {format_usd(back)} of the carried-over money: given back"
-                    ),
+                    memo=memo,
                     idempotency_key=carryover_expiry_late_key(budget.pk, entries),
+                    floor=Floor.NONE,
                     rollover_run=runs.get(budget.fiscal_year - 1),
                 )
-                returned_budgets += 1
-                returned_total += back
+                if back > 0:
+                    returned_budgets += 1
+                    returned_total += back
     return returned_budgets, returned_total
+
+
+def expirable(budget: Budget, due: Micros) -> Micros:
+    """The most of `due` an expiry may take from this budget, read under its lock: all of it on
+    a soft budget; on a hard one, no more than keeps what is spent and held within the limit (a
+    budget already past it gives nothing: it would only go further past)."""
+    committed = budget.spent_micros + budget.reserved_micros
+    if due <= 0 or budget.limit_micros is None:
+        return max(due, 0)
+
+    def fits(amount: Micros) -> bool:
+        return (
+            limit_micros(
+                enforcement=budget.enforcement,
+                allocated_micros=budget.allocated_micros - amount,
+                overdraft_percent=budget.overdraft_percent,
+            )
+            >= committed
+        )
+
+    if not fits(0):
+        return 0
+    low, high = 0, due  # the largest amount that fits: the limit only falls as the amount grows
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    return low
 
 
 def _runs_of_the_close(budgets: list[Budget]) -> dict[int, RolloverRun]:

@@ -417,6 +417,94 @@ def test_carried_money_spent_first_expires_only_in_its_unspent_part(org):
     assert carryover_expire_due(today=date(2027, 4, 2)) == (0, 0)  # once
 
 
+def test_carried_money_held_by_a_call_in_flight_expires_once_the_hold_is_gone(org):
+    # Found by the invariant test: the expiry took carried money a hold still had, and took a
+    # hard budget past its limit.
+    from budgets.authorize import authorize
+    from budgets.models import Enforcement
+    from budgets.reservations import reservation_release
+    from budgets.rollover import carryover_expiry_late_usage
+
+    # given alice's hard FY2027 budget: $100,000 plus $30,000 carried, expiring 2027-04-01, and
+    # a call in flight holding $120,000 of it on March 31
+    commit()
+    alice = new_budget(employee=org["alice"])
+    Budget.objects.filter(pk=alice.pk).update(enforcement=Enforcement.HARD)
+    with time_machine.travel(datetime(2027, 3, 31, 20, tzinfo=UTC)):
+        held = authorize(
+            employee=org["alice"],
+            estimated_cost_micros=120 * K,
+            reserve=True,
+            source="test",
+            request_id="in-flight",
+            hold_seconds=3 * 24 * 3600,
+        ).reservation
+    assert held is not None
+    # when the expiry runs: it takes only what the hold leaves free
+    with time_machine.travel(datetime(2027, 4, 1, 9, tzinfo=UTC)):
+        carryover_expire_due(today=date(2027, 4, 1))
+    alice.refresh_from_db()
+    assert alice.entries.get(kind=EntryKind.EXPIRY).amount_micros == -10 * K
+    assert alice.spent_micros + alice.reserved_micros <= alice.limit_micros
+    # and once the call is released unspent, the next night's pass expires the rest, once
+    with time_machine.travel(datetime(2027, 4, 1, 12, tzinfo=UTC)):
+        reservation_release(reservation_id=held.pk, source="test")
+    assert carryover_expiry_late_usage(today=date(2027, 4, 2)) == (0, 0)  # nothing given back
+    assert carryover_expiry_late_usage(today=date(2027, 4, 3)) == (0, 0)
+    alice.refresh_from_db()
+    expiry = alice.entries.filter(kind=EntryKind.EXPIRY).values_list("amount_micros", flat=True)
+    assert sorted(expiry) == [-20 * K, -10 * K]
+    assert alice.allocated_micros == MID  # all $30,000 carried, unspent, expired
+
+
+def test_carried_money_held_on_the_day_and_then_spent_does_not_expire(org):
+    from budgets.authorize import authorize
+    from budgets.models import Enforcement
+    from budgets.rollover import carryover_expiry_late_usage
+    from budgets.usage import usage_ingest
+
+    # given alice's hard FY2027 budget ($100,000 + $30,000 carried), $20,000 spent in February
+    # (spending draws the carried money first: $10,000 of it is due to expire), and a call in
+    # flight on March 31 holding $105,000, which leaves $5,000 free
+    commit()
+    alice = new_budget(employee=org["alice"])
+    Budget.objects.filter(pk=alice.pk).update(enforcement=Enforcement.HARD)
+    with time_machine.travel(datetime(2027, 3, 31, 20, tzinfo=UTC)):
+        spend(org["alice"], 20 * K, on=datetime(2027, 2, 1, 12, tzinfo=UTC), event="feb")
+        held = authorize(
+            employee=org["alice"],
+            estimated_cost_micros=105 * K,
+            reserve=True,
+            source="test",
+            request_id="in-flight",
+            hold_seconds=3 * 24 * 3600,
+        ).reservation
+    with time_machine.travel(datetime(2027, 4, 1, 9, tzinfo=UTC)):
+        carryover_expire_due(today=date(2027, 4, 1))
+        alice.refresh_from_db()
+        assert alice.entries.get(kind=EntryKind.EXPIRY).amount_micros == -5 * K
+        # when the call made on March 31 settles for $95,000 the next morning
+        event = {
+            "id": "in-flight-usage",
+            "employee": org["alice"].email,
+            "model": "m",
+            "input_tokens": 1,
+            "output_tokens": 1,
+            "cost_usd": "95000.00",
+            "occurred_at": datetime(2027, 3, 31, 20, tzinfo=UTC).isoformat(),
+            "reservation": str(held.pk),
+        }
+        assert usage_ingest(events=[event], source="test").accepted == 1
+    # then all the carried money was spent before the date: the $5,000 comes back, nothing expires
+    assert carryover_expiry_late_usage(today=date(2027, 4, 2)) == (1, 5 * K)
+    assert carryover_expiry_late_usage(today=date(2027, 4, 3)) == (0, 0)
+    alice.refresh_from_db()
+    expiry = alice.entries.filter(kind=EntryKind.EXPIRY).values_list("amount_micros", flat=True)
+    assert sum(expiry) == 0
+    assert alice.allocated_micros == MID + 30 * K
+    assert alice.spent_micros + alice.reserved_micros <= alice.limit_micros
+
+
 def test_a_manual_allocation_of_the_new_year_is_not_posted_twice(org):
     employee_allocate_from_level(employee=org["erin"], fiscal_year=2027, acting_user=None)
 
