@@ -85,7 +85,7 @@ def csv_cell(value, kind: str) -> str:
     return str(value)
 
 
-def _header_label(column: dict) -> str:
+def header_label(column: dict) -> str:
     label = column["label"]
     return f"{label} (USD)" if column["kind"] == "money" and label else label
 
@@ -112,7 +112,7 @@ def report_csv(snapshot: dict, *, table_key: str | None = None) -> str:
             continue
         write([])
         write([f"[{table['key']}]", table["title"]])
-        write([_header_label(c) or "Item" for c in table["columns"]])
+        write([header_label(c) or "Item" for c in table["columns"]])
         for index, row in enumerate(table["rows"]):
             kinds = cell_kinds(table, index)
             write([csv_cell(v, k) for v, k in zip(row, kinds, strict=True)])

@@ -11,5 +11,7 @@ urlpatterns = [
     path("<int:pk>/pdf/", views.report_download, name="pdf"),
     path("<int:pk>/retry/", views.report_retry, name="retry"),
     path("<int:pk>/csv/", views.report_csv_download, name="csv"),
+    path("<int:pk>/xlsx/", views.report_xlsx_download, name="xlsx"),
+    path("<int:pk>/tables.zip", views.report_csv_zip_download, name="csv_zip"),
     path("journal/<str:month>/", views.journal_download, name="journal"),
 ]

@@ -15,6 +15,7 @@ from reporting.journal import journal_csv
 from reporting.models import ReportRun, RunState
 from reporting.rendering import report_context, report_csv
 from reporting.services import report_run_request, report_run_retry
+from reporting.workbook import report_csv_zip, report_xlsx
 
 
 @finance_required
@@ -116,6 +117,31 @@ def report_csv_download(request: HttpRequest, pk: int) -> HttpResponse:
         report_csv(run.snapshot, table_key=table), content_type="text/csv; charset=utf-8"
     )
     name = f"token-spend-FY{run.fiscal_year}-Q{run.quarter}{'-' + table if table else ''}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@finance_required
+@require_GET
+def report_xlsx_download(request: HttpRequest, pk: int) -> HttpResponse:
+    """The report's tables as a workbook, one sheet a table."""
+    run = _done(pk)
+    response = HttpResponse(report_xlsx(run.snapshot), content_type=XLSX_TYPE)
+    name = f"token-spend-FY{run.fiscal_year}-Q{run.quarter}.xlsx"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@finance_required
+@require_GET
+def report_csv_zip_download(request: HttpRequest, pk: int) -> HttpResponse:
+    """The report's tables as tidy CSVs in a zip, one file a table."""
+    run = _done(pk)
+    response = HttpResponse(report_csv_zip(run.snapshot), content_type="application/zip")
+    name = f"token-spend-FY{run.fiscal_year}-Q{run.quarter}-tables.zip"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 

@@ -1,8 +1,11 @@
 """/reports/: Finance (and superusers) list, generate and download; everyone else gets a 403,
 also on a guessed download URL; the build runs as a Celery task and shows its progress."""
 
+import csv
 import io
+import zipfile
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from django.conf import settings
@@ -10,9 +13,11 @@ from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
+from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from budgets.usage import usage_post
+from common.money import micros_to_dollars, quantize_cents
 from people.roles import FINANCE
 from reporting.models import ReportRun, RunState, RunTrigger
 from reporting.services import report_quarter_start, report_run_build, report_run_request
@@ -51,6 +56,8 @@ def urls_of(run: ReportRun) -> list[str]:
         reverse("reporting:status", args=[run.pk]),
         reverse("reporting:pdf", args=[run.pk]),
         reverse("reporting:csv", args=[run.pk]),
+        reverse("reporting:xlsx", args=[run.pk]),
+        reverse("reporting:csv_zip", args=[run.pk]),
     ]
 
 
@@ -230,3 +237,37 @@ def test_the_nav_shows_reports_to_finance_only(client, db):
     client.force_login(other)
     assert reverse("reporting:list") not in client.get(reverse("dashboard")).content.decode()
     assert Group.objects.get(name=FINANCE).permissions.filter(codename="view_reportrun").exists()
+
+
+def test_the_tables_come_as_a_workbook_a_sheet_a_table_and_as_tidy_csvs(client, done_run, finance):
+    # Given a built report; when finance downloads the workbook and the zip
+    client.force_login(finance)
+    xlsx = client.get(reverse("reporting:xlsx", args=[done_run.pk]))
+    archive = client.get(reverse("reporting:csv_zip", args=[done_run.pk]))
+    assert xlsx.status_code == 200 and archive.status_code == 200
+    tables = done_run.snapshot["tables"]
+    # Then the workbook has the About sheet and one sheet per table, in order, numbers as numbers
+    book = load_workbook(io.BytesIO(xlsx.content))
+    assert book.sheetnames == ["About", *[t["key"] for t in tables]]
+    department = next(t for t in tables if t["key"] == "by_department")
+    sheet = book["by_department"]
+    money_columns = [i for i, c in enumerate(department["columns"]) if c["kind"] == "money"]
+    assert money_columns
+    first = [cell.value for cell in sheet[2]]
+    column = money_columns[0]
+    # a number a pivot can sum, not text (XLSX keeps numbers as doubles: compared by its digits)
+    assert isinstance(first[column], int | float)
+    assert Decimal(str(first[column])) == quantize_cents(
+        micros_to_dollars(department["rows"][0][column])
+    )
+    assert sheet.max_row >= len(department["rows"]) + 1
+    # And the zip holds one tidy CSV a table: the header, then exactly its rows
+    files = zipfile.ZipFile(io.BytesIO(archive.content))
+    assert sorted(files.namelist()) == sorted(f"{t['key']}.csv" for t in tables)
+    lines = list(csv.reader(io.StringIO(files.read("by_department.csv").decode("utf-8-sig"))))
+    assert len(lines) == 1 + len(department["rows"])
+    assert lines[0][0] == (department["columns"][0]["label"] or "Item")
+    assert not any(line and line[0].startswith("[") for line in lines)
+    assert Decimal(lines[1][column]) == quantize_cents(
+        micros_to_dollars(department["rows"][0][column])
+    )
