@@ -4,6 +4,7 @@ A key names the one request an entry answers: posting again under it changes not
 writer must build it the same way whoever calls it (HR, an accepted offer, the rollover, a retry).
 """
 
+import hashlib
 import uuid
 from datetime import date
 
@@ -71,3 +72,10 @@ def price_correction_key(*, correction_id: int, budget_id: int) -> str:
 def leaver_forfeiture_key(*, budget_id: int, last_day: date) -> str:
     """A leaver's unused money goes once per leaving (a rehire who leaves again has a new day)."""
     return f"leaver-forfeiture:budget:{budget_id}:left:{last_day:%Y-%m-%d}"
+
+
+def late_usage_key(*, kind: str, budget_id: int, event_keys: list[str]) -> str:
+    """Late usage on a closed year: one entry of each kind per budget per set of events (the
+    events are stored once, so the same events never settle twice)."""
+    digest = hashlib.sha256("\n".join(sorted(event_keys)).encode()).hexdigest()[:32]
+    return f"late-usage:{kind}:budget:{budget_id}:{digest}"

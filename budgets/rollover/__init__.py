@@ -21,6 +21,7 @@ from budgets.rollover.holds import (
     hold_forfeitures_post,
     run_hold_forfeited_micros,
 )
+from budgets.rollover.late import LateSettlement, LateUsage, late_usage_settle
 from budgets.rollover.plan import CHUNK_SIZE
 from budgets.rollover.preview import (
     rollover_context,
@@ -33,7 +34,10 @@ from budgets.rollover.schedule import rollover_scheduled_step, rollovers_resume
 __all__ = [
     "CHUNK_SIZE",
     "FreedHold",
+    "LateSettlement",
+    "LateUsage",
     "carryover_expire_due",
+    "late_usage_settle",
     "carryover_expiry_late_usage",
     "closed_by_rollover",
     "freed_holds_forfeit",

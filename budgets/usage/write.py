@@ -24,7 +24,12 @@ from budgets.ledger import (
     totals_set,
 )
 from budgets.models import EntryKind, Reservation, UsageEvent
-from budgets.rollover import closed_by_rollover, hold_forfeitures_post
+from budgets.rollover import (
+    LateUsage,
+    closed_by_rollover,
+    hold_forfeitures_post,
+    late_usage_settle,
+)
 from budgets.usage.drawdown import (
     Drawdown,
     budgets_for,
@@ -114,8 +119,11 @@ def batch_write(
 
     budgets, budgets_by_id = budgets_for(fresh, fiscal_years, extra_ids, lock=True)
     # Under the budget locks, so a rollover chunk closed these years before, or closes them
-    # after and counts what the holds give back as unused. Only batches that settle holds ask.
-    closed = closed_by_rollover(budget_ids=extra_ids) if extra_ids else {}
+    # after and counts what the holds give back as unused. Only batches that settle holds, or
+    # that charge a year already over (late usage, budgets.rollover.late), ask; once.
+    over = _years_over(budgets_by_id, fiscal_years, now)
+    asked = extra_ids | over
+    closed = closed_by_rollover(budget_ids=asked) if asked else {}
     decided = draw_down(
         fresh,
         budgets=budgets,
@@ -131,6 +139,8 @@ def batch_write(
     elif written != _payers(decided):
         raise PayersMoved
     _totals_write(decided, closed, now)
+    if over and closed:
+        late_usage_settle(late=_late_usage(decided, over, source), closed=closed, now=now)
     result.accepted += len(decided.rows)
     return list(decided.touched)
 
@@ -190,6 +200,41 @@ def _memberships(events: list[ParsedEvent]) -> set[tuple[int, int]]:
             employee_id__in={e.employee.pk for e in events},
         ).values_list("project_id", "employee_id")
     )
+
+
+def _years_over(budgets_by_id: dict, fiscal_years: dict[int, int], now: datetime) -> set[int]:
+    """The batch's budgets of a fiscal year that is over by `now` (none, and no query, when
+    every event is of the open year)."""
+    current = fiscal_year_of_day(
+        timezone.localdate(now), company_settings().fiscal_year_start_month
+    )
+    if min(fiscal_years.values(), default=current) >= current:
+        return set()
+    return {pk for pk, budget in budgets_by_id.items() if budget.fiscal_year < current}
+
+
+def _late_usage(decided: Drawdown, over: set[int], source: str) -> list[LateUsage]:
+    """What the batch charged to each budget of a year that is over, and the overspend left."""
+    costs: dict[int, int] = {}
+    keys: dict[int, list[str]] = {}
+    for event, payer, _ in decided.rows:
+        if payer.id in over:
+            costs[payer.id] = costs.get(payer.id, 0) + event.cost_micros
+            keys.setdefault(payer.id, []).append(f"{source}:{event.event_id}")
+    late = []
+    for pk, cost in costs.items():
+        budget = decided.touched[pk]
+        used = budget.spent_micros + budget.reserved_micros
+        late.append(
+            LateUsage(
+                pk,
+                budget.fiscal_year,
+                cost,
+                max(0, used - budget.allocated_micros),
+                tuple(keys[pk]),
+            )
+        )
+    return late
 
 
 def _payers(decided: Drawdown) -> dict[int, int]:

@@ -103,6 +103,14 @@ def hold_forfeitures(budget: Budget) -> list[int]:
     return list(entries.values_list("amount_micros", flat=True))
 
 
+def late_reversals(budget: Budget) -> list[int]:
+    """The forfeiture reversed to pay late usage (budgets.rollover.late)."""
+    entries = budget.entries.filter(
+        kind=EntryKind.FORFEITURE, idempotency_key__startswith="late-usage:"
+    )
+    return list(entries.values_list("amount_micros", flat=True))
+
+
 def totals(budget: Budget) -> tuple[int, int, int, int]:
     budget.refresh_from_db()
     return (
@@ -186,7 +194,7 @@ def test_a_hold_settled_by_usage_of_the_new_year_is_freed_whole_and_forfeited():
     assert_totals_match_entries(new)
 
 
-def test_a_hold_settled_for_more_after_the_close_stays_usage_and_forfeits_nothing():
+def test_a_hold_settled_for_more_after_the_close_takes_the_rest_from_the_forfeiture():
     # given a $6 hold open when FY2026 closed
     alice = engineer()
     reservation = hold(alice, 6)
@@ -195,10 +203,12 @@ def test_a_hold_settled_for_more_after_the_close_stays_usage_and_forfeits_nothin
     # when the FY2026 call is reported after the close at $8
     settle(alice, reservation, "8", on=HELD_AT + timedelta(minutes=1))
 
-    # then it is recorded as usage on the closed budget, nothing invented
+    # then it is recorded as usage on the closed budget, no hold is forfeited, and the $2 beyond
+    # the hold is late usage: paid by reversing $2 of what the close forfeited
     old = old_budget(alice)
     assert hold_forfeitures(old) == []
-    assert totals(old) == (6 * USD, 8 * USD, 0, -2 * USD)
+    assert late_reversals(old) == [2 * USD]
+    assert totals(old) == (8 * USD, 8 * USD, 0, 0)
     assert_totals_match_entries(old)
 
 
@@ -261,10 +271,13 @@ def test_only_batches_that_settle_holds_look_for_a_closed_year():
     def event(event_id, cost_usd, held=None) -> dict:
         return usage(alice, event_id, cost_usd, on=HELD_AT + timedelta(minutes=1), held=held)
 
-    # then a batch without holds runs no new query
-    assert rollover_lookups([event("plain-1", "1"), event("plain-2", "2")]) == 0
+    # then a batch without holds, on a year that is not over, runs no new query
+    with time_machine.travel(HELD_AT + timedelta(hours=1)):
+        assert rollover_lookups([event("plain-1", "1"), event("plain-2", "2")]) == 0
     # and one settling holds looks once, however many it settles
     assert rollover_lookups([event("exact", "2", exact), event("less", "1", reservation)]) == 1
+    # and one charging a year that is over (late usage) looks once too, for all its budgets
+    assert rollover_lookups([event("late-1", "1"), event("late-2", "2")]) == 1
     assert not LedgerEntry.objects.filter(kind=EntryKind.FORFEITURE).exists()
 
 
@@ -282,10 +295,12 @@ def test_what_is_forfeited_does_not_depend_on_how_the_gateway_batches(one_batch)
         assert usage_ingest(source="gateway", events=[settles]).accepted == 1
         assert usage_ingest(source="gateway", events=[late]).accepted == 1
     # then the $2 the hold gave back is forfeited when it is given back, in call order, and the
-    # late usage after it is spent beyond what is left, either way
+    # late usage after it is paid by reversing $2 of the year's forfeiture, either way
     old = old_budget(alice)
     assert hold_forfeitures(old) == [-2 * USD]
-    assert old.remaining_micros == -2 * USD
+    assert late_reversals(old) == [2 * USD]
+    assert old.remaining_micros == 0
+    assert old.spent_micros == 6 * USD
     assert_totals_match_entries(old)
 
 
