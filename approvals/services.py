@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
@@ -461,7 +462,69 @@ def approvals_escalate(*, now: datetime | None = None) -> int:
             tell_waiting([step.approver], request, step, moved_up)
             if step.approver is None:
                 _tell_group(step, request, excluded)
+    return moved + _undecidable_finance_steps_escalate(now)
+
+
+def _undecidable_finance_steps_escalate(now: datetime) -> int:
+    """A Finance step that no remaining Finance member may decide (the only ones are the
+    requester, the person it is for, or decided an earlier step) would wait forever: it goes to
+    the configured CFO user (ALLOT_CFO_USERNAME), else to the first active superuser who may
+    decide it. Returns how many steps moved."""
+    moved = 0
+    waiting = ApprovalStep.objects.filter(
+        state=StepState.PENDING,
+        request__state=RequestState.IN_REVIEW,
+        approver__isnull=True,
+        role=StepRole.FINANCE,
+    )
+    for step_id in waiting.values_list("pk", flat=True):
+        with transaction.atomic():
+            step = (
+                ApprovalStep.objects.select_for_update(of=("self",))
+                .select_related("request__employee")
+                .get(pk=step_id)
+            )
+            if step.state != StepState.PENDING or step.approver_id is not None:
+                continue
+            finance = get_user_model().objects.filter(groups__name=FINANCE, is_active=True)
+            if any(may_decide(step, member)[0] for member in finance):
+                continue
+            target = _finance_stand_in(step)
+            if target is None:
+                continue
+            request = step.request
+            step.approver = target
+            step.assigned_at = now
+            step.save()
+            moved += 1
+            step_done(request, step, f"no finance member may decide it; moved to {target}")
+            tell_waiting(
+                [target],
+                request,
+                step,
+                f"{request} needs a finance decision that nobody in Finance may make.",
+            )
     return moved
+
+
+def _finance_stand_in(step: ApprovalStep) -> AbstractBaseUser | None:
+    """The configured CFO user, else the first active superuser, who may decide this step:
+    not the requester, not the person it is for, not someone who decided an earlier step."""
+    request = step.request
+    excluded = {request.requester_id} | (
+        {request.employee.user_id} if request.employee_id else set()
+    )
+    candidates = []
+    if settings.ALLOT_CFO_USERNAME:
+        candidates += list(
+            get_user_model().objects.filter(username=settings.ALLOT_CFO_USERNAME, is_active=True)
+        )
+    superusers = get_user_model().objects.filter(is_superuser=True, is_active=True)
+    candidates += list(superusers.order_by("pk"))
+    for user in candidates:
+        if user.pk not in excluded and not _decided_earlier(step, user):
+            return user
+    return None
 
 
 def approvals_expire(*, today: date | None = None) -> int:

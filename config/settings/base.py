@@ -438,6 +438,8 @@ ALLOT_SLACK_API_URL = env("ALLOT_SLACK_API_URL", default="https://slack.com/api/
 ALLOT_DECISION_LINK_DAYS = env.int("ALLOT_DECISION_LINK_DAYS", default=7)
 # A step waiting longer than this goes one level up.
 ALLOT_APPROVAL_ESCALATE_AFTER_DAYS = env.int("ALLOT_APPROVAL_ESCALATE_AFTER_DAYS", default=3)
+# A Finance step no remaining Finance member may decide goes to this user (else a superuser).
+ALLOT_CFO_USERNAME = env.str("ALLOT_CFO_USERNAME", default="")
 # An unsettled reservation from authorize is released after this long.
 ALLOT_RESERVATION_TTL_SECONDS = env.int("ALLOT_RESERVATION_TTL_SECONDS", default=15 * 60)
 # For this many days after carried-over money expired, usage made before its expiry date and

@@ -19,6 +19,7 @@ from approvals.models import (
 from approvals.services import (
     approvals_escalate,
     approvals_expire,
+    may_decide,
     request_decide,
     request_submit,
     request_withdraw,
@@ -341,3 +342,49 @@ def test_a_request_past_its_end_date_or_its_fiscal_year_cannot_be_approved(chain
         request_decide(request=this_year, user=chain["manager"].user, approve=False, comment="late")
         assert approvals_expire() == 1  # the other one, past its end date
     assert not LedgerEntry.objects.filter(kind=EntryKind.APPROVED_INCREASE).exists()
+
+
+@pytest.mark.parametrize("cfo_configured", [False, True], ids=["superuser", "cfo"])
+def test_a_finance_step_nobody_in_finance_may_decide_goes_to_the_cfo_or_a_superuser(
+    chain, settings, cfo_configured
+):
+    # given an $80,000 increase (manager, director, finance) whose director is the only
+    # Finance member, so has decided an earlier step by the time Finance's comes
+    chain["finance"].groups.clear()
+    director = chain["director"].user
+    director.groups.add(Group.objects.get(name=FINANCE))
+    superuser = UserFactory(username="root@example.com", is_superuser=True, is_staff=True)
+    cfo = UserFactory(username="cfo@example.com")
+    settings.ALLOT_CFO_USERNAME = "cfo@example.com" if cfo_configured else ""
+    request = increase(chain, 80_000)
+    assert [role for role, _ in steps_of(request)][-1] == StepRole.FINANCE
+    request_decide(request=request, user=chain["manager"].user, approve=True)
+    request_decide(request=request, user=director, approve=True)
+    request.refresh_from_db()
+    step = request.steps.get(index=request.current_step)
+    assert step.role == StepRole.FINANCE and step.approver is None
+    assert not may_decide(step, director)[0]
+
+    # when the sweep runs
+    assert approvals_escalate() == 1
+
+    # then the step is the CFO's (or the superuser's), who decides it; it moves once only
+    step.refresh_from_db()
+    target = cfo if cfo_configured else superuser
+    assert step.approver == target and step.state == StepState.PENDING
+    assert approvals_escalate() == 0
+    request_decide(request=request, user=target, approve=True)
+    request.refresh_from_db()
+    assert request.state == RequestState.APPROVED
+    assert Budget.objects.get(employee=chain["engineer"]).allocated_micros == 80_000 * K
+
+
+def test_a_finance_step_someone_in_finance_may_decide_waits_for_them(chain):
+    UserFactory(username="root@example.com", is_superuser=True, is_staff=True)
+    request = increase(chain, 80_000)
+    request_decide(request=request, user=chain["manager"].user, approve=True)
+    request_decide(request=request, user=chain["director"].user, approve=True)
+    assert approvals_escalate() == 0
+    request.refresh_from_db()
+    step = request.steps.get(index=request.current_step)
+    assert (step.role, step.approver) == (StepRole.FINANCE, None)  # chain["finance"] may decide
