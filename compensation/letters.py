@@ -14,8 +14,10 @@ from common.errors import AllotError
 from common.money import CENT, format_usd, micros_to_dollars
 from common.pdf import css_string, pdf_from_html
 from compensation.calculations import TradeDirection, first_year_budget
+from compensation.currency import CASH_LINES, CURRENCIES, USD, convert_micros, format_money
 from compensation.letter_engine import letter_body_render
 from compensation.models import APPROVED_STATES, AllocationBasis, Offer, OfferLetterTemplate
+from compensation.selectors import exchange_rate_on
 from people.models import CompanySettings
 from people.selectors import company_settings, company_today
 
@@ -79,8 +81,41 @@ def _paid_rate(settings_row: CompanySettings) -> tuple[Decimal, str]:
     return paid, f"what {settings_row.name} paid per token over the last {PAID_RATE_DAYS} days"
 
 
+def _in_currency(offer: Offer, lines: list[dict], today) -> tuple[str, str]:
+    """The cash lines rewritten in the offer's currency at finance's rate of `today` (AllotError
+    on the currency when there is none); the total and the sentence that says how."""
+    rate = exchange_rate_on(currency=offer.currency, day=today)
+    code, found = offer.currency, CURRENCIES[offer.currency]
+    cash_total = Decimal(0)
+    dollars_micros = 0
+    for line, package_line in zip(lines, _printed_lines(offer), strict=True):
+        if package_line.key in CASH_LINES:
+            amount = convert_micros(
+                package_line.amount_micros, currency=code, units_per_usd=rate.units_per_usd
+            )
+            line["amount"] = format_money(amount, code)
+            cash_total += amount
+        else:
+            dollars_micros += package_line.amount_micros
+    total = f"{format_money(cash_total, code)} + {format_usd(dollars_micros)}"
+    sentence = (
+        f"Cash and benefits are in {found.name} ({code}), at {rate.units_per_usd.normalize():f} "
+        f"{code} to the US dollar, our rate for {today:%B} {today.day}, {today:%Y}. Stock value "
+        "is in US dollars, as is the token budget: AI providers bill in dollars."
+    )
+    return total, sentence
+
+
+ALWAYS_PRINTED = ("base_salary", "token_budget")  # the letter leaves out lines of $0
+
+
+def _printed_lines(offer: Offer) -> list:
+    return [line for line in offer.lines() if line.amount_micros or line.key in ALWAYS_PRINTED]
+
+
 def letter_context(offer: Offer) -> dict:
     settings_row = company_settings()
+    today = company_today()
     rate = settings_row.reference_rate_usd_per_token
     trade = offer.trade
     token_budget = trade.token_budget_micros
@@ -107,7 +142,6 @@ def letter_context(offer: Offer) -> dict:
             f"your start date: {format_usd(first.amount_micros)} for {first.days} of "
             f"{first.year_days} days."
         )
-    always = ("base_salary", "token_budget")  # the letter leaves out lines of $0
     lines = [
         {
             "key": line.key,
@@ -115,9 +149,11 @@ def letter_context(offer: Offer) -> dict:
             "amount": format_usd(line.amount_micros),
             "note": line.note,
         }
-        for line in offer.lines()
-        if line.amount_micros or line.key in always
+        for line in _printed_lines(offer)
     ]
+    total, currency_sentence = format_usd(offer.total_annual_value_micros), ""
+    if offer.currency != USD:
+        total, currency_sentence = _in_currency(offer, lines, today)
     paid, paid_basis = _paid_rate(settings_row)
     for line in lines:
         if line["key"] == "token_budget":
@@ -160,7 +196,9 @@ def letter_context(offer: Offer) -> dict:
         "hiring_manager": offer.hiring_manager.display_name,
         "company": settings_row.name,
         "lines": lines,
-        "total": format_usd(offer.total_annual_value_micros),
+        "total": total,
+        "currency": offer.currency,
+        "currency_sentence": currency_sentence,
         "strike_price": format_usd(offer.stock_strike_price_micros),
         "stock_options": f"{offer.stock_option_count:,}",
         "token_budget": format_usd(token_budget),
@@ -175,7 +213,7 @@ def letter_context(offer: Offer) -> dict:
         "trade_sentence": trade_sentence,
         "first_year_sentence": first_year_sentence,
         "response_deadline": offer.response_deadline,
-        "today": company_today(),
+        "today": today,
         # In the hash too, so the letter made once the package is approved is a new one.
         "is_draft": offer.state not in APPROVED_STATES,
     }

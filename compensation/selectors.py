@@ -1,11 +1,15 @@
 """Reads for offers: who may see which, and the rounds side by side."""
 
+from datetime import date
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
 
+from common.errors import AllotError
 from common.money import format_usd
-from compensation.models import PACKAGE_FIELDS, Offer, OfferRound
+from compensation.currency import CURRENCIES
+from compensation.models import PACKAGE_FIELDS, ExchangeRate, Offer, OfferRound
 from people.models import Level, Project, Team
 from people.roles import HR, has_role
 
@@ -38,6 +42,20 @@ def offer_request_viewers(user: AbstractBaseUser) -> Q:
         subject_type=ContentType.objects.get_for_model(Offer),
         subject_id__in=Offer.objects.filter(hiring_manager__user_id=user.pk).values("pk"),
     )
+
+
+def exchange_rate_on(*, currency: str, day: date) -> ExchangeRate:
+    """Finance's rate of `currency` for `day`; a clear error naming the currency when there is
+    none (a letter is never made at another day's rate)."""
+    rate = ExchangeRate.objects.filter(currency=currency, day=day).first()
+    if rate is None:
+        name = CURRENCIES[currency].name if currency in CURRENCIES else currency
+        raise AllotError(
+            f"No exchange rate for {currency} ({name}) on {day:%B} {day.day}, {day:%Y}: finance "
+            "adds the day's rate under Exchange rates, then the letter can be made.",
+            field="currency",
+        )
+    return rate
 
 
 FIELD_LABELS = {

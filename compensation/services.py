@@ -30,6 +30,7 @@ from compensation.calculations import (
 from compensation.models import (
     CLOSED_STATES,
     EDITABLE_STATES,
+    ExchangeRate,
     LevelBand,
     Offer,
     OfferLetter,
@@ -41,7 +42,7 @@ from compensation.selectors import offer_request_viewers
 from notifications.kinds import Kind
 from notifications.services import notify
 from people.models import Employee
-from people.roles import ENGINEERS
+from people.roles import ENGINEERS, FINANCE, has_role
 from people.selectors import company_settings, company_today
 
 User = AbstractBaseUser
@@ -465,3 +466,16 @@ def offers_expire(*, today: date | None = None) -> int:
                 )
             expired += 1
     return expired
+
+
+@transaction.atomic
+def exchange_rate_save(*, rate: ExchangeRate, acting_user: User | None) -> ExchangeRate:
+    """Record finance's rate of a currency for a day (only finance may: the rate prices every
+    letter of that day)."""
+    if not has_role(acting_user, FINANCE):
+        raise AllotError("Only finance keeps the exchange rates.", field="units_per_usd")
+    if rate.pk is None:
+        rate.created_by = acting_user
+    rate.full_clean()
+    rate.save()
+    return rate

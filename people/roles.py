@@ -44,6 +44,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "compensation.offerround": ("view",),
         "compensation.offerlettertemplate": _CRUD,
         "compensation.offerletter": ("view",),
+        "compensation.exchangerate": ("view",),  # the rate an offer letter will use
         "connectors.providerconnection": ("view",),
         "connectors.identitymapping": _CRUD,
         "connectors.usagebucket": ("view",),
@@ -75,6 +76,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "approvals.approvalstep": ("view",),
         "compensation.levelband": ("view",),
         "compensation.compensationpolicy": ("change", "view"),
+        "compensation.exchangerate": _CRUD,  # only finance keeps the rates
         "reporting.reportrun": ("view",),
         "reporting.productivitymetric": _CRUD,
         "reporting.journalaccount": _CRUD,

@@ -2,6 +2,7 @@ from compensation.admin.offers import OfferAdmin
 from compensation.admin.policy import (
     CandidateAdmin,
     CompensationPolicyAdmin,
+    ExchangeRateAdmin,
     LevelBandAdmin,
     OfferLetterAdmin,
     OfferLetterTemplateAdmin,
@@ -10,6 +11,7 @@ from compensation.admin.policy import (
 __all__ = [
     "CandidateAdmin",
     "CompensationPolicyAdmin",
+    "ExchangeRateAdmin",
     "LevelBandAdmin",
     "OfferAdmin",
     "OfferLetterAdmin",

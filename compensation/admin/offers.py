@@ -167,6 +167,7 @@ PACKAGE_FIELDSETS = [
                 "match_401k_percent",
                 "remote_policy",
                 "professional_development_micros",
+                "currency",
             ]
         },
     ),

@@ -7,10 +7,11 @@ from django.utils.html import format_html
 
 from common.admin import HistoryAdmin, ReadOnlyAdmin
 from common.money import format_usd
-from compensation import letters
+from compensation import letters, services
 from compensation.models import (
     Candidate,
     CompensationPolicy,
+    ExchangeRate,
     LevelBand,
     Offer,
     OfferLetter,
@@ -45,6 +46,22 @@ class LevelBandAdmin(HistoryAdmin):
                 band.token_budget_max_micros,
             )
         )
+
+
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(HistoryAdmin):
+    """Finance keeps one rate per currency and day (HR reads them): a letter in a candidate's
+    currency uses the rate of the day it is made, and is refused when there is none."""
+
+    list_display = ["day", "currency", "units_per_usd", "created_by"]
+    list_filter = ["currency"]
+    list_select_related = ["created_by"]
+    date_hierarchy = "day"
+    ordering = ["-day", "currency"]
+    search_fields = ["currency"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        services.exchange_rate_save(rate=obj, acting_user=request.user)
 
 
 @admin.register(CompensationPolicy)

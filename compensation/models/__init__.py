@@ -1,6 +1,7 @@
 """Offers with token budgets: level bands and the compensation policy, candidates,
 offers and their negotiation rounds, and offer letters (templates HR edits, PDFs kept as sent)."""
 
+from compensation.models.currency import ExchangeRate
 from compensation.models.letters import LetterImmutableError, OfferLetter, OfferLetterTemplate
 from compensation.models.offers import (
     APPROVED_STATES,
@@ -27,6 +28,7 @@ __all__ = [
     "AllocationBasis",
     "Candidate",
     "CompensationPolicy",
+    "ExchangeRate",
     "HealthPlan",
     "LetterImmutableError",
     "LevelBand",

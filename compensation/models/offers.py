@@ -18,6 +18,7 @@ from simple_history.models import HistoricalRecords
 from common.money import MicrosField, format_usd
 from compensation import calculations
 from compensation.calculations import TradeDirection
+from compensation.currency import CURRENCY_CHOICES, USD
 from compensation.models.policy import NOT_NEGATIVE, LevelBand, policy
 from people.models import Employee, Level, Project, Team
 
@@ -115,6 +116,7 @@ PACKAGE_FIELDS = [
     "trade_direction",
     "trade_amount_micros",
     "trade_rate",
+    "currency",
 ]
 
 
@@ -193,6 +195,14 @@ class Offer(models.Model):
         blank=True,
         editable=False,
         help_text="The policy's rate when the trade was set (kept, so the offer does not move).",
+    )
+    currency = models.CharField(
+        "letter's currency",
+        max_length=3,
+        choices=CURRENCY_CHOICES,
+        default=USD,
+        help_text="The cash lines are printed in it at finance's rate of the letter's day; "
+        "amounts here stay in dollars, and the token budget is always in dollars.",
     )
     # The lifecycle.
     state = FSMField(default=OfferState.DRAFT, choices=OfferState.choices)
