@@ -148,6 +148,7 @@ def test_hr_creates_an_offer_in_the_admin_with_the_band_target(client, org):
             "match_401k_percent": "4",
             "remote_policy": "remote",
             "professional_development_micros": "2000",
+            "currency": "USD",
             "token_budget_micros": "",
             "allocation_basis": "seniority",
             "trade_direction": "stock_to_tokens",
