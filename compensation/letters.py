@@ -113,23 +113,27 @@ def _printed_lines(offer: Offer) -> list:
     return [line for line in offer.lines() if line.amount_micros or line.key in ALWAYS_PRINTED]
 
 
+def _trade_sentence(trade) -> str:
+    if trade.direction == TradeDirection.STOCK_TO_TOKENS:
+        return (
+            f"At your request, {format_usd(trade.given_micros)} a year of stock option value is "
+            f"exchanged for {format_usd(trade.received_micros)} of token budget."
+        )
+    if trade.direction == TradeDirection.TOKENS_TO_STOCK:
+        return (
+            f"At your request, {format_usd(trade.given_micros)} of token budget is exchanged "
+            f"for {format_usd(trade.received_micros)} a year of stock option value."
+        )
+    return ""
+
+
 def letter_context(offer: Offer) -> dict:
     settings_row = company_settings()
     today = company_today()
     rate = settings_row.reference_rate_usd_per_token
     trade = offer.trade
     token_budget = trade.token_budget_micros
-    trade_sentence = ""
-    if trade.direction == TradeDirection.STOCK_TO_TOKENS:
-        trade_sentence = (
-            f"At your request, {format_usd(trade.given_micros)} a year of stock option value is "
-            f"exchanged for {format_usd(trade.received_micros)} of token budget."
-        )
-    elif trade.direction == TradeDirection.TOKENS_TO_STOCK:
-        trade_sentence = (
-            f"At your request, {format_usd(trade.given_micros)} of token budget is exchanged "
-            f"for {format_usd(trade.received_micros)} a year of stock option value."
-        )
+    trade_sentence = _trade_sentence(trade)
     first = first_year_budget(
         token_budget,
         start=offer.start_date,
