@@ -55,31 +55,7 @@ def late_usage_settle(
     late = [item for item in late if item.overspent_micros > 0]
     if not late:
         return []
-    ids = [item.budget_id for item in late]
-    left: dict[tuple[int, str], Micros] = defaultdict(int)
-    for budget_id, kind, total in (
-        LedgerEntry.objects.filter(
-            budget_id__in=ids, kind__in=[EntryKind.FORFEITURE, EntryKind.CARRYOVER_OUT]
-        )
-        .values_list("budget_id", "kind")
-        .annotate(total=Sum("amount_micros"))
-        .order_by()
-    ):
-        left[budget_id, kind] = max(0, -(total or 0))
-    targets = dict(
-        RolloverItem.objects.filter(
-            source_budget_id__in=ids, target_budget__isnull=False
-        ).values_list("source_budget_id", "target_budget_id")
-    )
-    # The new year's budgets, locked in id order after the closed ones (ingest retries a
-    # deadlock); what each can give back is the carry-in it still holds unspent.
-    room = {
-        pk: max(0, min(carried, remaining))
-        for pk, carried, remaining in Budget.objects.select_for_update()
-        .filter(pk__in=sorted(set(targets.values())))
-        .order_by("pk")
-        .values_list("pk", "carried_over_micros", "remaining_micros")
-    }
+    left, targets, room = _what_the_closes_left([item.budget_id for item in late])
     entries: list[EntryRow] = []
     moves: dict[int, TotalsMove] = defaultdict(TotalsMove)
     settled = []
@@ -146,3 +122,36 @@ def late_usage_settle(
     entries_copy(entries)
     totals_add(moves)
     return settled
+
+
+def _what_the_closes_left(
+    ids: list[int],
+) -> tuple[dict[tuple[int, str], Micros], dict[int, int], dict[int, Micros]]:
+    """For these closed budgets: what their close forfeited and carried out that late usage has
+    not taken back yet ((budget id, kind) -> micros), the new year's budget each carried into,
+    and what each of those can give back (locked)."""
+    left: dict[tuple[int, str], Micros] = defaultdict(int)
+    for budget_id, kind, total in (
+        LedgerEntry.objects.filter(
+            budget_id__in=ids, kind__in=[EntryKind.FORFEITURE, EntryKind.CARRYOVER_OUT]
+        )
+        .values_list("budget_id", "kind")
+        .annotate(total=Sum("amount_micros"))
+        .order_by()
+    ):
+        left[budget_id, kind] = max(0, -(total or 0))
+    targets = dict(
+        RolloverItem.objects.filter(
+            source_budget_id__in=ids, target_budget__isnull=False
+        ).values_list("source_budget_id", "target_budget_id")
+    )
+    # The new year's budgets, locked in id order after the closed ones (ingest retries a
+    # deadlock); what each can give back is the carry-in it still holds unspent.
+    room = {
+        pk: max(0, min(carried, remaining))
+        for pk, carried, remaining in Budget.objects.select_for_update()
+        .filter(pk__in=sorted(set(targets.values())))
+        .order_by("pk")
+        .values_list("pk", "carried_over_micros", "remaining_micros")
+    }
+    return left, targets, room
