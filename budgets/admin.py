@@ -14,6 +14,11 @@ from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
 from budgets.calculations import utilisation_percent
+from budgets.exports import (
+    BudgetExportResource,
+    LedgerEntryExportResource,
+    UsageEventExportResource,
+)
 from budgets.models import (
     AlertClaim,
     Budget,
@@ -30,6 +35,7 @@ from budgets.selectors import employee_balance
 from budgets.services import budget_adjust, budget_allocate, employee_allocate_from_level
 from common.admin import HistoryAdmin, ReadOnlyAdmin
 from common.errors import AllotError
+from common.exports import SpreadsheetExportOnlyMixin
 from common.money import DollarsFormField, format_usd
 from people.admin import EmployeeAdmin as PeopleEmployeeAdmin
 from people.models import Employee
@@ -104,8 +110,9 @@ class BudgetForm(forms.ModelForm):
 
 
 @admin.register(Budget)
-class BudgetAdmin(BudgetTotalsColumns, HistoryAdmin):
+class BudgetAdmin(SpreadsheetExportOnlyMixin, BudgetTotalsColumns, HistoryAdmin):
     form = BudgetForm
+    resource_classes = [BudgetExportResource]  # "Export" on the list (budgets/exports.py)
     list_display = [
         "owner_label",
         "fiscal_year",
@@ -203,8 +210,9 @@ class LedgerEntryForm(forms.ModelForm):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(SpreadsheetExportOnlyMixin, admin.ModelAdmin):
     form = LedgerEntryForm
+    resource_classes = [LedgerEntryExportResource]  # export only: money moves by the kernel
     list_display = ["created_at", "budget", "kind", "amount", "acting_user", "memo"]
     list_filter = ["kind", "budget__fiscal_year", "created_at"]
     search_fields = ["memo", "idempotency_key", "budget__employee__user__email"]
@@ -400,7 +408,8 @@ class TokenPriceAdmin(HistoryAdmin):
 
 
 @admin.register(UsageEvent)
-class UsageEventAdmin(ReadOnlyAdmin):
+class UsageEventAdmin(SpreadsheetExportOnlyMixin, ReadOnlyAdmin):
+    resource_classes = [UsageEventExportResource]  # export only
     list_display = [
         "occurred_at",
         "employee",
@@ -417,6 +426,7 @@ class UsageEventAdmin(ReadOnlyAdmin):
         "budget__employee__user",
         "budget__team",
         "budget__project",
+        "project",
     ]
     date_hierarchy = "occurred_at"
     show_full_result_count = False

@@ -1,12 +1,17 @@
 """Admin imports and exports (django-import-export) that never write a formula: every admin that
-exports derives from SpreadsheetExportAdmin and every resource from SpreadsheetSafeResource
-(tests/trust/test_formula_safe_exports.py checks both for every registered admin)."""
+exports derives from SpreadsheetExportMixin (export only: SpreadsheetExportOnlyMixin; import and
+export: SpreadsheetExportAdmin) and every resource from SpreadsheetSafeResource
+(tests/trust/test_admin_exports.py and test_formula_safe_exports.py check both for every
+registered admin)."""
 
-from import_export import resources
-from import_export.admin import ImportExportModelAdmin
+from decimal import Decimal
+
+from import_export import fields, resources
+from import_export.admin import ExportMixin, ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, TSV, XLSX
 
 from common.csvsafe import spreadsheet_cell, spreadsheet_text_unquoted
+from common.money import micros_to_dollars
 
 # The spreadsheet formats, each checked by the test over all exports; CSV first, the default.
 SPREADSHEET_FORMATS = [CSV, XLSX, TSV]
@@ -31,9 +36,22 @@ class SpreadsheetSafeResource(resources.ModelResource):
         super().before_import_row(row, **kwargs)
 
 
-class SpreadsheetExportAdmin(ImportExportModelAdmin):
-    """ImportExportModelAdmin offering only the spreadsheet formats, with formula-safe cells
-    even for a model that names no resource of its own."""
+class DollarsField(fields.Field):
+    """An export column in dollars (exact Decimal, six places) from a micro-units attribute: a
+    number in XLSX, its digits ("-12.500000") in CSV. Export only: an import never sets money."""
+
+    def get_value(self, instance) -> Decimal | None:
+        micros = super().get_value(instance)
+        return None if micros is None else micros_to_dollars(micros)
+
+    def save(self, instance, row, is_m2m=False, **kwargs):
+        raise NotImplementedError("Money is never imported; it moves through the ledger.")
+
+
+class SpreadsheetExportMixin(ExportMixin):
+    """Export from the admin's list, with its filters and search applied, in the spreadsheet
+    formats, permission "view" (IMPORT_EXPORT_EXPORT_PERMISSION_CODE), formula-safe cells even
+    for a model that names no resource of its own."""
 
     formats = SPREADSHEET_FORMATS
 
@@ -43,3 +61,15 @@ class SpreadsheetExportAdmin(ImportExportModelAdmin):
                 resources.modelresource_factory(self.model, resource_class=SpreadsheetSafeResource)
             ]
         return super().get_resource_classes(request)
+
+
+class SpreadsheetExportOnlyMixin(SpreadsheetExportMixin):
+    """Export and no import: for the ledger and usage, where an import would write money outside
+    the ledger kernel. Put it before the ModelAdmin class it extends."""
+
+    import_export_change_list_template = "admin/import_export/change_list_export.html"
+
+
+class SpreadsheetExportAdmin(SpreadsheetExportMixin, ImportExportModelAdmin):
+    """ImportExportModelAdmin offering only the spreadsheet formats, with formula-safe cells
+    even for a model that names no resource of its own."""

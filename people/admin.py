@@ -15,7 +15,9 @@ from import_export.admin import ImportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
 from common.admin import HistoryAdmin
+from common.exports import SpreadsheetExportMixin
 from common.money import format_usd
+from people.exports import EmployeeExportResource
 from people.imports import EmployeeResource
 from people.models import CompanySettings, Department, Employee, Level, Project, Team
 from people.roles import HR, has_role
@@ -214,10 +216,15 @@ class EmployeeCreationForm(forms.ModelForm):
 
 
 @admin.register(Employee)
-class EmployeeAdmin(ImportMixin, HistoryAdmin):
+class EmployeeAdmin(ImportMixin, SpreadsheetExportMixin, HistoryAdmin):
     # "Import" on the list: CSV or XLSX, previewed, all or nothing (people/imports.py).
     resource_classes = [EmployeeResource]
     import_formats = [CSV, XLSX]
+    # "Export" beside it: the list as filtered, the import's columns first (people/exports.py).
+    import_export_change_list_template = "admin/import_export/change_list_import_export.html"
+
+    def get_export_resource_classes(self, request):
+        return [EmployeeExportResource]
 
     list_display = [
         "display_name",

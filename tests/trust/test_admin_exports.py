@@ -4,7 +4,7 @@ cell in test_formula_safe_exports.py."""
 
 from django.contrib import admin
 
-from common.exports import SpreadsheetExportAdmin, SpreadsheetSafeResource
+from common.exports import SpreadsheetExportMixin, SpreadsheetSafeResource
 from reporting.models import ProductivityMetric
 
 
@@ -18,7 +18,7 @@ def test_every_admin_export_uses_the_formula_safe_resource_and_formats():
     assert ProductivityMetric in exporting
     for model, model_admin in exporting.items():
         # then it is a formula-safe admin, offering only the checked spreadsheet formats
-        assert isinstance(model_admin, SpreadsheetExportAdmin), model
+        assert isinstance(model_admin, SpreadsheetExportMixin), model
         extensions = [f().get_extension() for f in model_admin.get_export_formats()]
         assert extensions == ["csv", "xlsx", "tsv"], model
         # and each resource it exports with quotes formula-like cells

@@ -15,12 +15,11 @@ from django.contrib import admin
 from django.core.management import call_command
 from django.urls import reverse
 
-from budgets.models import RolloverRun
+from budgets.models import RolloverRun, UsageEvent
 from budgets.services import budget_allocate, budget_create
 from budgets.usage import usage_post
-from people.models import Department, Level
+from people.models import Department, Employee, Level
 from people.selectors import company_settings
-from reporting.admin import ProductivityMetricResource
 from reporting.models import ProductivityMetric
 from reporting.services import report_run_build, report_run_request
 from tests.factories import EmployeeFactory, ProjectFactory, TeamFactory, finance_user
@@ -108,21 +107,28 @@ def rollover_csv_from_the_command(client, tmp_path) -> bytes:
     return target.read_bytes()
 
 
-def metrics_from_the_admin(extension: str):
+def from_the_admin(model, extension: str):
+    """The admin list's "Export", every column ticked."""
+
     def export(client, tmp_path) -> bytes:
-        formats = admin.site._registry[ProductivityMetric].get_export_formats()
-        offered = [f().get_extension() for f in formats]
+        model_admin = admin.site._registry[model]
+        offered = [f().get_extension() for f in model_admin.get_export_formats()]
         assert extension in offered, f"the admin does not offer {extension} (only {offered})"
-        prefix = ProductivityMetricResource.__name__.lower()
-        fields = {f"{prefix}_{name}": "on" for name in ProductivityMetricResource().fields}
+        resource = model_admin.get_export_resource_classes(request=None)[0]
+        prefix = resource.__name__.lower()
+        fields = {f"{prefix}_{name}": "on" for name in resource().fields}
         response = client.post(
-            reverse("admin:reporting_productivitymetric_export"),
+            reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_export"),
             {"format": offered.index(extension), "resource": 0, **fields},
         )
         assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
         return response.content
 
     return export
+
+
+def metrics_from_the_admin(extension: str):
+    return from_the_admin(ProductivityMetric, extension)
 
 
 def cells(kind: str, content: bytes) -> list:
@@ -171,6 +177,10 @@ EXPORTS = [
     pytest.param("csv", metrics_from_the_admin("csv"), id="productivity metrics CSV (admin)"),
     pytest.param("xlsx", metrics_from_the_admin("xlsx"), id="productivity metrics XLSX (admin)"),
     pytest.param("tsv", metrics_from_the_admin("tsv"), id="productivity metrics TSV (admin)"),
+    pytest.param("csv", from_the_admin(Employee, "csv"), id="employees CSV (admin)"),
+    pytest.param("xlsx", from_the_admin(Employee, "xlsx"), id="employees XLSX (admin)"),
+    pytest.param("csv", from_the_admin(UsageEvent, "csv"), id="usage CSV (admin)"),
+    pytest.param("xlsx", from_the_admin(UsageEvent, "xlsx"), id="usage XLSX (admin)"),
 ]
 
 
