@@ -93,6 +93,51 @@ def waits_bounded(*, lock_ms: int, statement_ms: int, using: str = "default") ->
     yield
 
 
+@contextmanager
+def session_waits_bounded(
+    *, lock_ms: int, statement_ms: int, using: str = "default"
+) -> Iterator[None]:
+    """waits_bounded for work that spans many transactions (a report build, an admin page):
+    the session's bounds for the block, the ones it had put back afterwards (a kept connection
+    serves the next request or task). Inside a transaction they are that transaction's. On
+    PostgreSQL only (SQLite has its busy timeout)."""
+    conn = connections[using]
+    if conn.vendor != "postgresql":
+        yield
+        return
+    local = conn.in_atomic_block
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('lock_timeout'), current_setting('statement_timeout'), "
+            "set_config('lock_timeout', %s, %s), set_config('statement_timeout', %s, %s)",
+            [f"{int(lock_ms)}ms", local, f"{int(statement_ms)}ms", local],
+        )
+        lock_before, statement_before, _, _ = cursor.fetchone()
+    try:
+        yield
+    finally:
+        _session_bounds_restore(conn, local, lock_before, statement_before)
+
+
+def _session_bounds_restore(conn, local: bool, lock_before: str, statement_before: str) -> None:
+    if conn.connection is None:
+        return  # a new connection starts with the server's own bounds
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, %s), "
+                "set_config('statement_timeout', %s, %s)",
+                [lock_before, local, statement_before, local],
+            )
+    except DatabaseError:
+        if conn.in_atomic_block:
+            # the transaction failed; ending it ends its bounds (SET LOCAL) with it
+            logger.warning("the bounds could not be put back in a failed transaction")
+            return
+        logger.warning("the session's bounds could not be put back; closing the connection")
+        conn.close()
+
+
 def on_fresh_connection(write: Callable[[], T]) -> T:
     """Run `write` (a record of a failure, say); if the connection it finds is dead, close it
     and run it once more on a new one, so the failure is recorded even when the database

@@ -4,11 +4,13 @@ the API's errors in its own shape whatever failed underneath."""
 import sys
 from http import HTTPStatus
 
+from django.conf import settings
 from django.core.signals import got_request_exception
 from django.dispatch import receiver
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.urls import reverse
 
-from common.db import fault_body
+from common.db import fault_body, is_wait_timeout, session_waits_bounded
 
 NUL = "\x00"
 
@@ -91,3 +93,35 @@ class ApiErrorsAsJsonMiddleware:
             response.status_code, ("invalid", f"{HTTPStatus(response.status_code).phrase}.")
         )
         return _api_error(detail, code, response.status_code)
+
+
+ADMIN_BUSY = "A record this page needs is busy with another change; try again in a moment."
+
+
+class AdminWaitsBoundedMiddleware:
+    """The admin's pages wait at most ALLOT_ADMIN_LOCK/STATEMENT_TIMEOUT_MS for a lock or a
+    statement (longer than the API's: a person is waiting, not a gateway), and a wait past it is
+    a 503 page saying to try again, with Retry-After, instead of a server error."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.prefix = ""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not self.prefix:
+            self.prefix = reverse("admin:index")
+        if not request.path.startswith(self.prefix):
+            return self.get_response(request)
+        with session_waits_bounded(
+            lock_ms=settings.ALLOT_ADMIN_LOCK_TIMEOUT_MS,
+            statement_ms=settings.ALLOT_ADMIN_STATEMENT_TIMEOUT_MS,
+        ):
+            return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception):
+        if self.prefix and request.path.startswith(self.prefix) and is_wait_timeout(exception):
+            body, status, retry_after = fault_body(exception)
+            response = HttpResponse(ADMIN_BUSY, status=status, content_type="text/plain")
+            response["Retry-After"] = str(retry_after)
+            return response
+        return None

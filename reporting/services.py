@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from common import fiscal
-from common.db import on_fresh_connection
+from common.db import on_fresh_connection, session_waits_bounded
 from common.errors import AllotError
 from notifications.kinds import Kind
 from notifications.services import notify
@@ -116,6 +116,14 @@ def report_run_build(*, run: ReportRun) -> ReportRun:
     run.refresh_from_db()
     if not claimed:
         return run
+    with session_waits_bounded(
+        lock_ms=settings.ALLOT_REPORT_LOCK_TIMEOUT_MS,
+        statement_ms=settings.ALLOT_REPORT_STATEMENT_TIMEOUT_MS,
+    ):
+        return _report_build(run)
+
+
+def _report_build(run: ReportRun) -> ReportRun:
     timings: dict[str, float] = {}
     try:
         started = time.perf_counter()

@@ -8,6 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -47,7 +48,7 @@ from budgets.rollover.preview import (
     rollover_context,
     source_budgets,
 )
-from common.db import on_fresh_connection
+from common.db import is_wait_timeout, on_fresh_connection, waits_bounded
 from common.errors import AllotError
 from common.money import format_usd
 from outbox.services import Job, outbox_enqueue
@@ -296,7 +297,15 @@ def _rollover_chunk(
     """One chunk in one transaction. `cursor` moves on;
     returns how many owners were done and how many candidates were looked at (0: none left).
     `wait`: wait for rows other transactions hold instead of skipping them."""
-    with transaction.atomic():
+    with (
+        transaction.atomic(),
+        # longer than a request's: a chunk writes thousands of rows, and a stuck lock fails the
+        # chunk (the run resumes) instead of holding the rollover for as long as it likes
+        waits_bounded(
+            lock_ms=settings.ALLOT_ROLLOVER_LOCK_TIMEOUT_MS,
+            statement_ms=settings.ALLOT_ROLLOVER_STATEMENT_TIMEOUT_MS,
+        ),
+    ):
         budget_ids = _next_budget_ids(run, cursor.budget_id, size, wait=wait)
         if budget_ids:
             cursor.budget_id = budget_ids[-1]
@@ -430,6 +439,8 @@ def _chunk_with_retries(
 
 
 def _transient(error: OperationalError) -> bool:
+    if is_wait_timeout(error):
+        return True  # a row held past ALLOT_ROLLOVER_LOCK_TIMEOUT_MS: try the chunk again
     text = str(error).lower()
     return "deadlock" in text or "locked" in text or "could not serialize" in text
 

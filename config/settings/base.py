@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The admin's own bounds on waiting for a lock or a statement (before anything reads).
+    "common.middleware.AdminWaitsBoundedMiddleware",
     "django.middleware.common.CommonMiddleware",
     "common.middleware.RefuseNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -447,12 +449,22 @@ ALLOT_RESERVATION_TTL_SECONDS = env.int("ALLOT_RESERVATION_TTL_SECONDS", default
 ALLOT_CARRYOVER_LATE_USAGE_DAYS = env.int("ALLOT_CARRYOVER_LATE_USAGE_DAYS", default=3)
 # How long a request waits for a budget row another transaction holds, and for one statement,
 # before it answers 503 "busy, retry" (well under a gateway's own timeout). Authorize is on every
-# model call; a usage batch writes thousands of rows. Reports, the rollover and the admin keep
-# the database's own (longer) limits.
+# model call; a usage batch writes thousands of rows.
 ALLOT_AUTHORIZE_LOCK_TIMEOUT_MS = env.int("ALLOT_AUTHORIZE_LOCK_TIMEOUT_MS", default=2000)
 ALLOT_AUTHORIZE_STATEMENT_TIMEOUT_MS = env.int("ALLOT_AUTHORIZE_STATEMENT_TIMEOUT_MS", default=2000)
 ALLOT_USAGE_LOCK_TIMEOUT_MS = env.int("ALLOT_USAGE_LOCK_TIMEOUT_MS", default=10000)
 ALLOT_USAGE_STATEMENT_TIMEOUT_MS = env.int("ALLOT_USAGE_STATEMENT_TIMEOUT_MS", default=10000)
+# The long paths have longer bounds of their own, so a stuck lock still ends them one day: a
+# report build's queries (it locks nothing; a quarter's figures take minutes on a big company),
+# a rollover chunk's transaction, and an admin page (a person waiting in a browser).
+ALLOT_REPORT_LOCK_TIMEOUT_MS = env.int("ALLOT_REPORT_LOCK_TIMEOUT_MS", default=60_000)
+ALLOT_REPORT_STATEMENT_TIMEOUT_MS = env.int("ALLOT_REPORT_STATEMENT_TIMEOUT_MS", default=600_000)
+ALLOT_ROLLOVER_LOCK_TIMEOUT_MS = env.int("ALLOT_ROLLOVER_LOCK_TIMEOUT_MS", default=60_000)
+ALLOT_ROLLOVER_STATEMENT_TIMEOUT_MS = env.int(
+    "ALLOT_ROLLOVER_STATEMENT_TIMEOUT_MS", default=300_000
+)
+ALLOT_ADMIN_LOCK_TIMEOUT_MS = env.int("ALLOT_ADMIN_LOCK_TIMEOUT_MS", default=20_000)
+ALLOT_ADMIN_STATEMENT_TIMEOUT_MS = env.int("ALLOT_ADMIN_STATEMENT_TIMEOUT_MS", default=60_000)
 
 # The calls HotPathMiddleware answers before the browsers' middleware: URL name -> a function of
 # the request that answers it, or returns None to leave it to the usual stack.

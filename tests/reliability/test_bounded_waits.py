@@ -5,10 +5,11 @@ import json
 import time
 
 import pytest
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 
 from budgets.models import Budget, LedgerEntry, Reservation, UsageEvent
-from common.db import is_wait_timeout, waits_bounded
+from common.db import is_wait_timeout, session_waits_bounded, waits_bounded
+from tests.factories import UserFactory
 from tests.reliability.conftest import needs_postgresql
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), needs_postgresql]
@@ -111,3 +112,47 @@ def test_a_held_budget_row_makes_authorize_with_a_hold_a_fast_503_and_holds_noth
     )
     assert retried.status_code == 200 and retried.json()["reservation"]
     assert Budget.objects.get(pk=engineer_budget.pk).reserved_micros == 1_000_000
+
+
+def _session_setting(name: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting(%s)", [name])
+        return cursor.fetchone()[0]
+
+
+def test_an_admin_page_waits_at_most_its_own_bound_then_says_try_again(
+    client, settings, other_session, engineer_budget
+):
+    settings.ALLOT_ADMIN_LOCK_TIMEOUT_MS = 300
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    before = _session_setting("lock_timeout")
+    # given another transaction holding the budgets table whole
+    other_session.execute("LOCK TABLE budgets_budget IN ACCESS EXCLUSIVE MODE")
+
+    # when finance opens the budgets' list in the admin
+    started = time.monotonic()
+    response = client.get("/admin/budgets/budget/")
+    waited = time.monotonic() - started
+    other_session.rollback()
+
+    # then the page says to try again, soon, and the session's own bounds are back
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert "try again" in response.content.decode()
+    assert waited < 3
+    assert _session_setting("lock_timeout") == before
+    # and with the table free the page opens
+    assert client.get("/admin/budgets/budget/").status_code == 200
+
+
+def test_session_waits_bounded_sets_the_bounds_for_its_block_and_puts_them_back():
+    before = (_session_setting("lock_timeout"), _session_setting("statement_timeout"))
+    with session_waits_bounded(lock_ms=1500, statement_ms=90_000):
+        inside = (_session_setting("lock_timeout"), _session_setting("statement_timeout"))
+        with transaction.atomic():  # a transaction inside the block has them too
+            in_transaction = _session_setting("lock_timeout")
+    after = (_session_setting("lock_timeout"), _session_setting("statement_timeout"))
+
+    assert inside == ("1500ms", "90s")
+    assert in_transaction == "1500ms"
+    assert after == before

@@ -1,10 +1,11 @@
 """A report build whose worker was lost is visibly interrupted and built again within minutes;
 a build whose failure is the database connection still records it (on a fresh one)."""
 
+import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -91,3 +92,31 @@ def test_a_build_whose_database_connection_is_cut_is_recorded_failed(
     run.refresh_from_db()
     assert run.state == RunState.FAILED
     assert run.error
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's lock_timeout")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_build_waits_at_most_the_reports_lock_bound_then_is_recorded_failed(company, settings):
+    from tests.reliability.conftest import open_other_session  # noqa: PLC0415 - PostgreSQL only
+
+    settings.ALLOT_OUTBOX_RELAY_ON_COMMIT = False
+    settings.ALLOT_REPORT_LOCK_TIMEOUT_MS = 300
+    run = report_run_request(fiscal_year=2026, quarter=1, acting_user=None, enqueue=False)
+    # given another transaction holding the ledger whole
+    other = open_other_session()
+    other.execute("LOCK TABLE budgets_ledgerentry IN ACCESS EXCLUSIVE MODE")
+
+    started = time.monotonic()
+    with pytest.raises(OperationalError):  # the task fails loudly
+        report_run_build(run=run)
+    waited = time.monotonic() - started
+    other.rollback()
+    other.close()
+
+    run.refresh_from_db()
+    assert run.state == RunState.FAILED
+    assert "lock timeout" in run.error
+    assert waited < 5
+    with connection.cursor() as cursor:  # the worker's session has its own bounds back
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        assert cursor.fetchone()[0] == "0"
