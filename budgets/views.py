@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from budgets.calculations import runs_out_within_year, tokens_at_rate
+from budgets.cumulative import budget_cumulative_spend
 from budgets.display import money_display_for, viewer_sees_everything
 from budgets.models import OwnerKind, RolloverRun, UsageCategory
 from budgets.overview import company_overview
@@ -25,7 +26,7 @@ from budgets.selectors import (
     personal_balances,
     repriced_spend,
 )
-from common.charts import bar_list, column_chart
+from common.charts import bar_list, column_chart, cumulative_chart
 from common.money import format_usd, percent
 from notifications.selectors import notification_digest_chosen, notifications_recent
 from notifications.services import notification_preference_set, notifications_mark_read
@@ -101,6 +102,33 @@ def _budget_rows(
     ]
 
 
+def _cumulative_chart(balances, display, chart_value):
+    """The personal budget's running spend, its projection and its allocation as a line."""
+    personal = next((b.budget for b in balances if b.owner_kind == OwnerKind.EMPLOYEE), None)
+    if personal is None:
+        return None
+    series = budget_cumulative_spend(budget=personal)
+
+    def scaled(micros):
+        if micros is None or display.transparency != Transparency.ABSTRACTED:
+            return micros
+        return _percent(micros, series.allocated_micros)  # a share of the budget, no amount
+
+    return {
+        "chart": cumulative_chart(
+            [m.strftime("%b") for m in series.months],
+            [scaled(v) for v in series.spent],
+            [scaled(v) for v in series.projected],
+            limit=scaled(series.allocated_micros),
+            format_value=chart_value,
+            title="Spend against the budget, with the projection to year end",
+        ),
+        "year_end": series.projected_year_end_micros is not None
+        and chart_value(scaled(series.projected_year_end_micros)),
+        "over": (series.projected_year_end_micros or 0) > series.allocated_micros,
+    }
+
+
 def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpResponse:
     fiscal_year = current_fiscal_year()
     display = money_display_for(request.user, employee)
@@ -131,6 +159,7 @@ def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpRe
     paid = paid_rate(employee=employee) if display.shows_dollars else None
     rows = _budget_rows(balances, display, fiscal_year=fiscal_year, year_end=year_end, paid=paid)
     context = {
+        "cumulative": _cumulative_chart(balances, display, chart_value),
         "paid_rate": paid,
         "employee": employee,
         "own": own,

@@ -156,3 +156,76 @@ def line_chart(
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # nosec B308 B703  # noqa: S308 - every label and value is escaped above
+
+
+def cumulative_chart(
+    labels: Sequence[str],
+    actual: Sequence[Decimal | int | None],
+    projected: Sequence[Decimal | int | None],
+    *,
+    limit: Decimal | int,
+    format_value: Callable[[Decimal | int], str],
+    width: int = 640,
+    height: int = 220,
+    title: str = "",
+) -> SafeString:
+    """Running total against a limit: a solid line for what has happened (`actual`), a dashed
+    one for the projection, the limit as a horizontal line; axis from zero. None: no point."""
+    known = [Decimal(v) for v in (*actual, *projected) if v is not None]
+    if not known and not limit:
+        return mark_safe("")  # nosec B308  # noqa: S308 - constant
+    top = _scale([*known, Decimal(limit)])
+    plot_top, plot_bottom, left, right = 24, height - 24, 24, 96
+    slot = (width - left - right) / max(len(labels), 1)
+
+    def y_of(value) -> float:
+        return plot_bottom - float(Decimal(value) / top) * (plot_bottom - plot_top)
+
+    def x_of(index: int) -> float:
+        return left + index * slot + slot / 2
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="100%" role="img" aria-label="{escape(title)}" {FONT}>',
+        f"<title>{escape(title)}</title>",
+        f'<line x1="{left}" y1="{plot_bottom}" x2="{width - right}" y2="{plot_bottom}" '
+        'stroke="#bbb"/>',
+    ]
+    for index, label in enumerate(labels):
+        parts.append(
+            f'<text x="{x_of(index):.1f}" y="{height - 8}" text-anchor="middle" fill="#555">'
+            f"{escape(label)}</text>"
+        )
+    if limit:
+        y = y_of(limit)
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" '
+            f'stroke="{PALETTE[4]}" stroke-width="1.5" class="limit">'
+            f"<title>Budget: {escape(format_value(limit))}</title></line>"
+            f'<text x="{width - right + 4}" y="{y + 4:.1f}" fill="{PALETTE[4]}">'
+            f"Budget {escape(format_value(limit))}</text>"
+        )
+    for values, colour, dash, css in (
+        (projected, PALETTE[2], ' stroke-dasharray="5 4"', "projection"),
+        (actual, PALETTE[0], "", "actual"),
+    ):
+        points = [(x_of(i), y_of(v), v, labels[i]) for i, v in enumerate(values) if v is not None]
+        if not points:
+            continue
+        line = " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in points)
+        parts.append(
+            f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"{dash} '
+            f'class="{css}"/>'
+        )
+        for x, y, value, label in points:
+            parts.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}">'
+                f"<title>{escape(label)}: {escape(format_value(value))}</title></circle>"
+            )
+        x, y, value, _ = points[-1]
+        parts.append(
+            f'<text x="{x + 6:.1f}" y="{y - 6:.1f}" fill="{colour}" font-size="10">'
+            f"{escape(format_value(value))}</text>"
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # nosec B308 B703  # noqa: S308 - every label and value is escaped above
