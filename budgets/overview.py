@@ -3,6 +3,7 @@ budget in total and by department, the budgets that moved most over the last 30 
 requests waiting, the budgets past an alert line, and the usage nobody is mapped to yet.
 Every figure is integer micro-units read from the budgets' stored totals and the daily rollup."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -10,7 +11,6 @@ from django.db.models import (
     BigIntegerField,
     Case,
     CharField,
-    Count,
     ExpressionWrapper,
     F,
     Sum,
@@ -24,10 +24,19 @@ from budgets.calculations import utilisation_percent
 from budgets.models import Budget
 from budgets.selectors import _window_spend
 from common.money import Micros
-from connectors.models import UnassignedUsage
 
 TOP_MOVERS = 5
 ALERT_PERCENT = 90
+
+# Usage held until its owner is known lives in an app above budgets (connectors' unassigned
+# queue); that app registers how to count it here (ConnectorsConfig.ready), so budgets never
+# imports it. Each source answers (how many, how much).
+UNASSIGNED_SOURCES: list[Callable[[], tuple[int, Micros]]] = []
+
+
+def unassigned_source_add(source: Callable[[], tuple[int, Micros]]) -> None:
+    if source not in UNASSIGNED_SOURCES:
+        UNASSIGNED_SOURCES.append(source)
 
 
 @dataclass(frozen=True)
@@ -107,7 +116,7 @@ def company_overview(*, fiscal_year: int, today: date) -> CompanyOverview:
         .select_related("employee__user", "team", "project")
     )
     flagged.sort(key=lambda b: (b.allocated_micros - b.spent_micros, b.pk))
-    held = UnassignedUsage.objects.aggregate(count=Count("pk"), total=Sum("estimated_micros"))
+    held = [source() for source in UNASSIGNED_SOURCES]
     return CompanyOverview(
         fiscal_year=fiscal_year,
         total=total,
@@ -117,6 +126,6 @@ def company_overview(*, fiscal_year: int, today: date) -> CompanyOverview:
         over_alert=flagged[:TOP_MOVERS],
         over_alert_count=len(flagged),
         over_budget_count=sum(1 for b in flagged if b.spent_micros > b.allocated_micros),
-        unassigned_count=held["count"],
-        unassigned_micros=held["total"] or 0,
+        unassigned_count=sum(count for count, _ in held),
+        unassigned_micros=sum(micros for _, micros in held),
     )
