@@ -7,9 +7,8 @@ class ConnectorsConfig(AppConfig):
     verbose_name = "Provider connectors"
 
     def ready(self):
-        # imported once the app registry is ready (models load here); budgets names no connector
+        # imported here: models load only once the registry is ready (budgets names no connector)
         from budgets.overview import unassigned_source_add
-        # its models need the registry, which is ready only now
-        from connectors.selectors import unassigned_totals
+        from connectors.selectors import unassigned_totals  # models: the registry is ready now
 
         unassigned_source_add(unassigned_totals)
