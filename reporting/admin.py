@@ -62,7 +62,7 @@ class ReportRunAdmin(ReadOnlyAdmin):
         "requested_by",
         "requested_at",
     ]
-    list_filter = ["state", "trigger", "fiscal_year"]
+    list_filter = ["state", "trigger", "fiscal_year", ("month", admin.EmptyFieldListFilter)]
     list_select_related = ["requested_by"]
     exclude = ["snapshot"]
     readonly_fields = ["download"]
@@ -72,7 +72,9 @@ class ReportRunAdmin(ReadOnlyAdmin):
         if obj.pk is None or obj.state != "done":
             return "–"
         return format_html(
-            '<a href="/reports/{}/pdf/">PDF</a> · <a href="/reports/{}/csv/">CSV</a>',
+            '<a href="/reports/{}/pdf/">PDF</a> · <a href="/reports/{}/xlsx/">XLSX</a> · '
+            '<a href="/reports/{}/csv/">CSV</a>',
+            obj.pk,
             obj.pk,
             obj.pk,
         )

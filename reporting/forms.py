@@ -1,6 +1,10 @@
+from datetime import date
+
 from django import forms
 
+from budgets.closing import month_parse
 from common import fiscal
+from common.errors import AllotError
 from people.selectors import company_settings
 
 
@@ -20,3 +24,27 @@ class ReportRequestForm(forms.Form):
         label="Add an appendix with every budget (long)",
         widget=forms.CheckboxInput(attrs={"style": "width: auto"}),
     )
+
+
+def last_complete_month(today: date) -> date:
+    first = today.replace(day=1)
+    return date(first.year - 1, 12, 1) if first.month == 1 else first.replace(month=first.month - 1)
+
+
+class MonthReportForm(forms.Form):
+    month = forms.CharField(
+        max_length=7,
+        help_text="YYYY-MM",
+        widget=forms.TextInput(attrs={"type": "month", "placeholder": "2026-11"}),
+    )
+    include_appendix = forms.BooleanField(
+        required=False,
+        label="Add an appendix with every budget (long)",
+        widget=forms.CheckboxInput(attrs={"style": "width: auto"}),
+    )
+
+    def clean_month(self) -> date:
+        try:
+            return month_parse(self.cleaned_data["month"])
+        except AllotError as exc:
+            raise forms.ValidationError(exc.message) from None

@@ -72,14 +72,20 @@ class RunTrigger(models.TextChoices):
 
 
 class ReportRun(models.Model):
-    """One generation of a quarter's report. `snapshot` holds every number as computed when it
-    ran; late events change nothing here (generate again to refresh)."""
+    """One generation of a quarter's report, or of a month's (`month` set: then `fiscal_year`
+    and `quarter` are the fiscal quarter the month falls in). `snapshot` holds every number as
+    computed when it ran; late events change nothing here (generate again to refresh)."""
 
     fiscal_year = models.PositiveSmallIntegerField(
         validators=[MinValueValidator(2000), MaxValueValidator(2200)]
     )
     quarter = models.PositiveSmallIntegerField(
         validators=[MinValueValidator(1), MaxValueValidator(4)]
+    )
+    month = models.DateField(
+        null=True,
+        blank=True,
+        help_text="The monthly report's month (its first day); empty for a quarter's report.",
     )
     include_appendix = models.BooleanField(
         "appendix of every budget", default=False, help_text="Adds one line per budget."
@@ -122,14 +128,27 @@ class ReportRun(models.Model):
                 condition=models.Q(trigger="schedule"),
                 name="report_run_scheduled_once",
             ),
+            models.CheckConstraint(
+                condition=models.Q(month__isnull=True) | models.Q(month__day=1),
+                name="report_run_month_first_day",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"FY{self.fiscal_year} Q{self.quarter} report #{self.pk}"
+        return f"{self.period_label} report #{self.pk}"
 
     @property
     def period_label(self) -> str:
+        if self.month:
+            return f"{self.month:%B %Y}"
         return f"FY{self.fiscal_year} Q{self.quarter}"
+
+    @property
+    def file_stem(self) -> str:
+        """How its downloads are named: token-spend-FY2026-Q2, token-spend-2026-11."""
+        if self.month:
+            return f"token-spend-{self.month:%Y-%m}"
+        return f"token-spend-FY{self.fiscal_year}-Q{self.quarter}"
 
     @property
     def is_finished(self) -> bool:

@@ -99,14 +99,7 @@ def report_csv(snapshot: dict, *, table_key: str | None = None) -> str:
     def write(cells: list) -> None:
         writer.writerow(spreadsheet_row(cells))
 
-    write(
-        [
-            f"{snapshot['company']} — token spend report FY{snapshot['fiscal_year']} "
-            f"Q{snapshot['quarter']}",
-            f"{snapshot['quarter_start']} to {snapshot['quarter_end']}",
-            f"generated {snapshot['generated_at']}",
-        ]
-    )
+    write(_title_row(snapshot))
     for table in snapshot["tables"]:
         if table_key and table["key"] != table_key:
             continue
@@ -120,6 +113,23 @@ def report_csv(snapshot: dict, *, table_key: str | None = None) -> str:
             kinds = cell_kinds(table, None)
             write([csv_cell(v, k) for v, k in zip(table["total"], kinds, strict=True)])
     return out.getvalue()
+
+
+def period_title(snapshot: dict) -> str:
+    """ "FY2026 Q2" or "November 2026" (snapshots from before the monthly report are quarters)."""
+    return snapshot.get("period_title") or f"FY{snapshot['fiscal_year']} Q{snapshot['quarter']}"
+
+
+def period_noun(snapshot: dict) -> str:
+    return snapshot.get("period_noun", "quarter")
+
+
+def _title_row(snapshot: dict) -> list[str]:
+    return [
+        f"{snapshot['company']} — token spend report {period_title(snapshot)}",
+        f"{snapshot['quarter_start']} to {snapshot['quarter_end']}",
+        f"generated {snapshot['generated_at']}",
+    ]
 
 
 def short_usd(value) -> str:
@@ -234,6 +244,11 @@ def _view_table(table: dict) -> dict:
     }
 
 
+def _caption(key: str, noun: str) -> str:
+    caption = CHART_CAPTIONS.get(key, "")
+    return caption.replace("Quarter", noun.capitalize()).replace("quarter", noun)
+
+
 def report_context(snapshot: dict) -> dict:
     charts = report_charts(snapshot)
     sections = []
@@ -242,7 +257,7 @@ def report_context(snapshot: dict) -> dict:
             {
                 **_view_table(t),
                 "chart": charts.get(t["key"], ""),
-                "chart_caption": CHART_CAPTIONS.get(t["key"], ""),
+                "chart_caption": _caption(t["key"], period_noun(snapshot)),
             }
             for t in snapshot["tables"]
             if t["section"] == key
@@ -256,12 +271,15 @@ def report_context(snapshot: dict) -> dict:
     generated_at = timezone.localtime(datetime.fromisoformat(snapshot["generated_at"]))
     quarter_start = date.fromisoformat(snapshot["quarter_start"])
     quarter_end = date.fromisoformat(snapshot["quarter_end"])
+    noun = period_noun(snapshot)
     return {
         "css_company": css_string(snapshot["company"]),
         "css_period": css_string(
-            f"Token spend report · FY{snapshot['fiscal_year']} Q{snapshot['quarter']} · "
+            f"Token spend report · {period_title(snapshot)} · "
             f"{quarter_start:%-d %b %Y} – {quarter_end:%-d %b %Y}"
         ),
+        "period_title": period_title(snapshot),
+        "noun": noun,
         "css_generated": css_string(f"Confidential · generated {generated_at:%-d %b %Y %H:%M %Z}"),
         "snapshot": snapshot,
         "sections": sections,
@@ -270,11 +288,11 @@ def report_context(snapshot: dict) -> dict:
         "quarter_start": quarter_start,
         "quarter_end": quarter_end,
         "key_figures": [
-            ("Token spend this quarter", format_usd(snapshot["quarter_spend"])),
+            (f"Token spend this {noun}", format_usd(snapshot["quarter_spend"])),
             ("Fiscal year to date", format_usd(snapshot["year_spend"])),
             ("Annual budget", format_usd(snapshot["annual_budget"])),
             (
-                "Spend per engineer (quarter)",
+                f"Spend per engineer ({noun})",
                 format_cell(headline["rows"][10][1], "money") if headline else "–",
             ),
         ],

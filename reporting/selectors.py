@@ -13,7 +13,8 @@ The queries are in `reporting/figures/queries.py`, each figure family in a modul
 beside them.
 """
 
-from datetime import datetime, timedelta
+import re
+from datetime import date, datetime, timedelta
 
 from django.utils import timezone
 
@@ -27,14 +28,22 @@ from reporting.figures.carryover import carryover_table, forfeitures_table
 from reporting.figures.forecast import forecast_tables
 from reporting.figures.headline import headline_table
 from reporting.figures.inputs import Progress, report_inputs
-from reporting.figures.period import ReportPeriod, moment, report_period
+from reporting.figures.period import ReportPeriod, moment, month_report_period, report_period
 from reporting.figures.pilot import pilot_tables
 from reporting.figures.prices import price_trend_table
 from reporting.figures.productivity import productivity_tables
 from reporting.figures.reconciliation import reconciliation_table
 from reporting.figures.utilisation import baseline_table, utilisation_table
 
-__all__ = ["SNAPSHOT_VERSION", "ReportPeriod", "moment", "report_data", "report_period"]
+__all__ = [
+    "SNAPSHOT_VERSION",
+    "ReportPeriod",
+    "moment",
+    "month_report_data",
+    "period_data",
+    "report_data",
+    "report_period",
+]
 
 SNAPSHOT_VERSION = 1
 
@@ -49,11 +58,41 @@ def report_data(
 ) -> dict:
     """Every figure of the quarter's report (and the year to date) as a JSON-ready snapshot."""
     as_of = as_of or timezone.now()
-    step = progress or (lambda percent, label: None)
-    settings_row = company_settings()
     period = report_period(
         fiscal_year=fiscal_year, quarter=quarter, today=timezone.localtime(as_of).date()
     )
+    return period_data(
+        period=period, as_of=as_of, include_appendix=include_appendix, progress=progress
+    )
+
+
+def month_report_data(
+    *,
+    month: date,
+    as_of: datetime | None = None,
+    include_appendix: bool = False,
+    progress: Progress | None = None,
+) -> dict:
+    """The monthly report: the same figures as the quarter's, for one month (its first day)
+    within its fiscal year to date, compared with the same month last year."""
+    as_of = as_of or timezone.now()
+    period = month_report_period(month=month, today=timezone.localtime(as_of).date())
+    return period_data(
+        period=period, as_of=as_of, include_appendix=include_appendix, progress=progress
+    )
+
+
+def period_data(
+    *,
+    period: ReportPeriod,
+    as_of: datetime,
+    include_appendix: bool = False,
+    progress: Progress | None = None,
+) -> dict:
+    """The one builder of both reports: every table for `period` (a quarter or a month)."""
+    step = progress or (lambda percent, label: None)
+    settings_row = company_settings()
+    fiscal_year, quarter = period.fiscal_year, period.quarter
     inputs = report_inputs(period=period, as_of=as_of, step=step)
     tables = [headline_table(inputs), *breakdown_tables(inputs)]
     step(78, "Utilisation, baseline and forecast")
@@ -80,11 +119,16 @@ def report_data(
 
     q_start, q_end = period.quarter_period.start, period.quarter_period.end
     spend = inputs.spend
+    if period.kind == "month":
+        tables = [month_labels(t) for t in tables]
     return {
         "version": SNAPSHOT_VERSION,
         "company": settings_row.name,
         "fiscal_year": fiscal_year,
         "quarter": quarter,
+        "period_kind": period.kind,
+        "period_title": period.title,
+        "period_noun": period.noun,
         "quarter_start": q_start.isoformat(),
         "quarter_end": (q_end - timedelta(days=1)).isoformat(),
         "year_start": period.year_period.start.isoformat(),
@@ -99,3 +143,31 @@ def report_data(
         "include_appendix": include_appendix,
         "tables": tables,
     }
+
+
+_QUARTER_WORD = re.compile(r"\b([Qq])uarter\b")
+# Tables whose first column is the builder's own wording (elsewhere it is a team's or a model's
+# name, which stays as it was typed).
+_WORDED_ROWS = frozenset({"headline", "forecast"})
+
+
+def _month_word(text):
+    if not isinstance(text, str):
+        return text
+    return _QUARTER_WORD.sub(lambda m: "Month" if m.group(1) == "Q" else "month", text)
+
+
+def month_labels(table: dict) -> dict:
+    """A table of the monthly report as its figures say it: the builder's labels name "the
+    quarter", which there is the month (titles, notes, column labels and the headline's and
+    forecast's own row labels; never a name from the data)."""
+    relabelled = {
+        **table,
+        "title": _month_word(table["title"]),
+        "columns": [{**c, "label": _month_word(c["label"])} for c in table["columns"]],
+    }
+    if table.get("note"):
+        relabelled["note"] = _month_word(table["note"])
+    if table["key"] in _WORDED_ROWS:
+        relabelled["rows"] = [[_month_word(row[0]), *row[1:]] for row in table["rows"]]
+    return relabelled

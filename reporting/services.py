@@ -23,7 +23,7 @@ from outbox.services import Job, outbox_enqueue
 from people.selectors import company_settings
 from reporting.models import ReportRun, RunState, RunTrigger
 from reporting.rendering import report_pdf
-from reporting.selectors import report_data
+from reporting.selectors import month_report_data, report_data
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,38 @@ def report_run_request(
     return run
 
 
+def month_report_run_request(
+    *,
+    month: date,
+    include_appendix: bool = False,
+    acting_user: AbstractBaseUser | None,
+    trigger: str = RunTrigger.WEB,
+    enqueue: bool = True,
+) -> ReportRun:
+    """Ask for the monthly report of `month` (any day of it): the same builder, look and files
+    as the quarter's, for the month within its fiscal year."""
+    month = month.replace(day=1)
+    if month > timezone.localdate():
+        raise AllotError(f"{month:%B %Y} has not started; it has no figures yet.", field="month")
+    if not 2000 <= month.year <= 2200:
+        raise AllotError("Give a month such as 2026-11.", field="month")
+    fiscal_year, quarter = fiscal.fiscal_quarter_of(
+        month, company_settings().fiscal_year_start_month
+    )
+    with transaction.atomic():
+        run = ReportRun.objects.create(
+            fiscal_year=fiscal_year,
+            quarter=quarter,
+            month=month,
+            include_appendix=include_appendix,
+            requested_by=acting_user,
+            trigger=trigger,
+        )
+        if enqueue:
+            _enqueue(run)
+    return run
+
+
 def report_run_retry(*, run: ReportRun, enqueue: bool = True) -> ReportRun:
     """Build a failed or interrupted run again (after a crash, a full disk, a killed worker):
     the same run, queued afresh; its figures are computed anew, as a clean run's are."""
@@ -99,9 +131,9 @@ def _tell_ready(run: ReportRun) -> None:
     """Who asked for the report hears it is ready, with the link to it."""
     notify(
         [run.requested_by],
-        f"The FY{run.fiscal_year} Q{run.quarter} report is ready.",
+        f"The {run.period_label} report is ready.",
         kind=Kind.REPORT,
-        subject=f"Allot: the FY{run.fiscal_year} Q{run.quarter} report is ready",
+        subject=f"Allot: the {run.period_label} report is ready",
         link=reverse("reporting:detail", args=[run.pk]),
     )
 
@@ -127,12 +159,18 @@ def _report_build(run: ReportRun) -> ReportRun:
     timings: dict[str, float] = {}
     try:
         started = time.perf_counter()
-        snapshot = report_data(
-            fiscal_year=run.fiscal_year,
-            quarter=run.quarter,
-            include_appendix=run.include_appendix,
-            progress=lambda percent, stage: _progress(run, percent, stage),
-        )
+        step = lambda percent, stage: _progress(run, percent, stage)  # noqa: E731
+        if run.month:
+            snapshot = month_report_data(
+                month=run.month, include_appendix=run.include_appendix, progress=step
+            )
+        else:
+            snapshot = report_data(
+                fiscal_year=run.fiscal_year,
+                quarter=run.quarter,
+                include_appendix=run.include_appendix,
+                progress=step,
+            )
         timings["data_seconds"] = round(time.perf_counter() - started, 3)
         _progress(run, 90, "Rendering the PDF")
         started = time.perf_counter()
@@ -141,7 +179,7 @@ def _report_build(run: ReportRun) -> ReportRun:
         run.snapshot = snapshot
         run.timings = timings
         run.pdf.save(
-            f"allot-report-FY{run.fiscal_year}-Q{run.quarter}-{run.pk}.pdf",
+            f"allot-report-{run.file_stem.removeprefix('token-spend-')}-{run.pk}.pdf",
             ContentFile(pdf),
             save=False,
         )

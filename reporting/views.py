@@ -1,5 +1,6 @@
-"""Finance's report pages: ask for a quarter's report, follow its progress, download the PDF and
-the CSV. Every view checks the reader is Finance (or a superuser); files are served only here."""
+"""Finance's report pages: ask for a quarter's or a month's report, follow its progress, download
+the PDF, the CSV, the XLSX workbook and the zip of tidy CSVs. Every view checks the reader is
+Finance (or a superuser); files are served only here."""
 
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
@@ -10,31 +11,53 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from budgets.closing import month_parse
 from common.errors import AllotError
 from reporting.access import finance_required
-from reporting.forms import ReportRequestForm, last_complete_quarter
+from reporting.forms import (
+    MonthReportForm,
+    ReportRequestForm,
+    last_complete_month,
+    last_complete_quarter,
+)
 from reporting.journal import journal_csv
 from reporting.models import ReportRun, RunState
 from reporting.rendering import report_context, report_csv
-from reporting.services import report_run_request, report_run_retry
+from reporting.services import month_report_run_request, report_run_request, report_run_retry
 from reporting.workbook import report_csv_zip, report_xlsx
 
 
 @finance_required
 @require_http_methods(["GET", "POST"])
 def report_list(request: HttpRequest) -> HttpResponse:
-    year, quarter = last_complete_quarter(timezone.localdate())
+    today = timezone.localdate()
+    year, quarter = last_complete_quarter(today)
+    monthly = request.method == "POST" and request.POST.get("period") == "month"
     form = ReportRequestForm(
-        request.POST or None, initial={"fiscal_year": year, "quarter": quarter}
+        request.POST if request.method == "POST" and not monthly else None,
+        initial={"fiscal_year": year, "quarter": quarter},
     )
-    if request.method == "POST" and form.is_valid():
+    month_form = MonthReportForm(
+        request.POST if monthly else None,
+        initial={"month": f"{last_complete_month(today):%Y-%m}"},
+        prefix="m",
+    )
+    asked = month_form if monthly else form
+    if request.method == "POST" and asked.is_valid():
+        data = asked.cleaned_data
         try:
-            run = report_run_request(
-                fiscal_year=form.cleaned_data["fiscal_year"],
-                quarter=form.cleaned_data["quarter"],
-                include_appendix=form.cleaned_data["include_appendix"],
-                acting_user=request.user,
-            )
+            if monthly:
+                run = month_report_run_request(
+                    month=data["month"],
+                    include_appendix=data["include_appendix"],
+                    acting_user=request.user,
+                )
+            else:
+                run = report_run_request(
+                    fiscal_year=data["fiscal_year"],
+                    quarter=data["quarter"],
+                    include_appendix=data["include_appendix"],
+                    acting_user=request.user,
+                )
         except AllotError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            asked.add_error(exc.field if exc.field in asked.fields else None, exc.message)
         else:
             messages.success(request, f"The {run.period_label} report is being built.")
             return redirect("reporting:list")
@@ -44,6 +67,7 @@ def report_list(request: HttpRequest) -> HttpResponse:
         "reporting/list.html",
         {
             "form": form,
+            "month_form": month_form,
             "runs": runs,
             "working": any(not run.is_finished for run in runs),
         },
@@ -101,7 +125,7 @@ def report_download(request: HttpRequest, pk: int) -> FileResponse:
     return FileResponse(
         run.pdf.open("rb"),
         as_attachment=True,
-        filename=f"token-spend-FY{run.fiscal_year}-Q{run.quarter}.pdf",
+        filename=f"{run.file_stem}.pdf",
         content_type="application/pdf",
     )
 
@@ -116,7 +140,7 @@ def report_csv_download(request: HttpRequest, pk: int) -> HttpResponse:
     response = HttpResponse(
         report_csv(run.snapshot, table_key=table), content_type="text/csv; charset=utf-8"
     )
-    name = f"token-spend-FY{run.fiscal_year}-Q{run.quarter}{'-' + table if table else ''}.csv"
+    name = f"{run.file_stem}{'-' + table if table else ''}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
@@ -130,7 +154,7 @@ def report_xlsx_download(request: HttpRequest, pk: int) -> HttpResponse:
     """The report's tables as a workbook, one sheet a table."""
     run = _done(pk)
     response = HttpResponse(report_xlsx(run.snapshot), content_type=XLSX_TYPE)
-    name = f"token-spend-FY{run.fiscal_year}-Q{run.quarter}.xlsx"
+    name = f"{run.file_stem}.xlsx"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
@@ -141,7 +165,7 @@ def report_csv_zip_download(request: HttpRequest, pk: int) -> HttpResponse:
     """The report's tables as tidy CSVs in a zip, one file a table."""
     run = _done(pk)
     response = HttpResponse(report_csv_zip(run.snapshot), content_type="application/zip")
-    name = f"token-spend-FY{run.fiscal_year}-Q{run.quarter}-tables.zip"
+    name = f"{run.file_stem}-tables.zip"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 

@@ -15,7 +15,7 @@ from openpyxl.styles import Font
 
 from common.csvsafe import spreadsheet_cell, spreadsheet_row
 from common.money import micros_to_dollars, quantize_cents
-from reporting.rendering import cell_kinds, csv_cell, header_label
+from reporting.rendering import cell_kinds, csv_cell, header_label, period_title
 
 # Excel's number formats per kind; the cells hold numbers, so a pivot sums them.
 NUMBER_FORMATS = {
@@ -66,12 +66,7 @@ def report_xlsx(snapshot: dict) -> bytes:
     about.title = "About"
     bold = Font(bold=True)
     about.append(
-        [
-            spreadsheet_cell(
-                f"{snapshot['company']} — token spend report FY{snapshot['fiscal_year']} "
-                f"Q{snapshot['quarter']}"
-            )
-        ]
+        [spreadsheet_cell(f"{snapshot['company']} — token spend report {period_title(snapshot)}")]
     )
     about.append([f"{snapshot['quarter_start']} to {snapshot['quarter_end']}"])
     about.append([f"generated {snapshot['generated_at']}"])

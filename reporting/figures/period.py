@@ -1,5 +1,8 @@
-"""The period a report covers: the fiscal quarter, its year to date, the same quarter last year,
-and the cutoff (the first day not covered)."""
+"""The period a report covers: the fiscal quarter (or, for the monthly report, the month), its
+fiscal year to date, the same period last year, and the cutoff (the first day not covered).
+
+The figures read the period as `quarter_period` whichever it is (the monthly report is the same
+builder over a shorter period); `noun` ("quarter" or "month") is what their labels call it."""
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -18,6 +21,17 @@ class ReportPeriod:
     year_period: fiscal.Period
     last_year_quarter: fiscal.Period
     cutoff: date  # the first day not covered: the quarter's end, or tomorrow when it is running
+    kind: str = "quarter"  # or "month": then quarter_period is that month
+
+    @property
+    def noun(self) -> str:
+        return self.kind
+
+    @property
+    def title(self) -> str:
+        if self.kind == "month":
+            return f"{self.quarter_period.start:%B %Y}"
+        return f"FY{self.fiscal_year} Q{self.quarter}"
 
     @property
     def quarter_days_elapsed(self) -> int:
@@ -68,4 +82,25 @@ def report_period(*, fiscal_year: int, quarter: int, today: date | None = None) 
         year_period=fiscal.fiscal_year_period(fiscal_year, start_month),
         last_year_quarter=fiscal.fiscal_quarter_period(fiscal_year - 1, quarter, start_month),
         cutoff=max(cutoff, quarter_period.start),
+    )
+
+
+def month_report_period(*, month: date, today: date | None = None) -> ReportPeriod:
+    """The monthly report's period: `month` (its first day), within its fiscal year (and the
+    fiscal quarter it falls in), compared with the same month a year before."""
+    start_month = company_settings().fiscal_year_start_month
+    month = month.replace(day=1)
+    end = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    fiscal_year, quarter = fiscal.fiscal_quarter_of(month, start_month)
+    today = today or timezone.localdate()
+    cutoff = min(end, today + timedelta(days=1))
+    last_year = month.replace(year=month.year - 1)
+    return ReportPeriod(
+        fiscal_year=fiscal_year,
+        quarter=quarter,
+        quarter_period=fiscal.Period(month, end),
+        year_period=fiscal.fiscal_year_period(fiscal_year, start_month),
+        last_year_quarter=fiscal.Period(last_year, end.replace(year=end.year - 1)),
+        cutoff=max(cutoff, month),
+        kind="month",
     )

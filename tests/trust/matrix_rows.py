@@ -842,6 +842,17 @@ ROWS: list[Row] = [
         notes="the build runs in the worker",
         effect_roles={"finance", "superuser"},
     ),
+    Row(
+        REPORTS,
+        "/reports/ (ask for a monthly report)",
+        "POST",
+        lambda w: "/reports/",
+        web(403, finance=302, superuser=302),
+        data=lambda w: {"period": "month", "m-month": f"{timezone.localdate():%Y-%m}"},
+        effect=lambda w: _report_runs() > 1,
+        notes="the build runs in the worker",
+        effect_roles={"finance", "superuser"},
+    ),
     Row(REPORTS, "/reports/<id>/", "GET", lambda w: f"/reports/{w['report'].pk}/", FINANCE_ONLY),
     Row(
         REPORTS,
@@ -863,6 +874,20 @@ ROWS: list[Row] = [
         "/reports/<id>/csv/",
         "GET",
         lambda w: f"/reports/{w['report'].pk}/csv/",
+        FINANCE_ONLY,
+    ),
+    Row(
+        REPORTS,
+        "/reports/<id>/xlsx/",
+        "GET",
+        lambda w: f"/reports/{w['report'].pk}/xlsx/",
+        FINANCE_ONLY,
+    ),
+    Row(
+        REPORTS,
+        "/reports/<id>/tables.zip",
+        "GET",
+        lambda w: f"/reports/{w['report'].pk}/tables.zip",
         FINANCE_ONLY,
     ),
     Row(
