@@ -175,7 +175,7 @@ def cumulative_chart(
     if not known and not limit:
         return mark_safe("")  # nosec B308  # noqa: S308 - constant
     top = _scale([*known, Decimal(limit)])
-    plot_top, plot_bottom, left, right = 24, height - 24, 24, 96
+    plot_top, plot_bottom, left, right = 24, height - 24, 24, 64
     slot = (width - left - right) / max(len(labels), 1)
 
     def y_of(value) -> float:
@@ -202,7 +202,7 @@ def cumulative_chart(
             f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" '
             f'stroke="{PALETTE[4]}" stroke-width="1.5" class="limit">'
             f"<title>Budget: {escape(format_value(limit))}</title></line>"
-            f'<text x="{width - right + 4}" y="{y + 4:.1f}" fill="{PALETTE[4]}">'
+            f'<text x="{left}" y="{y - 4:.1f}" fill="{PALETTE[4]}">'
             f"Budget {escape(format_value(limit))}</text>"
         )
     for values, colour, dash, css in (
