@@ -238,6 +238,8 @@ def sample_letter_context() -> dict:
             },
         ],
         "total": "$340,000.00",
+        "currency": "USD",
+        "currency_sentence": "",
         "strike_price": "$12.50",
         "stock_options": "4,000",
         "token_budget": "$150,000.00",  # nosec B105: a sample amount, not a password
