@@ -13,6 +13,8 @@ available here do not give estimated_cost.amount's unit: connectors.claude_code 
 assumes.
 """
 
+from datetime import UTC, datetime
+
 import pytest
 
 from connectors.models import ClaudeCodeDay, IdentityMapping, Provider
@@ -56,7 +58,9 @@ def test_claude_code_days_land_per_engineer_matched_by_email_and_feed_spend_per_
     outcomes = usage_sync(Provider.ANTHROPIC, since=day(1).date(), progress=lines.append)
 
     assert [o.report for o in outcomes] == ["messages", "claude_code", "cost_report"]
-    assert sum("claude_code page" in line for line in lines) == 37  # Nov 1 to Dec 7, a day each
+    # a page a day, from Nov 1 to today (UTC): the count moves with the calendar
+    days = (datetime.now(UTC).date() - day(1).date()).days + 1
+    assert sum("claude_code page" in line for line in lines) == days
     erins = ClaudeCodeDay.objects.filter(employee=erin).order_by("day")
     assert [(d.day, d.commits, d.pull_requests, d.lines_added) for d in erins] == [
         (day(2).date(), 3, 1, 120),
