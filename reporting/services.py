@@ -60,17 +60,14 @@ def report_run_request(
 ) -> ReportRun:
     """Record the ask and queue the build after commit (the page then shows its progress)."""
     _check_quarter(fiscal_year=fiscal_year, quarter=quarter)
-    with transaction.atomic():
-        run = ReportRun.objects.create(
-            fiscal_year=fiscal_year,
-            quarter=quarter,
-            include_appendix=include_appendix,
-            requested_by=acting_user,
-            trigger=trigger,
-        )
-        if enqueue:
-            _enqueue(run)
-    return run
+    return _run_record(
+        enqueue=enqueue,
+        fiscal_year=fiscal_year,
+        quarter=quarter,
+        include_appendix=include_appendix,
+        requested_by=acting_user,
+        trigger=trigger,
+    )
 
 
 def month_report_run_request(
@@ -91,15 +88,21 @@ def month_report_run_request(
     fiscal_year, quarter = fiscal.fiscal_quarter_of(
         month, company_settings().fiscal_year_start_month
     )
+    return _run_record(
+        enqueue=enqueue,
+        fiscal_year=fiscal_year,
+        quarter=quarter,
+        month=month,
+        include_appendix=include_appendix,
+        requested_by=acting_user,
+        trigger=trigger,
+    )
+
+
+def _run_record(*, enqueue: bool, **fields) -> ReportRun:
+    """The run asked for, and its build queued after commit (unless `enqueue` is off)."""
     with transaction.atomic():
-        run = ReportRun.objects.create(
-            fiscal_year=fiscal_year,
-            quarter=quarter,
-            month=month,
-            include_appendix=include_appendix,
-            requested_by=acting_user,
-            trigger=trigger,
-        )
+        run = ReportRun.objects.create(**fields)
         if enqueue:
             _enqueue(run)
     return run
