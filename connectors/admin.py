@@ -248,7 +248,8 @@ class ReconciliationAdmin(ReadOnlyAdmin):
     usage of its models), the gap in dollars and percent, and what is held."""
 
     change_list_template = "admin/connectors/reconciliation_change_list.html"
-    list_display = ["day", "connection", "provider_cost", "from_connectors", "from_gateway"]
+    list_display = ["day", "connection", "provider_cost", "from_connectors", "restated"]
+    list_display += ["from_gateway"]
     list_display += ["recorded", "held", "gap", "gap_percent", "over"]
     list_filter = ["connection"]
     date_hierarchy = "day"
@@ -272,6 +273,10 @@ class ReconciliationAdmin(ReadOnlyAdmin):
     @admin.display(description="From connectors", ordering="recorded")
     def from_connectors(self, row: ProviderCostDay) -> str:
         return format_usd(self._day(row).connector_micros)
+
+    @admin.display(description="Of which restatements", ordering="restated")
+    def restated(self, row: ProviderCostDay) -> str:
+        return format_usd(self._day(row).restated_micros)
 
     @admin.display(description="From the gateway/API")
     def from_gateway(self, row: ProviderCostDay) -> str:

@@ -4,7 +4,9 @@ whose gap is over the connection's threshold (default 1 %).
 
 What Allot recorded is two parts, shown apart on finance's page and in the quarterly report:
 - from the connectors: what the provider's usage buckets of that day posted (`charged_micros`:
-  the first event and every restatement's difference);
+  the first event and every restatement's difference), the restatements' part shown apart
+  (`restated_micros`, the day's `BucketPosting` amounts: up as a further event, down as a
+  usage correction);
 - from the gateway and the API (and `import_usage`): the cost of every other usage event of
   that UTC day whose model is the provider's (`provider_of_model`: claude-* is Anthropic's,
   gpt-*, o1/o3/o4-*, chatgpt-* and the like OpenAI's). The connectors' own events (source
@@ -37,6 +39,7 @@ from common.money import dollars_to_micros, format_usd, percent
 from connectors.buckets import PageOutcome, source_of
 from connectors.client import ProviderError
 from connectors.models import (
+    BucketPosting,
     BucketState,
     Provider,
     ProviderConnection,
@@ -202,6 +205,7 @@ class ReconciledDay:
     connector_micros: int  # posted by the provider's usage buckets of the day
     gateway_micros: int  # the day's other usage events of the provider's models
     held_micros: int
+    restated_micros: int = 0  # of connector_micros: what the day's restatements posted
 
     @property
     def recorded_micros(self) -> int:
@@ -238,11 +242,29 @@ def _bucket_sum(state: str, column: str) -> Subquery:
     return Coalesce(Subquery(buckets, output_field=IntegerField()), Value(0))
 
 
+def _restated_sum() -> Subquery:
+    """What the restatements (BucketPosting, version 2 on) of the day's posted buckets posted:
+    part of the buckets' charged_micros, shown apart so finance sees a correction."""
+    postings = (
+        BucketPosting.objects.filter(
+            bucket__connection=OuterRef("connection"), bucket__state=BucketState.POSTED
+        )
+        .annotate(utc_day=TruncDate("bucket__starts_at", tzinfo=UTC))
+        .filter(utc_day=OuterRef("day"))
+        .values("bucket__connection")
+        .annotate(total=Sum("amount_micros"))
+        .values("total")
+    )
+    return Coalesce(Subquery(postings, output_field=IntegerField()), Value(0))
+
+
 def reconciled(days: QuerySet) -> QuerySet:
-    """Cost days annotated with `recorded` (posted buckets) and `held` (the unassigned queue)
-    for the same provider and UTC day: one query. The gateway's part is `gateway_sums`."""
+    """Cost days annotated with `recorded` (posted buckets), `restated` (the part of it the
+    restatements posted) and `held` (the unassigned queue) for the same provider and UTC day:
+    one query. The gateway's part is `gateway_sums`."""
     return days.select_related("connection").annotate(
         recorded=_bucket_sum(BucketState.POSTED, "charged_micros"),
+        restated=_restated_sum(),
         held=_bucket_sum(BucketState.HELD, "estimated_micros"),
     )
 
@@ -263,6 +285,7 @@ def reconciled_days(rows: list[ProviderCostDay]) -> list[ReconciledDay]:
             row.recorded or 0,
             gateway.get((row.connection.provider, row.day), 0),
             row.held or 0,
+            row.restated or 0,
         )
         for row in rows
     ]

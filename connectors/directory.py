@@ -58,7 +58,7 @@ def listed(client: Client, path: str, limit: int, after: str) -> Iterator[dict[s
     raise ProviderError(f"{path} gave more than {MAX_PAGES:,} pages; stopped.")
 
 
-def _emails(client: Client, provider: str) -> dict[tuple[str, str], str]:
+def directory_emails(client: Client, provider: str) -> dict[tuple[str, str], str]:
     """(kind, external id) -> email, from the provider's directory."""
     if provider == Provider.OPENAI:
         return {
@@ -82,7 +82,7 @@ def _emails(client: Client, provider: str) -> dict[tuple[str, str], str]:
 
 def directory_match(client: Client, provider: str) -> DirectoryOutcome:
     """Read the directory (see the module's docstring), map what matches, post what was held."""
-    emails = _emails(client, provider)
+    emails = directory_emails(client, provider)
     outcome = DirectoryOutcome(read=len(emails))
     if not emails:
         return outcome

@@ -23,6 +23,18 @@ def mappings_load(
     if not wanted:
         return cache if cache is not None else {}
     emails_match(provider, wanted)
+    found = mappings_read(provider, wanted)
+    if cache is None:
+        return found
+    cache.update(found)
+    return cache
+
+
+def mappings_read(provider: str, wanted: set[tuple[str, str]]) -> Mappings:
+    """The stored mappings of the (kind, id) pairs in `wanted`, with their employee (and a
+    project's lead who pays); reads only (a dry run's preview calls it too)."""
+    if not wanted:
+        return {}
     condition = Q()
     for kind in {kind for kind, _ in wanted}:
         condition |= Q(kind=kind, external_id__in=[v for k, v in wanted if k == kind])
@@ -38,11 +50,7 @@ def mappings_load(
         )
         for mapping in with_project:
             mapping.project = projects[mapping.project_id]
-    found = {(m.kind, m.external_id): m for m in rows}
-    if cache is None:
-        return found
-    cache.update(found)
-    return cache
+    return {(m.kind, m.external_id): m for m in rows}
 
 
 def emails_match(provider: str, wanted: set[tuple[str, str]]) -> int:

@@ -29,8 +29,9 @@ from connectors.buckets import PageOutcome, rows_apply
 from connectors.claude_code import CLAUDE_CODE_REPORT, claude_code_apply, claude_code_params
 from connectors.client import Client, ProviderError
 from connectors.costs import COST_REPORTS, costs_apply, reconciliation_alert
-from connectors.directory import directory_match
+from connectors.directory import directory_emails, directory_match
 from connectors.models import Provider, ProviderConnection, SyncCursor, base_url_allowed
+from connectors.preview import Attribution, attribution_add
 from connectors.reports import REPORTS, ReportSpec
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ class ReportOutcome:
     note: str = ""  # what a report that is not buckets did (the directory)
     pages: int = 0
     totals: PageOutcome = field(default_factory=PageOutcome)
+    # a dry run's: who each group of identifiers would be posted to (connectors.preview)
+    attributions: dict[tuple, Attribution] = field(default_factory=dict)
 
 
 class _Rollback(Exception):
@@ -80,8 +83,14 @@ def usage_sync(
     specs = [*REPORTS[connection.provider], COST_REPORTS[connection.provider]]
     if connection.provider == Provider.ANTHROPIC and connection.claude_code:
         specs.insert(1, CLAUDE_CODE_REPORT)
+    # a dry run reads the directory first (GETs only) to say who each bucket would go to
+    directory = _directory_read(connection, key, say, sleep) if dry_run else None
     for spec in specs:
-        cursor, _ = SyncCursor.objects.get_or_create(connection=connection, report=spec.report)
+        if dry_run:  # a cursor not made yet is not made
+            cursor = SyncCursor.objects.filter(connection=connection, report=spec.report).first()
+            cursor = cursor or SyncCursor(connection=connection, report=spec.report)
+        else:
+            cursor, _ = SyncCursor.objects.get_or_create(connection=connection, report=spec.report)
         token = None if dry_run else lease_take(cursor)
         if not dry_run and token is None:
             outcome = ReportOutcome(spec.report, skipped="another sync of it is running")
@@ -89,7 +98,9 @@ def usage_sync(
             outcomes.append(outcome)
             continue
         try:
-            outcome = _report_sync(connection, cursor, spec, key, since, dry_run, token, say, sleep)
+            outcome = _report_sync(
+                connection, cursor, spec, key, since, (dry_run, directory), token, say, sleep
+            )
         finally:
             if token:
                 lease_release(cursor, token)
@@ -111,14 +122,30 @@ def summary(outcome: ReportOutcome) -> str:
     return f"{outcome.report}: {outcome.skipped or outcome.note or outcome.totals.line()}"
 
 
-def _directory_sync(connection, key: str, say, sleep) -> ReportOutcome:
-    """The provider's users and API keys, mapped by email (connectors.directory). A directory
-    the key may not read is said and skipped: the usage reports are still read."""
+def _directory_client(connection, key: str, sleep) -> Client:
     client = Client(connection.url, REPORTS[connection.provider][0].headers(key))
     if sleep is not None:
         client.sleep = sleep
+    return client
+
+
+def _directory_read(connection, key: str, say, sleep) -> dict[tuple[str, str], str]:
+    """A dry run's read of the provider's directory: (kind, id) -> email, nothing written. A
+    directory the key may not read is said, and the preview goes by the identity map alone."""
     try:
-        found = directory_match(client, connection.provider)
+        found = directory_emails(_directory_client(connection, key, sleep), connection.provider)
+    except ProviderError as error:
+        say(f"{connection.provider} directory (dry run): not read: {error.message}")
+        return {}
+    say(f"{connection.provider} directory (dry run): {len(found)} identifiers with an email")
+    return found
+
+
+def _directory_sync(connection, key: str, say, sleep) -> ReportOutcome:
+    """The provider's users and API keys, mapped by email (connectors.directory). A directory
+    the key may not read is said and skipped: the usage reports are still read."""
+    try:
+        found = directory_match(_directory_client(connection, key, sleep), connection.provider)
     except ProviderError as error:
         outcome = ReportOutcome("directory", skipped=f"not read: {error.message}")
     else:
@@ -149,7 +176,9 @@ def usage_sync_recorded(provider: str) -> str:
     return result
 
 
-def _report_sync(connection, cursor, spec: ReportSpec, key, since, dry_run, token, say, sleep):
+def _report_sync(connection, cursor, spec: ReportSpec, key, since, dry, token, say, sleep):
+    """`dry`: (dry_run, the directory a dry run read, None otherwise)."""
+    dry_run, directory = dry
     started = timezone.now()
     start = _start(connection, cursor, since)
     client = Client(connection.url, spec.headers(key))
@@ -161,6 +190,10 @@ def _report_sync(connection, cursor, spec: ReportSpec, key, since, dry_run, toke
     for params in _requests(spec, start, started):
         for _, body in client.pages(spec.path, params):
             page = _page_apply(connection, spec, body, dry_run, mappings)
+            if directory is not None and spec in REPORTS[connection.provider]:
+                attribution_add(
+                    outcome.attributions, connection.provider, spec, spec.rows(body), directory
+                )
             outcome.pages += 1
             outcome.totals.add(page)
             waited = f", waited {sum(client.waits):.0f}s" if client.waits else ""

@@ -17,9 +17,10 @@ The cost reports' shapes, field by field:
 
 import pytest
 
+from budgets.models import Budget, EntryKind, UsageEvent
 from budgets.usage import usage_ingest
 from connectors.costs import reconciliation
-from connectors.models import Provider, ProviderCostDay
+from connectors.models import BucketPosting, Provider, ProviderCostDay, UsageBucket
 from connectors.services import identity_map
 from connectors.sync import usage_sync
 from notifications.models import Notification
@@ -223,3 +224,83 @@ def test_anthropics_cost_amount_is_cents_as_documented(provider_server, anthropi
 
     costs = dict(ProviderCostDay.objects.values_list("day", "provider_cost_micros"))
     assert costs == {day(1).date(): 1_234_500, day(2).date(): 990_001}
+
+
+def _postings_of(provider: str) -> list[BucketPosting]:
+    return list(BucketPosting.objects.filter(bucket__connection__provider=provider))
+
+
+def test_an_anthropic_bucket_restated_posts_only_its_difference_and_still_reconciles_to_the_cent(
+    provider_server, anthropic, alice, client
+):
+    # given a day synced and reconciled: 1M input at $3 and 100,000 output at $15, $4.50
+    provider_server.anthropic = [
+        anthropic_bucket(1, [anthropic_result("apikey_a", uncached=1_000_000, output=100_000)])
+    ]
+    provider_server.anthropic_costs = [anthropic_cost_bucket(1, ["450"])]
+    usage_sync(Provider.ANTHROPIC)
+    [before] = reconciliation()
+    assert before.difference_micros == 0 and before.restated_micros == 0
+
+    # when the provider restates the bucket (late data: 50,000 more output, $0.75) and its
+    # cost report with it, and the day is read again
+    provider_server.anthropic = [
+        anthropic_bucket(1, [anthropic_result("apikey_a", uncached=1_000_000, output=150_000)])
+    ]
+    provider_server.anthropic_costs = [anthropic_cost_bucket(1, ["525"])]
+    usage_sync(Provider.ANTHROPIC, since=day(1).date())
+
+    # then only the $0.75 is posted, as version 2 of the bucket, and the day still matches
+    [posting] = _postings_of(Provider.ANTHROPIC)
+    bucket = UsageBucket.objects.get()
+    assert (posting.bucket_id, posting.version, posting.amount_micros) == (bucket.pk, 2, 750_000)
+    assert posting.usage_event.cost_micros == 750_000 and posting.output_tokens == 50_000
+    assert bucket.usage_event.cost_micros == 4_500_000 and bucket.charged_micros == 5_250_000
+    assert UsageEvent.objects.filter(employee=alice).count() == 2  # the first and its v2
+    [after] = reconciliation()
+    assert (after.provider_micros, after.connector_micros) == (5_250_000, 5_250_000)
+    assert after.restated_micros == 750_000
+    assert after.difference_micros == 0 and str(after.difference_percent) == "0.00"
+    assert not after.over_threshold and not Notification.objects.exists()
+    client.force_login(finance_user())
+    page = client.get("/admin/connectors/providercostday/").content.decode()
+    assert "Of which restatements" in page and "$0.75" in page and "$5.25" in page
+    assert "+0.00 %" in page
+    snapshot = report_data(fiscal_year=2026, quarter=4)
+    table = next(t for t in snapshot["tables"] if t["key"] == "reconciliation")
+    assert table["rows"][0][2:8] == [5_250_000, 5_250_000, 0, 5_250_000, 0, 0]
+
+
+def test_an_openai_bucket_restated_downwards_posts_a_correction_and_still_reconciles_to_the_cent(
+    provider_server, openai, client
+):
+    # given: 2M input at $2.50 a million, $5.00, on the costs report too
+    dana = EmployeeFactory()
+    identity_map(provider=Provider.OPENAI, kind="user_id", external_id="user-d", employee=dana)
+    provider_server.openai = [
+        openai_bucket(4, [openai_result(user_id="user-d", input_tokens=2_000_000, output_tokens=0)])
+    ]
+    provider_server.openai_costs = [openai_cost_bucket(4, [5.0])]
+    usage_sync(Provider.OPENAI)
+
+    # when OpenAI restates the bucket down to 1.6M input ($4.00) and its cost with it
+    provider_server.openai = [
+        openai_bucket(4, [openai_result(user_id="user-d", input_tokens=1_600_000, output_tokens=0)])
+    ]
+    provider_server.openai_costs = [openai_cost_bucket(4, [4.0])]
+    usage_sync(Provider.OPENAI, since=day(4).date())
+
+    # then a $1.00 usage correction, linked to the bucket, on the budget that paid
+    [posting] = _postings_of(Provider.OPENAI)
+    bucket = UsageBucket.objects.get()
+    assert posting.bucket_id == bucket.pk and posting.amount_micros == -1_000_000
+    entry = posting.ledger_entry
+    assert entry.kind == EntryKind.USAGE_CORRECTION and entry.amount_micros == -1_000_000
+    assert entry.budget_id == bucket.usage_event.budget_id and posting.usage_event is None
+    assert Budget.objects.get(pk=entry.budget_id).spent_micros == 4_000_000
+    [reconciled] = reconciliation()
+    assert (reconciled.provider_micros, reconciled.connector_micros) == (4_000_000, 4_000_000)
+    assert reconciled.restated_micros == -1_000_000 and reconciled.difference_micros == 0
+    client.force_login(finance_user())
+    page = client.get("/admin/connectors/providercostday/").content.decode()
+    assert "-$1.00" in page and "$4.00" in page and "+0.00 %" in page

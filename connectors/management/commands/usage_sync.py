@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from common.errors import AllotError
 from connectors.models import Provider
+from connectors.preview import attribution_table
 from connectors.sync import usage_sync
 
 
@@ -20,7 +21,13 @@ class Command(BaseCommand):
             "--since", type=date.fromisoformat, help="Read from this day (UTC), YYYY-MM-DD."
         )
         parser.add_argument(
-            "--dry-run", action="store_true", help="Say what would change; write nothing."
+            "--dry-run",
+            action="store_true",
+            help=(
+                "Say what would change and who each bucket would be posted to (the identity "
+                "map, emails and the provider's directory), or that it would stay unassigned; "
+                "write nothing."
+            ),
         )
 
     def handle(self, *args, provider: str, since: date | None, dry_run: bool, **options):
@@ -35,5 +42,9 @@ class Command(BaseCommand):
             self.stdout.write(f"{provider} {outcome.report}: {summary}")
             for problem in outcome.totals.problems:
                 self.stderr.write(f"  {problem}")
+            if dry_run and outcome.attributions:
+                self.stdout.write(f"{provider} {outcome.report}: who each bucket would go to")
+                for line in attribution_table(list(outcome.attributions.values())):
+                    self.stdout.write(f"  {line}")
         if dry_run:
             self.stdout.write("Dry run: nothing was written.")
