@@ -373,6 +373,21 @@ class CompanySettingsAdmin(HistoryAdmin):
                 ]
             },
         ),
+        (
+            "Budget indexing (at the rollover)",
+            {
+                "fields": [
+                    "budget_indexing",
+                    "indexing_blend_weight",
+                    "indexing_floor_pct",
+                    "indexing_cap_pct",
+                ],
+                "description": "How the new year's allocations from levels follow token prices: "
+                "the factor is the new year's rate over the closing year's effective rate (fixed "
+                "in tokens), 1 (fixed in dollars), or a blend, held between the floor and the cap. "
+                "The rollover's preview shows both rates, the factor and each person's amounts.",
+            },
+        ),
         ("Alerts", {"fields": ["alert_thresholds"]}),
         ("Controls", {"fields": ["manual_entry_approval_above_micros"]}),
         (

@@ -220,6 +220,14 @@ class AllocationModel(models.TextChoices):
     BOTH = "both", "Both (level bands and project allocations)"
 
 
+class BudgetIndexing(models.TextChoices):
+    """What a person's new-year allocation follows at the rollover when token prices move."""
+
+    DOLLARS = "dollars", "Fixed in dollars (the same dollars buy more tokens as prices fall)"
+    TOKENS = "tokens", "Fixed in tokens at the effective rate (dollars follow prices)"
+    BLEND = "blend", "A blend of the two, by the blend weight"
+
+
 DEFAULT_DELEGATION_MAX_DAYS = 90
 
 
@@ -293,6 +301,51 @@ class CompanySettings(models.Model):
         default=False,
         help_text="Commit the year-end rollover without waiting for finance to confirm.",
     )
+    budget_indexing = models.CharField(
+        "budget indexing",
+        max_length=10,
+        choices=BudgetIndexing.choices,
+        default=BudgetIndexing.DOLLARS,
+        help_text="What the rollover's new allocations from levels follow when token prices "
+        "move between the closing year's effective rate and the new year's.",
+    )
+    indexing_blend_weight = models.DecimalField(
+        "blend weight toward tokens (%)",
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("50"),
+        validators=[
+            MinValueValidator(0, "The blend weight is a share from 0 to 100 %%."),
+            MaxValueValidator(100, "The blend weight is a share from 0 to 100 %%."),
+        ],
+        help_text="For a blend: 0 % is fixed in dollars, 100 % fixed in tokens.",
+    )
+    indexing_floor_pct = models.DecimalField(
+        "indexing floor (% of the level's dollars)",
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(0, "The floor is from 0 to 100 %% of the level's dollars."),
+            MaxValueValidator(100, "The floor is from 0 to 100 %% of the level's dollars."),
+        ],
+        help_text="A new allocation is never below this share of the level's dollars, e.g. 80; "
+        "blank for no floor.",
+    )
+    indexing_cap_pct = models.DecimalField(
+        "indexing cap (% of the level's dollars)",
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(100, "The cap is from 100 to 1,000 %% of the level's dollars."),
+            MaxValueValidator(1000, "The cap is from 100 to 1,000 %% of the level's dollars."),
+        ],
+        help_text="A new allocation is never above this share of the level's dollars, e.g. 120; "
+        "blank for no cap.",
+    )
     manual_entry_approval_above_micros = MicrosField(
         "manual entries above this need a second person (USD)",
         default=10_000 * MICROS_PER_DOLLAR,
@@ -331,6 +384,20 @@ class CompanySettings(models.Model):
         self.pk = 1
         super().save(*args, **kwargs)
         cache.delete(SETTINGS_CACHE_KEY)
+
+    def clean(self) -> None:
+        if (
+            self.budget_indexing == BudgetIndexing.BLEND
+            and self.indexing_blend_weight is not None
+            and self.indexing_blend_weight in (0, 100)
+        ):
+            choice = "fixed in dollars" if self.indexing_blend_weight == 0 else "fixed in tokens"
+            raise ValidationError(
+                {
+                    "indexing_blend_weight": f"A blend of {int(self.indexing_blend_weight)}"
+                    f" % is {choice}: choose that policy, or a weight between 0 and 100 %."
+                }
+            )
 
     def transparency_for(self, team: Team | None) -> str:
         return (team.transparency if team and team.transparency else "") or (

@@ -190,6 +190,32 @@ class RolloverRun(models.Model):
     reference_rate_after = models.DecimalField(
         max_digits=14, decimal_places=12, null=True, blank=True
     )
+    # Price indexing of the new allocations from levels, fixed by the preview so the commit (and
+    # a resumed commit) posts what the preview showed (budgets.rollover.indexing).
+    indexing_policy = models.CharField(max_length=10, blank=True)
+    indexing_factor = models.DecimalField(
+        max_digits=10,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="New allocation = the level's dollars x this; empty: 1 (previewed before "
+        "indexing existed).",
+    )
+    effective_rate_closing = models.DecimalField(
+        "closing year's effective rate (USD per 1M tokens)",
+        max_digits=18,
+        decimal_places=6,
+        null=True,
+        blank=True,
+    )
+    effective_rate_new = models.DecimalField(
+        "new year's rate (USD per 1M tokens)",
+        max_digits=18,
+        decimal_places=6,
+        null=True,
+        blank=True,
+    )
+    indexing_note = models.CharField(max_length=400, blank=True)
     breakdown = models.JSONField(
         default=dict, blank=True, help_text="Preview totals per level, team pools and projects."
     )
@@ -252,6 +278,11 @@ class RolloverItem(models.Model):
     carried_micros = MicrosField(default=0)
     forfeited_micros = MicrosField(default=0)
     allocated_micros = MicrosField(default=0)
+    level_dollars_micros = MicrosField(
+        "level's dollars (USD)",
+        default=0,
+        help_text="A person's allocation from their level before the run's indexing factor.",
+    )
     hold_forfeited_micros = MicrosField(
         default=0,
         db_default=0,  # the chunks COPY their items without this column

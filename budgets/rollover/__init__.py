@@ -28,6 +28,7 @@ from budgets.rollover.preview import (
     rollover_plans,
     rollover_preview,
     rollover_preview_rows,
+    run_context,
 )
 from budgets.rollover.schedule import rollover_scheduled_step, rollovers_resume
 
@@ -51,6 +52,7 @@ __all__ = [
     "rollover_preview_rows",
     "rollover_scheduled_step",
     "rollovers_resume",
+    "run_context",
     "run_hold_forfeited_micros",
     "rollover_year_open_error",
     "user_may_confirm_rollover",

@@ -21,14 +21,15 @@ from budgets.carryover import HUNDRED
 from budgets.models import CarryoverPolicy, RolloverItem, RolloverRun, RolloverState
 from budgets.rollover import (
     rollover_confirm,
-    rollover_context,
     rollover_plans,
     rollover_preview,
     rollover_preview_rows,
     rollover_year_open_error,
+    run_context,
     run_hold_forfeited_micros,
     user_may_confirm_rollover,
 )
+from budgets.rollover.indexing import indexing_display
 from budgets.rollover.plan import GroupTotals
 from common.admin import HistoryAdmin
 from common.charts import bar_list
@@ -79,6 +80,7 @@ class _DoneItem:
         self.forfeited_micros = item.forfeited_micros
         self.hold_forfeited_micros = item.hold_forfeited_micros
         self.allocation_micros = item.allocated_micros
+        self.level_dollars_micros = item.level_dollars_micros
         self.new_year_micros = item.carried_micros + item.allocated_micros
 
 
@@ -109,8 +111,7 @@ def _page_of_plans(run: RolloverRun, page: int) -> list:
         )
         return [_DoneItem(item) for item in items]
     if run.state == RolloverState.PREVIEWED and run.previewed_at:
-        context = rollover_context(fiscal_year=run.fiscal_year)
-        return list(islice(rollover_plans(context), start, start + PAGE_SIZE))
+        return list(islice(rollover_plans(run_context(run)), start, start + PAGE_SIZE))
     return []
 
 
@@ -121,6 +122,7 @@ def _plan_row(plan, before: Decimal | None, after: Decimal | None) -> dict:
         "carried": format_usd(plan.carried_micros),
         "forfeited": format_usd(plan.forfeited_micros),
         "forfeited_later": _later(getattr(plan, "hold_forfeited_micros", 0)),
+        "level_dollars": format_usd(plan.level_dollars_micros) if plan.level_dollars_micros else "",
         "allocation": format_usd(plan.allocation_micros),
         "total": format_usd(plan.new_year_micros),
         "tokens_before": f"{tokens_at_rate(plan.new_year_micros, before):,}" if before else "",
@@ -291,6 +293,7 @@ class RolloverRunAdmin(admin.ModelAdmin):
             "rate_before": before.normalize() if before else None,
             "rate_after": after.normalize() if after else None,
             "price_change": price_change,
+            "indexing": indexing_display(run),
             "may_confirm": user_may_confirm_rollover(request.user)
             and (
                 run.state

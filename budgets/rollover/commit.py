@@ -45,7 +45,7 @@ from budgets.rollover.plan import (
 from budgets.rollover.preview import (
     allocated_employees,
     employees_without_budget,
-    rollover_context,
+    run_context,
     source_budgets,
 )
 from common.db import is_wait_timeout, on_fresh_connection, waits_bounded
@@ -202,7 +202,10 @@ def _memo(plan: OwnerPlan, kind: str, fiscal_year: int) -> str:
         return f"FY{fiscal_year} close: {unused} unused, {plan.outcome}"
     if plan.kind != "employee":
         return f"FY{fiscal_year + 1} standing annual amount of {plan.kind} {plan.label}"
-    return f"FY{fiscal_year + 1} allocation from level {plan.group.removeprefix('Level ')}"
+    memo = f"FY{fiscal_year + 1} allocation from level {plan.group.removeprefix('Level ')}"
+    if plan.level_allocation_micros != plan.level_dollars_micros:
+        memo += f" (the level's {format_usd(plan.level_dollars_micros)} indexed to token prices)"
+    return memo
 
 
 def _entries_and_moves(
@@ -266,6 +269,7 @@ ITEM_COLUMNS = [
     "carried_micros",
     "forfeited_micros",
     "allocated_micros",
+    "level_dollars_micros",
     "created_at",
 ]
 
@@ -285,6 +289,7 @@ def _items(run: RolloverRun, plans: list[OwnerPlan], targets: dict[str, int], no
             plan.carried_micros,
             plan.forfeited_micros,
             plan.allocation_micros,
+            plan.level_dollars_micros if plan.allocation_micros else 0,
             now,
         )
         for plan in plans
@@ -385,7 +390,7 @@ def rollover_execute(
             "finance confirms it first.",
             code="not_confirmed",
         )
-    context = rollover_context(fiscal_year=run.fiscal_year)
+    context = run_context(run)  # the factor the preview fixed, on every resume too
     result = RolloverResult(run=run)
     cursor = ChunkCursor()
     done_this_pass = 0

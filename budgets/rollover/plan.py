@@ -21,6 +21,7 @@ from budgets.carryover import (
 )
 from budgets.ledger.keys import owner_key
 from budgets.models import Budget, CarryoverPolicy, OwnerKind
+from budgets.rollover.indexing import indexed_micros
 from common.fiscal import Period
 from common.money import Micros, micros_to_dollars
 
@@ -87,6 +88,7 @@ class RolloverContext:
     next_period: Period
     company_rule: CarryoverRule
     allocate_levels: bool
+    allocation_factor: Decimal = Decimal(1)  # price indexing of the allocations from levels
     personal: dict[tuple[str, int | None], RuleOverride] = field(default_factory=dict)
     pools: dict[int | None, RuleOverride] = field(default_factory=dict)
     projects: RuleOverride | None = None
@@ -120,6 +122,7 @@ class OwnerPlan:
     forfeited_micros: Micros = 0
     allocation_micros: Micros = 0
     level_allocation_micros: Micros = 0  # what the level gives, even if already allocated
+    level_dollars_micros: Micros = 0  # the same before the run's indexing factor
     already_allocated: bool = False
     has_target: bool = True
     expiry_months: int = 0
@@ -216,14 +219,15 @@ def owner_plan(row: dict, context: RolloverContext, allocated_employees: set[int
 def _employee_plan(row, context, allocated_employees, unused, settings) -> OwnerPlan:
     employee_id = row["employee_id"]
     leaves = _employee_leaves(row, context.next_period.start)
-    level_amount = 0
+    level_dollars = 0
     if context.allocate_levels and not leaves:
         agreed = row["employee__annual_budget_micros"]  # from the accepted offer, or HR
-        level_amount = prorate_micros(
+        level_dollars = prorate_micros(
             agreed if agreed is not None else row["employee__level__default_annual_budget_micros"],
             start=row["employee__hire_date"],
             period=context.next_period,
         )
+    level_amount = indexed_micros(level_dollars, context.allocation_factor)
     already = employee_id in allocated_employees
     rule = context.personal_rule(
         level_id=row["employee__level_id"], team_id=row["employee__team_id"]
@@ -253,6 +257,7 @@ def _employee_plan(row, context, allocated_employees, unused, settings) -> Owner
         forfeited_micros=split.forfeited_micros,
         allocation_micros=0 if already else level_amount,
         level_allocation_micros=level_amount,
+        level_dollars_micros=level_dollars,
         already_allocated=already and level_amount > 0,
         has_target=not leaves,
         expiry_months=rule.expiry_months,
@@ -317,6 +322,7 @@ PREVIEW_CSV_HEADER = [
     "unused_usd",
     "carried_usd",
     "forfeited_usd",
+    "level_dollars_usd",
     "new_allocation_usd",
     "new_year_total_usd",
     "tokens_at_last_years_rate",
@@ -338,6 +344,7 @@ def plan_csv_row(plan: OwnerPlan, *, rate_before: Decimal, rate_after: Decimal) 
                 plan.unused_micros,
                 plan.carried_micros,
                 plan.forfeited_micros,
+                plan.level_dollars_micros,
                 plan.allocation_micros,
                 plan.new_year_micros,
             )

@@ -23,6 +23,7 @@ from budgets.models import (
     TokenPrice,
     UsageEvent,
 )
+from budgets.rollover.indexing import rollover_indexing
 from budgets.rollover.plan import (
     EMPLOYEE_FIELDS,
     PREVIEW_BATCH,
@@ -46,7 +47,11 @@ logger = logging.getLogger(__name__)
 User = AbstractBaseUser
 
 
-def rollover_context(*, fiscal_year: int) -> RolloverContext:
+def rollover_context(
+    *, fiscal_year: int, allocation_factor: Decimal | None = None
+) -> RolloverContext:
+    """What every plan of closing `fiscal_year` shares. `allocation_factor` is the run's price
+    indexing of the allocations from levels (None: 1, the level's dollars)."""
     settings_row = company_settings()
     context = RolloverContext(
         fiscal_year=fiscal_year,
@@ -57,6 +62,7 @@ def rollover_context(*, fiscal_year: int) -> RolloverContext:
             expiry_months=settings_row.carryover_expiry_months,
         ),
         allocate_levels=settings_row.allocation_model != AllocationModel.PROJECTS,
+        allocation_factor=allocation_factor if allocation_factor is not None else Decimal(1),
     )
     for policy in CarryoverPolicy.objects.all():
         override = override_of(policy)
@@ -72,6 +78,12 @@ def rollover_context(*, fiscal_year: int) -> RolloverContext:
         else:
             context.projects = override
     return context
+
+
+def run_context(run: RolloverRun) -> RolloverContext:
+    """The context of a previewed run, with the indexing factor its preview fixed: the page, the
+    CSV and the commit (first try or resumed) all plan with it."""
+    return rollover_context(fiscal_year=run.fiscal_year, allocation_factor=run.indexing_factor)
 
 
 def allocated_employees(employee_ids: list[int], next_year: int) -> set[int]:
@@ -203,7 +215,8 @@ def rollover_preview(*, fiscal_year: int, acting_user: User | None) -> RolloverR
     run, _ = RolloverRun.objects.get_or_create(fiscal_year=fiscal_year)
     if run.state in (RolloverState.RUNNING, RolloverState.DONE) or run.owners_done:
         return run
-    context = rollover_context(fiscal_year=fiscal_year)
+    indexing = rollover_indexing(fiscal_year=fiscal_year)
+    context = rollover_context(fiscal_year=fiscal_year, allocation_factor=indexing.factor)
     totals = PreviewTotals()
     for plan in rollover_plans(context):
         totals.add(plan)
@@ -220,15 +233,21 @@ def rollover_preview(*, fiscal_year: int, acting_user: User | None) -> RolloverR
         breakdown=dict(sorted(totals.by_group.items())),
         reference_rate_before=before,
         reference_rate_after=after,
+        indexing_policy=indexing.policy,
+        indexing_factor=indexing.factor,
+        effective_rate_closing=indexing.closing_per_million,
+        effective_rate_new=indexing.new_per_million,
+        indexing_note=indexing.note,
     )
     run.refresh_from_db()
     logger.info(
-        "rollover_preview: FY%s, %d owners, %s carried, %s forfeited, %s allocated",
+        "rollover_preview: FY%s, %d owners, %s carried, %s forfeited, %s allocated, factor %s",
         fiscal_year,
         whole.owners,
         format_usd(whole.carried_micros),
         format_usd(whole.forfeited_micros),
         format_usd(whole.allocated_micros),
+        indexing.factor,
     )
     return run
 
@@ -239,6 +258,5 @@ def rollover_preview_rows(run: RolloverRun) -> Iterator[list[object]]:
     yield spreadsheet_row(PREVIEW_CSV_HEADER)
     before = run.reference_rate_before or company_settings().reference_rate_usd_per_token
     after = run.reference_rate_after or before
-    context = rollover_context(fiscal_year=run.fiscal_year)
-    for plan in rollover_plans(context):
+    for plan in rollover_plans(run_context(run)):
         yield spreadsheet_row(plan_csv_row(plan, rate_before=before, rate_after=after))

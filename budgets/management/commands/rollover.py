@@ -11,13 +11,18 @@ from budgets.rollover import (
     rollover_confirm,
     rollover_enqueue,
     rollover_execute,
+    rollover_plans,
     rollover_preview,
     rollover_preview_rows,
     rollover_year_open_error,
+    run_context,
 )
+from budgets.rollover.indexing import indexing_display
 from common.errors import AllotError
 from common.money import format_usd
 from outbox.services import outbox_relay
+
+PER_OWNER_LINES = 50
 
 
 class Command(BaseCommand):
@@ -129,10 +134,35 @@ class Command(BaseCommand):
                 f"{group:<28}{owners:>9,}{format_usd(unused):>18}{format_usd(carried):>18}"
                 f"{format_usd(forfeited):>18}{format_usd(allocated):>18}"
             )
+        self._print_indexing(run)
         if run.reference_rate_before and run.reference_rate_after:
             self.stdout.write(
                 f"Reference rate: ${run.reference_rate_before.normalize()} per token last year, "
                 f"${run.reference_rate_after.normalize()} at the new year's prices."
+            )
+
+    def _print_indexing(self, run: RolloverRun) -> None:
+        """The policy, both rates, the factor and each person's level dollars -> new
+        allocation where the factor changes it (the first PER_OWNER_LINES; --csv has all)."""
+        shown = indexing_display(run)
+        self.stdout.write(f"Indexing: {shown['policy']}")
+        self.stdout.write(f"  FY{run.fiscal_year} effective rate: {shown['closing_rate']}")
+        self.stdout.write(f"  FY{run.next_fiscal_year} rate: {shown['new_rate']}")
+        self.stdout.write(f"  Factor {shown['factor']}: {shown['note']}")
+        changed = (
+            plan
+            for plan in rollover_plans(run_context(run))
+            if plan.level_dollars_micros
+            and plan.level_allocation_micros != plan.level_dollars_micros
+        )
+        for count, plan in enumerate(changed):
+            if count == PER_OWNER_LINES:
+                self.stdout.write("  ... and more: --csv FILE lists every owner.")
+                break
+            self.stdout.write(
+                f"  {plan.label}: {format_usd(plan.level_dollars_micros)} -> "
+                f"{format_usd(plan.level_allocation_micros)}"
+                + (" (allocation already posted)" if plan.already_allocated else "")
             )
 
     def _write_csv(self, run: RolloverRun, path: str) -> None:
