@@ -4,10 +4,11 @@ it. Made through the services, like HR would in the admin."""
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from simple_history.utils import bulk_create_with_history
 
 from approvals.services import request_decide
 from common.errors import AllotError
-from compensation.models import Candidate, Offer
+from compensation.models import Candidate, LevelBand, Offer, PayRecord, PaySource
 from compensation.services import (
     offer_counter_record,
     offer_save,
@@ -51,6 +52,7 @@ def offers_demo_seed() -> int:
         fields.update(package)
         return offer_save(offer=Offer(candidate=candidate, **fields), acting_user=hr)
 
+    pay_records_demo_seed()
     offer("Priya", "Patel", "mid", "Software Engineer", base_salary_micros=140_000 * K)
     pending = offer(
         "Marcus",
@@ -85,3 +87,31 @@ def offers_demo_seed() -> int:
         offer=countered, acting_user=hr, reason="Top of the band on base; stock traded for tokens."
     )
     return Offer.objects.count()
+
+
+def pay_records_demo_seed() -> int:
+    """A pay record for every demo employee without one, from their level band's target salary
+    (spread a little by employee, deterministically), so the total rewards statements show a
+    whole package. Returns how many were made."""
+    targets = dict(LevelBand.objects.values_list("level_id", "base_salary_target_micros"))
+    made = []
+    for employee in Employee.objects.filter(pay_records__isnull=True).order_by("pk"):
+        target = targets.get(employee.level_id) or 150_000 * K
+        salary = target // 100 * (94 + employee.pk % 13) // K * K  # 94-106 %, whole dollars
+        made.append(
+            PayRecord(
+                employee=employee,
+                effective_from=employee.hire_date,
+                base_salary_micros=salary,
+                bonus_micros=salary // 10,
+                stock_option_count=1_000 + 250 * (employee.pk % 8),
+                stock_annual_value_micros=salary // 5,
+                health_plan_cost_micros=14_000 * K,
+                match_401k_percent=4,
+                professional_development_micros=2_000 * K,
+                source=PaySource.IMPORT,
+                note="Demo data",
+            )
+        )
+    bulk_create_with_history(made, PayRecord, batch_size=500)
+    return len(made)

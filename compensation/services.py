@@ -36,13 +36,15 @@ from compensation.models import (
     OfferLetter,
     OfferRound,
     OfferState,
+    PayRecord,
+    PaySource,
     policy,
 )
 from compensation.selectors import offer_request_viewers
 from notifications.kinds import Kind
 from notifications.services import notify
 from people.models import Employee
-from people.roles import ENGINEERS, FINANCE, has_role
+from people.roles import ENGINEERS, FINANCE, HR, has_role
 from people.selectors import company_settings, company_today
 
 User = AbstractBaseUser
@@ -440,7 +442,61 @@ def offer_accept(*, offer: Offer, acting_user: User) -> Employee:
     offer.employee = employee
     offer.allocation_entry = entry
     offer.save()
+    pay_record_from_offer(offer=offer, acting_user=acting_user)
     return employee
+
+
+def pay_record_from_offer(*, offer: Offer, acting_user: AbstractBaseUser | None) -> PayRecord:
+    """The accepted offer's package as the new employee's first pay record, from the start date
+    (stock after any trade, as the letter said). Once per offer."""
+    record, _ = PayRecord.objects.get_or_create(
+        offer=offer,
+        defaults={
+            "employee": offer.employee,
+            "effective_from": offer.start_date,
+            "base_salary_micros": offer.base_salary_micros,
+            "stock_option_count": offer.stock_option_count,
+            "stock_annual_value_micros": offer.trade.stock_value_micros,
+            "sign_on_bonus_micros": offer.sign_on_bonus_micros,
+            "health_plan_cost_micros": offer.health_plan_cost_micros,
+            "match_401k_percent": offer.match_401k_percent,
+            "professional_development_micros": offer.professional_development_micros,
+            "source": PaySource.OFFER,
+            "note": f"From offer #{offer.pk}",
+            "created_by": acting_user,
+        },
+    )
+    return record
+
+
+def pay_record_check(*, employee: Employee, effective_from: date, exclude_pk: int | None) -> None:
+    """AllotError naming the field when a pay record may not start then: one record per
+    employee and day, and none before the hire date."""
+    clash = PayRecord.objects.filter(employee=employee, effective_from=effective_from)
+    if clash.exclude(pk=exclude_pk).exists():
+        raise AllotError(
+            f"{employee} already has a pay record from {effective_from}; change that one instead.",
+            field="effective_from",
+        )
+    if effective_from < employee.hire_date:
+        raise AllotError(
+            f"{employee} was hired on {employee.hire_date}; pay starts on or after it.",
+            field="effective_from",
+        )
+
+
+def pay_record_save(*, record: PayRecord, acting_user: AbstractBaseUser | None) -> PayRecord:
+    """HR records pay (a raise, a new grant): checked, one record per employee and day; the
+    history keeps every change."""
+    if not has_role(acting_user, HR):
+        raise AllotError("Pay records are HR's.", code="forbidden")
+    pay_record_check(
+        employee=record.employee, effective_from=record.effective_from, exclude_pk=record.pk
+    )
+    if record.created_by_id is None:
+        record.created_by = acting_user
+    record.save()
+    return record
 
 
 def offers_expire(*, today: date | None = None) -> int:

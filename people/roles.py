@@ -45,6 +45,9 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "compensation.offerlettertemplate": _CRUD,
         "compensation.offerletter": ("view",),
         "compensation.exchangerate": ("view",),  # the rate an offer letter will use
+        # pay is HR's alone (finance sees token money, not salaries); records are kept, not deleted
+        "compensation.payrecord": ("add", "change", "view"),
+        "compensation.statementrun": ("add", "view"),
         "connectors.providerconnection": ("view",),
         "connectors.identitymapping": _CRUD,
         "connectors.usagebucket": ("view",),

@@ -1,4 +1,5 @@
 from compensation.admin.offers import OfferAdmin
+from compensation.admin.pay import PayRecordAdmin, StatementRunAdmin
 from compensation.admin.policy import (
     CandidateAdmin,
     CompensationPolicyAdmin,
@@ -16,4 +17,6 @@ __all__ = [
     "OfferAdmin",
     "OfferLetterAdmin",
     "OfferLetterTemplateAdmin",
+    "PayRecordAdmin",
+    "StatementRunAdmin",
 ]

@@ -17,6 +17,12 @@ from compensation.models.offers import (
     RemotePolicy,
     TradeChoice,
 )
+from compensation.models.pay import (
+    PayRecord,
+    PaySource,
+    StatementRun,
+    StatementRunState,
+)
 from compensation.models.policy import NOT_NEGATIVE, CompensationPolicy, LevelBand, policy
 
 __all__ = [
@@ -37,7 +43,11 @@ __all__ = [
     "OfferLetterTemplate",
     "OfferRound",
     "OfferState",
+    "PayRecord",
+    "PaySource",
     "RemotePolicy",
+    "StatementRun",
+    "StatementRunState",
     "TradeChoice",
     "policy",
 ]

@@ -251,6 +251,7 @@ CELERY_TASK_ROUTES = {
     "reporting.report_build": {"queue": "long"},
     "budgets.rollover_commit": {"queue": "long"},
     "budgets.alerts_scan": {"queue": "long"},
+    "compensation.statements_make": {"queue": "long"},
 }
 # Requests queue follow-up work in the outbox (outbox/services.py); the relay sends it this often.
 ALLOT_OUTBOX_RELAY_EVERY_SECONDS = env.int("ALLOT_OUTBOX_RELAY_EVERY_SECONDS", default=5)
@@ -272,6 +273,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "interrupted-rollovers-resume": {
         "task": "budgets.rollovers_resume",
+        "schedule": 60,
+    },
+    "interrupted-statement-runs-resume": {
+        "task": "compensation.statement_runs_resume",
         "schedule": 60,
     },
     "outbox-prune": {
