@@ -128,6 +128,8 @@ def _progress(run: ReportRun, percent: int, stage: str) -> None:
     ReportRun.objects.filter(pk=run.pk).update(
         progress_percent=percent, stage=stage, heartbeat_at=timezone.now()
     )
+    if settings.ALLOT_REPORT_STAGE_PAUSE_SECONDS:  # the fault tests' window to kill the worker
+        time.sleep(settings.ALLOT_REPORT_STAGE_PAUSE_SECONDS)
 
 
 def _tell_ready(run: ReportRun) -> None:

@@ -260,6 +260,9 @@ ALLOT_OUTBOX_RELAY_ON_COMMIT = False
 # interrupted and queued again by the sweep (every minute).
 ALLOT_RUN_STALLED_AFTER_SECONDS = env.int("ALLOT_RUN_STALLED_AFTER_SECONDS", default=300)
 ALLOT_RUN_MAX_RESUMES = env.int("ALLOT_RUN_MAX_RESUMES", default=5)
+# Fault tests only: a report build sleeps this long after each stage, so a test can kill its
+# worker mid-build (tests/reliability/test_killed_workers.py). 0, no pause, everywhere else.
+ALLOT_REPORT_STAGE_PAUSE_SECONDS = env.float("ALLOT_REPORT_STAGE_PAUSE_SECONDS", default=0)
 # Readiness (/healthz/ready) says "worker down" when the relay has not run for this long.
 ALLOT_READY_WORKER_STALE_SECONDS = env.int("ALLOT_READY_WORKER_STALE_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE = {

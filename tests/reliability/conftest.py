@@ -8,9 +8,12 @@ import time
 
 import psycopg
 import pytest
+from celery import current_app
 from django.db import connection
+from django.db.models import Sum
 from django.utils import timezone
 
+from budgets.models import Budget, LedgerEntry
 from budgets.services import budget_allocate, budget_create
 from people.selectors import current_fiscal_year
 from tests.factories import EmployeeFactory, api_key, price
@@ -108,3 +111,31 @@ def usage_events():
         ]
 
     return make
+
+
+@pytest.fixture
+def real_broker(redis_server, settings, monkeypatch):
+    """Celery publishing to the test's own Redis, not eagerly: the relay talks to a broker."""
+    settings.ALLOT_OUTBOX_RELAY_ON_COMMIT = False
+    app = current_app
+    saved = (app.conf.broker_url, app.conf.task_always_eager, app.conf.broker_transport_options)
+
+    def point_at(url: str) -> None:
+        monkeypatch.setenv("CELERY_BROKER_URL", url)  # Celery reads it before its settings
+        app.conf.broker_url = url
+        app.conf.broker_transport_options = {"socket_timeout": 2, "socket_connect_timeout": 1}
+        app.conf.task_always_eager = False
+        app._pool = None  # noqa: SLF001 - drop the connections made for the previous URL
+        app.amqp._producer_pool = None  # noqa: SLF001
+
+    point_at(redis_server)
+    yield point_at
+    app.conf.broker_url, app.conf.task_always_eager, app.conf.broker_transport_options = saved
+    app._pool = None  # noqa: SLF001
+    app.amqp._producer_pool = None  # noqa: SLF001
+
+
+def assert_totals_equal_entries():
+    for budget in Budget.objects.all():
+        usage = LedgerEntry.objects.filter(budget=budget, kind="usage")
+        assert budget.spent_micros == (usage.aggregate(s=Sum("amount_micros"))["s"] or 0)

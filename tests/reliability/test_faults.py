@@ -11,14 +11,13 @@ import redis
 from celery import current_app
 from django.core import mail
 from django.db import connection
-from django.db.models import Sum
 from django.utils import timezone
 
-from budgets.models import AlertClaim, Budget, LedgerEntry, UsageEvent
+from budgets.models import AlertClaim, Budget, UsageEvent
 from notifications.models import Notification
 from outbox.models import OutboxMessage
 from outbox.services import outbox_relay
-from tests.reliability.conftest import needs_postgresql
+from tests.reliability.conftest import assert_totals_equal_entries, needs_postgresql
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -43,12 +42,6 @@ def gateway(client, gateway_key):
         return response, time.monotonic() - started
 
     return post
-
-
-def assert_totals_equal_entries():
-    for budget in Budget.objects.all():
-        usage = LedgerEntry.objects.filter(budget=budget, kind="usage")
-        assert budget.spent_micros == (usage.aggregate(s=Sum("amount_micros"))["s"] or 0)
 
 
 def test_a_connection_cut_mid_batch_is_a_json_503_and_the_retry_makes_it_whole(
@@ -90,28 +83,6 @@ def test_a_connection_cut_mid_batch_is_a_json_503_and_the_retry_makes_it_whole(
     assert UsageEvent.objects.count() == 50
     assert_totals_equal_entries()
     print(f"\nconnection cut mid-batch: 503 in {cut_seconds * 1000:.0f} ms")  # noqa: T201
-
-
-@pytest.fixture
-def real_broker(redis_server, settings, monkeypatch):
-    """Celery publishing to the test's own Redis, not eagerly: the relay talks to a broker."""
-    settings.ALLOT_OUTBOX_RELAY_ON_COMMIT = False
-    app = current_app
-    saved = (app.conf.broker_url, app.conf.task_always_eager, app.conf.broker_transport_options)
-
-    def point_at(url: str) -> None:
-        monkeypatch.setenv("CELERY_BROKER_URL", url)  # Celery reads it before its settings
-        app.conf.broker_url = url
-        app.conf.broker_transport_options = {"socket_timeout": 2, "socket_connect_timeout": 1}
-        app.conf.task_always_eager = False
-        app._pool = None  # noqa: SLF001 - drop the connections made for the previous URL
-        app.amqp._producer_pool = None  # noqa: SLF001
-
-    point_at(redis_server)
-    yield point_at
-    app.conf.broker_url, app.conf.task_always_eager, app.conf.broker_transport_options = saved
-    app._pool = None  # noqa: SLF001
-    app.amqp._producer_pool = None  # noqa: SLF001
 
 
 def work_the_queue(url: str) -> list[str]:
