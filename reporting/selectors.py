@@ -24,7 +24,11 @@ from people.selectors import company_settings
 from reporting.figures.appendix import appendix_table
 from reporting.figures.approvals import approvals_tables
 from reporting.figures.breakdowns import breakdown_tables
-from reporting.figures.carryover import carryover_table, forfeitures_table
+from reporting.figures.carryover import (
+    carryover_table,
+    closed_years_overspend_table,
+    forfeitures_table,
+)
 from reporting.figures.forecast import forecast_tables
 from reporting.figures.headline import headline_table
 from reporting.figures.inputs import Progress, report_inputs
@@ -111,6 +115,9 @@ def period_data(
         day__gte=period.quarter_period.start,
         day__lt=min(period.cutoff, period.quarter_period.end),
     )
+    overspend = closed_years_overspend_table(fiscal_year=fiscal_year)
+    if overspend is not None:  # only when an earlier year ended spent beyond its allocation
+        tables.append(overspend)
     if cost_days.exists():  # only where a provider connection reports its costs
         tables.append(reconciliation_table(period, reconciliation(cost_days)))
     if include_appendix:
