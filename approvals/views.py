@@ -197,6 +197,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         chart = column_chart(
             [(m.strftime("%b"), v) for m, v in months],
             format_value=lambda v: display.chart_value(v) if display.amount(v) else "",
+            format_label=lambda v: display.chart_label(v) if display.amount(v) else "",
             title="Spend by month",
         )
     return render(

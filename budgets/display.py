@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from budgets.calculations import tokens_at_rate
-from common.money import Micros, format_usd
+from common.money import Micros, format_usd, format_usd_short
 from people.models import Transparency
 from people.roles import FINANCE, HR
 from people.selectors import company_settings
@@ -42,6 +42,12 @@ class MoneyDisplay:
     def chart_value(self, micros: Micros) -> str:
         if self.shows_dollars:
             return format_usd(micros)
+        return _short_tokens(tokens_at_rate(micros, self.usd_per_token))
+
+    def chart_label(self, micros: Micros) -> str:
+        """Short, for a value drawn on a chart ('$12.3k'); chart_value is the tooltip's."""
+        if self.shows_dollars:
+            return format_usd_short(micros)
         return _short_tokens(tokens_at_rate(micros, self.usd_per_token))
 
 

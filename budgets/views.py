@@ -102,7 +102,7 @@ def _budget_rows(
     ]
 
 
-def _cumulative_chart(balances, display, chart_value):
+def _cumulative_chart(balances, display, chart_value, chart_label):
     """The personal budget's running spend, its projection and its allocation as a line."""
     personal = next((b.budget for b in balances if b.owner_kind == OwnerKind.EMPLOYEE), None)
     if personal is None:
@@ -121,7 +121,9 @@ def _cumulative_chart(balances, display, chart_value):
             [scaled(v) for v in series.projected],
             limit=scaled(series.allocated_micros),
             format_value=chart_value,
+            format_label=chart_label,
             title="Spend against the budget, with the projection to year end",
+            total=scaled(series.spent_micros),
         ),
         "year_end": series.projected_year_end_micros is not None
         and chart_value(scaled(series.projected_year_end_micros)),
@@ -135,10 +137,17 @@ def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpRe
     balances = employee_balance(employee=employee, fiscal_year=fiscal_year)
     allocated = sum(b.allocated_micros for b in balances)
 
+    abstracted = display.transparency == Transparency.ABSTRACTED
+
     def chart_value(micros):
-        if display.transparency == Transparency.ABSTRACTED:
+        if abstracted:
             return f"{micros}%"
         return display.chart_value(micros)
+
+    def chart_label(micros):
+        if display.transparency == Transparency.ABSTRACTED:
+            return f"{micros}%"
+        return display.chart_label(micros)
 
     def scaled(micros: int):
         # Abstracted: a share of the whole allocation, never an amount.
@@ -158,8 +167,11 @@ def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpRe
     by_model = employee_spend_by(**spend, field="model_name")
     paid = paid_rate(employee=employee) if display.shows_dollars else None
     rows = _budget_rows(balances, display, fiscal_year=fiscal_year, year_end=year_end, paid=paid)
+    # Every chart of the year's usage adds up to the same spend (abstracted: each part is a
+    # rounded share, so a chart's total is its parts').
+    year_spend = None if abstracted else sum(v for _, v in months)
     context = {
-        "cumulative": _cumulative_chart(balances, display, chart_value),
+        "cumulative": _cumulative_chart(balances, display, chart_value, chart_label),
         "paid_rate": paid,
         "employee": employee,
         "own": own,
@@ -169,17 +181,21 @@ def _dashboard(request: HttpRequest, employee: Employee, *, own: bool) -> HttpRe
         "month_chart": column_chart(
             [(m.strftime("%b"), scaled(v)) for m, v in months],
             format_value=chart_value,
+            format_label=chart_label,
             title="Spend by month",
+            total=year_spend,
         ),
         "category_chart": bar_list(
             [(categories.get(c, c), scaled(v)) for c, v in by_category],
             format_value=chart_value,
             title="Spend by category",
+            total=year_spend,
         ),
         "model_chart": bar_list(
             [(m, scaled(v)) for m, v in by_model],
             format_value=chart_value,
             title="Spend by model",
+            total=year_spend,
         ),
         "recent": [
             {
@@ -224,6 +240,7 @@ def company(request: HttpRequest) -> HttpResponse:
                 [(d.label, d.spent_micros) for d in overview.departments if d.spent_micros],
                 format_value=format_usd,
                 title="Spend by department",
+                total=overview.total.spent_micros,
             ),
         },
     )

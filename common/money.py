@@ -91,6 +91,18 @@ def format_usd(micros: Micros | None) -> str:
     return f"{sign}${abs(dollars):,.2f}"
 
 
+def format_usd_short(micros: Micros) -> str:
+    """Compact dollars for labels drawn on a chart: '$1.2M', '$45.6k', '$512' (one decimal
+    past a thousand, whole dollars below, half up)."""
+    dollars = micros_to_dollars(int(micros))
+    sign, dollars = ("-" if dollars < 0 else ""), abs(dollars)
+    for size, suffix in ((Decimal(10**6), "M"), (Decimal(10**3), "k")):
+        if dollars >= size:
+            short = (dollars / size).quantize(Decimal("0.1"), rounding=ROUNDING)
+            return f"{sign}${short:,}{suffix}"
+    return f"{sign}${dollars.quantize(Decimal(1), rounding=ROUNDING):,}"
+
+
 def dollars_grouped(dollars: Decimal) -> str:
     """Dollars as a person reads them: '150,000.00' (thousands grouped, never '1.5E+5'), the
     sub-cent digits of a per-token price kept ('0.000003')."""

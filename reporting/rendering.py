@@ -18,7 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from common.charts import bar_list, column_chart, line_chart
 from common.csvsafe import spreadsheet_row
-from common.money import format_usd, micros_to_dollars, quantize_cents
+from common.money import format_usd, format_usd_short, micros_to_dollars, quantize_cents
 from common.pdf import css_string, pdf_from_html
 
 SECTIONS = [
@@ -133,12 +133,8 @@ def _title_row(snapshot: dict) -> list[str]:
 
 
 def short_usd(value) -> str:
-    """Compact dollars for chart labels: $1.23M, $45.6k, $512."""
-    dollars = micros_to_dollars(int(value))
-    for size, suffix in ((Decimal(10**6), "M"), (Decimal(10**3), "k")):
-        if abs(dollars) >= size:
-            return f"${dollars / size:,.1f}{suffix}"
-    return f"${dollars:,.0f}"
+    """Compact dollars for chart labels: $1.2M, $45.6k, $512."""
+    return format_usd_short(int(value))
 
 
 def _short_label(label, limit: int = 32) -> str:
@@ -160,9 +156,7 @@ def report_charts(snapshot: dict) -> dict[str, SafeString]:
             return
         items = [(_short_label(r[0]), r[value_index] or 0) for r in table["rows"]][:limit]
         if any(v for _, v in items):
-            charts[key] = bar_list(
-                items, format_value=fmt, width=560, label_width=200, title=table["title"]
-            )
+            charts[key] = bar_list(items, format_value=fmt, title=table["title"])
 
     if not snapshot.get("has_usage"):
         return charts

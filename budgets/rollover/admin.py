@@ -284,11 +284,13 @@ class RolloverRunAdmin(admin.ModelAdmin):
                 [(name, group.carried_micros) for name, group in groups_totals],
                 format_value=format_usd,
                 title="Carried over by group",
+                total=run.carried_micros,
             ),
             "forfeited_chart": bar_list(
                 [(name, group.forfeited_micros) for name, group in groups_totals],
                 format_value=format_usd,
                 title="Forfeited by group",
+                total=run.forfeited_micros,
             ),
             "rate_before": before.normalize() if before else None,
             "rate_after": after.normalize() if after else None,

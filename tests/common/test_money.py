@@ -12,6 +12,7 @@ from common.money import (
     dollars_to_micros,
     format_usd,
     format_usd_exact,
+    format_usd_short,
     micros_to_dollars,
     parse_decimal_string,
     percent,
@@ -226,3 +227,10 @@ def test_the_money_input_is_text_so_a_browser_keeps_the_grouping():
 )
 def test_read_only_money_shows_exact_grouped_dollars(micros, shown):
     assert format_usd_exact(micros) == shown
+
+
+def test_short_dollars_for_chart_labels_round_half_up_and_keep_the_sign():
+    assert format_usd_short(12_345_670_000) == "$12.3k"
+    assert format_usd_short(1_250_000_000_000) == "$1.3M"
+    assert format_usd_short(511_500_000) == "$512"
+    assert format_usd_short(-2_050_000_000) == "-$2.1k"
