@@ -149,6 +149,8 @@ class Command(BaseCommand):
         self.stdout.write(f"  FY{run.fiscal_year} effective rate: {shown['closing_rate']}")
         self.stdout.write(f"  FY{run.next_fiscal_year} rate: {shown['new_rate']}")
         self.stdout.write(f"  Factor {shown['factor']}: {shown['note']}")
+        if run.indexing_factor is None or run.indexing_factor == 1:
+            return  # nobody's amount changes: no pass over every owner to say so
         changed = (
             plan
             for plan in rollover_plans(run_context(run))
