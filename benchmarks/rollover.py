@@ -90,7 +90,6 @@ def seed(budgets: int, baseline: int) -> dict:
                     date(2020 + n % 6, 1 + n % 12, 1),
                     date(2026, 9, 30) if leaver else None,
                     not leaver,
-                    False,
                     f"B{n}",
                 )
             )
@@ -98,7 +97,7 @@ def seed(budgets: int, baseline: int) -> dict:
             cursor,
             "people_employee",
             ["id", "user_id", "level_id", "team_id", "hire_date", "left_on", "is_active"]
-            + ["pilot_cohort", "external_id"],
+            + ["external_id"],
             people,
         )
         cursor.execute(

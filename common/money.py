@@ -133,6 +133,14 @@ def divide_micros(numerator: int, denominator: int) -> Micros:
     return int((Decimal(numerator) / Decimal(denominator)).to_integral_value(rounding=ROUNDING))
 
 
+def spend_per_unit(*, spent_micros: Micros, units: Decimal) -> Micros | None:
+    """Spend per unit of a productivity metric (e.g. per merged pull request), half-up to the
+    micro; None when nothing was produced (no division by zero)."""
+    if units <= 0:
+        return None
+    return int((Decimal(spent_micros) / units).to_integral_value(rounding=ROUNDING))
+
+
 def percent(part: int, whole: int, *, places: int = 2, rounding: str = ROUNDING) -> Decimal | None:
     """The one percentage: part / whole * 100 to `places` decimal places, computed in integers
     so no amount of micros loses a digit. Rounded half-up (a tie goes away from zero, so 1 / 800

@@ -45,6 +45,7 @@ urlpatterns = [
     path("", include("audit.urls")),
     path("", include("compensation.urls")),
     path("reports/", include("reporting.urls")),
+    path("pilots/", include("pilots.urls")),
     path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/sign-on/refused/", sign_on_refused, name="sign-on-refused"),

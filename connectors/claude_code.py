@@ -16,6 +16,7 @@ usage report, which charges them. The unit of estimated_cost.amount is taken to 
 for the cost report; the excerpt of the reference available here does not say."""
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -165,3 +166,12 @@ def productivity_by_team_month(start: date, end: date) -> list[dict]:
         {"team_id": team_id, "month": month, "metric": metric, "value": value}
         for (team_id, month, metric), value in sorted(out.items())
     ]
+
+
+def metric_sum(*, metric: str, employee_ids: Iterable[int], start: date, end: date) -> Decimal:
+    """One Claude Code metric (a key of METRICS) summed over some engineers' days from `start`
+    to before `end`: what a pilot's comparison divides spend by."""
+    total = ClaudeCodeDay.objects.filter(
+        employee_id__in=list(employee_ids), day__gte=start, day__lt=end
+    ).aggregate(total=Sum(METRICS[metric], default=0))["total"]
+    return Decimal(total)

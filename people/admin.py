@@ -194,7 +194,6 @@ class EmployeeCreationForm(forms.ModelForm):
             "team",
             "manager",
             "hire_date",
-            "pilot_cohort",
             "external_id",
             "annual_budget_micros",
         ]
@@ -234,9 +233,8 @@ class EmployeeAdmin(ImportMixin, SpreadsheetExportMixin, HistoryAdmin):
         "manager",
         "hire_date",
         "is_active",
-        "pilot_cohort",
     ]
-    list_filter = ["level", "team__department", "team", "is_active", "pilot_cohort"]
+    list_filter = ["level", "team__department", "team", "is_active"]
     search_fields = [
         "user__email",
         "user__first_name",
@@ -254,7 +252,6 @@ class EmployeeAdmin(ImportMixin, SpreadsheetExportMixin, HistoryAdmin):
         "hire_date",
         "left_on",
         "is_active",
-        "pilot_cohort",
         "external_id",
         "annual_budget_micros",
     ]

@@ -26,9 +26,6 @@ class EmployeeExportResource(SpreadsheetSafeResource):
     hire_date = fields.Field(
         column_name="hire_date", attribute="hire_date", widget=DateWidget("%Y-%m-%d")
     )
-    pilot_cohort = fields.Field(
-        column_name="pilot_cohort", attribute="pilot_cohort", widget=BooleanWidget()
-    )
     is_active = fields.Field(column_name="is_active", attribute="is_active", widget=BooleanWidget())
     annual_budget = DollarsField(column_name="annual_budget_usd", attribute="annual_budget_micros")
 

@@ -2,10 +2,11 @@
 be created and changed, errors per row, and nothing written if any row is refused (the import
 runs in one transaction, rolled back on the first refused row, and in the preview always).
 
-Columns: email, first_name, last_name, level, team, manager_email, hire_date, external_id,
-pilot_cohort. A row whose email already signs in updates that employee; a new one makes the
-sign-in (no usable password until a reset or single sign-on) and the employee, as the admin's
-add form does. A manager may be anyone already employed or anyone further down the same file."""
+Columns: email, first_name, last_name, level, team, manager_email, hire_date, external_id (a
+pilot's members are kept on the pilot, `pilots/`). A row whose email already signs in updates
+that employee; a new one makes the sign-in (no usable password until a reset or single
+sign-on) and the employee, as the admin's add form does. A manager may be anyone already
+employed or anyone further down the same file."""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -14,7 +15,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models.functions import Lower
 from import_export import fields
-from import_export.widgets import BooleanWidget, CharWidget, DateWidget, ForeignKeyWidget
+from import_export.widgets import CharWidget, DateWidget, ForeignKeyWidget
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from common.exports import SpreadsheetSafeResource
@@ -32,12 +33,11 @@ COLUMNS = (
     "manager_email",
     "hire_date",
     "external_id",
-    "pilot_cohort",
 )
 
 # The employee's own columns, compared as stored to tell an unchanged row.
-STORED = ("level_id", "team_id", "hire_date", "external_id", "pilot_cohort")
-CHANGED_BY_IMPORT = ("level", "team", "manager", "hire_date", "external_id", "pilot_cohort")
+STORED = ("level_id", "team_id", "hire_date", "external_id")
+CHANGED_BY_IMPORT = ("level", "team", "manager", "hire_date", "external_id")
 
 
 class TeamByNameWidget(ForeignKeyWidget):
@@ -96,21 +96,6 @@ class LevelByNameWidget(ForeignKeyWidget):
         return level
 
 
-class FlagWidget(BooleanWidget):
-    """yes/no, true/false, 1/0; an empty cell is no."""
-
-    def clean(self, value, row=None, **kwargs):
-        text = str(value or "").strip().lower()
-        if text in {"yes", "y"}:
-            return True
-        if text in {"no", "n"}:
-            return False
-        try:
-            return bool(super().clean(value, row, **kwargs))
-        except ValueError as exc:
-            raise ValueError(f"Write yes or no, not {value!r}.") from exc
-
-
 def _email(value) -> str:
     return str(value or "").strip().lower()
 
@@ -129,9 +114,6 @@ class EmployeeResource(SpreadsheetSafeResource):
     )
     external_id = fields.Field(
         attribute="external_id", column_name="external_id", widget=CharWidget(allow_blank=False)
-    )
-    pilot_cohort = fields.Field(
-        attribute="pilot_cohort", column_name="pilot_cohort", widget=FlagWidget()
     )
 
     class Meta:

@@ -134,7 +134,6 @@ class Employee(models.Model):
     hire_date = models.DateField()
     left_on = models.DateField(null=True, blank=True, help_text="Last day, for leavers.")
     is_active = models.BooleanField("active", default=True)
-    pilot_cohort = models.BooleanField(default=False)
     external_id = models.CharField(
         max_length=100, null=True, blank=True, unique=True, help_text="The HR system's id."
     )

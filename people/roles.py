@@ -55,6 +55,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "connectors.claudecodeday": ("view",),
         # the "needs a level" list: people the identity provider sent, for HR to give a level
         "provisioning.provisionedperson": ("change", "view"),
+        "pilots.pilotcohort": _CRUD,
+        "pilots.pilotmembership": _CRUD,
     },
     FINANCE: {
         "people.level": ("view",),
@@ -89,6 +91,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "connectors.unassignedusage": ("view",),
         "connectors.providercostday": ("view",),
         "connectors.claudecodeday": ("view",),
+        "pilots.pilotcohort": ("view",),
+        "pilots.pilotmembership": ("view",),
     },
     MANAGERS: {},
     ENGINEERS: {},

@@ -109,7 +109,7 @@ def person_create(*, email: str, first_name: str, last_name: str, username: str 
 @transaction.atomic
 def employee_create(*, user: Any, level: Level, hire_date: date, **fields: Any) -> Employee:
     """The employee of a sign-in (made by `person_create`), with their level and any of team,
-    manager, external_id, pilot_cohort, annual_budget_micros."""
+    manager, external_id, annual_budget_micros."""
     employee = Employee(user=user, level=level, hire_date=hire_date, **fields)
     employee.full_clean(exclude=["user"])
     employee.save()

@@ -75,13 +75,6 @@ def average_price_per_million(*, spent_micros: Micros, tokens: int) -> Micros | 
     return divide_micros(spent_micros * 1_000_000, tokens)
 
 
-def spend_per_unit(*, spent_micros: Micros, units: Decimal) -> Micros | None:
-    """Spend per unit of a productivity metric (e.g. per merged pull request)."""
-    if units <= 0:
-        return None
-    return int((Decimal(spent_micros) / units).to_integral_value(rounding="ROUND_HALF_UP"))
-
-
 def carryover_unspent(*, carried_in_micros: Micros, expired_micros: Micros, spent_micros: Micros):
     """Carried-over money still unspent in a budget. Carried money is drawn first (it is the
     money that expires), so spend uses it up before the year's own allocation."""

@@ -20,6 +20,7 @@ from common.charts import bar_list, column_chart, line_chart
 from common.csvsafe import spreadsheet_row
 from common.money import format_usd, format_usd_short, micros_to_dollars, quantize_cents
 from common.pdf import css_string, pdf_from_html
+from reporting.figures.pilot import PER_PERSON_COLUMNS
 
 SECTIONS = [
     ("headline", "Headline"),
@@ -29,7 +30,7 @@ SECTIONS = [
     ("carryover", "Carryover liability and forfeitures"),
     ("prices", "Price trend"),
     ("approvals", "Approvals"),
-    ("pilot", "Pilot cohort"),
+    ("pilot", "Pilots against their control groups"),
     ("productivity", "Productivity"),
     ("reconciliation", "Reconciliation with the providers"),
     ("appendix", "Appendix"),
@@ -46,7 +47,6 @@ CHART_CAPTIONS = {
     "by_level": "Quarter spend by level",
     "utilisation": "Number of budgets by share of the allocation used",
     "price_trend": "Average cost per million tokens by month",
-    "pilot": "Spend per engineer this quarter",
 }
 
 
@@ -213,10 +213,29 @@ def report_charts(snapshot: dict) -> dict[str, SafeString]:
                 for metric in metrics
             )
         )
-    pilot = _table(snapshot, "pilot")
-    if pilot:
-        bars("pilot", value_index=4, fmt=short_usd)
+    for pilot in snapshot["tables"]:
+        if pilot["key"].startswith("pilot_"):
+            charts[pilot["key"]] = pilot_chart(pilot)
     return charts
+
+
+def pilot_chart(pilot: dict) -> SafeString:
+    """A pilot's metric per person, before and during, for the pilot and its control group."""
+    before, during = PER_PERSON_COLUMNS
+    metric = pilot["columns"][4]["label"].removesuffix(" before")
+    points = [
+        (f"{row[0][:7]} {when}", Decimal(row[index]))
+        for row in pilot["rows"]
+        for when, index in (("before", before), ("during", during))
+        if row[index] is not None
+    ]
+    return column_chart(
+        points,
+        format_value=lambda v: f"{Decimal(v):,.2f}",
+        width=560,
+        height=180,
+        title=f"{pilot['title']}: {metric} per person",
+    )
 
 
 def _view_table(table: dict) -> dict:

@@ -68,7 +68,6 @@ class DemoPerson:
     team: str | None
     manager: str | None  # email
     hire_date: date
-    pilot_cohort: bool
     external_id: str
 
 
@@ -140,7 +139,6 @@ def demo_build(
             "Web",
             None,
             period.start - timedelta(days=900),
-            True,
             "DEMO-MANAGER",
         )
     )
@@ -153,7 +151,6 @@ def demo_build(
             "Web",
             "manager@example.com",
             period.start - timedelta(days=400),
-            True,
             "DEMO-ENGINEER",
         )
     )
@@ -169,6 +166,7 @@ def demo_build(
         manager = leads.get(team)
         if manager is None:
             leads[team] = email
+        rng.random()  # the draw that once made the pilot flag: the demo stays as it was
         people.append(
             DemoPerson(
                 email,
@@ -178,7 +176,6 @@ def demo_build(
                 team,
                 manager,
                 hire_date,
-                rng.random() < 0.2,
                 f"EMP{number:05d}",
             )
         )

@@ -146,7 +146,6 @@ def _write_organisation(data: DemoData, *, with_demo_sign_ins: bool) -> OrgIds:
                 level=levels[p.level],
                 team=teams.get(p.team),
                 hire_date=p.hire_date,
-                pilot_cohort=p.pilot_cohort,
                 external_id=p.external_id,
             )
             for p in data.people

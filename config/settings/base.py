@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "reporting",
     "audit",
     "connectors",
+    "pilots",
     "provisioning",
 ]
 
@@ -479,4 +480,6 @@ ALLOT_ADMIN_STATEMENT_TIMEOUT_MS = env.int("ALLOT_ADMIN_STATEMENT_TIMEOUT_MS", d
 ALLOT_HOT_PATHS = {"api:authorize": "budgets.apis.authorize_hot_path"}
 
 # Demo sign-ins are made by `seed_demo` only where this is true (never in production).
+# A pilot's comparison concludes nothing when either group has fewer people than this.
+ALLOT_PILOT_MIN_GROUP = env.int("ALLOT_PILOT_MIN_GROUP", default=5)
 ALLOT_DEMO_ENABLED = False

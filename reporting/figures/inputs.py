@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from budgets.models import EntryKind
 from people.models import Level
+from pilots.comparison import PilotComparison
 from reporting.figures import queries
 from reporting.figures.period import ReportPeriod, month_key
 
@@ -86,6 +87,7 @@ class ReportInputs:
     metrics: list[dict]
     labels: dict[int, tuple[str, str]]  # budget id -> (kind, owner)
     team_spend_by_month: dict[tuple[int | None, date], int]
+    pilots: list[PilotComparison]  # each pilot that ran in the period, against its control
 
 
 def report_inputs(*, period: ReportPeriod, as_of: datetime, step: Progress) -> ReportInputs:
@@ -116,6 +118,7 @@ def report_inputs(*, period: ReportPeriod, as_of: datetime, step: Progress) -> R
     step(60, "Reading approvals and productivity metrics")
     approved, final_role = queries.approvals_of_quarter(period)
     metrics = queries.productivity_metrics(period)
+    pilots = queries.pilot_comparisons(period)
 
     step(70, "Computing the figures")
     spend = spend_sums(period=period, org=org, usage_rows=usage_rows, ledger=ledger)
@@ -136,6 +139,7 @@ def report_inputs(*, period: ReportPeriod, as_of: datetime, step: Progress) -> R
         metrics=metrics,
         labels=budget_labels(org),
         team_spend_by_month=team_spend_by_month,
+        pilots=pilots,
     )
 
 

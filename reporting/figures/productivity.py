@@ -5,7 +5,7 @@ from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 
-from reporting import calculations as calc
+from common.money import spend_per_unit
 from reporting.figures.inputs import ReportInputs
 from reporting.figures.tables import table
 
@@ -29,9 +29,7 @@ def productivity_tables(inputs: ReportInputs) -> list[dict]:
             f"{teams[team_id]['name']} ({teams[team_id]['department__name']})",
             str(units[(metric, team_id)]),
             spend[(metric, team_id)],
-            calc.spend_per_unit(
-                spent_micros=spend[(metric, team_id)], units=units[(metric, team_id)]
-            ),
+            spend_per_unit(spent_micros=spend[(metric, team_id)], units=units[(metric, team_id)]),
         ]
         for metric, team_id in sorted(
             units, key=lambda key: (key[0], teams[key[1]]["name"], key[1])
@@ -43,7 +41,7 @@ def productivity_tables(inputs: ReportInputs) -> list[dict]:
             month.strftime("%b %Y"),
             str(trend_units[(metric, month)]),
             trend_spend[(metric, month)],
-            calc.spend_per_unit(
+            spend_per_unit(
                 spent_micros=trend_spend[(metric, month)], units=trend_units[(metric, month)]
             ),
         ]

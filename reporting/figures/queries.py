@@ -2,7 +2,7 @@
 which loops over events in Python. The figure modules only compute on what these return."""
 
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncMonth
@@ -13,6 +13,8 @@ from budgets.models import Budget, EntryKind, LedgerEntry, UsageEvent
 from common.money import Micros
 from connectors.claude_code import productivity_by_team_month
 from people.models import Employee, Level, Project, Team
+from pilots.comparison import PilotComparison, pilot_compare
+from pilots.models import PilotCohort
 from reporting.figures.period import ReportPeriod, moment
 from reporting.models import ProductivityMetric
 
@@ -29,7 +31,6 @@ def employees_by_id() -> dict[int, dict]:
             "id",
             "level_id",
             "team_id",
-            "pilot_cohort",
             "user__email",
             "user__first_name",
             "user__last_name",
@@ -212,3 +213,16 @@ def productivity_metrics(period: ReportPeriod) -> list[dict]:
     return recorded + productivity_by_team_month(
         period.year_period.start, period.quarter_period.end
     )
+
+
+def pilot_comparisons(period: ReportPeriod) -> list[PilotComparison]:
+    """Every pilot that ran in the period, compared with its control group as of the period's
+    last day covered."""
+    last_day = min(period.cutoff, period.quarter_period.end) - timedelta(days=1)
+    pilots = (
+        PilotCohort.objects.filter(start__lt=period.quarter_period.end)
+        .filter(Q(end__isnull=True) | Q(end__gte=period.quarter_period.start))
+        .select_related("control_cohort", "control_department")
+        .order_by("start", "name")
+    )
+    return [pilot_compare(cohort=cohort, today=last_day) for cohort in pilots]

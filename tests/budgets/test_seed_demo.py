@@ -26,7 +26,6 @@ def snapshot() -> dict:
                 "team__name",
                 "manager__user__email",
                 "hire_date",
-                "pilot_cohort",
             )
         ),
         "budgets": sorted(

@@ -34,11 +34,11 @@ def test_new_people_and_a_change_are_written_in_one_go(org):
     rows = dataset(
         # a report listed before her manager, who is further down the file
         ["ada@example.com", "Ada", "Lovelace", "mid", "Platform", "lin@example.com",
-         "2026-01-05", "HR-1", "yes"],
+         "2026-01-05", "HR-1"],
         ["lin@example.com", "Lin", "Chen", "Senior", "Platform", "boss@example.com",
-         "2025-03-01", "HR-2", ""],
+         "2025-03-01", "HR-2"],
         # the boss moves level
-        ["BOSS@example.com", "", "", "mid", "Platform", "", "2020-01-06", "", "no"],
+        ["BOSS@example.com", "", "", "mid", "Platform", "", "2020-01-06", ""],
     )  # fmt: skip
     result = EmployeeResource().import_data(rows, dry_run=False)
 
@@ -48,7 +48,7 @@ def test_new_people_and_a_change_are_written_in_one_go(org):
     lin = Employee.objects.get(user__email="lin@example.com")
     assert ada.manager == lin and lin.manager == org["boss"]
     assert (ada.level, ada.team, ada.hire_date) == (org["mid"], org["team"], date(2026, 1, 5))
-    assert ada.pilot_cohort and not lin.pilot_cohort and ada.external_id == "HR-1"
+    assert ada.external_id == "HR-1" and lin.external_id == "HR-2"
     assert not ada.user.has_usable_password() and ada.user.groups.filter(name="Engineers").exists()
     assert lin.user.groups.filter(name="Managers").exists()  # she has a report now
     org["boss"].refresh_from_db()
@@ -58,9 +58,7 @@ def test_new_people_and_a_change_are_written_in_one_go(org):
 
 
 def test_the_same_file_again_changes_nothing(org):
-    rows = dataset(
-        ["ada@example.com", "Ada", "Lovelace", "mid", "Platform", "", "2026-01-05", "", "no"]
-    )
+    rows = dataset(["ada@example.com", "Ada", "Lovelace", "mid", "Platform", "", "2026-01-05", ""])
     EmployeeResource().import_data(rows, dry_run=False)
     again = EmployeeResource().import_data(rows, dry_run=False)
     assert again.totals["skip"] == 1 and again.totals["new"] == 0
@@ -69,13 +67,13 @@ def test_the_same_file_again_changes_nothing(org):
 
 def test_a_refused_row_writes_nothing_and_says_which_column(org):
     rows = dataset(
-        ["ok@example.com", "Ok", "Person", "mid", "Platform", "", "2026-01-05", "", ""],
-        ["bad@example.com", "Bad", "Level", "principal", "Platform", "", "2026-01-05", "", ""],
-        ["who@example.com", "No", "Manager", "mid", "", "ghost@example.com", "2026-01-05", "", ""],
-        ["ok@example.com", "Twice", "Listed", "mid", "", "", "2026-01-05", "", ""],
-        ["noname@example.com", "", "", "mid", "", "", "2026-01-05", "", ""],
-        ["not-an-email", "X", "Y", "mid", "", "", "2026-01-05", "", ""],
-        ["date@example.com", "X", "Y", "mid", "", "", "05/01/2026", "", ""],
+        ["ok@example.com", "Ok", "Person", "mid", "Platform", "", "2026-01-05", ""],
+        ["bad@example.com", "Bad", "Level", "principal", "Platform", "", "2026-01-05", ""],
+        ["who@example.com", "No", "Manager", "mid", "", "ghost@example.com", "2026-01-05", ""],
+        ["ok@example.com", "Twice", "Listed", "mid", "", "", "2026-01-05", ""],
+        ["noname@example.com", "", "", "mid", "", "", "2026-01-05", ""],
+        ["not-an-email", "X", "Y", "mid", "", "", "2026-01-05", ""],
+        ["date@example.com", "X", "Y", "mid", "", "", "05/01/2026", ""],
     )
     result = EmployeeResource().import_data(rows, dry_run=False)
 
@@ -97,7 +95,7 @@ def test_hr_previews_then_confirms_in_the_admin(client, org):
     client.force_login(hr)
     csv = (
         ",".join(HEADERS)
-        + "\nada@example.com,Ada,Lovelace,mid,Platform,boss@example.com,2026-01-05,,no\n"
+        + "\nada@example.com,Ada,Lovelace,mid,Platform,boss@example.com,2026-01-05,\n"
     )
     upload = io.BytesIO(csv.encode())
     upload.name = "people.csv"
@@ -124,9 +122,7 @@ def test_hr_previews_then_confirms_in_the_admin(client, org):
 
 def test_an_xlsx_file_imports_too(client, org):
     client.force_login(hr_user())
-    rows = dataset(
-        ["xl@example.com", "Excel", "User", "mid", "Platform", "", "2026-02-02", "", "no"]
-    )
+    rows = dataset(["xl@example.com", "Excel", "User", "mid", "Platform", "", "2026-02-02", ""])
     upload = io.BytesIO(rows.export("xlsx"))
     upload.name = "people.xlsx"
     preview = client.post(

@@ -46,9 +46,7 @@ def company(april_company):
     t1 = TeamFactory(name="Lakehouse", department=data)
     t2 = TeamFactory(name="Runtime", department=platform)
     mgr = EmployeeFactory(user__first_name="Mia", level=level("staff"), team=t1)
-    alice = EmployeeFactory(
-        user__first_name="Alice", level=level("mid"), team=t1, pilot_cohort=True, manager=mgr
-    )
+    alice = EmployeeFactory(user__first_name="Alice", level=level("mid"), team=t1, manager=mgr)
     bob = EmployeeFactory(user__first_name="Bob", level=level("senior"), team=t2)
     carol = EmployeeFactory(user__first_name="Carol", level=level("junior"), team=None)
     apollo = ProjectFactory(code="apollo", name="Apollo")

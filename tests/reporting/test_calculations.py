@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 
+from common.money import spend_per_unit
 from reporting import calculations as calc
 
 K = 10**6
@@ -55,8 +56,8 @@ def test_annualise_and_burn_rate_round_half_up():
 def test_prices_and_spend_per_unit():
     assert calc.average_price_per_million(spent_micros=3 * K, tokens=2_000_000) == 1_500_000
     assert calc.average_price_per_million(spent_micros=3 * K, tokens=0) is None
-    assert calc.spend_per_unit(spent_micros=10 * K, units=Decimal("4")) == 2_500_000
-    assert calc.spend_per_unit(spent_micros=10 * K, units=Decimal("0")) is None
+    assert spend_per_unit(spent_micros=10 * K, units=Decimal("4")) == 2_500_000
+    assert spend_per_unit(spent_micros=10 * K, units=Decimal("0")) is None
 
 
 def test_carried_money_is_drawn_first():

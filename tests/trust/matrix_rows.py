@@ -34,6 +34,7 @@ from notifications.models import NotificationPreference
 from people.models import Employee
 from people.roles import FINANCE, HR, MANAGERS, ROLE_PERMISSIONS
 from people.selectors import company_today, current_fiscal_year
+from pilots.models import PilotCohort, PilotMembership
 from tests.factories import EmployeeFactory, TeamFactory, UserFactory, api_key, price
 from tests.trust.forms import form_data
 from tests.trust.matrix import ROLES, Row, admin_page, api, cells, web
@@ -91,7 +92,11 @@ def build_world() -> dict:
     held = authorize(
         employee=engineer, estimated_cost_micros=10**6, reserve=True, source="matrix-authorize"
     ).reservation
+    # a pilot with the engineer in it: their manager sees it, other managers do not
+    pilot = PilotCohort.objects.create(name="Matrix pilot", start=company_today())
+    PilotMembership.objects.create(cohort=pilot, employee=engineer)
     return {
+        "pilot": pilot,
         "reservation": held,
         "delegation": leave,
         "other_engineer": theirs,
@@ -277,6 +282,7 @@ ADMIN_ACTIONS = "Admin pages and actions"
 OFFERS = "Offers"
 DELEGATION = "Delegation"
 REPORTS = "Finance reports"
+PILOTS = "Pilots"
 ROLLOVER = "Annual rollover"
 ACCESS = "Accounts and access (admin writes)"
 FINANCE_ONLY = web(403, finance=200, superuser=200)
@@ -829,6 +835,24 @@ ROWS: list[Row] = [
         ),
         notes="finance only",
         effect_roles={"finance", "superuser"},
+    ),
+    Row(
+        PILOTS,
+        "/pilots/",
+        "GET",
+        lambda w: "/pilots/",
+        web(200, engineer=403),
+        reveals=lambda w: "Matrix pilot",
+        revealed_to={"manager", "hr", "finance", "superuser"},
+        notes="a manager sees the pilots their reports are in",
+    ),
+    Row(
+        PILOTS,
+        "/pilots/<id>/",
+        "GET",
+        lambda w: f"/pilots/{w['pilot'].pk}/",
+        web(200, engineer=403, skip_level=404, other_manager=404),
+        notes="managers of a member only; other managers 404",
     ),
     Row(REPORTS, "/reports/", "GET", lambda w: "/reports/", FINANCE_ONLY),
     Row(

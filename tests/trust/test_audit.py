@@ -18,7 +18,7 @@ def changed_world():
     employee = EmployeeFactory()
     employee.level_id = employee.level_id  # a save with a known user in the history
     employee._history_user = hr
-    employee.pilot_cohort = True
+    employee.is_active = False
     employee.save()
     budget, _ = budget_create(fiscal_year=2026, employee=employee, acting_user=hr)
     budget_allocate(budget=budget, amount_micros=7_500_000_000, acting_user=hr, memo="FY26")
@@ -32,7 +32,7 @@ def test_finance_sees_who_changed_what(client, changed_world):
     page = client.get("/audit/").content.decode()
 
     assert "Harriet Resources" in page
-    assert "Pilot cohort: no → yes" in page  # the field's label and the values' words
+    assert "Active: yes → no" in page  # the field's label and the values' words
     assert "posted allocation $7,500.00" in page
     assert str(employee) in page
 
@@ -44,7 +44,7 @@ def test_filters_narrow_the_trail(client, changed_world):
     nobody = client.get("/audit/", {"who": "no-such-person"}).content.decode()
     backwards = client.get("/audit/", {"since": "2026-02-01", "until": "2026-01-01"})
 
-    assert "posted allocation" in only_ledger and "pilot_cohort" not in only_ledger
+    assert "posted allocation" in only_ledger and "is_active" not in only_ledger
     assert "Nothing matches." in nobody
     assert "The start date is after the end date." in backwards.content.decode()
 
@@ -103,7 +103,7 @@ def test_only_the_page_shown_is_built_so_deep_pages_cost_no_more_queries(db):
 
     employee = EmployeeFactory()
     for flag in range(40):  # 40 changes, each a diff against the one before
-        employee.pilot_cohort = bool(flag % 2)
+        employee.is_active = bool(flag % 2)
         employee.save()
 
     with CaptureQueriesContext(connection) as first:

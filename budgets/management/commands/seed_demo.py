@@ -6,6 +6,7 @@ from django.utils.dateparse import parse_date
 
 from budgets.alerts import budget_alerts_record
 from budgets.demo import demo_build, demo_write
+from budgets.demo.extras import demo_extras_run
 from budgets.models import Budget
 from people.models import Employee
 from people.selectors import company_today, fiscal_year_of, fiscal_year_period
@@ -65,6 +66,7 @@ class Command(BaseCommand):
                 Budget.objects.filter(fiscal_year=fiscal_year).values_list("pk", flat=True)
             )
         )
+        extras = demo_extras_run(today)
         finished = time.perf_counter()
         self.stdout.write(
             self.style.SUCCESS(
@@ -75,3 +77,5 @@ class Command(BaseCommand):
                 f"(build {built - started:.1f}s, write {finished - built:.1f}s)."
             )
         )
+        for line in extras:
+            self.stdout.write(line)
