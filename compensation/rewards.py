@@ -283,5 +283,6 @@ def statement_html(statement: Statement) -> str:
     return render_to_string("compensation/pdf/rewards.html", statement_context(statement))
 
 
-def statement_pdf(statement: Statement) -> bytes:
-    return pdf_from_html(statement_html(statement))
+def statement_pdf(statement: Statement, *, fonts=None) -> bytes:
+    """`fonts`: a batch's common.pdf.font_cache(), shared by its statements."""
+    return pdf_from_html(statement_html(statement), fonts=fonts)

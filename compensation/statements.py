@@ -18,6 +18,7 @@ from django.utils import timezone
 from budgets.rollover.preview import rollover_context
 from common.db import on_fresh_connection
 from common.errors import AllotError
+from common.pdf import font_cache
 from compensation.models import StatementRun, StatementRunState
 from compensation.models.pay import private_statement_storage
 from compensation.rewards import rewards_statement, statement_pdf
@@ -107,6 +108,7 @@ def _make_all(run: StatementRun, folder: Path) -> tuple[int, int, dict]:
     """One PDF per employee into `folder` (a statement already there, from an interrupted
     attempt, is kept); returns how many, how many without pay, and timings."""
     context = rollover_context(fiscal_year=run.fiscal_year)  # once: the same for everyone
+    fonts = font_cache()  # loaded once for the whole batch
     done = without_pay = 0
     pdf_seconds = 0.0
     last = time.monotonic()
@@ -118,7 +120,7 @@ def _make_all(run: StatementRun, folder: Path) -> tuple[int, int, dict]:
         target = folder / statement.filename
         if not target.exists():
             started = time.perf_counter()
-            pdf = statement_pdf(statement)
+            pdf = statement_pdf(statement, fonts=fonts)
             pdf_seconds += time.perf_counter() - started
             partial = target.with_suffix(".part")
             partial.write_bytes(pdf)
