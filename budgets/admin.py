@@ -3,12 +3,9 @@ prices and usage; plus the budget parts of the employee page."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
@@ -27,10 +24,8 @@ from budgets.models import (
     LedgerEntry,
     OwnerKind,
     Reservation,
-    TokenPrice,
     UsageEvent,
 )
-from budgets.pricing import NewPrice, price_correct, price_correction_preview
 from budgets.selectors import employee_balance
 from budgets.services import budget_adjust, budget_allocate, employee_allocate_from_level
 from common.admin import HistoryAdmin, ReadOnlyAdmin
@@ -286,127 +281,6 @@ class LedgerEntryAdmin(SpreadsheetExportOnlyMixin, admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:budgets_ledgerentry_changelist"))
 
 
-class PriceCorrectionForm(forms.Form):
-    input_per_million = DollarsFormField(label="Input (USD per 1M tokens)", min_value=0)
-    output_per_million = DollarsFormField(label="Output (USD per 1M tokens)", min_value=0)
-    cached_input_per_million = DollarsFormField(
-        label="Cached input (USD per 1M tokens)", min_value=0
-    )
-    reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 60}))
-
-    def clean(self):
-        data = super().clean()
-        for name in ("input_per_million", "output_per_million", "cached_input_per_million"):
-            if data.get(name) is not None and data[name] < 0:
-                self.add_error(name, "A price cannot be negative.")
-        return data
-
-    def new_price(self) -> NewPrice:
-        data = self.cleaned_data
-        return NewPrice(
-            data["input_per_million"], data["output_per_million"], data["cached_input_per_million"]
-        )
-
-
-PRICE_FIELDS = [
-    "input_per_million_micros",
-    "output_per_million_micros",
-    "cached_input_per_million_micros",
-]
-
-
-@admin.register(TokenPrice)
-class TokenPriceAdmin(HistoryAdmin):
-    """A price already used to price events is corrected through "Correct this price", which
-    previews and posts the difference; its fields cannot be edited in place."""
-
-    list_display = ["model_name", "effective_from", "input", "output", "cached_input"]
-    list_filter = ["model_name"]
-    search_fields = ["model_name"]
-    date_hierarchy = "effective_from"
-    change_form_template = "admin/budgets/tokenprice/change_form.html"
-
-    def get_readonly_fields(self, request, obj=None):
-        if obj is not None and obj.usage_events.exists():
-            return ["model_name", "effective_from", *PRICE_FIELDS]
-        return []
-
-    def get_urls(self):
-        return [
-            path(
-                "<int:pk>/correct/",
-                self.admin_site.admin_view(self.correct_view),
-                name="budgets_tokenprice_correct",
-            ),
-            *super().get_urls(),
-        ]
-
-    def correct_view(self, request, pk: int):
-        price = get_object_or_404(TokenPrice, pk=pk)
-        if not self.has_change_permission(request, price):
-            raise PermissionDenied
-        initial = {
-            "input_per_million": price.input_per_million_micros,
-            "output_per_million": price.output_per_million_micros,
-            "cached_input_per_million": price.cached_input_per_million_micros,
-        }
-        form = PriceCorrectionForm(request.POST or None, initial=initial)
-        preview = None
-        if request.method == "POST" and form.is_valid():
-            try:
-                if "apply" in request.POST:
-                    correction = price_correct(
-                        price=price,
-                        new=form.new_price(),
-                        reason=form.cleaned_data["reason"],
-                        acting_user=request.user,
-                    )
-                    self.message_user(
-                        request,
-                        f"Re-priced {correction.events_repriced:,} events: spend changed by "
-                        f"{format_usd(correction.delta_micros)}.",
-                        messages.SUCCESS,
-                    )
-                    return HttpResponseRedirect(
-                        reverse("admin:budgets_tokenprice_change", args=[price.pk])
-                    )
-                preview = price_correction_preview(price=price, new=form.new_price())
-            except AllotError as error:
-                form.add_error(None, error.message)
-        budgets = []
-        if preview is not None:
-            top = sorted(preview.per_budget.items(), key=lambda item: -abs(item[1]))[:20]
-            by_id = Budget.objects.select_related("employee__user", "team", "project").in_bulk(
-                [budget_id for budget_id, _ in top]
-            )
-            budgets = [(by_id[budget_id], format_usd(delta)) for budget_id, delta in top]
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "original": price,
-            "title": f"Correct the price of {price}",
-            "form": form,
-            "preview": preview,
-            "preview_budgets": budgets,
-            "old_total": preview and format_usd(preview.old_total_micros),
-            "new_total": preview and format_usd(preview.new_total_micros),
-            "delta": preview and format_usd(preview.delta_micros),
-        }
-        return TemplateResponse(request, "admin/budgets/tokenprice/correct.html", context)
-
-    @admin.display(description="Input / 1M", ordering="input_per_million_micros")
-    def input(self, price: TokenPrice) -> str:
-        return format_usd(price.input_per_million_micros)
-
-    @admin.display(description="Output / 1M", ordering="output_per_million_micros")
-    def output(self, price: TokenPrice) -> str:
-        return format_usd(price.output_per_million_micros)
-
-    @admin.display(description="Cached input / 1M", ordering="cached_input_per_million_micros")
-    def cached_input(self, price: TokenPrice) -> str:
-        return format_usd(price.cached_input_per_million_micros)
-
-
 @admin.register(UsageEvent)
 class UsageEventAdmin(SpreadsheetExportOnlyMixin, ReadOnlyAdmin):
     resource_classes = [UsageEventExportResource]  # export only
@@ -575,4 +449,5 @@ class AlertAdmin(ReadOnlyAdmin):
     list_select_related = ["budget__employee__user", "budget__team", "budget__project"]
 
 
+from budgets import price_admin  # noqa: E402,F401 - registers the price table's admin
 from budgets.rollover import admin as rollover_admin  # noqa: E402,F401 - registers its admin

@@ -45,6 +45,7 @@ USAGE_EXAMPLE = {
             "input_tokens": 12000,
             "output_tokens": 3000,
             "cached_input_tokens": 8000,
+            "cache_write_tokens": 2000,
             "occurred_at": "2026-05-04T15:30:00Z",
             "category": "code_review",
             "project": "checkout-v2",
@@ -314,6 +315,8 @@ def authorize_answer(values: dict, source: str) -> dict:
             input_tokens=values.get("input_tokens") or 0,
             output_tokens=values.get("output_tokens") or 0,
             cached_input_tokens=values.get("cached_input_tokens") or 0,
+            cache_write_tokens=values.get("cache_write_tokens") or 0,
+            cache_write_1h_tokens=values.get("cache_write_1h_tokens") or 0,
         )
     result = authorize(
         employee=reading.employee,

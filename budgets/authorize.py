@@ -43,7 +43,13 @@ class AuthorizeResult:
 
 
 def estimate_cost(
-    *, model_name: str, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0
+    *,
+    model_name: str,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
 ) -> Micros:
     """What a call would cost at today's price for the model."""
     price = price_in_force(model_name=model_name, at=timezone.now())
@@ -58,6 +64,8 @@ def estimate_cost(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cached_input_tokens=cached_input_tokens,
+        cache_write_tokens=cache_write_tokens,
+        cache_write_1h_tokens=cache_write_1h_tokens,
     )
 
 

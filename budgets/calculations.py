@@ -10,6 +10,14 @@ from common.money import MICROS_PER_DOLLAR, Micros, divide_micros, percent
 TOKENS_PER_PRICE_UNIT = 1_000_000  # prices are per million tokens
 
 
+# Anthropic prices a prompt-cache write by how long it is kept, from the model's input rate
+# (https://platform.claude.com/docs/en/about-claude/pricing, "5m cache writes", "1h cache
+# writes"; cache hits are the cached-input rate): 1.25 times input for 5 minutes, 2 times for 1
+# hour. As quarters of the input rate, so the arithmetic stays in integers and rounds once.
+CACHE_WRITE_5M_QUARTERS = 5
+CACHE_WRITE_1H_QUARTERS = 8
+
+
 def usage_cost_micros(
     *,
     input_tokens: int,
@@ -18,18 +26,66 @@ def usage_cost_micros(
     input_per_million_micros: Micros,
     output_per_million_micros: Micros,
     cached_input_per_million_micros: Micros,
+    cache_write_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
+    cache_write_per_million_micros: Micros | None = None,
+    cache_write_1h_per_million_micros: Micros | None = None,
 ) -> Micros:
-    """Cost of one call, rounded half-up once, to the micro-dollar."""
-    numerator = (
+    """Cost of one call, rounded half-up once, to the micro-dollar. Cache writes (5-minute and
+    1-hour) are priced at their own rates; a rate of None is the documented multiple of the
+    input rate (CACHE_WRITE_*_QUARTERS). Without cache writes the cost is what it always was."""
+    quarters = 4 * (
         input_tokens * input_per_million_micros
         + output_tokens * output_per_million_micros
         + cached_input_tokens * cached_input_per_million_micros
     )
-    return divide_micros(numerator, TOKENS_PER_PRICE_UNIT)
+    if cache_write_tokens:
+        quarters += cache_write_tokens * _quarter_rate(
+            cache_write_per_million_micros, input_per_million_micros, CACHE_WRITE_5M_QUARTERS
+        )
+    if cache_write_1h_tokens:
+        quarters += cache_write_1h_tokens * _quarter_rate(
+            cache_write_1h_per_million_micros, input_per_million_micros, CACHE_WRITE_1H_QUARTERS
+        )
+    return divide_micros(quarters, 4 * TOKENS_PER_PRICE_UNIT)
+
+
+def _quarter_rate(rate: Micros | None, input_rate: Micros, multiple: int) -> int:
+    """A cache-write rate in quarter-micros per million tokens: its own, else the multiple."""
+    return 4 * rate if rate is not None else multiple * input_rate
+
+
+def cache_write_quarter_rates(rates: "Rates") -> tuple[int, int]:
+    """The 5-minute and 1-hour cache-write rates in force (their own, else the documented
+    multiple of the input rate), in quarter-micros per million tokens: exact."""
+    return (
+        _quarter_rate(
+            _own(rates, "cache_write_per_million_micros"),
+            rates.input_per_million_micros,
+            CACHE_WRITE_5M_QUARTERS,
+        ),
+        _quarter_rate(
+            _own(rates, "cache_write_1h_per_million_micros"),
+            rates.input_per_million_micros,
+            CACHE_WRITE_1H_QUARTERS,
+        ),
+    )
+
+
+def cache_write_rates(rates: "Rates") -> tuple[Micros, Micros]:
+    """cache_write_quarter_rates half-up to the micro per million tokens, for display."""
+    five_minutes, one_hour = cache_write_quarter_rates(rates)
+    return divide_micros(five_minutes, 4), divide_micros(one_hour, 4)
+
+
+def _own(rates: "Rates", name: str) -> Micros | None:
+    return getattr(rates, name, None)
 
 
 class Rates(Protocol):
-    """A price's rates per million tokens: a TokenPrice, or a correction's new ones."""
+    """A price's rates per million tokens: a TokenPrice, or a correction's new ones. The
+    cache-write rates (cache_write_per_million_micros, cache_write_1h_per_million_micros) are
+    optional attributes: absent or None, the documented multiple of the input rate."""
 
     input_per_million_micros: Micros
     output_per_million_micros: Micros
@@ -37,9 +93,15 @@ class Rates(Protocol):
 
 
 def cost_at(
-    rates: Rates, *, input_tokens: int, output_tokens: int, cached_input_tokens: int
+    rates: Rates,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int,
+    cache_write_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
 ) -> Micros:
-    """usage_cost_micros at a price's three rates."""
+    """usage_cost_micros at a price's rates."""
     return usage_cost_micros(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
@@ -47,6 +109,10 @@ def cost_at(
         input_per_million_micros=rates.input_per_million_micros,
         output_per_million_micros=rates.output_per_million_micros,
         cached_input_per_million_micros=rates.cached_input_per_million_micros,
+        cache_write_tokens=cache_write_tokens,
+        cache_write_1h_tokens=cache_write_1h_tokens,
+        cache_write_per_million_micros=_own(rates, "cache_write_per_million_micros"),
+        cache_write_1h_per_million_micros=_own(rates, "cache_write_1h_per_million_micros"),
     )
 
 

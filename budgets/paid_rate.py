@@ -38,7 +38,13 @@ class PaidRate:
 def _rate_of(events) -> Decimal | None:
     totals = events.aggregate(
         cost=Sum("cost_micros"),
-        tokens=Sum(F("input_tokens") + F("output_tokens") + F("cached_input_tokens")),
+        tokens=Sum(
+            F("input_tokens")
+            + F("output_tokens")
+            + F("cached_input_tokens")
+            + F("cache_write_tokens")
+            + F("cache_write_1h_tokens")
+        ),
     )
     return usd_per_token_paid(totals["cost"], totals["tokens"])
 

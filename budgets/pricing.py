@@ -26,6 +26,9 @@ class NewPrice:
     input_per_million_micros: Micros
     output_per_million_micros: Micros
     cached_input_per_million_micros: Micros
+    # None: the documented multiple of the new input rate (budgets.calculations)
+    cache_write_per_million_micros: Micros | None = None
+    cache_write_1h_per_million_micros: Micros | None = None
 
 
 @dataclass
@@ -49,6 +52,8 @@ def _cost(row: dict, price: NewPrice | TokenPrice) -> Micros:
         input_tokens=row["input_tokens"],
         output_tokens=row["output_tokens"],
         cached_input_tokens=row["cached_input_tokens"],
+        cache_write_tokens=row["cache_write_tokens"],
+        cache_write_1h_tokens=row["cache_write_1h_tokens"],
     )
 
 
@@ -58,6 +63,8 @@ def price_correction_preview(*, price: TokenPrice, new: NewPrice) -> RepricePrev
         new.input_per_million_micros,
         new.output_per_million_micros,
         new.cached_input_per_million_micros,
+        new.cache_write_per_million_micros or 0,
+        new.cache_write_1h_per_million_micros or 0,
     ):
         if not isinstance(value, int) or value < 0:
             raise AllotError("Prices are amounts of dollars of zero or more.", field="price")
@@ -65,7 +72,13 @@ def price_correction_preview(*, price: TokenPrice, new: NewPrice) -> RepricePrev
     per_budget: dict[int, int] = defaultdict(int)
     per_day: dict[tuple[int, object], int] = defaultdict(int)
     rows = price.usage_events.values(
-        "budget_id", "occurred_at", "input_tokens", "output_tokens", "cached_input_tokens"
+        "budget_id",
+        "occurred_at",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
     )
     for row in rows.iterator(chunk_size=5_000):
         old_cost, new_cost = _cost(row, price), _cost(row, new)
@@ -122,6 +135,8 @@ def price_correct(
     price.input_per_million_micros = new.input_per_million_micros
     price.output_per_million_micros = new.output_per_million_micros
     price.cached_input_per_million_micros = new.cached_input_per_million_micros
+    price.cache_write_per_million_micros = new.cache_write_per_million_micros
+    price.cache_write_1h_per_million_micros = new.cache_write_1h_per_million_micros
     price._change_reason = reason[:100]
     price.save()  # simple-history records who changed it and why
     return correction

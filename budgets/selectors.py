@@ -8,9 +8,11 @@ from functools import cache
 from django.contrib.auth import get_user_model
 from django.db import connections
 from django.db.models import BigIntegerField, ExpressionWrapper, F, Q, QuerySet, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models.functions import Coalesce, TruncMonth
 
 from budgets.calculations import (
+    CACHE_WRITE_1H_QUARTERS,
+    CACHE_WRITE_5M_QUARTERS,
     TOKENS_PER_PRICE_UNIT,
     cost_at,
     tokens_at_rate,
@@ -349,17 +351,26 @@ def corrected_price_ids() -> set[int]:
 
 def _cost_now() -> ExpressionWrapper:
     """An event's cost at its price version's current rates, rounded half-up to the micro as
-    budgets.calculations.usage_cost_micros does (every term is non-negative, so adding half
-    and dividing as integers is half-up)."""
+    budgets.calculations.usage_cost_micros does (in quarter-micros, as it counts; every term is
+    non-negative, so adding half and dividing as integers is half-up). A cache-write rate
+    left empty is its documented multiple of the input rate."""
+    input_rate = F("price__input_per_million_micros")
     numerator = (
-        F("input_tokens") * F("price__input_per_million_micros")
-        + F("output_tokens") * F("price__output_per_million_micros")
-        + F("cached_input_tokens") * F("price__cached_input_per_million_micros")
+        4 * F("input_tokens") * input_rate
+        + 4 * F("output_tokens") * F("price__output_per_million_micros")
+        + 4 * F("cached_input_tokens") * F("price__cached_input_per_million_micros")
+        + F("cache_write_tokens")
+        * Coalesce(
+            4 * F("price__cache_write_per_million_micros"), CACHE_WRITE_5M_QUARTERS * input_rate
+        )
+        + F("cache_write_1h_tokens")
+        * Coalesce(
+            4 * F("price__cache_write_1h_per_million_micros"),
+            CACHE_WRITE_1H_QUARTERS * input_rate,
+        )
     )
-    return ExpressionWrapper(
-        (numerator + TOKENS_PER_PRICE_UNIT // 2) / TOKENS_PER_PRICE_UNIT,
-        output_field=BigIntegerField(),
-    )
+    unit = 4 * TOKENS_PER_PRICE_UNIT
+    return ExpressionWrapper((numerator + unit // 2) / unit, output_field=BigIntegerField())
 
 
 def repriced_spend(
@@ -410,6 +421,8 @@ def event_cost_now(event, price_ids: set[int]) -> Micros:
         input_tokens=event.input_tokens,
         output_tokens=event.output_tokens,
         cached_input_tokens=event.cached_input_tokens,
+        cache_write_tokens=event.cache_write_tokens,
+        cache_write_1h_tokens=event.cache_write_1h_tokens,
     )
 
 

@@ -88,6 +88,18 @@ class AuthorizeIn(serializers.Serializer):
     cached_input_tokens = serializers.IntegerField(
         min_value=0, max_value=1_000_000_000, required=False
     )
+    cache_write_tokens = serializers.IntegerField(
+        min_value=0,
+        max_value=1_000_000_000,
+        required=False,
+        help_text="Estimated tokens written to a 5-minute prompt cache (the cache-write rate).",
+    )
+    cache_write_1h_tokens = serializers.IntegerField(
+        min_value=0,
+        max_value=1_000_000_000,
+        required=False,
+        help_text="Estimated tokens written to a 1-hour prompt cache.",
+    )
     project = TextField(required=False)
     reserve = serializers.BooleanField(
         default=False, help_text="Hold the estimate until a usage event settles it."

@@ -190,6 +190,7 @@ class BucketPostingInline(admin.TabularInline):
     model = BucketPosting
     extra = 0
     fields = ["version", "amount", "input_tokens", "output_tokens", "cached_input_tokens"]
+    fields += ["cache_write_tokens", "cache_write_1h_tokens"]
     fields += ["usage_event", "ledger_entry", "created_at"]
     readonly_fields = fields
     can_delete = False

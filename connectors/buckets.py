@@ -41,7 +41,14 @@ from connectors.models import (
 from connectors.reports import REPORTS, BucketRow, ReportSpec
 
 EVENT_ID_LIMIT = 180  # the event id's 200 characters, less room for ":v<n>"
-NUMBERS = ("input_tokens", "output_tokens", "cached_input_tokens", "provider_cost_micros")
+TOKENS = (
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+)
+NUMBERS = (*TOKENS, "provider_cost_micros")
 BATCH = 5_000  # ingest's largest batch
 
 
@@ -127,15 +134,10 @@ def cost_of(bucket: UsageBucket, prices: PriceBook | None = None) -> int | None:
         price = price_in_force(bucket.model_name, moment)
     if price is None:
         return None
-    return cost_at(
-        price,
-        input_tokens=bucket.input_tokens,
-        output_tokens=bucket.output_tokens,
-        cached_input_tokens=bucket.cached_input_tokens,
-    )
+    return cost_at(price, **{name: getattr(bucket, name) for name in TOKENS})
 
 
-CHANGED_FIELDS = [*NUMBERS[:3], "provider_cost_micros", "requests", "identities", "ends_at"]
+CHANGED_FIELDS = [*NUMBERS, "requests", "identities", "ends_at"]
 CHANGED_FIELDS += ["version", "estimated_micros", "updated_at"]
 POSTED_FIELDS = ["state", "hold_reason", "employee", "project", "usage_event", "charged_micros"]
 
@@ -208,12 +210,15 @@ def _numbers(row: BucketRow) -> dict:
         "input_tokens": row.input_tokens,
         "output_tokens": row.output_tokens,
         "cached_input_tokens": row.cached_input_tokens,
+        "cache_write_tokens": row.cache_write_tokens,
+        "cache_write_1h_tokens": row.cache_write_1h_tokens,
         "requests": row.requests,
         "provider_cost_micros": row.provider_cost_micros,
     }
 
 
-def _event(bucket: UsageBucket, event_id: str, counts: tuple[int, int, int], cost: int | None):
+def _event(bucket: UsageBucket, event_id: str, counts: tuple[int, ...], cost: int | None):
+    """The usage event of a bucket's posting; `counts` in the order of TOKENS."""
     employee, project = bucket.employee, bucket.project
     event = ParsedEvent(
         index=0,
@@ -232,6 +237,8 @@ def _event(bucket: UsageBucket, event_id: str, counts: tuple[int, int, int], cos
         employee=employee,
         project=project,
         cost_given=cost is not None,
+        cache_write_tokens=counts[3],
+        cache_write_1h_tokens=counts[4],
     )
     event.payload_hash = payload_hash(event)
     return event
@@ -249,7 +256,7 @@ def buckets_post(buckets: list[UsageBucket], spec: ReportSpec, mappings: Mapping
             held.append(_hold(bucket, unmapped_reason(bucket.identities)))
             continue
         bucket.employee, bucket.project = employee, project
-        counts = (bucket.input_tokens, bucket.output_tokens, bucket.cached_input_tokens)
+        counts = tuple(getattr(bucket, name) for name in TOKENS)
         event = _event(bucket, event_id_of(bucket), counts, bucket.provider_cost_micros)
         event.index = len(events)
         events.append((bucket, event))
@@ -299,6 +306,8 @@ BUCKET_COLUMNS = (
     "input_tokens",
     "output_tokens",
     "cached_input_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
     "requests",
     "provider_cost_micros",
     "estimated_micros",
@@ -391,14 +400,15 @@ def difference_post(bucket: UsageBucket) -> PageOutcome:
     first = bucket.usage_event
     counts = tuple(
         getattr(bucket, name) - getattr(first, name) - sum(getattr(p, name) for p in posted)
-        for name in ("input_tokens", "output_tokens", "cached_input_tokens")
+        for name in TOKENS
     )
     delta = target - charged_of(bucket, posted)
     version = bucket.version
     if BucketPosting.objects.filter(bucket=bucket, version=version).exists():
         return outcome  # this version's difference is posted already
     posting = BucketPosting(bucket=bucket, version=version, amount_micros=delta)
-    posting.input_tokens, posting.output_tokens, posting.cached_input_tokens = counts
+    for name, count in zip(TOKENS, counts, strict=True):
+        setattr(posting, name, count)
     if delta > 0:
         event = _event(
             bucket, event_id_of(bucket, version), tuple(max(c, 0) for c in counts), delta
@@ -434,12 +444,7 @@ def charged_of(bucket: UsageBucket, postings: list[BucketPosting]) -> int:
     its own entry, so the bucket's difference must not post that change a second time."""
     first = bucket.usage_event
     if first.price_id is not None:
-        first_cost = cost_at(
-            first.price,
-            input_tokens=first.input_tokens,
-            output_tokens=first.output_tokens,
-            cached_input_tokens=first.cached_input_tokens,
-        )
+        first_cost = cost_at(first.price, **{name: getattr(first, name) for name in TOKENS})
     else:
         first_cost = first.cost_micros
     return first_cost + sum(p.amount_micros for p in postings)

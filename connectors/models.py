@@ -182,6 +182,8 @@ class UsageBucket(models.Model):
     input_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)
     cached_input_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField("cache writes, 5 minutes", default=0, db_default=0)
+    cache_write_1h_tokens = models.BigIntegerField("cache writes, 1 hour", default=0, db_default=0)
     requests = models.BigIntegerField(null=True, blank=True)
     provider_cost_micros = MicrosField(
         "provider's cost (USD)", null=True, blank=True, help_text="Empty: priced by Allot."
@@ -262,6 +264,8 @@ class BucketPosting(models.Model):
     input_tokens = models.BigIntegerField(default=0, help_text="Signed: the change posted.")
     output_tokens = models.BigIntegerField(default=0)
     cached_input_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0, db_default=0)
+    cache_write_1h_tokens = models.BigIntegerField(default=0, db_default=0)
     usage_event = models.OneToOneField(
         UsageEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

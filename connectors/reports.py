@@ -15,16 +15,17 @@ addresses):
   input_cached_tokens, num_model_requests, project_id, user_id, api_key_id, model, ...}]}],
   has_more, next_page}. No cost either.
 
-Token counts as Allot counts them (input, output and cached input, disjoint, as the price table
-prices them): Anthropic's input is its uncached input plus the tokens written to the cache, its
-cached input the cache reads; OpenAI's input_tokens include the cached ones, which are taken out.
+Token counts as Allot counts them (input, output, cached input and cache writes, disjoint, as
+the price table prices them): Anthropic's input is its uncached input, its cached input the
+cache reads (cache_read_input_tokens), its cache writes cache_creation's
+ephemeral_5m_input_tokens and ephemeral_1h_input_tokens, each priced at its own rate (Anthropic
+bills a 5-minute write at 1.25 times input and a 1-hour one at 2 times,
+https://platform.claude.com/docs/en/about-claude/pricing; budgets.TokenPrice's cache-write
+rates, by default those multiples). OpenAI's input_tokens include the cached ones, which are
+taken out; OpenAI bills no cache writes.
 
-Cache writes: Anthropic bills a 5-minute cache write at 1.25 times the input rate and a 1-hour
-write at 2 times. Allot's price table (budgets.TokenPrice) has input, output and cached-input
-(read) rates only, and a usage event has no cache-write count, so the writes are charged at the
-input rate: a bucket's estimate is short by a quarter (5m) or all (1h) of the written tokens'
-input price. The reconciliation against the cost report shows that gap; pricing writes at their
-own rate needs a cache-write rate in the price table and a count on the event (not built)."""
+A bucket stored before cache writes had counts of their own had them in its input: read again,
+its numbers differ, so it is a restatement and posts the price difference once."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ class BucketRow:
     cached_input_tokens: int
     requests: int | None = None
     provider_cost_micros: int | None = None
+    cache_write_tokens: int = 0  # written to a 5-minute prompt cache
+    cache_write_1h_tokens: int = 0  # written to a 1-hour one
 
     @property
     def group_key(self) -> str:
@@ -119,9 +122,6 @@ def _anthropic_rows(body: dict[str, Any]) -> list[BucketRow]:
         )
         for result in bucket.get("results") or []:
             creation = result.get("cache_creation") or {}
-            written = _tokens(creation, "ephemeral_5m_input_tokens") + _tokens(
-                creation, "ephemeral_1h_input_tokens"
-            )
             rows.append(
                 BucketRow(
                     starts_at=starts_at,
@@ -131,9 +131,11 @@ def _anthropic_rows(body: dict[str, Any]) -> list[BucketRow]:
                         "workspace_id": result.get("workspace_id"),
                     },
                     model_name=result.get("model") or UNKNOWN_MODEL,
-                    input_tokens=_tokens(result, "uncached_input_tokens") + written,
+                    input_tokens=_tokens(result, "uncached_input_tokens"),
                     output_tokens=_tokens(result, "output_tokens"),
                     cached_input_tokens=_tokens(result, "cache_read_input_tokens"),
+                    cache_write_tokens=_tokens(creation, "ephemeral_5m_input_tokens"),
+                    cache_write_1h_tokens=_tokens(creation, "ephemeral_1h_input_tokens"),
                 )
             )
     return rows

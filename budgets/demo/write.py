@@ -266,6 +266,8 @@ def _event_rows(
             e.input_tokens,
             e.output_tokens,
             e.cached_input_tokens,
+            0,  # no cache writes in demo data
+            0,
             e.cost_micros,
             e.occurred_at,
             received,

@@ -26,6 +26,21 @@ class TokenPrice(models.Model):
     cached_input_per_million_micros = MicrosField(
         "cached input (USD per 1M tokens)", default=0, validators=[MinValueValidator(0)]
     )
+    # empty: the provider's documented multiple of the input rate (budgets.calculations)
+    cache_write_per_million_micros = MicrosField(
+        "cache write, 5 minutes (USD per 1M tokens)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Empty: 1.25 times the input price (Anthropic's 5-minute cache write).",
+    )
+    cache_write_1h_per_million_micros = MicrosField(
+        "cache write, 1 hour (USD per 1M tokens)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Empty: 2 times the input price (Anthropic's 1-hour cache write).",
+    )
     effective_from = models.DateTimeField()
     history = HistoricalRecords()
 
@@ -70,6 +85,13 @@ class UsageEvent(models.Model):
     input_tokens = models.BigIntegerField(validators=[MinValueValidator(0)])
     output_tokens = models.BigIntegerField(validators=[MinValueValidator(0)])
     cached_input_tokens = models.BigIntegerField(default=0, validators=[MinValueValidator(0)])
+    # tokens written to a prompt cache, priced apart from input (TokenPrice's cache-write rates)
+    cache_write_tokens = models.BigIntegerField(
+        "cache writes, 5 minutes", default=0, db_default=0, validators=[MinValueValidator(0)]
+    )
+    cache_write_1h_tokens = models.BigIntegerField(
+        "cache writes, 1 hour", default=0, db_default=0, validators=[MinValueValidator(0)]
+    )
     cost_micros = MicrosField("cost (USD)")
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(auto_now_add=True)
@@ -122,6 +144,10 @@ class UsageEvent(models.Model):
                 & Q(cached_input_tokens__gte=0),
                 name="usage_event_tokens_not_negative",
             ),
+            models.CheckConstraint(
+                condition=Q(cache_write_tokens__gte=0) & Q(cache_write_1h_tokens__gte=0),
+                name="usage_event_cache_writes_not_negative",
+            ),
         ]
         indexes = [
             models.Index(fields=["employee", "occurred_at"]),
@@ -133,7 +159,13 @@ class UsageEvent(models.Model):
 
     @property
     def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens + self.cached_input_tokens
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cached_input_tokens
+            + self.cache_write_tokens
+            + self.cache_write_1h_tokens
+        )
 
 
 class DailySpend(models.Model):

@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db.models import Sum
 from django.utils import timezone
 
+from budgets.calculations import cache_write_quarter_rates
 from budgets.models import RolloverRun, TokenPrice, UsageEvent
 from common.money import MICROS_PER_DOLLAR, Micros, dollars_grouped
 from people.models import BudgetIndexing
@@ -146,6 +147,8 @@ def year_effective_rates(*, fiscal_year: int, at: datetime | None = None) -> Yea
             input_tokens=Sum("input_tokens"),
             output_tokens=Sum("output_tokens"),
             cached=Sum("cached_input_tokens"),
+            cache_writes=Sum("cache_write_tokens"),
+            cache_writes_1h=Sum("cache_write_1h_tokens"),
             cost=Sum("cost_micros"),
         )
         .order_by("model_name")
@@ -153,7 +156,8 @@ def year_effective_rates(*, fiscal_year: int, at: datetime | None = None) -> Yea
     tokens = cost = 0
     new_cost = 0  # micros x 1,000,000: tokens times the price per million tokens
     for row in mix:
-        tokens += row["input_tokens"] + row["output_tokens"] + row["cached"]
+        writes, writes_1h = row["cache_writes"] or 0, row["cache_writes_1h"] or 0
+        tokens += row["input_tokens"] + row["output_tokens"] + row["cached"] + writes + writes_1h
         cost += row["cost"] or 0
         price = _price_at(row["model_name"], at)
         if price is None:
@@ -164,6 +168,9 @@ def year_effective_rates(*, fiscal_year: int, at: datetime | None = None) -> Yea
             + row["output_tokens"] * price.output_per_million_micros
             + row["cached"] * price.cached_input_per_million_micros
         )
+        if writes or writes_1h:  # cache writes at their rates, in quarter-micros: exact
+            five_minutes, one_hour = cache_write_quarter_rates(price)
+            new_cost += Decimal(writes * five_minutes + writes_1h * one_hour) / 4
     if tokens <= 0 or cost <= 0:
         return YearRates(None, None, tokens, cost)
     closing = (Decimal(cost) / tokens).quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP)

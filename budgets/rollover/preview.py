@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef, Sum
 from django.utils import timezone
 
+from budgets.calculations import cache_write_quarter_rates
 from budgets.carryover import CarryoverRule, rate_after_price_change
 from budgets.ledger.keys import level_allocation_key
 from budgets.models import (
@@ -167,6 +168,8 @@ def reference_rates(*, fiscal_year: int) -> tuple[Decimal, Decimal]:
             input_tokens=Sum("input_tokens"),
             output_tokens=Sum("output_tokens"),
             cached=Sum("cached_input_tokens"),
+            cache_writes=Sum("cache_write_tokens"),
+            cache_writes_1h=Sum("cache_write_1h_tokens"),
         )
     )
     old_start = _day_start(period.start)
@@ -197,10 +200,15 @@ def _price_at(model_name: str, moment: datetime) -> TokenPrice | None:
 
 
 def _mix_cost(row: dict, price: TokenPrice) -> int:
+    """The mix's cost at a price in quarter-micros, unrounded (only the ratio of two is used;
+    quarters because a cache write's default rate is 1.25 or 2 times input)."""
+    five_minutes, one_hour = cache_write_quarter_rates(price)
     return (
-        row["input_tokens"] * price.input_per_million_micros
-        + row["output_tokens"] * price.output_per_million_micros
-        + row["cached"] * price.cached_input_per_million_micros
+        4 * row["input_tokens"] * price.input_per_million_micros
+        + 4 * row["output_tokens"] * price.output_per_million_micros
+        + 4 * row["cached"] * price.cached_input_per_million_micros
+        + (row["cache_writes"] or 0) * five_minutes
+        + (row["cache_writes_1h"] or 0) * one_hour
     )
 
 

@@ -39,7 +39,13 @@ INGEST_ATTEMPTS = 5
 # usage_post takes its counts as arguments: each one must be given, cached ones too
 _POST_TOKEN_FIELDS = tuple(
     replace(EVENT_FIELD[name], required=True)
-    for name in ("input_tokens", "output_tokens", "cached_input_tokens")
+    for name in (
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+    )
 )
 
 
@@ -199,6 +205,8 @@ def usage_post(
     input_tokens: int,
     output_tokens: int,
     cached_input_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
     cost_micros: Micros | None = None,
     category: str = UsageCategory.OTHER,
     project: Project | None = None,
@@ -213,7 +221,13 @@ def usage_post(
     if timezone.is_naive(occurred_at):
         raise AllotError("occurred_at needs a time zone.", field="occurred_at")
     errors: dict[str, list[str]] = {}
-    counts = (input_tokens, output_tokens, cached_input_tokens)
+    counts = (
+        input_tokens,
+        output_tokens,
+        cached_input_tokens,
+        cache_write_tokens,
+        cache_write_1h_tokens,
+    )
     for spec, value in zip(_POST_TOKEN_FIELDS, counts, strict=True):
         tokens_check({spec.name: value}, spec, errors)
     if cost_micros is not None and not 0 <= cost_micros <= MAX_COST_MICROS_PER_EVENT:
@@ -243,6 +257,8 @@ def usage_post(
         employee=employee,
         project=project,
         cost_given=cost_micros is not None,
+        cache_write_tokens=cache_write_tokens,
+        cache_write_1h_tokens=cache_write_1h_tokens,
     )
     event.payload_hash = payload_hash(event)
     result = ingest_parsed([event], source=source, now=timezone.now(), result=IngestResult())

@@ -59,9 +59,14 @@ class EventField:
     help_text: str = ""
 
 
-def _tokens_field(name: str, *, required: bool) -> EventField:
+def _tokens_field(name: str, *, required: bool, help_text: str = "") -> EventField:
     return EventField(
-        name, FieldKind.TOKENS, required=required, minimum=0, maximum=MAX_TOKENS_PER_EVENT
+        name,
+        FieldKind.TOKENS,
+        required=required,
+        minimum=0,
+        maximum=MAX_TOKENS_PER_EVENT,
+        help_text=help_text,
     )
 
 
@@ -83,7 +88,20 @@ EVENT_FIELDS: tuple[EventField, ...] = (
     EventField("model", FieldKind.TEXT, required=True, max_length=100),
     _tokens_field("input_tokens", required=True),
     _tokens_field("output_tokens", required=True),
-    _tokens_field("cached_input_tokens", required=False),
+    _tokens_field("cached_input_tokens", required=False, help_text="Read from a prompt cache."),
+    _tokens_field(
+        "cache_write_tokens",
+        required=False,
+        help_text="Written to a prompt cache kept 5 minutes (Anthropic's cache_creation "
+        "ephemeral_5m_input_tokens); priced at the price table's cache-write rate, by default "
+        "1.25 times input. Not counted in input_tokens.",
+    ),
+    _tokens_field(
+        "cache_write_1h_tokens",
+        required=False,
+        help_text="Written to a prompt cache kept 1 hour (ephemeral_1h_input_tokens); by "
+        "default 2 times input. Not counted in input_tokens.",
+    ),
     EventField(
         "cost_usd",
         FieldKind.DOLLARS,
@@ -125,6 +143,8 @@ _MODEL = EVENT_FIELD["model"]
 _INPUT_TOKENS = EVENT_FIELD["input_tokens"]
 _OUTPUT_TOKENS = EVENT_FIELD["output_tokens"]
 _CACHED_INPUT_TOKENS = EVENT_FIELD["cached_input_tokens"]
+_CACHE_WRITE_TOKENS = EVENT_FIELD["cache_write_tokens"]
+_CACHE_WRITE_1H_TOKENS = EVENT_FIELD["cache_write_1h_tokens"]
 _PROJECT = EVENT_FIELD["project"]
 _CATEGORY = EVENT_FIELD["category"]
 CATEGORIES = frozenset(value for value, _ in _CATEGORY.choices)
@@ -171,6 +191,9 @@ class ParsedEvent:
     # cost_usd as sent when it has digits below the micro-dollar (cost_micros is rounded): the
     # fingerprint keeps them, so a replay with other digits is another payload, not a duplicate
     cost_text: str | None = None
+    # prompt-cache writes, priced at their own rates (budgets.calculations.usage_cost_micros)
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
 
 
 @dataclass
@@ -359,6 +382,12 @@ def payload_canonical_json(event: ParsedEvent) -> str:
             event.project_code,
             event.metadata,
             str(event.reservation_id) if event.reservation_id else None,
+            # only an event with cache writes has them: the hashes stored before still match
+            *(
+                [event.cache_write_tokens, event.cache_write_1h_tokens]
+                if event.cache_write_tokens or event.cache_write_1h_tokens
+                else []
+            ),
         ],
         sort_keys=True,
         separators=(",", ":"),
@@ -372,6 +401,8 @@ def _payload_canonical(event: ParsedEvent) -> str:
     counts = (event.input_tokens, event.output_tokens, event.cached_input_tokens)
     cost = event.cost_micros
     if any(type(n) is not int for n in counts) or not (cost is None or type(cost) is int):
+        return payload_canonical_json(event)
+    if event.cache_write_tokens or event.cache_write_1h_tokens:
         return payload_canonical_json(event)
     quote = _json_string
     project = event.project_code
@@ -406,6 +437,8 @@ def usage_event_parse(raw: Any, *, index: int, now: datetime) -> ParsedEvent | d
     input_tokens = tokens_check(raw, _INPUT_TOKENS, errors)
     output_tokens = tokens_check(raw, _OUTPUT_TOKENS, errors)
     cached = tokens_check(raw, _CACHED_INPUT_TOKENS, errors)
+    cache_writes = tokens_check(raw, _CACHE_WRITE_TOKENS, errors)
+    cache_writes_1h = tokens_check(raw, _CACHE_WRITE_1H_TOKENS, errors)
     cost, cost_text = _cost(raw, errors)
     occurred_at = _occurred_at(raw, errors, now)
     category = raw.get("category") or _CATEGORY.default
@@ -443,6 +476,7 @@ def usage_event_parse(raw: Any, *, index: int, now: datetime) -> ParsedEvent | d
     )
     parsed.cost_given = cost is not None
     parsed.cost_text = cost_text
+    parsed.cache_write_tokens, parsed.cache_write_1h_tokens = cache_writes, cache_writes_1h
     parsed.payload_hash = payload_hash(parsed)
     return parsed
 

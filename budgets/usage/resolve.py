@@ -133,6 +133,8 @@ def resolve_prices(events: list[ParsedEvent], result: IngestResult) -> list[Pars
                 input_tokens=event.input_tokens,
                 output_tokens=event.output_tokens,
                 cached_input_tokens=event.cached_input_tokens,
+                cache_write_tokens=event.cache_write_tokens,
+                cache_write_1h_tokens=event.cache_write_1h_tokens,
             )
             if event.cost_micros > MAX_COST_MICROS_PER_EVENT:
                 result.reject(

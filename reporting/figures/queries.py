@@ -21,7 +21,13 @@ from reporting.models import ProductivityMetric
 # The close of the fiscal year: what it carries out and forfeits is not part of the year's
 # budget (it is what was left of it), nor are holds forfeited after it.
 CLOSE_KINDS = (EntryKind.CARRYOVER_OUT, EntryKind.FORFEITURE)
-TOKENS = F("input_tokens") + F("output_tokens") + F("cached_input_tokens")
+TOKENS = (
+    F("input_tokens")
+    + F("output_tokens")
+    + F("cached_input_tokens")
+    + F("cache_write_tokens")
+    + F("cache_write_1h_tokens")
+)
 
 
 def employees_by_id() -> dict[int, dict]:

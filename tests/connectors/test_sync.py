@@ -70,7 +70,8 @@ ALICE_DAY1 = {
     "cache_read": 1_000_000,
     "cache_5m": 200_000,
 }
-ALICE_DAY1_MICROS = 3_600_000 + 1_500_000 + 300_000  # 1.2M input (cache writes too), 0.1M out
+# 1M input, 0.2M 5-minute cache writes at 1.25 x input ($3.75), 0.1M out, 1M cache reads
+ALICE_DAY1_MICROS = 3_000_000 + 750_000 + 1_500_000 + 300_000
 BOB_DAY1_MICROS = 2_000_000 * 3 + 1_000_000 * 0  # 2M input, no output
 
 
@@ -146,10 +147,11 @@ def test_first_sync_posts_each_bucket_once_through_ingest_priced_by_the_price_ta
     )
     assert event.source == "connector:anthropic" and event.occurred_at == middle(1)
     assert (event.input_tokens, event.output_tokens, event.cached_input_tokens) == (
-        1_200_000,
+        1_000_000,
         100_000,
         1_000_000,
     )
+    assert (event.cache_write_tokens, event.cache_write_1h_tokens) == (200_000, 0)
     assert event.price is not None and event.cost_micros == ALICE_DAY1_MICROS
     assert event.ledger_entry.kind == EntryKind.USAGE
     # the request as the provider documents it
@@ -439,7 +441,8 @@ def test_a_price_correction_then_a_restatement_charges_the_bucket_once_at_the_ne
 
     usage_sync(Provider.ANTHROPIC, since=day(1).date())
 
-    day1_at_new_price = 3_600_000 + 9_000_000 + 300_000  # 300,000 output at $30 a million
+    # 300,000 output at $30 a million; the 5-minute cache writes at 1.25 x $3 input
+    day1_at_new_price = 3_000_000 + 750_000 + 9_000_000 + 300_000
     assert _spent(alice) == day1_at_new_price + 3_000_000
     bucket = UsageBucket.objects.get(starts_at=day(1), group_key__contains="apikey_alice")
     assert bucket.postings.get(version=2).amount_micros == 6_000_000  # repricing not twice
@@ -470,3 +473,58 @@ def test_a_connection_cannot_send_another_server_variable_or_go_anywhere_over_ht
     monkeypatch.setenv("SECRET_KEY", "the-server-secret")
     if variable == "SECRET_KEY":
         assert connection.admin_key == ""  # even for a row written around the admin
+
+
+def test_cache_writes_are_priced_at_their_own_rates_not_the_input_rate(
+    provider_server, anthropic, people
+):
+    """Anthropic bills 5-minute cache writes at 1.25 times input and 1-hour ones at 2 times
+    (https://platform.claude.com/docs/en/about-claude/pricing); the messages usage report gives
+    them as cache_creation.ephemeral_5m_input_tokens and ephemeral_1h_input_tokens."""
+    alice, _ = people
+    # a 5-minute rate of its own for the model; the 1-hour one left to its default (2 x $3)
+    TokenPrice.objects.filter(model_name="claude-sonnet-4-20250514").update(
+        cache_write_per_million_micros=4_000_000
+    )
+    provider_server.anthropic = [
+        anthropic_bucket(
+            1,
+            [
+                anthropic_result(
+                    "apikey_alice", uncached=0, output=0, cache_5m=1_000_000, cache_1h=500_000
+                )
+            ],
+        )
+    ]
+
+    usage_sync(Provider.ANTHROPIC)
+
+    bucket = UsageBucket.objects.get()
+    assert (bucket.input_tokens, bucket.cache_write_tokens, bucket.cache_write_1h_tokens) == (
+        0,
+        1_000_000,
+        500_000,
+    )
+    event = bucket.usage_event
+    assert (event.cache_write_tokens, event.cache_write_1h_tokens) == (1_000_000, 500_000)
+    # $4 for the 5-minute writes, $3 for the 1-hour ones; at the input rate it was $4.50
+    assert event.cost_micros == bucket.charged_micros == 7_000_000
+    assert _spent(alice) == 7_000_000
+
+    # restated with more 1-hour writes: only their difference, at their rate
+    provider_server.anthropic = [
+        anthropic_bucket(
+            1,
+            [
+                anthropic_result(
+                    "apikey_alice", uncached=0, output=0, cache_5m=1_000_000, cache_1h=1_000_000
+                )
+            ],
+        )
+    ]
+    usage_sync(Provider.ANTHROPIC, since=day(1).date())
+
+    [posting] = BucketPosting.objects.all()
+    assert (posting.cache_write_1h_tokens, posting.amount_micros) == (500_000, 3_000_000)
+    assert posting.usage_event.cache_write_1h_tokens == 500_000
+    assert _spent(alice) == 10_000_000
