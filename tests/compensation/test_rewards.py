@@ -329,3 +329,9 @@ def test_finance_sees_no_pay(client, alice):
     assert client.get(reverse("compensation:rewards")).status_code == 403
     pdf = reverse("compensation:rewards-pdf", args=[alice.pk, 2026])
     assert client.get(pdf).status_code == 404
+
+
+def test_the_engineers_dashboard_links_their_own_statement(client, alice):
+    client.force_login(alice.user)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert reverse("compensation:rewards-mine") in page
