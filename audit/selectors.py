@@ -15,7 +15,9 @@ from simple_history.utils import get_history_model_for_model
 from approvals.models import ApprovalRequest
 from approvals.selectors import requests_visible_to
 from audit.labels import change_label, state_label
-from budgets.models import LedgerEntry
+from budgets.models import Budget, LedgerEntry, OwnerKind
+from people.labels import person_label, shared_display_names
+from people.models import Employee
 
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
 # Fields every history row carries that say nothing about the change itself.
@@ -49,10 +51,21 @@ def audited_models(user=None) -> list[type[Model]]:
     return sorted(tracked, key=lambda m: str(m._meta.verbose_name).lower())
 
 
-def _who(user) -> str:
+def _who(user, shared: frozenset[str]) -> str:
     if user is None:
         return "system"
-    return user.get_full_name() or user.get_username()
+    return person_label(user, shared)
+
+
+def _record_name(obj, shared: frozenset[str]) -> str:
+    """The record as people know it; a person (or a personal budget) with the email beside
+    the name when someone else has the name."""
+    if isinstance(obj, Employee):
+        return person_label(obj, shared)
+    if isinstance(obj, Budget) and obj.employee_id:
+        owner = person_label(obj.employee, shared)
+        return f"{OwnerKind(obj.owner_kind).label}: {owner} FY{obj.fiscal_year}"
+    return str(obj)
 
 
 def _user_filter(prefix: str, who: str) -> Q:
@@ -72,11 +85,12 @@ def _window(qs: QuerySet, column: str, since: datetime | None, until: datetime |
 
 
 # Each source gives (when, build) pairs: the rows are ordered and paged by time first, and only
-# the page shown is built (a history row's diff needs its previous record, one query each).
-Pending = tuple[datetime, Callable[[], AuditRow]]
+# the page shown is built (a history row's diff needs its previous record, one query each),
+# given the names more than one person has (`people.labels.shared_display_names`).
+Pending = tuple[datetime, Callable[[frozenset[str]], AuditRow]]
 
 
-def _history_row(model, record) -> AuditRow:
+def _history_row(model, record, shared: frozenset[str]) -> AuditRow:
     changes = []
     if record.history_type == "~" and isinstance(record, HistoricalChanges):
         previous = record.prev_record
@@ -89,9 +103,11 @@ def _history_row(model, record) -> AuditRow:
             ]
     return AuditRow(
         at=record.history_date,
-        who=_who(record.history_user),
+        who=_who(record.history_user, shared),
         what=str(model._meta.verbose_name).capitalize(),
-        record=str(record.instance) if record.history_type != "-" else f"#{record.id}",
+        record=_record_name(record.instance, shared)
+        if record.history_type != "-"
+        else f"#{record.id}",
         action=ACTIONS.get(record.history_type, record.history_type),
         changes=changes,
         reason=record.history_change_reason or "",
@@ -109,14 +125,16 @@ def _history_rows(model, *, who, since, until, limit) -> list[Pending]:
     ]
 
 
-def _transition_row(log) -> AuditRow:
+def _transition_row(log, shared: frozenset[str]) -> AuditRow:
     model = log.content_type.model_class()
     source, target = state_label(model, log.source_state), state_label(model, log.state)
     return AuditRow(
         at=log.timestamp,
-        who=_who(log.by),
+        who=_who(log.by, shared),
         what=str(log.content_type.name).capitalize(),
-        record=str(log.content_object) if log.content_object else f"#{log.object_id}",
+        record=_record_name(log.content_object, shared)
+        if log.content_object
+        else f"#{log.object_id}",
         action=f"{log.transition.replace('_', ' ')}: {source} → {target}",
         reason=log.description or "",
     )
@@ -145,12 +163,12 @@ def _transition_rows(*, user, who, since, until, limit) -> list[Pending]:
     ]
 
 
-def _ledger_row(entry) -> AuditRow:
+def _ledger_row(entry, shared: frozenset[str]) -> AuditRow:
     return AuditRow(
         at=entry.created_at,
-        who=_who(entry.acting_user),
+        who=_who(entry.acting_user, shared),
         what="Ledger entry",
-        record=str(entry.budget),
+        record=_record_name(entry.budget, shared),
         action=f"posted {entry.get_kind_display().lower()} {entry.amount_display}",
         reason=entry.memo,
     )
@@ -158,7 +176,14 @@ def _ledger_row(entry) -> AuditRow:
 
 def _ledger_rows(*, who, since, until, limit) -> list[Pending]:
     qs = LedgerEntry.objects.filter(acting_user__isnull=False)
-    qs = _window(qs.select_related("acting_user", "budget"), "created_at", since, until)
+    qs = _window(
+        qs.select_related(
+            "acting_user", "budget__employee__user", "budget__team", "budget__project"
+        ),
+        "created_at",
+        since,
+        until,
+    )
     if who:
         qs = qs.filter(_user_filter("acting_user", who))
     return [
@@ -190,4 +215,6 @@ def audit_trail(
     if what in ("", "ledger"):
         rows += _ledger_rows(who=who, since=since, until=until, limit=need)
     rows.sort(key=lambda row: row[0], reverse=True)
-    return [build() for _, build in rows[offset:need]]
+    page = rows[offset:need]
+    shared = shared_display_names() if page else frozenset()
+    return [build(shared) for _, build in page]

@@ -33,6 +33,7 @@ from common.errors import AllotError
 from common.exports import SpreadsheetExportOnlyMixin
 from common.money import DollarsFormField, format_usd
 from people.admin import EmployeeAdmin as PeopleEmployeeAdmin
+from people.admin import EmployeeChoicesMixin
 from people.models import Employee
 from people.selectors import company_settings, current_fiscal_year, fiscal_year_of
 
@@ -105,7 +106,9 @@ class BudgetForm(forms.ModelForm):
 
 
 @admin.register(Budget)
-class BudgetAdmin(SpreadsheetExportOnlyMixin, BudgetTotalsColumns, HistoryAdmin):
+class BudgetAdmin(
+    EmployeeChoicesMixin, SpreadsheetExportOnlyMixin, BudgetTotalsColumns, HistoryAdmin
+):
     form = BudgetForm
     resource_classes = [BudgetExportResource]  # "Export" on the list (budgets/exports.py)
     list_display = [

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from budgets.calculations import tokens_at_rate
 from common.money import Micros, format_usd, format_usd_short
-from people.models import Transparency
+from people.models import Team, Transparency
 from people.roles import FINANCE, HR
 from people.selectors import company_settings
 
@@ -67,8 +67,16 @@ def money_display_for(viewer, employee, *, sees_everything: bool | None = None) 
     """What `viewer` may see of `employee`'s money: the team's (or company's) transparency, or
     everything for Finance, HR and superusers."""
 
+    return money_display_for_team(viewer, employee.team, sees_everything=sees_everything)
+
+
+def money_display_for_team(
+    viewer, team: Team | None, *, sees_everything: bool | None = None
+) -> MoneyDisplay:
+    """What `viewer` may see of money under a team's transparency (None: the company's, as for
+    a project's budget), or everything for Finance, HR and superusers."""
     settings_row = company_settings()
-    transparency = settings_row.transparency_for(employee.team)
+    transparency = settings_row.transparency_for(team)
     if sees_everything if sees_everything is not None else viewer_sees_everything(viewer):
         transparency = Transparency.TRANSPARENT
     return MoneyDisplay(transparency, settings_row.reference_rate_usd_per_token)

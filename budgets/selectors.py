@@ -432,6 +432,19 @@ def employee_recent_usage(*, employee: Employee, limit: int = 10):
     ).order_by("-occurred_at")[:limit]
 
 
+def budget_balances(budgets: list[Budget]) -> list[BudgetBalance]:
+    """Balances of many budgets with one grouped query for their burn (team pages), in order."""
+    today = company_today()
+    window = _window_spend([b.pk for b in budgets], today)
+    rate = company_settings().reference_rate_usd_per_token
+    return [
+        budget_balance(
+            budget=budget, usd_per_token=rate, burn=_burn(budget, window.get(budget.pk, 0), today)
+        )
+        for budget in budgets
+    ]
+
+
 def personal_balances(*, employees: list[Employee], fiscal_year: int) -> dict[int, BudgetBalance]:
     """Personal balances of many employees in three queries (team pages), by employee id."""
     budgets = list(
@@ -439,15 +452,7 @@ def personal_balances(*, employees: list[Employee], fiscal_year: int) -> dict[in
             "employee__user"
         )
     )
-    today = company_today()
-    window = _window_spend([b.pk for b in budgets], today)
-    rate = company_settings().reference_rate_usd_per_token
-    return {
-        budget.employee_id: budget_balance(
-            budget=budget, usd_per_token=rate, burn=_burn(budget, window.get(budget.pk, 0), today)
-        )
-        for budget in budgets
-    }
+    return {balance.budget.employee_id: balance for balance in budget_balances(budgets)}
 
 
 def alerts_reached(*, budget_ids: list[int]) -> dict[int, list[str]]:

@@ -1,5 +1,6 @@
 """The engineer's dashboard, the manager's team page, the company overview (web, not admin)."""
 
+import csv
 from datetime import date
 from decimal import Decimal
 
@@ -7,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from budgets.calculations import runs_out_within_year, tokens_at_rate
@@ -23,18 +25,19 @@ from budgets.selectors import (
     employee_recent_usage,
     employee_spend_by,
     event_cost_now,
-    personal_balances,
     repriced_spend,
 )
+from budgets.team_page import SORT_KEYS, Sort, team_csv_rows, team_page
 from common.charts import bar_list, column_chart, cumulative_chart
+from common.csvsafe import spreadsheet_row
 from common.money import format_usd, percent
 from notifications.selectors import notification_digest_chosen, notifications_recent
 from notifications.services import notification_preference_set, notifications_mark_read
+from people.labels import employee_choice_label, person_label_for_request
 from people.models import Employee, Transparency
 from people.selectors import (
     company_today,
     current_fiscal_year,
-    employee_reports,
     fiscal_year_period,
     user_can_see_employee,
 )
@@ -257,39 +260,103 @@ def person(request: HttpRequest, employee_id: int) -> HttpResponse:
     return _dashboard(request, employee, own=False)
 
 
+class _BadTeamQuery(Exception):
+    """A query string the team page cannot read: answered 400 with its message."""
+
+
+def _team_manager(request: HttpRequest) -> Employee | None:
+    """Whose team the page shows: `?manager=<id>` (anyone who may see that person: above them
+    in the chain, HR, finance, superusers; anyone else gets the 404 of an unknown id), else
+    the viewer's own. None: the viewer has no employee record."""
+    chosen = request.GET.get("manager", "").strip()
+    if not chosen:
+        return Employee.objects.select_related("user").filter(user=request.user).first()
+    if not (chosen.isascii() and chosen.isdigit() and len(chosen) <= 18):  # a bigint at most
+        raise _BadTeamQuery("manager: give the id of an employee (a whole number).")
+    manager = Employee.objects.select_related("user").filter(pk=int(chosen)).first()
+    if manager is None or not user_can_see_employee(request.user, manager):
+        raise Http404("No such person among those you can see.")
+    return manager
+
+
+def _team_page_or_refusal(request: HttpRequest):
+    """The page's rows for this viewer, or the answer to give instead (a 403 or the chooser)."""
+    sees_everything = viewer_sees_everything(request.user)
+    try:
+        manager = _team_manager(request)
+    except _BadTeamQuery as error:
+        return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
+    if manager is not None:
+        fiscal_year = current_fiscal_year()
+        page = team_page(
+            viewer=request.user,
+            manager=manager,
+            fiscal_year=fiscal_year,
+            year_end=fiscal_year_period(fiscal_year).end,
+            sees_everything=sees_everything,
+            sort=Sort.parse(request.GET.get("sort")),
+        )
+        if page.has_rows or request.GET.get("manager", "").strip():
+            return page
+    if sees_everything:
+        managers = Employee.objects.filter(reports__isnull=False).distinct()
+        choices = [(m.pk, employee_choice_label(m)) for m in managers.select_related("user")]
+        return render(request, "budgets/team_choose.html", {"managers": choices})
+    raise PermissionDenied("The team page is for managers: you have no reports.")
+
+
+def _sort_links(page, request: HttpRequest) -> dict[str, dict]:
+    """Each sortable column's link (the other direction when it is the current one) and its
+    aria-sort, keeping the chosen manager."""
+    links = {}
+    for key in SORT_KEYS:
+        current = page.sort.key == key
+        target = Sort(key, descending=current and not page.sort.descending)
+        query = request.GET.copy()
+        query["sort"] = target.param
+        links[key] = {
+            "href": f"?{query.urlencode()}",
+            "aria": ("descending" if page.sort.descending else "ascending") if current else None,
+        }
+    return links
+
+
 @login_required
 def team(request: HttpRequest) -> HttpResponse:
-    manager = Employee.objects.select_related("user").filter(user=request.user).first()
-    if manager is None:
-        raise PermissionDenied("The team page is for managers.")
-    fiscal_year = current_fiscal_year()
-    year_end = fiscal_year_period(fiscal_year).end
-    reports = employee_reports(manager)
-    balances = personal_balances(employees=reports, fiscal_year=fiscal_year)
-    sees_everything = viewer_sees_everything(request.user)
-    rows = []
-    for report in reports:
-        display = money_display_for(request.user, report, sees_everything=sees_everything)
-        personal = balances.get(report.pk)
-        rows.append(
-            {
-                "employee": report,
-                "direct": report.manager_id == manager.pk,
-                "balance": personal,
-                "width": min((personal and personal.utilisation_percent) or 0, 100),
-                "spent": personal and display.amount(personal.spent_micros),
-                "remaining": personal and display.amount(personal.remaining_micros),
-                "runs_out": personal
-                and runs_out_within_year(personal.projected_exhaustion_date, year_end),
-            }
-        )
-    if not rows:
-        raise PermissionDenied("You have no reports.")
+    """The manager's team page: people, team pools, projects (budgets.team_page)."""
+    page = _team_page_or_refusal(request)
+    if isinstance(page, HttpResponse):
+        return page
+    query = request.GET.copy()
+    export = f"{reverse('team_export')}?{query.urlencode()}" if query else reverse("team_export")
     return render(
         request,
         "budgets/team.html",
-        {"rows": rows, "fiscal_year": fiscal_year},
+        {
+            "page": page,
+            "own": page.manager.user_id == request.user.pk,
+            "manager_label": person_label_for_request(page.manager, request),
+            "sort_links": _sort_links(page, request),
+            "export_url": export,
+        },
     )
+
+
+@login_required
+def team_export(request: HttpRequest) -> HttpResponse:
+    """The team page as CSV: the same rows, order and checks, every cell formula-safe."""
+    page = _team_page_or_refusal(request)
+    if isinstance(page, HttpResponse):
+        if page.status_code == 400:
+            return page
+        raise PermissionDenied("Choose a manager: /team/export.csv?manager=<id>.")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    name = f"team-{page.manager.pk}-FY{page.fiscal_year}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    writer = csv.writer(response)
+    for line in team_csv_rows(page):
+        writer.writerow(spreadsheet_row(line))
+    return response
 
 
 @login_required

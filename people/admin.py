@@ -3,6 +3,7 @@ budgets/admin.py, which extends EmployeeAdmin, so that this app never imports bu
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm
@@ -19,6 +20,7 @@ from common.exports import SpreadsheetExportMixin
 from common.money import format_usd
 from people.exports import EmployeeExportResource
 from people.imports import EmployeeResource
+from people.labels import employee_choice_label
 from people.models import CompanySettings, Department, Employee, Level, Project, Team
 from people.roles import HR, has_role
 from people.services import employee_deactivate, managers_group_sync, person_create
@@ -120,6 +122,42 @@ class AccountAdmin(UserAdmin):
         return ", ".join(user.groups.order_by("name").values_list("name", flat=True)) or "–"
 
 
+class PeopleAutocompleteJsonView(AutocompleteJsonView):
+    """The admin's search-as-you-type boxes: an employee with the email beside the name, so
+    two people called Ada Turing are two choices."""
+
+    def serialize_result(self, obj, to_field_name):
+        result = super().serialize_result(obj, to_field_name)
+        if isinstance(obj, Employee):
+            result["text"] = employee_choice_label(obj)
+        return result
+
+
+def _autocomplete_view(request):
+    return PeopleAutocompleteJsonView.as_view(admin_site=admin.site)(request)
+
+
+# AdminSite.get_urls reads the attribute when config.urls builds the admin's URLs.
+admin.site.autocomplete_view = _autocomplete_view
+
+
+class EmployeeChoicesMixin:
+    """Employee fields in this admin's forms (selects, and an autocomplete's chosen value) name
+    the email beside each name."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is not None and db_field.related_model is Employee:
+            field.label_from_instance = employee_choice_label
+        return field
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if field is not None and db_field.related_model is Employee:
+            field.label_from_instance = employee_choice_label
+        return field
+
+
 @admin.register(Level)
 class LevelAdmin(HistoryAdmin):
     list_display = ["name", "rank", "default_budget", "employee_count"]
@@ -138,7 +176,7 @@ class LevelAdmin(HistoryAdmin):
         return level.employee_count
 
 
-class TeamInline(admin.TabularInline):
+class TeamInline(EmployeeChoicesMixin, admin.TabularInline):
     model = Team
     extra = 0
     fields = ["name", "lead", "has_pool", "pool_overflow", "transparency"]
@@ -147,7 +185,7 @@ class TeamInline(admin.TabularInline):
 
 
 @admin.register(Department)
-class DepartmentAdmin(HistoryAdmin):
+class DepartmentAdmin(EmployeeChoicesMixin, HistoryAdmin):
     list_display = ["name", "head", "cost_centre", "team_count"]
     search_fields = ["name"]
     autocomplete_fields = ["head"]
@@ -163,7 +201,7 @@ class DepartmentAdmin(HistoryAdmin):
 
 
 @admin.register(Team)
-class TeamAdmin(HistoryAdmin):
+class TeamAdmin(EmployeeChoicesMixin, HistoryAdmin):
     list_display = [
         "name",
         "department",
@@ -215,7 +253,7 @@ class EmployeeCreationForm(forms.ModelForm):
 
 
 @admin.register(Employee)
-class EmployeeAdmin(ImportMixin, SpreadsheetExportMixin, HistoryAdmin):
+class EmployeeAdmin(EmployeeChoicesMixin, ImportMixin, SpreadsheetExportMixin, HistoryAdmin):
     # "Import" on the list: CSV or XLSX, previewed, all or nothing (people/imports.py).
     resource_classes = [EmployeeResource]
     import_formats = [CSV, XLSX]
@@ -230,7 +268,7 @@ class EmployeeAdmin(ImportMixin, SpreadsheetExportMixin, HistoryAdmin):
         "email",
         "level",
         "team",
-        "manager",
+        "manager_label",
         "hire_date",
         "is_active",
     ]
@@ -330,13 +368,18 @@ class EmployeeAdmin(ImportMixin, SpreadsheetExportMixin, HistoryAdmin):
     def display_name(self, employee: Employee) -> str:
         return employee.display_name
 
+    @admin.display(description="manager", ordering="manager__user__last_name")
+    def manager_label(self, employee: Employee) -> str:
+        """With the email beside the name: the list may hold two managers called alike."""
+        return employee_choice_label(employee.manager) if employee.manager_id else "–"
+
     @admin.display(description="Email", ordering="user__email")
     def email(self, employee: Employee) -> str:
         return employee.user.email
 
 
 @admin.register(Project)
-class ProjectAdmin(HistoryAdmin):
+class ProjectAdmin(EmployeeChoicesMixin, HistoryAdmin):
     list_display = ["code", "name", "lead", "starts_on", "ends_on", "member_count"]
     list_filter = ["starts_on", "ends_on"]
     search_fields = ["code", "name", "justification"]
