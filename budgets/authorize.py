@@ -20,9 +20,8 @@ from django.utils import timezone
 from budgets.authorize_read import Reading
 from budgets.authorize_reason import allowed_reason
 from budgets.calculations import cost_at
-from budgets.ledger import reserved_add, reserved_hold, reserved_release
+from budgets.ledger import reserved_add, reserved_hold
 from budgets.models import Budget, Enforcement, Reservation, ReservationState
-from budgets.rollover import FreedHold, freed_holds_forfeit
 from budgets.selectors import price_in_force
 from budgets.usage.drawdown import drawdown_order, drawdown_payer, has_room
 from common.db import waits_bounded
@@ -178,7 +177,7 @@ def authorize(
         raise AllotError("The estimate must be between zero and a billion dollars.", field="cost")
     if reserve and estimated_cost_micros == 0:
         raise AllotError("Nothing to reserve: the estimate is zero.", field="estimated_cost_usd")
-    if not employee.is_active:
+    if not employee.is_active or (reserve and reading is None and _left_since_read(employee)):
         return AuthorizeResult(False, None, 0, f"{employee} is not an active employee.")
     now = now or timezone.now()
     settings_row = settings_row or company_settings()
@@ -213,6 +212,14 @@ def authorize(
             if replay is not None and candidates:
                 return _replayed(replay, employee, estimated_cost_micros, candidates)
         return _decide(call, candidates, hold, locked=True)
+
+
+def _left_since_read(employee: Employee) -> bool:
+    """Whether the employee has left since the caller's instance was read. A hold is money
+    held for them, so it is decided on the database's row, not on an instance that may predate
+    their leaving (their close released their holds; a hold made after it would outlive them).
+    The API's callers pass a `reading` of this call, so its path asks nothing more."""
+    return not Employee.objects.filter(pk=employee.pk, is_active=True).exists()
 
 
 @dataclass
@@ -287,33 +294,3 @@ def _room_limit(payer: Budget, amount: Micros) -> Micros | None:
     if has_room(payer, amount):
         return payer.allocated_micros if limit is None else limit
     return None
-
-
-def reservations_release_expired(*, now: datetime | None = None, batch: int = 1_000) -> int:
-    """Give back the holds nobody settled in time. Each batch is one transaction; rows another
-    worker is releasing are skipped, so running this twice at once releases each hold once.
-    A hold on a year the rollover has already closed is forfeited as it is released."""
-    now = now or timezone.now()
-    released = 0
-    while True:
-        with transaction.atomic():
-            expired = list(
-                Reservation.objects.select_for_update(skip_locked=True)
-                .filter(state=ReservationState.HELD, expires_at__lte=now)
-                .order_by("expires_at")[:batch]
-            )
-            if not expired:
-                return released
-            per_budget: dict[int, int] = {}
-            for reservation in expired:
-                per_budget[reservation.budget_id] = (
-                    per_budget.get(reservation.budget_id, 0) + reservation.amount_micros
-                )
-                reservation.state = ReservationState.EXPIRED
-                reservation.closed_at = now
-            Reservation.objects.bulk_update(expired, ["state", "closed_at"])
-            reserved_release(per_budget)
-            freed_holds_forfeit(
-                freed=[FreedHold(r.pk, r.budget_id, r.amount_micros) for r in expired], now=now
-            )
-            released += len(expired)

@@ -5,11 +5,11 @@ import logging
 from celery import shared_task
 
 from budgets.alerts import budget_alerts_check
-from budgets.authorize import reservations_release_expired
 from budgets.models import Budget, RolloverRun
 from budgets.rollover import (
     carryover_expire_due,
     carryover_expiry_late_usage,
+    reservations_release_expired,
     rollover_execute,
     rollover_scheduled_step,
     rollovers_resume,

@@ -2,8 +2,8 @@
 
 `plan` says what happens to each owner (pure: rows in, plans out), `preview` reads the owners
 and sums their plans, `commit` applies them in chunks, `expiry` takes back unspent carried-over
-money, `holds` forfeits what holds free on a closed year after its close, `schedule` is the daily
-start, `admin` the pages.
+money, `holds` gives back holds past their time and forfeits what holds free on a closed
+year after its close, `schedule` is the daily start, `admin` the pages.
 """
 
 from budgets.rollover.commit import (
@@ -19,6 +19,7 @@ from budgets.rollover.holds import (
     closed_by_rollover,
     freed_holds_forfeit,
     hold_forfeitures_post,
+    reservations_release_expired,
     run_hold_forfeited_micros,
 )
 from budgets.rollover.late import LateSettlement, LateUsage, late_usage_settle
@@ -52,6 +53,7 @@ __all__ = [
     "rollover_preview_rows",
     "rollover_scheduled_step",
     "rollovers_resume",
+    "reservations_release_expired",
     "run_context",
     "run_hold_forfeited_micros",
     "rollover_year_open_error",

@@ -32,6 +32,7 @@ from budgets.models import (
     RolloverRun,
     RolloverState,
 )
+from budgets.rollover.holds import reservations_release_expired
 from budgets.rollover.messages import rollover_done_tell
 from budgets.rollover.plan import (
     CHUNK_SIZE,
@@ -373,7 +374,9 @@ def rollover_execute(
 ) -> RolloverResult:
     """Apply a confirmed run chunk by chunk until every owner has its item. Safe to call again
     at any time, from several workers at once: owners already done are skipped, a chunk another
-    worker holds is skipped, and a run that is done says so and changes nothing.
+    worker holds is skipped, and a run that is done says so and changes nothing. Holds past
+    their time are given back first, as the beat would have: the close splits only what calls
+    still in flight hold.
 
     `max_chunks` stops early (the run stays running; calling again resumes)."""
     run = RolloverRun.objects.get(pk=run.pk)
@@ -390,6 +393,9 @@ def rollover_execute(
             "finance confirms it first.",
             code="not_confirmed",
         )
+    # Holds past their time first (the beat's job, which may not have run over the year's end):
+    # their money is the closed year's unused, split by the rule, not left to forfeit later.
+    reservations_release_expired()
     context = run_context(run)  # the factor the preview fixed, on every resume too
     result = RolloverResult(run=run)
     cursor = ChunkCursor()

@@ -18,7 +18,7 @@ from budgets.models import (
     LedgerEntry,
     RolloverRun,
 )
-from budgets.rollover.holds import closed_by_rollover
+from budgets.rollover.holds import closed_by_rollover, reservations_release_expired
 from budgets.rollover.plan import CHUNK_SIZE
 from common.money import Micros, format_usd
 from people.selectors import fiscal_year_period
@@ -41,7 +41,11 @@ def carryover_expire_due(*, today: date) -> tuple[int, Micros]:
 
     A budget whose year the rollover has already closed is only marked expired: the close split
     all its unused money, the unspent carryover with it, into carried and forfeited. The beat
-    runs this before the rollover, so money due on the close's day expires first."""
+    runs this before the rollover, so money due on the close's day expires first.
+
+    Holds past their time are given back first (the beat's job): only calls still in flight
+    keep carried money from expiring on a hard budget."""
+    reservations_release_expired()
     due = list(
         Budget.objects.filter(
             carryover_expires_on__lte=today,
@@ -92,7 +96,9 @@ def carryover_expiry_late_usage(*, today: date, days: int | None = None) -> tupl
     and the difference is posted back as a (positive) expiry entry. Never on a closed year.
 
     The other way too: what a hard limit kept from expiring on the day (money then held by calls
-    in flight) expires once those holds are gone, as far as they left it unspent."""
+    in flight) expires once those holds are gone, as far as they left it unspent (holds past
+    their time are given back first, as in carryover_expire_due)."""
+    reservations_release_expired()
     days = settings.ALLOT_CARRYOVER_LATE_USAGE_DAYS if days is None else days
     recent = list(
         Budget.objects.filter(

@@ -18,11 +18,19 @@ from datetime import datetime
 
 from django.db import transaction
 from django.db.models import F, Sum
+from django.utils import timezone
 
 from budgets.carryover import freed_hold_forfeitures
-from budgets.ledger import EntryRow, TotalsMove, entries_copy, totals_add
+from budgets.ledger import EntryRow, TotalsMove, entries_copy, reserved_release, totals_add
 from budgets.ledger.keys import hold_forfeiture_key
-from budgets.models import Budget, EntryKind, LedgerEntry, RolloverItem
+from budgets.models import (
+    Budget,
+    EntryKind,
+    LedgerEntry,
+    Reservation,
+    ReservationState,
+    RolloverItem,
+)
 from common.money import Micros, format_usd
 
 
@@ -51,6 +59,38 @@ def closed_by_rollover(*, budget_ids: Iterable[int]) -> dict[int, int]:
             "source_budget_id", "run_id"
         )
     )
+
+
+def reservations_release_expired(*, now: datetime | None = None, batch: int = 1_000) -> int:
+    """Give back the holds nobody settled in time (their calls are over: a hold past its time
+    holds nothing). Each batch is one transaction; rows another worker is releasing are
+    skipped, so running this twice at once releases each hold once. A hold on a year the
+    rollover has already closed is forfeited as it is released. The beat runs it every minute;
+    the close and the carryover expiry run it first, so neither decides on dead holds."""
+    now = now or timezone.now()
+    released = 0
+    while True:
+        with transaction.atomic():
+            expired = list(
+                Reservation.objects.select_for_update(skip_locked=True)
+                .filter(state=ReservationState.HELD, expires_at__lte=now)
+                .order_by("expires_at")[:batch]
+            )
+            if not expired:
+                return released
+            per_budget: dict[int, int] = {}
+            for reservation in expired:
+                per_budget[reservation.budget_id] = (
+                    per_budget.get(reservation.budget_id, 0) + reservation.amount_micros
+                )
+                reservation.state = ReservationState.EXPIRED
+                reservation.closed_at = now
+            Reservation.objects.bulk_update(expired, ["state", "closed_at"])
+            reserved_release(per_budget)
+            freed_holds_forfeit(
+                freed=[FreedHold(r.pk, r.budget_id, r.amount_micros) for r in expired], now=now
+            )
+            released += len(expired)
 
 
 def freed_holds_forfeit(*, freed: list[FreedHold], now: datetime) -> list[EntryRow]:

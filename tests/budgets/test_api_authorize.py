@@ -8,8 +8,9 @@ from django.db import close_old_connections, connection
 from django.test import Client
 from django.utils import timezone
 
-from budgets.authorize import authorize, reservations_release_expired
+from budgets.authorize import authorize
 from budgets.models import Budget, Enforcement, Reservation, ReservationState, UsageEvent
+from budgets.rollover import reservations_release_expired
 from budgets.services import budget_allocate, budget_create
 from budgets.tasks import reservations_release
 from budgets.usage import usage_ingest

@@ -11,8 +11,9 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from budgets.authorize import authorize, reservations_release_expired
+from budgets.authorize import authorize
 from budgets.models import Budget, Enforcement, Reservation, ReservationState
+from budgets.rollover import reservations_release_expired
 from budgets.services import budget_allocate, budget_create
 from budgets.usage import usage_ingest
 from people.selectors import current_fiscal_year

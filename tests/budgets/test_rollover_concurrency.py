@@ -97,11 +97,9 @@ def test_a_budget_locked_by_usage_when_the_pass_reaches_it_is_still_closed():
 
 def test_holds_expiring_while_the_rollover_runs_are_counted_once_either_way():
     # given 12 engineers, each with a $6 hold open at the close of FY2026
-    from datetime import timedelta
-
-    from budgets.authorize import reservations_release_expired
+    from budgets.rollover import reservations_release_expired
     from tests.budgets.test_ledger import assert_totals_match_entries
-    from tests.budgets.test_rollover_holds import HELD_AT, MID, USD, hold, hold_forfeitures
+    from tests.budgets.test_rollover_holds import HOLD_OVER, MID, USD, hold, hold_forfeitures
 
     carry_half()
     employees = [EmployeeFactory() for _ in range(12)]
@@ -118,7 +116,7 @@ def test_holds_expiring_while_the_rollover_runs_are_counted_once_either_way():
 
     def expiry(_):
         barrier.wait()
-        return reservations_release_expired(now=HELD_AT + timedelta(days=2), batch=1) == 12
+        return reservations_release_expired(now=HOLD_OVER, batch=1) == 12
 
     # when the holds expire one by one while the rollover closes budgets one by one
     def each(task):

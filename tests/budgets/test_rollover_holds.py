@@ -9,11 +9,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from budgets.authorize import authorize, reservations_release_expired
+from budgets.authorize import authorize
 from budgets.models import Budget, EntryKind, LedgerEntry, RolloverState
 from budgets.rollover import (
     FreedHold,
     freed_holds_forfeit,
+    reservations_release_expired,
     rollover_confirm,
     rollover_execute,
     rollover_preview,
@@ -29,6 +30,10 @@ USD = 10**6
 MID = 100_000 * USD
 HELD_AT = datetime(2026, 12, 31, 15, tzinfo=UTC)  # the last day of FY2026
 AFTER_CLOSE = datetime(2027, 1, 4, 15, tzinfo=UTC)
+# The holds outlive the close (calls in flight then: the close gives back only holds past their
+# time) and are over two days later.
+HOLD_SECONDS = 5 * 24 * 3600
+HOLD_OVER = HELD_AT + timedelta(days=6)
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +58,7 @@ def hold(employee, dollars):
         employee=employee,
         estimated_cost_micros=dollars * USD,
         reserve=True,
-        hold_seconds=24 * 3600,
+        hold_seconds=HOLD_SECONDS,
         now=HELD_AT,
     )
     assert result.allowed and result.budget.fiscal_year == 2026
@@ -132,7 +137,7 @@ def test_a_hold_that_expires_after_the_close_is_forfeited_once():
     assert carried == (MID - 6 * USD) // 2
 
     # when the hold expires
-    released = reservations_release_expired(now=HELD_AT + timedelta(days=2))
+    released = reservations_release_expired(now=HOLD_OVER)
 
     # then the $6 it frees is forfeited on the closed budget, for the run that closed it
     assert released == 1
@@ -146,7 +151,7 @@ def test_a_hold_that_expires_after_the_close_is_forfeited_once():
     # and releasing again, or retrying the forfeiture, posts nothing more
     budget_allocate(budget=old, amount_micros=10 * USD, acting_user=None)  # money it could take
     entries = LedgerEntry.objects.count()
-    assert reservations_release_expired(now=HELD_AT + timedelta(days=3)) == 0
+    assert reservations_release_expired(now=HOLD_OVER + timedelta(days=1)) == 0
     retried = freed_holds_forfeit(
         freed=[FreedHold(reservation.pk, old.pk, 6 * USD)], now=timezone.now()
     )
@@ -221,7 +226,7 @@ def test_a_hold_released_on_a_year_not_closed_forfeits_nothing():
     settling.save(update_fields=["expires_at"])
 
     # when one expires and the other is settled for less
-    assert reservations_release_expired(now=HELD_AT + timedelta(days=2)) == 1
+    assert reservations_release_expired(now=HOLD_OVER) == 1
     settle(alice, settling, "1", on=HELD_AT + timedelta(minutes=1))
 
     # then both are simply given back, as before
@@ -242,7 +247,7 @@ def test_closed_means_the_budgets_own_chunk_committed_not_the_whole_run():
     assert old_budget(alice).pk < old_budget(bob).pk
 
     # when both holds expire
-    reservations_release_expired(now=HELD_AT + timedelta(days=2))
+    reservations_release_expired(now=HOLD_OVER)
 
     # then alice's (closed) is forfeited; bob's (not closed yet) is unused money for his close
     assert hold_forfeitures(old_budget(alice)) == [-6 * USD]
@@ -341,7 +346,7 @@ def test_the_run_and_its_items_record_what_holds_forfeit_after_the_close(client)
 
     # when bob's is settled for $4.25 and alice's expires
     settle(bob, settling, "4.25", on=HELD_AT + timedelta(minutes=1))
-    reservations_release_expired(now=HELD_AT + timedelta(days=2))
+    reservations_release_expired(now=HOLD_OVER)
 
     # then each closed budget's item holds what its holds forfeited, the run their sum, and the
     # run's forfeiture entries add up to the close's forfeitures plus the later ones
