@@ -5,28 +5,36 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Field, Model
 
 from common.money import MicrosField, format_usd
+from people.labels import person_label
+from people.models import Employee
 
 EMPTY = "–"
 
 
-def _related_name(model: type[Model], pk) -> str:
+def _related_name(model: type[Model], pk, shared: frozenset[str]) -> str:
+    """The record an id names; a person with the email beside a name someone else has."""
     found = model._default_manager.filter(pk=pk).first()
-    return str(found) if found is not None else f"#{pk} (deleted)"
+    if found is None:
+        return f"#{pk} (deleted)"
+    return person_label(found, shared) if isinstance(found, Employee) else str(found)
 
 
-def _members(field: Field, rows: list) -> str:
+def _members(field: Field, rows: list, shared: frozenset[str]) -> str:
     """An m2m field's history value: a list of its through rows, {owner: id, target: id}."""
     target = field.m2m_reverse_field_name()
     names = [
-        _related_name(field.related_model, row.get(target)) if isinstance(row, dict) else str(row)
+        _related_name(field.related_model, row.get(target), shared)
+        if isinstance(row, dict)
+        else str(row)
         for row in rows
     ]
     return ", ".join(names) or EMPTY
 
 
-def value_label(field: Field | None, value) -> str:
+def value_label(field: Field | None, value, shared: frozenset[str] = frozenset()) -> str:
+    """`shared`: the names more than one person has (`people.labels.shared_display_names`)."""
     if field is not None and field.many_to_many and isinstance(value, list):
-        return _members(field, value)
+        return _members(field, value, shared)
     if value is None or value == "" or value == []:
         return EMPTY
     if isinstance(value, bool):
@@ -38,7 +46,7 @@ def value_label(field: Field | None, value) -> str:
     if isinstance(field, MicrosField) and isinstance(value, int):
         return format_usd(value)
     if field.is_relation and field.related_model is not None:
-        return _related_name(field.related_model, value)
+        return _related_name(field.related_model, value, shared)
     return str(value)
 
 
@@ -49,11 +57,14 @@ def _field(model: type[Model], name: str) -> Field | None:
         return None
 
 
-def change_label(model: type[Model], name: str, old, new) -> str:
+def change_label(
+    model: type[Model], name: str, old, new, shared: frozenset[str] = frozenset()
+) -> str:
     """'Head of department: – → Ada Turing' for one field of `model` that changed."""
     field = _field(model, name)
     label = str(field.verbose_name) if field is not None else name.replace("_", " ")
-    return f"{label[:1].upper()}{label[1:]}: {value_label(field, old)} → {value_label(field, new)}"
+    before, after = value_label(field, old, shared), value_label(field, new, shared)
+    return f"{label[:1].upper()}{label[1:]}: {before} → {after}"
 
 
 def state_label(model: type[Model] | None, state: str) -> str:

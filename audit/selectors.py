@@ -97,7 +97,7 @@ def _history_row(model, record, shared: frozenset[str]) -> AuditRow:
         if previous is not None:
             delta = record.diff_against(previous)
             changes = [
-                change_label(model, c.field, c.old, c.new)
+                change_label(model, c.field, c.old, c.new, shared)
                 for c in delta.changes
                 if c.field not in _NOISE
             ]

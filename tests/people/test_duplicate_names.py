@@ -90,7 +90,12 @@ def test_the_audit_trail_names_each_of_the_two(client, twins):
         ada._history_user = hr
         ada.external_id = f"hr-{ada.pk}"
         ada.save()
+    department = twins["manager"].team.department
+    department._history_user = hr
+    department.head = twins["adas"][1]
+    department.save()
     client.force_login(finance_user())
     trail = client.get(reverse("audit:trail")).content.decode()
     assert FIRST in trail and SECOND in trail
+    assert f"Head: – → {SECOND}" in trail  # a name in a change, too
     assert "Harriet Resources" in trail and "Harriet Resources (" not in trail
