@@ -83,6 +83,8 @@ class UsageEventExportResource(SpreadsheetSafeResource):
             "input_tokens",
             "output_tokens",
             "cached_input_tokens",
+            "cache_write_tokens",
+            "cache_write_1h_tokens",
             "cost",
             "budget",
         )

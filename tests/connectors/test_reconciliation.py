@@ -132,10 +132,10 @@ def test_the_quarterly_report_shows_the_gap_per_provider_and_month(
 
     table = next(t for t in snapshot["tables"] if t["key"] == "reconciliation")
     assert table["rows"] == [
-        ["Anthropic (Admin API)", "Nov 2026", 15_000_000, 14_700_000, 0, 14_700_000, 0]
+        ["Anthropic (Admin API)", "Nov 2026", 15_000_000, 14_700_000, 0, 0, 14_700_000, 0]
         + [-300_000, "-2.00", 1]
     ]
-    assert table["total"][8] == "-2.00"
+    assert table["total"][9] == "-2.00"
     assert "Reconciliation with the providers' cost reports" in report_csv(snapshot)
 
 
@@ -208,7 +208,7 @@ def test_usage_through_the_gateway_counts_for_its_provider_and_day(
     assert "$0.30" in page and "$14.70" in page and "+0.00 %" in page
     snapshot = report_data(fiscal_year=2026, quarter=4)
     table = next(t for t in snapshot["tables"] if t["key"] == "reconciliation")
-    assert table["rows"][0][2:7] == [15_000_000, 14_700_000, 300_000, 15_000_000, 0]
+    assert table["rows"][0][2:8] == [15_000_000, 14_700_000, 0, 300_000, 15_000_000, 0]
 
 
 def test_anthropics_cost_amount_is_cents_as_documented(provider_server, anthropic):
@@ -268,7 +268,9 @@ def test_an_anthropic_bucket_restated_posts_only_its_difference_and_still_reconc
     assert "+0.00 %" in page
     snapshot = report_data(fiscal_year=2026, quarter=4)
     table = next(t for t in snapshot["tables"] if t["key"] == "reconciliation")
-    assert table["rows"][0][2:8] == [5_250_000, 5_250_000, 0, 5_250_000, 0, 0]
+    # provider's cost, from connectors, of which restatements, gateway, recorded, held, gap
+    assert table["rows"][0][2:9] == [5_250_000, 5_250_000, 750_000, 0, 5_250_000, 0, 0]
+    assert "Of which restatements" in report_csv(snapshot)
 
 
 def test_an_openai_bucket_restated_downwards_posts_a_correction_and_still_reconciles_to_the_cent(
@@ -304,3 +306,7 @@ def test_an_openai_bucket_restated_downwards_posts_a_correction_and_still_reconc
     client.force_login(finance_user())
     page = client.get("/admin/connectors/providercostday/").content.decode()
     assert "-$1.00" in page and "$4.00" in page and "+0.00 %" in page
+    snapshot = report_data(fiscal_year=2026, quarter=4)
+    table = next(t for t in snapshot["tables"] if t["key"] == "reconciliation")
+    assert table["rows"][0][2:5] == [4_000_000, 4_000_000, -1_000_000]
+    assert table["total"][8] == 0  # the gap
