@@ -92,6 +92,8 @@ EVENT_FIELDS = (
     "employee__team__name",
     "employee__team__department__name",
     "project__code",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
 )
 
 
@@ -172,9 +174,9 @@ def _correction_rows(start: datetime, end: datetime, account: tuple[str, str]) -
 
 def _usage_row(row: tuple, account: tuple[str, str]) -> tuple:
     (event_id, source, occurred_at, model, tokens_in, tokens_out, cached, micros, email) = row[:9]
-    team_id, team, department, project = row[9:]
+    team_id, team, department, project, writes, writes_1h = row[9:]
     cost = str(micros_to_dollars(micros))
-    tokens = tokens_in + tokens_out + cached
+    tokens = tokens_in + tokens_out + cached + writes + writes_1h  # cache writes are consumed too
     provider = provider_of(model, source)
     hour = occurred_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     period_start, period_end = _billing_period(occurred_at)
@@ -306,7 +308,10 @@ _PROVIDER = (
     + " ELSE e.source END"
 )
 _COST = "(le.amount_micros::numeric / 1000000)::numeric(24, 6)::text"
-_TOKENS = "(e.input_tokens + e.output_tokens + e.cached_input_tokens)"
+_TOKENS = (
+    "(e.input_tokens + e.output_tokens + e.cached_input_tokens"
+    " + e.cache_write_tokens + e.cache_write_1h_tokens)"
+)
 USAGE_SQL = f"""
 SELECT {_COST}, 'allot', %(company)s, 'USD',
   {_MOMENT_SQL.format(_MONTH_END)},

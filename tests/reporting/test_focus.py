@@ -168,3 +168,34 @@ def test_the_databases_rows_are_the_rows_python_makes(usage):
         tags = FOCUS_COLUMNS.index("Tags")
         assert json.loads(sql_row.pop(tags)) == json.loads(python_row.pop(tags))
         assert sql_row == python_row
+
+
+def test_cache_writes_count_in_the_consumed_and_priced_quantity_on_both_paths(usage):
+    # given one more event that wrote to the prompt cache (5-minute and 1-hour writes)
+    with time_machine.travel(at(2026, 12, 2, 9), tick=False):
+        usage_post(
+            employee=usage,
+            event_id="e-cache",
+            model_name="claude-sonnet",
+            occurred_at=at(2026, 11, 20, 10),
+            input_tokens=100,
+            output_tokens=10,
+            cache_write_tokens=3_000,
+            cache_write_1h_tokens=500,
+            cost_micros=K,
+        )
+
+    # when exported, by the database's query and by Python's rows
+    out = io.BytesIO()
+    focus_write(out, date(2026, 11, 1), date(2026, 11, 30))
+    by_sql = list(csv.DictReader(io.StringIO(out.getvalue().decode())))
+    by_python = [
+        dict(zip(FOCUS_COLUMNS, row, strict=True))
+        for row in focus_rows(date(2026, 11, 1), date(2026, 11, 30))
+    ]
+
+    # then its tokens are all of them, cache writes included, on both
+    for rows in (by_sql, by_python):
+        [row] = [r for r in rows if r["x_EventId"] == "e-cache"]
+        assert str(row["ConsumedQuantity"]) == "3610"
+        assert str(row["PricingQuantity"]) == "3610"
