@@ -37,7 +37,7 @@ lint: install
 
 check: install  ## security scans: bandit on our code, pip-audit on what is installed
 	$(BIN)/bandit -q -c pyproject.toml -r config common people budgets approvals compensation reporting audit \
-	  provisioning connectors integrations
+	  provisioning connectors pilots integrations
 	$(BIN)/python scripts/pip_audit.py
 
 format: install

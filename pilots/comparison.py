@@ -152,12 +152,16 @@ def _group(label: str, ids: set[int], metric: str, before: Window, during: Windo
     return figures, change
 
 
+def _people(count: int) -> str:
+    return "1 person" if count == 1 else f"{count} people"
+
+
 def verdict_note(pilot: GroupFigures, control: GroupFigures, metric: str) -> str:
     """Why there is no conclusion (the first reason that applies), or "" when there is one."""
     smallest = settings.ALLOT_PILOT_MIN_GROUP
     if pilot.people < smallest or control.people < smallest:
         return (
-            f"Too small to conclude: the pilot has {pilot.people} people and the control group "
+            f"Too small to conclude: the pilot has {_people(pilot.people)} and the control group "
             f"{control.people}; each needs at least {smallest}."
         )
     empty = [

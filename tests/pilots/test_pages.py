@@ -33,7 +33,7 @@ def test_staff_see_every_pilot_and_its_comparison(client, pilots, who):
     assert page.status_code == 200
     text = page.content.decode()
     assert "Difference in differences" in text
-    assert "Too small to conclude: the pilot has 1 people" in text
+    assert "Too small to conclude: the pilot has 1 person and" in text
     assert f"{START:%b} 1, 2026" in text
 
 

@@ -41,7 +41,7 @@ def test_each_pilot_of_the_quarter_has_its_comparison(company, alices_pilot):
     assert control_row[:4] == ["Control: everyone not in the pilot", 3, 0, 0]
     assert pilot_row[4:6] == ["0", "0"] and pilot_row[6] is None  # no metric: no spend per unit
     assert shown["total"][-1] is None
-    assert "Too small to conclude: the pilot has 1 people and the control group 3" in shown["note"]
+    assert "Too small to conclude: the pilot has 1 person and the control group 3" in shown["note"]
     assert (
         "Before: 31 Mar 2026 to 30 Apr 2026; during: 01 May 2026 to 31 May 2026" in (shown["note"])
     )
