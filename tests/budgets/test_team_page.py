@@ -6,6 +6,8 @@ import io
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -244,3 +246,17 @@ def test_people_with_the_same_name_are_told_apart_by_email(client, org):
     assert "Ada Turing (ada.turing1@example.com)" in html
     assert "Ada Turing (ada.turing2@example.com)" in html
     assert "Ada Lovelace (ada@example.com)" not in html  # a unique name stays short
+
+
+def test_the_page_costs_the_same_queries_for_three_reports_or_thirteen(client, org):
+    client.force_login(org["manager"].user)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(reverse("team"), {"sort": "-used"}).status_code == 200
+        return len(captured)
+
+    small = queries()
+    for _ in range(10):
+        _funded(1_000, employee=EmployeeFactory(manager=org["ada"], team=org["web"]))
+    assert queries() == small
