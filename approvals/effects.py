@@ -5,6 +5,7 @@ from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser
 
+from approvals.level_changes import level_change_post
 from approvals.manual_entries import manual_entry_apply
 from approvals.models import ApprovalRequest, RequestKind
 from approvals.services import effect_register
@@ -130,3 +131,4 @@ def register() -> None:
     effect_register(RequestKind.TEAM_TOPUP, team_topup_post)
     effect_register(RequestKind.LEDGER_ENTRY, ledger_entry_post)
     effect_register(RequestKind.TRANSFER, transfer_post)
+    effect_register(RequestKind.LEVEL_CHANGE, level_change_post)

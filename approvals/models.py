@@ -27,6 +27,9 @@ class RequestKind(models.TextChoices):
     LEDGER_ENTRY = "ledger_entry", "Manual ledger entry"
     PERMANENT_INCREASE = "permanent_increase", "Permanent increase (agreed annual budget)"
     TRANSFER = "transfer", "Transfer between budgets"
+    # Made by people.level_changes (never from the request form): this year's prorated
+    # difference of a new level, posted on approval (a decrease too: its amount is its size).
+    LEVEL_CHANGE = "level_change", "Level change (this year's difference)"
 
 
 # Kinds whose requests carry what only HR may read (an offer's whole package): seen by HR, the
@@ -34,7 +37,9 @@ class RequestKind(models.TextChoices):
 HR_KINDS = frozenset({RequestKind.OFFER})
 
 # Kinds that add money to one person's budget (the request names whose).
-KINDS_FOR_A_PERSON = frozenset({RequestKind.INCREASE, RequestKind.PERMANENT_INCREASE})
+KINDS_FOR_A_PERSON = frozenset(
+    {RequestKind.INCREASE, RequestKind.PERMANENT_INCREASE, RequestKind.LEVEL_CHANGE}
+)
 
 # Kinds a rule may approve on its own (small budget asks). Never an offer, nor a manual ledger
 # entry (its second pair of eyes is the point).
@@ -203,6 +208,11 @@ class ApprovalRequest(models.Model):
             return (
                 f"Offer #{self.subject_id} (request #{self.pk}): {format_usd(self.amount_micros)}"
             )
+        if (
+            self.kind == RequestKind.LEVEL_CHANGE
+            and (self.details or {}).get("share_micros", 0) < 0
+        ):
+            return f"{self.get_kind_display()} #{self.pk}: −{format_usd(self.amount_micros)}"
         return f"{self.get_kind_display()} #{self.pk}: {format_usd(self.amount_micros)}"
 
     def get_absolute_url(self) -> str:

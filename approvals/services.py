@@ -295,6 +295,7 @@ YEAR_BOUND_KINDS = frozenset(
         RequestKind.PROJECT_ALLOCATION,
         RequestKind.TEAM_TOPUP,
         RequestKind.TRANSFER,
+        RequestKind.LEVEL_CHANGE,
     }
 )
 

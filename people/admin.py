@@ -4,6 +4,7 @@ budgets/admin.py, which extends EmployeeAdmin, so that this app never imports bu
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
+from django.contrib.admin.widgets import AdminDateWidget
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm
@@ -16,11 +17,13 @@ from import_export.admin import ImportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
 from common.admin import HistoryAdmin
+from common.errors import AllotError
 from common.exports import SpreadsheetExportMixin
 from common.money import format_usd
 from people.exports import EmployeeExportResource
 from people.imports import EmployeeResource
 from people.labels import employee_choice_label
+from people.level_changes import employee_level_change, employee_level_change_preview
 from people.models import CompanySettings, Department, Employee, Level, Project, Team
 from people.roles import HR, has_role
 from people.services import employee_deactivate, managers_group_sync, person_create
@@ -252,6 +255,59 @@ class EmployeeCreationForm(forms.ModelForm):
         return super().save(commit=commit)
 
 
+class EmployeeChangeForm(forms.ModelForm):
+    """The change form. A new level is said with what it does to this year's budget (the
+    company's policy, the prorated difference) before anything is saved: the first save shows
+    it, the second, with the box ticked, makes the change through the level-change service."""
+
+    level_effective_from = forms.DateField(
+        label="New level applies from",
+        required=False,
+        widget=AdminDateWidget,
+        help_text="Only when the level changes: the day it applies from (blank: today).",
+    )
+    confirm_level_change = forms.BooleanField(
+        label="Confirm the level change",
+        required=False,
+        help_text="Tick it once you have read what the new level does to this year's budget.",
+    )
+
+    class Meta:
+        model = Employee
+        fields = [  # the admin's `fields` say which show, and which of them are read-only
+            "user",
+            "level",
+            "team",
+            "manager",
+            "hire_date",
+            "left_on",
+            "is_active",
+            "external_id",
+            "annual_budget_micros",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if "level" not in self.changed_data or not data.get("level") or not self.instance.pk:
+            return data
+        try:
+            preview = employee_level_change_preview(
+                employee=self.instance,
+                new_level=data["level"],
+                effective=data.get("level_effective_from"),
+            )
+        except AllotError as error:
+            self.add_error(error.field or "level", error.message)
+            return data
+        self.level_change_preview = preview.sentence if preview else ""
+        if preview is not None and not data.get("confirm_level_change"):
+            self.add_error(
+                "confirm_level_change",
+                f"{preview.sentence} Tick the box and save again to make the change.",
+            )
+        return data
+
+
 @admin.register(Employee)
 class EmployeeAdmin(EmployeeChoicesMixin, ImportMixin, SpreadsheetExportMixin, HistoryAdmin):
     # "Import" on the list: CSV or XLSX, previewed, all or nothing (people/imports.py).
@@ -262,6 +318,19 @@ class EmployeeAdmin(EmployeeChoicesMixin, ImportMixin, SpreadsheetExportMixin, H
 
     def get_export_resource_classes(self, request):
         return [EmployeeExportResource]
+
+    def import_action(self, request, **kwargs):
+        """The import's preview says, per person, what a new level posts or asks for."""
+        response = super().import_action(request, **kwargs)
+        result = (getattr(response, "context_data", None) or {}).get("result")
+        for line in getattr(result, "level_changes", None) or []:
+            self.message_user(request, f"On confirming: {line}", messages.INFO)
+        return response
+
+    def add_success_message(self, result, request):
+        super().add_success_message(result, request)
+        for line in getattr(result, "level_changes", None) or []:
+            self.message_user(request, line, messages.SUCCESS)
 
     list_display = [
         "display_name",
@@ -282,9 +351,12 @@ class EmployeeAdmin(EmployeeChoicesMixin, ImportMixin, SpreadsheetExportMixin, H
     list_select_related = ["user", "level", "team", "manager__user"]
     autocomplete_fields = ["user", "team", "manager"]
     date_hierarchy = "hire_date"
+    form = EmployeeChangeForm
     fields = [
         "user",
         "level",
+        "level_effective_from",
+        "confirm_level_change",
         "team",
         "manager",
         "hire_date",
@@ -318,7 +390,13 @@ class EmployeeAdmin(EmployeeChoicesMixin, ImportMixin, SpreadsheetExportMixin, H
             if not request.user.is_superuser:
                 fields.remove("annual_budget_micros")
             return fields
-        return super().get_fields(request, obj)
+        fields = super().get_fields(request, obj)
+        if not self.has_change_permission(request, obj):  # read-only: nothing to confirm
+            fields = [name for name in fields if name not in self.LEVEL_CHANGE_FIELDS]
+        return fields
+
+    # The change form's own fields for a new level (EmployeeChangeForm), not the model's.
+    LEVEL_CHANGE_FIELDS = ["level_effective_from", "confirm_level_change"]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and not request.user.is_superuser:
@@ -336,10 +414,22 @@ class EmployeeAdmin(EmployeeChoicesMixin, ImportMixin, SpreadsheetExportMixin, H
 
     def save_model(self, request, obj, form, change):
         leaving = change and "is_active" in form.changed_data and not obj.is_active
+        new_level = obj.level if change and "level" in form.changed_data else None
         with transaction.atomic():
+            if new_level is not None:  # the level-change service moves it, with its policy
+                obj.level = Level.objects.get(pk=form.initial["level"])
             super().save_model(request, obj, form, change)
+            moved = new_level and employee_level_change(
+                employee=obj,
+                new_level=new_level,
+                effective=form.cleaned_data.get("level_effective_from"),
+                acting_user=request.user,
+                source="admin",
+            )
             done = employee_deactivate(employee=obj, acting_user=request.user) if leaving else []
             managers_group_sync()
+        if moved:
+            self.message_user(request, moved.sentence, messages.SUCCESS)
         if leaving:
             self._leaver_message(request, obj, done)
 
@@ -430,6 +520,7 @@ class CompanySettingsAdmin(HistoryAdmin):
         ),
         ("Alerts", {"fields": ["alert_thresholds"]}),
         ("Controls", {"fields": ["manual_entry_approval_above_micros"]}),
+        ("Levels", {"fields": ["level_change_policy"]}),
         (
             "Delegation (HR's)",
             {

@@ -6,7 +6,14 @@ Columns: email, first_name, last_name, level, team, manager_email, hire_date, ex
 pilot's members are kept on the pilot, `pilots/`). A row whose email already signs in updates
 that employee; a new one makes the sign-in (no usable password until a reset or single
 sign-on) and the employee, as the admin's add form does. A manager may be anyone already
-employed or anyone further down the same file."""
+employed or anyone further down the same file.
+
+A new level for someone employed goes through `people.level_changes.employee_level_change`
+(the company's policy for this year's budget), from the day in the optional column
+`level_effective_from` (YYYY-MM-DD; blank: today); the preview and the result say, per person,
+what it posts or asks for (`Result.level_changes`)."""
+
+from datetime import date
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -15,10 +22,13 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models.functions import Lower
 from import_export import fields
+from import_export.results import Error
 from import_export.widgets import CharWidget, DateWidget, ForeignKeyWidget
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from common.errors import AllotError
 from common.exports import SpreadsheetSafeResource
+from people.level_changes import employee_level_change, level_change_effective
 from people.models import Employee, Level, Team
 from people.roles import ENGINEERS
 from people.services import managers_group_sync
@@ -35,9 +45,13 @@ COLUMNS = (
     "external_id",
 )
 
+# Not exported: when the level in a row changes, the day the new one applies from.
+EFFECTIVE_COLUMN = "level_effective_from"
+
 # The employee's own columns, compared as stored to tell an unchanged row.
 STORED = ("level_id", "team_id", "hire_date", "external_id")
 CHANGED_BY_IMPORT = ("level", "team", "manager", "hire_date", "external_id")
+STORED_BY_IMPORT = ("level_id", "team_id", "manager_id", "hire_date", "external_id")
 
 
 class TeamByNameWidget(ForeignKeyWidget):
@@ -158,6 +172,11 @@ class EmployeeResource(SpreadsheetSafeResource):
         self._seen_external_ids: set[str] = set()
         self._created = 0
         self._managers: dict[str, str] = {}  # email -> manager's email, set after all rows
+        # Each employed person's level as stored: a row that changes it goes to the service.
+        self._levels = {email: e.level_id for email, e in self._employees.items()}
+        self._stored = {e.pk: self._columns(e) for e in self._employees.values()}
+        self._level_moves: list[tuple[Employee, Level, date | None]] = []
+        self._acting_user = kwargs.get("user")
         super().before_import(dataset, **kwargs)
 
     def get_instance(self, instance_loader, row):
@@ -196,7 +215,22 @@ class EmployeeResource(SpreadsheetSafeResource):
             if external_id in self._seen_external_ids or (holder and holder.lower() != email):
                 errors["external_id"] = [f"The HR id {external_id} is someone else's."]
             self._seen_external_ids.add(external_id)
+        try:
+            instance.import_level_effective = self._effective(row)
+        except AllotError as error:
+            errors["level"] = [error.message]
         return errors
+
+    @staticmethod
+    def _effective(row) -> date | None:
+        text = str(row.get(EFFECTIVE_COLUMN) or "").strip()
+        if not text:
+            return None
+        try:
+            day = date.fromisoformat(text)
+        except ValueError as exc:
+            raise AllotError(f"{EFFECTIVE_COLUMN} {text!r} is not a date (YYYY-MM-DD).") from exc
+        return level_change_effective(day)
 
     def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
         # The sign-in is made when the row is saved, from the email checked above; the level,
@@ -250,6 +284,11 @@ class EmployeeResource(SpreadsheetSafeResource):
                 last_name=row["last_name"].strip(),
             )
             instance.user.set_unusable_password()
+        stored_level = self._levels.get(instance.import_email)
+        if instance.pk and stored_level is not None and stored_level != instance.level_id:
+            # The level moves after the rows are written, through the level-change service.
+            self._level_moves.append((instance, instance.level, instance.import_level_effective))
+            instance.level = Level.objects.get(pk=stored_level)
         manager = self._employees.get(instance.import_manager_email)
         instance.manager = manager if manager is not None and manager.pk else None
         if instance.import_manager_email and instance.manager is None:
@@ -278,22 +317,47 @@ class EmployeeResource(SpreadsheetSafeResource):
         finally:
             self.create_instances.clear()
 
+    @staticmethod
+    def _columns(employee: Employee) -> tuple:
+        """What the import writes of an employee's row, as stored (a blank HR id is none)."""
+        return tuple(getattr(employee, name) or None for name in STORED_BY_IMPORT)
+
     def bulk_update(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
-        if not self.update_instances:
+        # A row whose only change is the level leaves the employee row to the level change.
+        changed = [e for e in self.update_instances if self._columns(e) != self._stored.get(e.pk)]
+        if not changed:
+            self.update_instances.clear()
             return
         try:
-            bulk_update_with_history(
-                self.update_instances, Employee, [*CHANGED_BY_IMPORT], batch_size=batch_size
-            )
+            bulk_update_with_history(changed, Employee, [*CHANGED_BY_IMPORT], batch_size=batch_size)
         except Exception as exc:  # reported on the import's page, as the library does
             self.handle_import_error(result, exc, raise_errors)
         finally:
             self.update_instances.clear()
 
     def after_import(self, dataset, result, **kwargs):
+        result.level_changes = []
         if not (result.has_errors() or result.has_validation_errors()):
             self._finish()
+            try:
+                result.level_changes = self._levels_move()
+            except AllotError as error:  # the whole file is refused, its reason shown
+                result.append_base_error(Error(error.message))
         super().after_import(dataset, result, **kwargs)
+
+    def _levels_move(self) -> list[str]:
+        """Each new level through the service: one sentence a person of what it did."""
+        done = []
+        for employee, level, effective in self._level_moves:
+            outcome = employee_level_change(
+                employee=employee,
+                new_level=level,
+                effective=effective,
+                acting_user=self._acting_user,
+                source="import",
+            )
+            done.append(f"{employee.display_name}: {outcome.sentence}")
+        return done
 
     def _finish(self) -> None:
         """The managers named further down the file (one update, with history), then the

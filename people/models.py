@@ -244,6 +244,14 @@ class StandInRule(models.TextChoices):
     )
 
 
+class LevelChangePolicy(models.TextChoices):
+    """What a level changed mid-year does to this year's budget (finance's and HR's choice)."""
+
+    AUTOMATIC = "automatic", "Automatic: the prorated difference is posted at once"
+    APPROVAL = "approval", "Through approval: the prorated difference is asked for"
+    NEXT_YEAR = "next_year", "Next year only: nothing this year"
+
+
 # Where people.selectors.company_settings keeps the row; saving the row clears it.
 SETTINGS_CACHE_KEY = "allot:company-settings"
 
@@ -366,6 +374,16 @@ class CompanySettings(models.Model):
         default=StandInRule.MANAGERS_AT_LEVEL,
         help_text="Checked when a delegation is made and whenever it would decide. Offer steps "
         "go only to a stand-in who may see offers: HR or a manager.",
+    )
+    level_change_policy = models.CharField(
+        "level changes mid-year",
+        max_length=20,
+        choices=LevelChangePolicy.choices,
+        default=LevelChangePolicy.APPROVAL,
+        help_text="A new level (in the admin, by import or by SCIM) always sets what later years "
+        "start from; this says what it does to this year's budget: the difference between the "
+        "annual amounts, prorated from the day it applies, posted at once, asked for through "
+        "approval, or left to next year's allocation.",
     )
     history = HistoricalRecords()
 

@@ -170,6 +170,8 @@ class AllotUser(SCIMUser):
                 services.scim_user_update(user=self.obj, change=self.change, acting_user=acting)
         except (AllotError, ValidationError) as error:
             raise scim_error(error) from error
+        if self.change.level_change:  # the view answers with it (views.LEVEL_CHANGE_HEADER)
+            self.request.scim_level_change = self.change.level_change
         self.obj = services.scim_users().get(pk=self.obj.pk)
 
     def delete(self) -> None:

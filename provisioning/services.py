@@ -12,6 +12,7 @@ from django.db.models import ProtectedError, Q, QuerySet
 from django.utils import timezone
 
 from common.errors import AllotError
+from people.level_changes import employee_level_change
 from people.models import Employee, Level, Team
 from people.selectors import company_today
 from people.services import (
@@ -49,6 +50,8 @@ class PersonChange:
     manager: Any = UNSET  # an Employee or None
     level: Any = UNSET  # the level's name or rank as sent, or None
     extra: dict = field(default_factory=dict)
+    # Filled by the service: what a new level did to this year's budget (the policy's sentence).
+    level_change: str = ""
 
     def given(self, *names: str) -> dict[str, Any]:
         return {name: getattr(self, name) for name in names if getattr(self, name) is not UNSET}
@@ -167,10 +170,13 @@ def scim_user_update(*, user: Any, change: PersonChange, acting_user: Any) -> An
             fields["external_id"] = fields["external_id"] or None
         if change.manager is not UNSET:
             fields["manager"] = _employee_of(change.manager)
-        level = level_match(change.level) if change.level is not UNSET else None
-        if level is not None:
-            fields["level"] = level
         employee_update(employee=employee, **fields)
+        level = level_match(change.level) if change.level is not UNSET else None
+        if level is not None and level.pk != employee.level_id:
+            moved = employee_level_change(
+                employee=employee, new_level=level, acting_user=acting_user, source="SCIM"
+            )
+            change.level_change = moved.sentence
     else:
         employee = _waiting_update(record, change)
     if change.active is False:

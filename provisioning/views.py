@@ -15,6 +15,8 @@ from people.models import Team
 from provisioning.services import scim_users
 
 MAX_COUNT = 200
+# What a new level sent by the provider did to this year's budget (the policy's sentence).
+LEVEL_CHANGE_HEADER = "X-Allot-Level-Change"
 
 
 def _scim_body(response):
@@ -36,7 +38,11 @@ def _scim_body(response):
 class ScimBodies:
     @method_decorator(csrf_exempt)  # a bearer token, not a cookie: no CSRF to guard against
     def dispatch(self, request, *args, **kwargs):
-        return _scim_body(super().dispatch(request, *args, **kwargs))
+        response = _scim_body(super().dispatch(request, *args, **kwargs))
+        said = getattr(request, "scim_level_change", "")
+        if said and response.status_code < 400:
+            response[LEVEL_CHANGE_HEADER] = said.replace("→", "->").replace("−", "-")
+        return response
 
 
 class NotFoundView(ScimBodies, views.SCIMView):

@@ -44,6 +44,17 @@ def approval_request_key(request_id: int) -> str:
     return f"approval-request:{request_id}"
 
 
+def level_change_key(
+    *, employee_id: int, old_level_id: int, new_level_id: int, effective: date
+) -> str:
+    """A level change posted by the automatic policy: once per person, move and day it applies
+    from (a change through approval posts under its request's key)."""
+    return (
+        f"level-change:employee:{employee_id}:level:{old_level_id}-{new_level_id}"
+        f":from:{effective:%Y-%m-%d}"
+    )
+
+
 def transfer_keys(key: str | None) -> tuple[str | None, str | None]:
     """A transfer's two entries under one caller's key: (out, in)."""
     if not key:

@@ -21,6 +21,8 @@ class EntryKind(models.TextChoices):
     TRANSFER_IN = "transfer_in", "Transfer in"
     TRANSFER_OUT = "transfer_out", "Transfer out"
     USAGE_CORRECTION = "usage_correction", "Usage correction (repricing)"
+    # This year's share of the difference a new level makes to the annual amount (either sign).
+    LEVEL_CHANGE = "level_change", "Level change"
 
 
 # Usage moves `spent`; every other kind moves `allocated`.
