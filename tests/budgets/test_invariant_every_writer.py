@@ -2,10 +2,12 @@
 
 After any sequence of usage (the API and the service), holds (authorize with reserve, settled by
 the usage that names them, or expired), approved increases and top-ups (small ones by the
-auto-approval rule), permanent increases, adjustments, transfers (by the service and as
-requests through the engine), a price correction, the year's rollover (with the pool's and the
-project's standing amounts), the expiry of carried-over money (and the holds a closed year
-forfeits), an accepted offer and a leaver closed (holds released, unused forfeited):
+auto-approval rule), permanent increases, project allocations (requested and approved),
+promotions (a level change), adjustments, transfers (by the service and as requests through the
+engine), a price correction, a new price, the year's rollover (with the pool's and the project's
+standing amounts, and the new allocations indexed to the price change), the expiry of
+carried-over money (and the holds a closed year forfeits), an accepted offer and a leaver
+closed (holds released, unused forfeited):
 
 - every budget's stored totals equal its ledger by column (SPENT_KINDS move `spent`, every other
   kind `allocated`) and its `reserved` equals its open holds;
@@ -63,9 +65,9 @@ from budgets.usage import usage_ingest
 from common.errors import AllotError
 from compensation.models import Offer
 from compensation.services import offer_accept
-from people.models import Employee
-from people.selectors import company_today, current_fiscal_year
-from people.services import employee_deactivate
+from people.models import BudgetIndexing, Employee, Level
+from people.selectors import company_settings, company_today, current_fiscal_year
+from people.services import employee_deactivate, employee_update
 from tests.compensation.test_lifecycle import sent_offer
 from tests.factories import (
     EmployeeFactory,
@@ -146,8 +148,20 @@ def world():
         manager = EmployeeFactory(team=team, manager=director)
         team.lead = manager
         team.save()
-        hundred_a_year = {"team": team, "manager": manager, "annual_budget_micros": 100 * DOLLAR}
-        people = {"a": EmployeeFactory(**hundred_a_year), "b": EmployeeFactory(**hundred_a_year)}
+        # a's $100 a year is agreed; b's comes from a level of $100 (a promotion: $150)
+        band = Level.objects.create(
+            name="band 1", rank=101, default_annual_budget_micros=100 * DOLLAR
+        )
+        Level.objects.create(name="band 2", rank=102, default_annual_budget_micros=150 * DOLLAR)
+        mates = {"team": team, "manager": manager}
+        people = {
+            "a": EmployeeFactory(**mates, annual_budget_micros=100 * DOLLAR),
+            "b": EmployeeFactory(**mates, level=band),
+        }
+        # the rollover's new allocations follow prices half-way (a price change moves them)
+        settings_row = company_settings()
+        settings_row.budget_indexing = BudgetIndexing.BLEND
+        settings_row.save()
         project = ProjectFactory(annual_micros=40 * DOLLAR)
         project.members.add(people["a"])
         price("m", input_usd="1", output_usd="0")  # a priced call of N cents: N * 10,000 tokens
@@ -392,9 +406,15 @@ def transfer(run: Run, source: str, destination: str, dollars_moved: int):
     return post
 
 
+def price_in_force() -> TokenPrice:
+    return TokenPrice.objects.filter(model_name="m", effective_from__lte=datetime.now(UTC)).latest(
+        "effective_from"
+    )
+
+
 def reprice(run: Run, input_usd: int):
     price_correct(
-        price=TokenPrice.objects.get(model_name="m"),
+        price=price_in_force(),
         new=NewPrice(
             input_per_million_micros=input_usd * DOLLAR,
             output_per_million_micros=0,
@@ -405,11 +425,59 @@ def reprice(run: Run, input_usd: int):
     )
 
     def again():  # the same correction sent twice: the second finds nothing left to correct
-        if TokenPrice.objects.get(model_name="m").input_per_million_micros != input_usd * DOLLAR:
+        if price_in_force().input_per_million_micros != input_usd * DOLLAR:
             return  # another correction came since: sending this one again is a new one
         reprice(run, input_usd)
 
     return again
+
+
+def new_price(run: Run, input_usd: int):
+    """The provider's new price from now on (what later calls cost, and what the rollover's
+    price indexing compares the closing year's rate with)."""
+    if TokenPrice.objects.filter(model_name="m", effective_from__gte=datetime.now(UTC)).exists():
+        return None  # one change a moment
+    TokenPrice.objects.create(
+        model_name="m",
+        input_per_million_micros=input_usd * DOLLAR // 2,
+        output_per_million_micros=0,
+        cached_input_per_million_micros=0,
+        effective_from=datetime.now(UTC),
+    )
+
+    def again():  # the same notice twice: the price in force is that one already
+        if price_in_force().input_per_million_micros == input_usd * DOLLAR // 2:
+            return
+        new_price(run, input_usd)
+
+    return again
+
+
+def promote(run: Run, who: str):
+    """A promotion (a level change): the next rollover allocates from the new level, unless an
+    agreed annual budget says otherwise."""
+    employee = run.person(who)
+    if employee is None:
+        return None
+    promoted = Level.objects.get(name="band 2")
+
+    def update():
+        employee_update(employee=Employee.objects.get(pk=employee.pk), level=promoted)
+
+    update()
+    return update  # the same change again changes nothing
+
+
+def project_allocation(run: Run, dollars_asked: int):
+    """A project allocation requested by a member and approved through the engine."""
+    request = request_submit(
+        kind=RequestKind.PROJECT_ALLOCATION,
+        requester=run.world.people["a"].user,
+        project=run.world.project,
+        amount_micros=dollars_asked * DOLLAR,
+        reason="agents for the project",
+    )
+    return _decide_every_step(run, request)
 
 
 def close_the_year(run: Run):
@@ -491,6 +559,9 @@ OPERATIONS: dict[str, tuple[Callable, st.SearchStrategy]] = {
     "permanent": (permanent, st.tuples(people, st.integers(1, 100))),
     "transfer_request": (transfer_request, st.tuples(owners, owners, st.integers(1, 100))),
     "reprice": (reprice, st.tuples(st.integers(0, 3))),
+    "new_price": (new_price, st.tuples(st.integers(1, 4))),  # $0.50 to $2 a million
+    "promote": (promote, st.tuples(people)),
+    "project_allocation": (project_allocation, st.tuples(st.integers(1, 100))),
     "rollover": (close_the_year, st.tuples()),
     "expire_carryover": (expire_carryover, st.tuples()),
     "accept_offer": (accept_offer, st.tuples()),
