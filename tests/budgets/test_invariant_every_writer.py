@@ -65,9 +65,10 @@ from budgets.usage import usage_ingest
 from common.errors import AllotError
 from compensation.models import Offer
 from compensation.services import offer_accept
-from people.models import BudgetIndexing, Employee, Level
+from people.level_changes import employee_level_change
+from people.models import BudgetIndexing, Employee, Level, LevelChangePolicy
 from people.selectors import company_settings, company_today, current_fiscal_year
-from people.services import employee_deactivate, employee_update
+from people.services import employee_deactivate
 from tests.compensation.test_lifecycle import sent_offer
 from tests.factories import (
     EmployeeFactory,
@@ -161,6 +162,8 @@ def world():
         # the rollover's new allocations follow prices half-way (a price change moves them)
         settings_row = company_settings()
         settings_row.budget_indexing = BudgetIndexing.BLEND
+        # a level changed mid-year posts this year's prorated difference at once
+        settings_row.level_change_policy = LevelChangePolicy.AUTOMATIC
         settings_row.save()
         project = ProjectFactory(annual_micros=40 * DOLLAR)
         project.members.add(people["a"])
@@ -453,19 +456,22 @@ def new_price(run: Run, input_usd: int):
     return again
 
 
-def promote(run: Run, who: str):
-    """A promotion (a level change): the next rollover allocates from the new level, unless an
-    agreed annual budget says otherwise."""
-    employee = run.person(who)
-    if employee is None:
-        return None
-    promoted = Level.objects.get(name="band 2")
+def promote(run: Run, up: bool):
+    """b's level changed from today (a promotion to band 2, or back to band 1): this year's
+    prorated difference posted by the company's automatic policy (a decrease no further than
+    what is unspent and unheld), later years allocated from the new level."""
+    level = Level.objects.get(name="band 2" if up else "band 1")
 
-    def update():
-        employee_update(employee=Employee.objects.get(pk=employee.pk), level=promoted)
+    def change():
+        employee_level_change(
+            employee=Employee.objects.get(pk=run.world.people["b"].pk),
+            new_level=level,
+            acting_user=run.world.hr,
+            source="admin",
+        )
 
-    update()
-    return update  # the same change again changes nothing
+    change()
+    return change  # the same change again changes nothing
 
 
 def project_allocation(run: Run, dollars_asked: int):
@@ -560,7 +566,7 @@ OPERATIONS: dict[str, tuple[Callable, st.SearchStrategy]] = {
     "transfer_request": (transfer_request, st.tuples(owners, owners, st.integers(1, 100))),
     "reprice": (reprice, st.tuples(st.integers(0, 3))),
     "new_price": (new_price, st.tuples(st.integers(1, 4))),  # $0.50 to $2 a million
-    "promote": (promote, st.tuples(people)),
+    "promote": (promote, st.tuples(st.booleans())),
     "project_allocation": (project_allocation, st.tuples(st.integers(1, 100))),
     "rollover": (close_the_year, st.tuples()),
     "expire_carryover": (expire_carryover, st.tuples()),
