@@ -35,7 +35,12 @@ class BudgetExportResource(SpreadsheetSafeResource):
         export_order = fields
 
 
+# What a budget's owner_label reads, for the streamed exports' one load per budget.
+BUDGET_OWNER = {"budget": ("employee__user", "team", "project")}
+
+
 class LedgerEntryExportResource(SpreadsheetSafeResource):
+    related_select = BUDGET_OWNER
     budget = fields.Field(column_name="budget", attribute="budget__owner_label", readonly=True)
     fiscal_year = fields.Field(
         column_name="fiscal_year", attribute="budget__fiscal_year", readonly=True
@@ -62,6 +67,7 @@ class LedgerEntryExportResource(SpreadsheetSafeResource):
 
 
 class UsageEventExportResource(SpreadsheetSafeResource):
+    related_select = BUDGET_OWNER
     employee = fields.Field(
         column_name="employee", attribute="employee__user__email", readonly=True
     )

@@ -10,7 +10,9 @@ from decimal import Decimal
 import openpyxl
 import pytest
 from django.contrib import admin
+from django.test import RequestFactory
 from django.urls import NoReverseMatch, reverse
+from import_export.formats.base_formats import CSV, TSV
 
 from budgets.models import Budget, LedgerEntry, UsageEvent
 from budgets.services import budget_adjust, budget_allocate, budget_create
@@ -65,6 +67,11 @@ def export(client, model, query: str, extension: str):
     )
 
 
+def response_bytes(response) -> bytes:
+    """A response's bytes, streamed (CSV, TSV) or whole (XLSX)."""
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
 def rows(response, extension: str) -> list[dict]:
     assert response.status_code == 200, response.content[:500]
     assert "attachment" in response["Content-Disposition"]
@@ -72,7 +79,7 @@ def rows(response, extension: str) -> list[dict]:
         sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
         values = [list(row) for row in sheet.iter_rows(values_only=True)]
     else:
-        values = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+        values = list(csv.reader(io.StringIO(response_bytes(response).decode("utf-8-sig"))))
     header, *body = values
     return [dict(zip(header, row, strict=True)) for row in body]
 
@@ -163,3 +170,49 @@ def test_employees_keep_their_import_beside_the_export(company, client):
     page = client.get(reverse("admin:people_employee_changelist"))
     assert b"export_link" in page.content and b"import_link" in page.content
     assert client.get(reverse("admin:people_employee_import")).status_code == 200
+
+
+@pytest.mark.parametrize("file_format", [CSV, TSV])
+@pytest.mark.parametrize("model", [Employee, Budget, LedgerEntry, UsageEvent])
+def test_the_streamed_export_writes_what_the_resources_own_export_writes(
+    model, file_format, company, client
+):
+    # given a list's export, streamed, and the same rows through import-export's whole dataset
+    user = hr_user() if model is Employee else finance_user()
+    client.force_login(user)
+    response = export(client, model, "", file_format().get_extension())
+    model_admin = admin.site._registry[model]
+    request = RequestFactory().get("/")
+    request.user = user
+    queryset = model_admin.get_export_queryset(request)
+    whole = model_admin.get_export_data(file_format(), request, queryset)
+    # then the stream is that file, cell for cell, formula-safe cells included
+    assert response.streaming and response.status_code == 200
+    assert response_bytes(response).decode() == whole
+    assert len(whole.splitlines()) == queryset.count() + 1
+
+
+def test_a_streamed_usage_export_reads_rows_not_models(
+    company, client, django_assert_max_num_queries
+):
+    # given one more person's usage: a third budget whose owner is loaded once, with the rest
+    carol = EmployeeFactory(user__username="carol@example.com")
+    for index in range(3):
+        usage_post(
+            employee=carol,
+            event_id=f"carol-{index}",
+            model_name="claude-a",
+            occurred_at=datetime(2026, 2, 11, 12, tzinfo=UTC),
+            input_tokens=10,
+            output_tokens=5,
+            cost_micros=1_000,
+        )
+    client.force_login(finance_user())
+    response = export(client, UsageEvent, "", "csv")
+    # when it streams: one read of the rows and one of the budgets they name, however many rows
+    with django_assert_max_num_queries(2):
+        exported = list(csv.DictReader(io.StringIO(response_bytes(response).decode())))
+    assert len(exported) == 5
+    assert {row["budget"] for row in exported if row["employee"] == "carol@example.com"} == {
+        f"Personal: {carol.display_name}"
+    }

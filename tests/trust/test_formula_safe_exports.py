@@ -122,6 +122,8 @@ def from_the_admin(model, extension: str):
             {"format": offered.index(extension), "resource": 0, **fields},
         )
         assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
+        if response.streaming:  # CSV and TSV stream; XLSX is one body
+            return b"".join(response.streaming_content)
         return response.content
 
     return export
