@@ -208,12 +208,7 @@ class ApprovalRequest(models.Model):
             return (
                 f"Offer #{self.subject_id} (request #{self.pk}): {format_usd(self.amount_micros)}"
             )
-        if (
-            self.kind == RequestKind.LEVEL_CHANGE
-            and (self.details or {}).get("share_micros", 0) < 0
-        ):
-            return f"{self.get_kind_display()} #{self.pk}: −{format_usd(self.amount_micros)}"
-        return f"{self.get_kind_display()} #{self.pk}: {format_usd(self.amount_micros)}"
+        return f"{self.get_kind_display()} #{self.pk}: {self.amount_display}"
 
     def get_absolute_url(self) -> str:
         return reverse("approvals:detail", args=[self.pk])
@@ -264,7 +259,11 @@ class ApprovalRequest(models.Model):
 
     @property
     def amount_display(self) -> str:
-        return format_usd(self.amount_micros)
+        """The amount asked, signed for a level change that takes money back."""
+        taken_back = self.kind == RequestKind.LEVEL_CHANGE and (
+            (self.details or {}).get("share_micros", 0) < 0
+        )
+        return f"{'−' if taken_back else ''}{format_usd(self.amount_micros)}"
 
     @property
     def is_open(self) -> bool:

@@ -205,7 +205,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "approvals/detail.html",
         {
             "approval": approval,
-            "amount": format_usd(approval.amount_micros),
+            "amount": approval.amount_display,
             "steps": approval.steps.select_related("approver", "decided_by", "on_behalf_of"),
             "can_decide": can_decide,
             "can_withdraw": approval.requester_id == request.user.pk

@@ -150,3 +150,31 @@ def test_an_import_row_with_a_bad_day_is_refused_on_the_row():
     assert result.has_validation_errors()
     engineer.refresh_from_db()
     assert engineer.level == level("mid")
+
+
+def test_approvers_see_the_level_change_and_decide_it_on_its_page(client):
+    # given a level down through approval (the default), for someone who has spent nothing
+    finance = finance_user()
+    engineer = allocated("senior")
+    client.force_login(hr_user())
+    url = reverse("admin:people_employee_change", args=[engineer.pk])
+    data = _change_form_data(client.get(url)) | {"level": level("mid").pk}
+    client.post(url, {**data, "confirm_level_change": "on"})
+    request = ApprovalRequest.objects.get(kind=RequestKind.LEVEL_CHANGE)
+    # when the manager opens it, then it says the level moved and the amount taken back
+    client.force_login(engineer.manager.user)
+    page = client.get(reverse("approvals:detail", args=[request.pk])).content.decode()
+    assert "of −$27,397.26" in page and "Level senior → mid from 2026-06-15" in page
+    assert "taken back" in page
+    # when the manager and then finance approve on the page
+    for user in (engineer.manager.user, finance):
+        client.force_login(user)
+        step = request.steps.get(index=request.current_step)
+        done = client.post(
+            reverse("approvals:decide", args=[request.pk]),
+            {"decision": "approve", "step": step.index, "comment": ""},
+        )
+        assert done.status_code == 302
+        request.refresh_from_db()
+    # then the difference is taken back once
+    assert level_entries(engineer).get().amount_micros == -UP_FROM_JUNE
