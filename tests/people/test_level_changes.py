@@ -13,6 +13,7 @@ from approvals.models import ApprovalRequest, RequestKind, RequestState
 from approvals.services import request_decide
 from budgets.ledger.keys import approval_request_key
 from budgets.models import Budget, EntryKind, LedgerEntry
+from budgets.rollover import rollover_confirm, rollover_execute, rollover_preview
 from budgets.services import budget_allocate, budget_create, employee_allocate_from_level
 from common.errors import AllotError
 from people.level_changes import employee_level_change, employee_level_change_preview
@@ -200,8 +201,15 @@ def test_next_year_only_posts_nothing_and_next_year_allocates_the_new_level():
         f"Level mid → senior from {date(2026, 6, 15)}: nothing this year, later years start "
         "from $150,000.00 a year (policy: next year only)."
     )
-    entry, _ = employee_allocate_from_level(employee=engineer, fiscal_year=2027, acting_user=None)
-    assert entry.amount_micros == 150_000 * K
+    # the year-end rollover allocates FY2027 from the new level
+    finance = UserFactory(username="fin-rollover@example.com")
+    finance.groups.add(Group.objects.get(name=FINANCE))
+    with time_machine.travel(datetime(2027, 1, 5, 12, tzinfo=UTC), tick=False):
+        run = rollover_preview(fiscal_year=2026, acting_user=finance)
+        rollover_execute(run=rollover_confirm(run=run, acting_user=finance, enqueue=False))
+    next_year = Budget.objects.get(employee=engineer, fiscal_year=2027)
+    allocation = LedgerEntry.objects.get(budget=next_year, kind=EntryKind.ALLOCATION)
+    assert allocation.amount_micros == 150_000 * K
 
 
 @pytest.mark.parametrize(
