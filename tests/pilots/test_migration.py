@@ -24,7 +24,7 @@ def leaves() -> list[tuple[str, str]]:
     return MigrationExecutor(connection).loader.graph.leaf_nodes()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_flagged_people_become_the_migrated_cohort_from_their_first_budget_year():
     latest = leaves()
     try:
@@ -58,7 +58,7 @@ def test_flagged_people_become_the_migrated_cohort_from_their_first_budget_year(
         migrate(latest)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_with_nobody_flagged_no_cohort_is_made():
     latest = leaves()
     try:
