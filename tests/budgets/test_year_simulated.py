@@ -1,8 +1,9 @@
 """A fiscal year simulated end to end, then closed with a price fall under each indexing policy:
-hires (one on the year's first day, one mid-year), a permanent increase from July, an
-auto-approved top-up, a transfer to a project, usage priced from the table, late usage after the
-close and the rollover. Every budget's totals at the end are checked against the table below,
-worked out by hand (and every budget still equals the sum of its entries).
+hires (one on the year's first day, one mid-year), a promotion from June 2 (posted at once), a
+permanent increase from July, an auto-approved top-up, a transfer to a project, usage priced
+from the table, late usage after the close and the rollover. Every budget's totals at the end
+are checked against the table below, worked out by hand (and every budget still equals the sum
+of its entries).
 
 FY2026 is the calendar year. The table prices the one model at $2 input / $8 output per million
 tokens, and from 2027-01-01 at $1 / $4: the year's usage, all half input and half output, paid $5
@@ -22,7 +23,8 @@ from budgets.models import Budget, EntryKind, TokenPrice
 from budgets.rollover import rollover_confirm, rollover_execute, rollover_preview
 from budgets.services import budget_allocate, budget_create, employee_allocate_from_level
 from budgets.usage import usage_post
-from people.models import BudgetIndexing, CompanySettings
+from people.level_changes import employee_level_change
+from people.models import BudgetIndexing, CompanySettings, LevelChangePolicy
 from people.roles import FINANCE
 from tests.budgets.test_ledger import assert_totals_match_entries
 from tests.factories import EmployeeFactory, ProjectFactory, UserFactory, carry_half, level
@@ -42,23 +44,28 @@ def usd(amount: str) -> int:
 #   ann  (mid, all year)   100,000 + 1,840 permanent (3,650 x 184/365 from Jul 1)   spent 10,000
 #   bo   (senior)          150,000 + 800 auto top-up - 5,000 to the project          spent 20,000
 #   cy   (junior, Jul 1)   50,000 x 184/365 = 25,205.479452 (half up to the micro)   spent  1,000
+#   dee  (mid, promoted to senior from Jun 2)  100,000 + 50,000 x 213/365
+#                          = 100,000 + 29,178.082192 = 129,178.082192                 spent  1,000
 #   project                20,000 + 5,000 in                                          spent  5,000
 # The close carries half of what is unused (no cap), a running project all of it:
 #   ann  unused 91,840: 45,920 carried, 45,920 forfeited
 #   bo   unused 125,800: 62,900 carried, 62,900 forfeited
 #   cy   unused 24,205.479452: 12,102.739726 carried, 12,102.739726 forfeited
+#   dee  unused 128,178.082192: 64,089.041096 carried, 64,089.041096 forfeited
 #   project unused 20,000: all carried
 # Late usage: ann's $100 of Dec 30, reported on Jan 4, reverses $100 of her forfeiture.
 # FY2027 allocations from levels are the level's (or agreed) dollars x the factor: ann's agreed
-# 103,650 (the permanent increase), bo's 150,000, cy's 50,000, and 100,000 for each of the four
+# 103,650 (the permanent increase), bo's 150,000, cy's 50,000, dee's 150,000 (now senior), and
+# 100,000 for each of the four
 # mid-level colleagues without an FY2026 budget (director, manager, lead, cto).
 CLOSED = {
     "ann": (usd("10100"), usd("10100")),  # 101,840 - 45,920 - 45,920 + 100 reversed
     "bo": (usd("20000"), usd("20000")),
     "cy": (usd("1000"), usd("1000")),
+    "dee": (usd("1000"), usd("1000")),
     "project": (usd("5000"), usd("5000")),
 }
-LEVEL_DOLLARS = {"ann": 103_650, "bo": 150_000, "cy": 50_000}
+LEVEL_DOLLARS = {"ann": 103_650, "bo": 150_000, "cy": 50_000, "dee": 150_000}
 COLLEAGUES = ("director", "manager", "lead", "cto")
 FACTORS = {
     # dollars: the same dollars; tokens: 2.50 / 5.00; a blend halfway (0.75) held at its floor
@@ -80,10 +87,29 @@ FACTORS = {
 #   dollars (1):    ann 103,650 + 45,920; bo 150,000 + 62,900; cy 50,000 + 12,102.739726; 100,000
 #   tokens (0.5):   ann  51,825 + 45,920; bo  75,000 + 62,900; cy 25,000 + 12,102.739726;  50,000
 #   blend (0.8):    ann  82,920 + 45,920; bo 120,000 + 62,900; cy 40,000 + 12,102.739726;  80,000
+#   dee, by policy: 150,000 / 75,000 / 120,000, each + 64,089.041096
 NEW_YEAR = {
-    "dollars": {"ann": "149570", "bo": "212900", "cy": "62102.739726", "colleague": "100000"},
-    "tokens": {"ann": "97745", "bo": "137900", "cy": "37102.739726", "colleague": "50000"},
-    "blend": {"ann": "128840", "bo": "182900", "cy": "52102.739726", "colleague": "80000"},
+    "dollars": {
+        "ann": "149570",
+        "bo": "212900",
+        "cy": "62102.739726",
+        "dee": "214089.041096",
+        "colleague": "100000",
+    },
+    "tokens": {
+        "ann": "97745",
+        "bo": "137900",
+        "cy": "37102.739726",
+        "dee": "139089.041096",
+        "colleague": "50000",
+    },
+    "blend": {
+        "ann": "128840",
+        "bo": "182900",
+        "cy": "52102.739726",
+        "dee": "184089.041096",
+        "colleague": "80000",
+    },
 }
 
 
@@ -125,7 +151,9 @@ def approve_all(request, finance):
 
 def the_company() -> dict:
     """The policies, the price table (and its fall) and finance."""
-    carry_half()
+    company = carry_half()
+    company.level_change_policy = LevelChangePolicy.AUTOMATIC  # a promotion posts at once
+    company.save()
     for when, input_usd, output_usd in ((on("2025-01-01", 0), 2, 8), (on("2027-01-01", 0), 1, 4)):
         TokenPrice.objects.create(
             model_name=MODEL,
@@ -160,7 +188,8 @@ def the_year() -> dict:
         cast["bo"] = EmployeeFactory(
             user__email="bo@example.com", manager=cast["manager"], level=level("senior")
         )
-        for name in ("ann", "bo"):
+        cast["dee"] = EmployeeFactory(user__email="dee@example.com", manager=cast["manager"])
+        for name in ("ann", "bo", "dee"):
             employee_allocate_from_level(employee=cast[name], fiscal_year=2026, acting_user=None)
         project = cast["project"] = ProjectFactory(lead=cast["lead"], starts_on=date(2026, 1, 1))
         project.members.add(cast["bo"])
@@ -194,10 +223,17 @@ def the_year() -> dict:
         )
         approve_all(transfer, cast["finance"])
 
+    with time_machine.travel(on("2026-06-01"), tick=False):  # a promotion, posted at once
+        outcome = employee_level_change(
+            employee=cast["dee"],
+            new_level=level("senior"),
+            effective=date(2026, 6, 2),
+            acting_user=None,
+            source="admin",
+        )
+        assert outcome.posted and outcome.amount_micros == usd("29178.082192"), outcome.sentence
+
     with time_machine.travel(on("2026-06-15"), tick=False):
-        # PROMOTION IN JUNE: promotions mid-year are being built on branch wt-promo and had not
-        # landed when this test was written. When they do, promote someone here (e.g. a mid to
-        # senior from 2026-06-01 through the promotion service) and add their rows to the table.
         permanent = request_submit(
             kind=RequestKind.PERMANENT_INCREASE,
             requester=cast["ann"].user,
@@ -221,6 +257,7 @@ def the_year() -> dict:
         use(cast["bo"], "bo-project", 500, "2026-08-31", project=project)  # $5,000, the project's
         use(cast["bo"], "bo-september", 1_000, "2026-08-31")  # $10,000
         use(cast["cy"], "cy-september", 100, "2026-08-31")  # $1,000
+        use(cast["dee"], "dee-september", 100, "2026-08-31")  # $1,000
     return cast
 
 
@@ -232,6 +269,7 @@ def test_a_year_closes_into_the_next_under_each_indexing_policy(policy_name):
         "ann": (usd("101840"), usd("10000")),
         "bo": (usd("145800"), usd("20000")),
         "cy": (usd("25205.479452"), usd("1000")),
+        "dee": (usd("129178.082192"), usd("1000")),
         "project": (usd("25000"), usd("5000")),
     }
     settings, factor = FACTORS[policy_name]
