@@ -18,8 +18,10 @@ pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ROLE_PAGES = {
     "engineer": ["/", "/requests/"],
     "manager": ["/", "/team/", "/requests/", "/approvals/", "/offers/"],
-    "hr": ["/", "/company/", "/offers/", "/approvals/", "/admin/people/employee/"],
-    "finance": ["/", "/approvals/", "/audit/", "/admin/budgets/rolloverrun/"],
+    "hr": ["/", "/company/", "/offers/", "/approvals/", "/rewards/", "/pilots/"]
+    + ["/admin/people/employee/", "/admin/compensation/payrecord/"],
+    "finance": ["/", "/approvals/", "/audit/", "/reports/", "/pilots/"]
+    + ["/admin/budgets/rolloverrun/"],
 }
 WIDTHS = (1280, 390)
 
