@@ -260,3 +260,12 @@ def test_the_page_costs_the_same_queries_for_three_reports_or_thirteen(client, o
     for _ in range(10):
         _funded(1_000, employee=EmployeeFactory(manager=org["ada"], team=org["web"]))
     assert queries() == small
+
+
+def test_hr_and_finance_find_the_teams_page_in_the_menu(client):
+    from tests.factories import finance_user, hr_user  # only this test signs in as staff
+
+    for user in (hr_user(), finance_user()):
+        client.force_login(user)
+        page = client.get(reverse("company")).content.decode()
+        assert f'href="{reverse("team")}">Teams</a>' in page
