@@ -18,6 +18,7 @@ from django.utils import timezone
 from budgets.rollover.preview import rollover_context
 from common.db import on_fresh_connection
 from common.errors import AllotError
+from common.heartbeat import heartbeat
 from common.pdf import font_cache
 from compensation.models import StatementRun, StatementRunState
 from compensation.models.pay import private_statement_storage
@@ -149,12 +150,33 @@ def statement_run_make(*, run: StatementRun) -> StatementRun:
     """Make the run's statements and its zip. A finished run is left as it is; a failure is
     recorded (on a fresh connection if need be) and the run may be asked for again."""
     now = timezone.now()
-    claimed = StatementRun.objects.filter(pk=run.pk, state__in=OPEN_STATES).update(
-        state=StatementRunState.RUNNING, started_at=now, heartbeat_at=now, error=""
-    )
+    # The claim, one UPDATE: queued or interrupted, or running with a stale heartbeat (a lost
+    # worker the sweep has not seen yet). Running with a fresh one, another worker is on it.
+    claimed = StatementRun.objects.filter(
+        Q(state__in=(StatementRunState.QUEUED, StatementRunState.INTERRUPTED)) | _lost(now),
+        pk=run.pk,
+    ).update(state=StatementRunState.RUNNING, started_at=now, heartbeat_at=now, error="")
     run.refresh_from_db()
     if not claimed:
+        if run.state == StatementRunState.RUNNING:
+            logger.info("statement run %s is being made by another worker; not again", run.pk)
         return run
+    # the heartbeat moves during the zip too, and any one slow statement
+    with heartbeat(
+        lambda: StatementRun.objects.filter(pk=run.pk, state=StatementRunState.RUNNING).update(
+            heartbeat_at=timezone.now()
+        )
+    ):
+        return _make(run)
+
+
+def _lost(now: datetime) -> Q:
+    """Running with no heartbeat for ALLOT_RUN_STALLED_AFTER_SECONDS: its worker is gone."""
+    stale = now - timedelta(seconds=settings.ALLOT_RUN_STALLED_AFTER_SECONDS)
+    return Q(state=StatementRunState.RUNNING, heartbeat_at__lt=stale)
+
+
+def _make(run: StatementRun) -> StatementRun:
     try:
         started = time.perf_counter()
         folder = _run_dir(run)
@@ -194,12 +216,9 @@ def statement_runs_resume(*, now: datetime | None = None) -> int:
     """Every minute: a run "running" with no progress for ALLOT_RUN_STALLED_AFTER_SECONDS lost
     its worker; it becomes interrupted and is queued again (up to ALLOT_RUN_MAX_RESUMES)."""
     now = now or timezone.now()
-    stale = now - timedelta(seconds=settings.ALLOT_RUN_STALLED_AFTER_SECONDS)
     interrupted = 0
     with transaction.atomic():
-        runs = StatementRun.objects.filter(
-            state=StatementRunState.RUNNING, heartbeat_at__lt=stale
-        ).select_for_update(skip_locked=True)
+        runs = StatementRun.objects.filter(_lost(now)).select_for_update(skip_locked=True)
         for run in runs.order_by("pk"):
             run.state = StatementRunState.INTERRUPTED
             run.error = f"Stopped after {run.done} of {run.total} statements."

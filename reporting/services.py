@@ -17,6 +17,7 @@ from django.utils import timezone
 from common import fiscal
 from common.db import on_fresh_connection, session_waits_bounded
 from common.errors import AllotError
+from common.heartbeat import heartbeat
 from notifications.kinds import Kind
 from notifications.services import notify
 from outbox.services import Job, outbox_enqueue
@@ -147,17 +148,38 @@ def report_run_build(*, run: ReportRun) -> ReportRun:
     """Compute the snapshot, render the PDF from it and store both. Running it again on a
     finished run does nothing; a failed run records the error (ask again to retry)."""
     now = timezone.now()
+    # The claim, one UPDATE: queued or interrupted, or running with a stale heartbeat (a lost
+    # worker the sweep has not seen yet). Running with a fresh one, another worker is on it.
     claimed = ReportRun.objects.filter(
-        pk=run.pk, state__in=[RunState.QUEUED, RunState.RUNNING, RunState.INTERRUPTED]
+        Q(state__in=[RunState.QUEUED, RunState.INTERRUPTED]) | _lost(now), pk=run.pk
     ).update(state=RunState.RUNNING, started_at=now, heartbeat_at=now)
     run.refresh_from_db()
     if not claimed:
+        if run.state == RunState.RUNNING:
+            logger.info("report run %s is being built by another worker; not again", run.pk)
         return run
-    with session_waits_bounded(
-        lock_ms=settings.ALLOT_REPORT_LOCK_TIMEOUT_MS,
-        statement_ms=settings.ALLOT_REPORT_STATEMENT_TIMEOUT_MS,
+    with (
+        session_waits_bounded(
+            lock_ms=settings.ALLOT_REPORT_LOCK_TIMEOUT_MS,
+            statement_ms=settings.ALLOT_REPORT_STATEMENT_TIMEOUT_MS,
+        ),
+        # the heartbeat moves during the long stages too (the PDF render is one)
+        heartbeat(
+            lambda: ReportRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(
+                heartbeat_at=timezone.now()
+            )
+        ),
     ):
         return _report_build(run)
+
+
+def _lost(now: datetime) -> Q:
+    """Running with no heartbeat for ALLOT_RUN_STALLED_AFTER_SECONDS: its worker is gone."""
+    stale = now - timedelta(seconds=settings.ALLOT_RUN_STALLED_AFTER_SECONDS)
+    return Q(
+        Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale),
+        state=RunState.RUNNING,
+    )
 
 
 def _report_build(run: ReportRun) -> ReportRun:
@@ -214,13 +236,9 @@ def report_runs_resume(*, now: datetime | None = None) -> int:
     its worker. It becomes interrupted and is queued again (up to ALLOT_RUN_MAX_RESUMES times;
     then it stays interrupted, and "Build again" on the page retries it). Returns how many."""
     now = now or timezone.now()
-    stale = now - timedelta(seconds=settings.ALLOT_RUN_STALLED_AFTER_SECONDS)
     interrupted = 0
     with transaction.atomic():
-        runs = ReportRun.objects.filter(
-            Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale),
-            state=RunState.RUNNING,
-        )
+        runs = ReportRun.objects.filter(_lost(now))
         for run in runs.select_for_update(skip_locked=True).order_by("pk"):
             run.state = RunState.INTERRUPTED
             run.error = f"The build stopped at {run.progress_percent}% ({run.stage or 'start'})."

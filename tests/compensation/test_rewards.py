@@ -264,6 +264,21 @@ def test_a_run_that_lost_its_worker_is_resumed_and_keeps_what_it_made(alice, tmp
         assert zipped.read(other_name).startswith(b"%PDF")
 
 
+def test_a_run_a_live_worker_is_making_is_not_made_a_second_time(alice, tmp_path):
+    run = statement_run_request(fiscal_year=2026, acting_user=None, enqueue=False)
+    beat = timezone.now() - timedelta(seconds=30)  # its worker beat 30 s ago: alive
+    StatementRun.objects.filter(pk=run.pk).update(
+        state=StatementRunState.RUNNING, done=0, heartbeat_at=beat
+    )
+    run = statement_run_make(run=run)  # a late copy of the task
+    assert (run.state, run.done, run.heartbeat_at) == ("running", 0, beat)
+    assert not run.archive
+    assert not list(tmp_path.rglob("*.pdf"))
+    # once its beat is older than the bound, the worker is lost and the run is claimed
+    StatementRun.objects.filter(pk=run.pk).update(heartbeat_at=beat - timedelta(hours=1))
+    assert statement_run_make(run=run).state == "done"
+
+
 def test_an_accepted_offer_becomes_the_first_pay_record(org):
     offer = sent_offer(org, start_date=date(2026, 10, 1))
     employee = offer_accept(offer=offer, acting_user=org["hr"])
