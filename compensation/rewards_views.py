@@ -2,12 +2,9 @@
 the batch's progress, downloads the zip, or opens one person's PDF; an employee opens their own.
 Pay is private: every view checks the reader on the server, and files are served only here."""
 
-from functools import wraps
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -17,21 +14,12 @@ from compensation.models import StatementRun, StatementRunState
 from compensation.rewards import rewards_statement, statement_pdf
 from compensation.selectors import user_is_hr
 from compensation.statements import statement_run_request
+from people.access import role_required
 from people.models import Employee
+from people.roles import HR
 from people.selectors import company_today, fiscal_year_of
 
-
-def hr_required(view):
-    """Sign-in first, then HR (or a superuser) or a 403."""
-
-    @login_required
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not user_is_hr(request.user):
-            raise PermissionDenied("Total rewards statements are for HR only.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
+hr_required = role_required(HR, denied="Total rewards statements are for HR only.")
 
 
 class StatementRunForm(forms.Form):
